@@ -1,0 +1,219 @@
+//! The one error type of the crate: [`Error`], its [`ErrorKind`], and the [`Result`] alias.
+//!
+//! Every failure a user can meet (a refused declare, an undecodable body, a bad URL) is an
+//! [`Error`] whose message names the entity and the cause. The kind is `#[non_exhaustive]` so
+//! new failure classes can be added without breaking matches.
+
+use std::fmt;
+
+/// `Result<T, kombu::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What class of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The connection failed or was lost.
+    Connection,
+    /// A channel-level failure (the channel was closed by the broker, or is unusable).
+    Channel,
+    /// The entity does not exist (AMQP 404 NOT_FOUND).
+    NotFound,
+    /// The entity exists with other settings, or an `if_unused`/`if_empty` check failed
+    /// (AMQP 406 PRECONDITION_FAILED).
+    PreconditionFailed,
+    /// The broker refused access (AMQP 403 ACCESS_REFUSED, or 405 RESOURCE_LOCKED for an
+    /// exclusive queue of another connection).
+    AccessRefused,
+    /// A value could not be serialized.
+    Encode,
+    /// A body could not be deserialized.
+    Decode,
+    /// The content type is not in the consumer's accept list.
+    ContentDisallowed,
+    /// No serializer is registered under that name or content type.
+    SerializerNotInstalled,
+    /// Compressing or decompressing failed, the codec is unknown or not compiled in, or the
+    /// decompressed body exceeds the size limit.
+    Compression,
+    /// A message was acknowledged, rejected or requeued twice.
+    MessageState,
+    /// Nothing happened within the time allowed.
+    Timeout,
+    /// A connection URL could not be parsed or holds an invalid option.
+    InvalidUrl,
+    /// A topology description is invalid.
+    InvalidTopology,
+    /// A message could not be routed and was published as mandatory (AMQP 312 NO_ROUTE).
+    Unroutable,
+    /// The operation is not supported by this transport.
+    Unsupported,
+}
+
+impl ErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connection => "connection error",
+            ErrorKind::Channel => "channel error",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::PreconditionFailed => "precondition failed",
+            ErrorKind::AccessRefused => "access refused",
+            ErrorKind::Encode => "encode error",
+            ErrorKind::Decode => "decode error",
+            ErrorKind::ContentDisallowed => "content disallowed",
+            ErrorKind::SerializerNotInstalled => "serializer not installed",
+            ErrorKind::Compression => "compression error",
+            ErrorKind::MessageState => "message state error",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::InvalidUrl => "invalid URL",
+            ErrorKind::InvalidTopology => "invalid topology",
+            ErrorKind::Unroutable => "unroutable",
+            ErrorKind::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kombu error: a kind, a message that names the entity and the cause, and optionally the
+/// underlying error.
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attach the underlying cause.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The class of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, without the kind prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the entity did not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+    /// Whether a declare conflicted or a precondition failed (406).
+    pub fn is_precondition_failed(&self) -> bool {
+        self.kind == ErrorKind::PreconditionFailed
+    }
+    /// Whether access was refused (403/405).
+    pub fn is_access_refused(&self) -> bool {
+        self.kind == ErrorKind::AccessRefused
+    }
+    /// Whether the content type was refused by an accept list.
+    pub fn is_content_disallowed(&self) -> bool {
+        self.kind == ErrorKind::ContentDisallowed
+    }
+    /// Whether decoding a body failed.
+    pub fn is_decode(&self) -> bool {
+        self.kind == ErrorKind::Decode
+    }
+    /// Whether encoding a value failed.
+    pub fn is_encode(&self) -> bool {
+        self.kind == ErrorKind::Encode
+    }
+    /// Whether the operation timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+    /// Whether the connection failed or was lost.
+    pub fn is_connection(&self) -> bool {
+        self.kind == ErrorKind::Connection
+    }
+    /// Whether a message was settled twice.
+    pub fn is_message_state(&self) -> bool {
+        self.kind == ErrorKind::MessageState
+    }
+    /// Whether a URL was invalid.
+    pub fn is_invalid_url(&self) -> bool {
+        self.kind == ErrorKind::InvalidUrl
+    }
+
+    pub(crate) fn encode(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Encode, message)
+    }
+    pub(crate) fn decode(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Decode, message)
+    }
+    pub(crate) fn compression(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Compression, message)
+    }
+    pub(crate) fn invalid_url(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidUrl, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(source) = &self.source {
+            d.field("source", &source.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_kind_message_and_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let err = Error::new(ErrorKind::Decode, "queue `video`: body is not JSON").with_source(io);
+        assert_eq!(
+            err.to_string(),
+            "decode error: queue `video`: body is not JSON: disk on fire"
+        );
+        assert!(err.is_decode());
+        assert!(!err.is_timeout());
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

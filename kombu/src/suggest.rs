@@ -1,0 +1,43 @@
+//! "Did you mean ...?" for unknown names (URL options, topology keys).
+
+/// The known name closest to `unknown`, if it is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(
+    unknown: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (distance(unknown, k), k))
+        .filter(|&(d, k)| d <= (k.len().max(unknown.len()) / 3).max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over chars.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let known = ["heartbeat", "frame_max", "channel_max"];
+        assert_eq!(did_you_mean("hearbeat", known), Some("heartbeat"));
+        assert_eq!(did_you_mean("frame-max", known), Some("frame_max"));
+        assert_eq!(did_you_mean("colour", known), None);
+    }
+}
