@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::transport::OutgoingMessage;
+
 /// `Result<T, kombu::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -46,6 +48,10 @@ pub enum ErrorKind {
     InvalidTopology,
     /// A message could not be routed and was published as mandatory (AMQP 312 NO_ROUTE).
     Unroutable,
+    /// The broker refused a published message (a negative publisher confirm).
+    Nacked,
+    /// The broker cancelled a consumer (for example, its queue was deleted).
+    ConsumerCancelled,
     /// The operation is not supported by this transport.
     Unsupported,
 }
@@ -68,6 +74,8 @@ impl ErrorKind {
             ErrorKind::InvalidUrl => "invalid URL",
             ErrorKind::InvalidTopology => "invalid topology",
             ErrorKind::Unroutable => "unroutable",
+            ErrorKind::Nacked => "message refused by the broker",
+            ErrorKind::ConsumerCancelled => "consumer cancelled by the broker",
             ErrorKind::Unsupported => "unsupported",
         }
     }
@@ -85,6 +93,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    returned: Option<Box<OutgoingMessage>>,
 }
 
 impl Error {
@@ -94,7 +103,34 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            returned: None,
         }
+    }
+
+    /// A mandatory message that no queue received (AMQP 312 NO_ROUTE); the message is handed
+    /// back through [`Error::returned_message`].
+    pub fn unroutable(exchange: &str, routing_key: &str, message: OutgoingMessage) -> Self {
+        Error::new(
+            ErrorKind::Unroutable,
+            format!("312 NO_ROUTE - message to exchange '{exchange}' with routing key '{routing_key}' reached no queue"),
+        )
+        .with_message(message)
+    }
+
+    /// Attach the message an operation could not deliver.
+    pub fn with_message(mut self, message: OutgoingMessage) -> Self {
+        self.returned = Some(Box::new(message));
+        self
+    }
+
+    /// The message this error hands back (an unroutable or refused publish), if any.
+    pub fn returned_message(&self) -> Option<&OutgoingMessage> {
+        self.returned.as_deref()
+    }
+
+    /// Take back the message this error carries.
+    pub fn into_returned_message(self) -> Option<OutgoingMessage> {
+        self.returned.map(|m| *m)
     }
 
     /// Attach the underlying cause.
@@ -151,6 +187,10 @@ impl Error {
     /// Whether a message was settled twice.
     pub fn is_message_state(&self) -> bool {
         self.kind == ErrorKind::MessageState
+    }
+    /// Whether a mandatory message reached no queue.
+    pub fn is_unroutable(&self) -> bool {
+        self.kind == ErrorKind::Unroutable
     }
     /// Whether a URL was invalid.
     pub fn is_invalid_url(&self) -> bool {

@@ -11,7 +11,7 @@
 //! use kombu::{Exchange, ExchangeKind, Queue};
 //!
 //! let media = Exchange::new("media", ExchangeKind::Direct);
-//! let video = Queue::new("video").bind(media.clone(), "video");
+//! let video = Queue::new("video").bind_to(media.clone(), "video");
 //! // Values: compare them, store them, read them from config files.
 //! let json = serde_json::to_string(&video).unwrap();
 //! assert_eq!(serde_json::from_str::<Queue>(&json).unwrap(), video);
@@ -38,15 +38,30 @@
 //! | `bzip2`, `xz`, `brotli`, `zstd` | that compression codec (zlib is always there) |
 //! | `all-codecs` | every compression codec |
 
+mod channel;
 pub mod compression;
+mod connection;
+mod consumer;
 mod entity;
 mod error;
 mod field;
+mod message;
+mod producer;
 mod properties;
 pub mod serialization;
+mod simple;
 mod suggest;
+pub mod transport;
 mod url;
 mod value;
+
+pub use channel::{BoundExchange, BoundQueue, Channel};
+pub use connection::{BrokerConnection, Connection, ConnectionOptions};
+pub use consumer::Consumer;
+pub use message::{Message, MessageState};
+pub use producer::{Declarable, Producer, Publish};
+pub use simple::SimpleQueue;
+pub use transport::QueueDeclared;
 
 pub use entity::{Binding, Exchange, ExchangeKind, Overflow, Queue, QueueType};
 pub use error::{Error, ErrorKind, Result};

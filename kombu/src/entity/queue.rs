@@ -74,7 +74,7 @@ fn is_false(v: &bool) -> bool {
 ///
 /// let media = Exchange::new("media", ExchangeKind::Direct);
 /// let video = Queue::new("video")
-///     .bind(media, "video")
+///     .bind_to(media, "video")
 ///     .message_ttl(Duration::from_secs(10))
 ///     .max_priority(9);
 /// let args = video.declare_arguments();
@@ -183,7 +183,7 @@ impl Queue {
     }
 
     /// Add a binding from `exchange` with `routing_key`.
-    pub fn bind(mut self, exchange: Exchange, routing_key: impl Into<String>) -> Self {
+    pub fn bind_to(mut self, exchange: Exchange, routing_key: impl Into<String>) -> Self {
         self.bindings.push(Binding::new(exchange, routing_key));
         self
     }
@@ -399,7 +399,7 @@ mod tests {
         let media = Exchange::new("media", ExchangeKind::Direct);
         let headers = Exchange::new("h", ExchangeKind::Headers).durable(false);
         Queue::new("video")
-            .bind(media, "video")
+            .bind_to(media, "video")
             .binding(
                 Binding::new(headers, "")
                     .argument("x-match", "any")

@@ -1,0 +1,226 @@
+//! [`Connection`] (alias [`BrokerConnection`]): picks the transport from the URL, hands out
+//! channels, and runs consumer callbacks in [`Connection::drain_events`].
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+
+use crate::channel::{Channel, DeclareCache};
+use crate::compression::DEFAULT_MAX_DECOMPRESSED;
+use crate::consumer::ConsumerShared;
+use crate::error::{Error, ErrorKind, Result};
+use crate::simple::SimpleQueue;
+use crate::transport::memory::MemoryTransport;
+use crate::transport::Transport;
+use crate::url::{BrokerUrl, Scheme};
+
+/// State shared by a connection and everything made from it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub declared: Mutex<DeclareCache>,
+    pub consumers: Mutex<Vec<Weak<ConsumerShared>>>,
+    pub max_decompressed: usize,
+}
+
+/// Settings of a connection beyond its URL.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionOptions {
+    /// The largest body a compressed message may decompress to.
+    pub max_decompressed: usize,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+        }
+    }
+}
+
+impl ConnectionOptions {
+    /// Set the largest body a compressed message may decompress to.
+    pub fn max_decompressed(mut self, bytes: usize) -> Self {
+        self.max_decompressed = bytes;
+        self
+    }
+}
+
+struct Inner {
+    transport: Arc<dyn Transport>,
+    shared: Arc<Shared>,
+    url: BrokerUrl,
+    alternates: Vec<BrokerUrl>,
+    default_channel: OnceCell<Channel>,
+}
+
+/// A connection to a broker. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+/// Python kombu's name for [`Connection`].
+pub type BrokerConnection = Connection;
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.inner.url)
+            .field("alternates", &self.inner.alternates.len())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connect to the broker a URL names (`memory://`, `amqp://`, ...). Several URLs joined by
+    /// `;` are failover alternates, tried in order.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Connection::connect_with(url, ConnectionOptions::default()).await
+    }
+
+    /// Connect with options.
+    pub async fn connect_with(url: &str, options: ConnectionOptions) -> Result<Self> {
+        let urls = BrokerUrl::parse_many(url)?;
+        let mut last_error = None;
+        for (i, candidate) in urls.iter().enumerate() {
+            match open_transport(candidate).await {
+                Ok(transport) => {
+                    let mut alternates = urls.clone();
+                    let url = alternates.remove(i);
+                    return Ok(Connection::assemble(transport, url, alternates, options));
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::invalid_url("no broker URL given")))
+    }
+
+    /// Use a transport built elsewhere (a custom transport, or one configured by hand).
+    pub fn from_transport(transport: Arc<dyn Transport>, url: BrokerUrl) -> Self {
+        Connection::assemble(transport, url, Vec::new(), ConnectionOptions::default())
+    }
+
+    fn assemble(
+        transport: Arc<dyn Transport>,
+        url: BrokerUrl,
+        alternates: Vec<BrokerUrl>,
+        options: ConnectionOptions,
+    ) -> Self {
+        Connection {
+            inner: Arc::new(Inner {
+                transport,
+                shared: Arc::new(Shared {
+                    declared: Mutex::default(),
+                    consumers: Mutex::default(),
+                    max_decompressed: options.max_decompressed,
+                }),
+                url,
+                alternates,
+                default_channel: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The URL this connection uses (the password is redacted when displayed).
+    pub fn url(&self) -> &BrokerUrl {
+        &self.inner.url
+    }
+
+    /// Whether the connection is open.
+    pub fn is_open(&self) -> bool {
+        self.inner.transport.is_open()
+    }
+
+    /// Open a new channel.
+    pub async fn channel(&self) -> Result<Channel> {
+        Ok(Channel {
+            transport: self.inner.transport.open_channel().await?,
+            shared: Arc::clone(&self.inner.shared),
+        })
+    }
+
+    /// The connection's default channel, opened on first use.
+    pub async fn default_channel(&self) -> Result<Channel> {
+        self.inner
+            .default_channel
+            .get_or_try_init(|| self.channel())
+            .await
+            .cloned()
+    }
+
+    /// A [`SimpleQueue`] named `name`, on a channel of its own.
+    pub async fn simple_queue(&self, name: &str) -> Result<SimpleQueue> {
+        SimpleQueue::new(&self.channel().await?, name).await
+    }
+
+    /// Wait for one event of any consumer of this connection that has callbacks, and dispatch
+    /// it: the decoded body and the message to each callback in order (or the raw message to
+    /// `on_message`). A timeout error when nothing arrives in time.
+    ///
+    /// A message that cannot be decoded goes to the consumer's `on_decode_error`; without one it
+    /// is rejected (dead-lettered if its queue has a dead-letter exchange) and the decode error
+    /// is returned. A consumer cancelled by the broker (its queue was deleted) is reported the
+    /// same way, through `on_cancel` or as an error.
+    pub async fn drain_events(&self, timeout: Duration) -> Result<()> {
+        let shared = Arc::clone(&self.inner.shared);
+        let next = poll_fn(move |cx| {
+            let consumers: Vec<Arc<ConsumerShared>> = {
+                let mut list = shared.consumers.lock().unwrap_or_else(|p| p.into_inner());
+                list.retain(|w| w.strong_count() > 0);
+                list.iter().filter_map(Weak::upgrade).collect()
+            };
+            for consumer in consumers.into_iter().filter(|c| c.has_handlers()) {
+                if let Poll::Ready(Some(event)) = consumer.poll_event(cx) {
+                    return Poll::Ready((consumer, event));
+                }
+            }
+            Poll::Pending
+        });
+        let (consumer, event) = tokio::time::timeout(timeout, next).await.map_err(|_| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("no message arrived within {timeout:?}"),
+            )
+        })?;
+        consumer.handle(event)
+    }
+
+    /// Close the connection: consumers stop, unacknowledged messages return to their queues,
+    /// exclusive queues are deleted.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.transport.close().await
+    }
+
+    pub(crate) fn register_consumer(shared: &Shared, consumer: &Arc<ConsumerShared>) {
+        let mut list = shared.consumers.lock().unwrap_or_else(|p| p.into_inner());
+        if !list
+            .iter()
+            .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(consumer)))
+        {
+            list.push(Arc::downgrade(consumer));
+        }
+    }
+}
+
+async fn open_transport(url: &BrokerUrl) -> Result<Arc<dyn Transport>> {
+    match url.scheme {
+        Scheme::Memory => Ok(Arc::new(MemoryTransport::connect(&url.host))),
+        other => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "the `{}` transport is not part of this build yet; use memory:// (see the README's feature table)",
+                other.as_str()
+            ),
+        )),
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Connection>();
+}

@@ -1,0 +1,217 @@
+//! One queue's storage in the in-memory broker: ready messages by priority in original order,
+//! consumers, and the limits (TTL, max length, dead-lettering) read from its arguments.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::field::{FieldTable, FieldValue};
+use crate::properties::Properties;
+use crate::transport::DeliverySender;
+use crate::Overflow;
+
+/// A message as a queue holds it.
+#[derive(Debug, Clone)]
+pub(super) struct Stored {
+    /// Position of the message in publish order; requeued messages go back here.
+    pub seq: u64,
+    pub exchange: String,
+    pub routing_key: String,
+    pub body: Arc<[u8]>,
+    pub properties: Properties,
+    pub redelivered: bool,
+    pub expires_at: Option<Instant>,
+}
+
+impl Stored {
+    fn priority(&self, max: usize) -> usize {
+        usize::from(self.properties.priority.unwrap_or(0)).min(max)
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct ConsumerState {
+    pub tag: String,
+    pub channel: u64,
+    pub no_ack: bool,
+    pub prefetch: u16,
+    pub unacked: u32,
+    pub exclusive: bool,
+    pub sender: DeliverySender,
+}
+
+impl ConsumerState {
+    pub fn has_capacity(&self) -> bool {
+        self.no_ack || self.prefetch == 0 || self.unacked < u32::from(self.prefetch)
+    }
+}
+
+/// The settings of a queue that affect the broker's behaviour, read from its arguments.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Limits {
+    pub message_ttl: Option<Duration>,
+    pub max_length: Option<u64>,
+    pub max_length_bytes: Option<u64>,
+    pub overflow: Option<Overflow>,
+    pub max_priority: Option<u8>,
+    pub dead_letter_exchange: Option<String>,
+    pub dead_letter_routing_key: Option<String>,
+}
+
+fn non_negative(v: Option<&FieldValue>) -> Option<u64> {
+    v.and_then(FieldValue::as_i64)
+        .and_then(|i| u64::try_from(i).ok())
+}
+
+impl Limits {
+    pub fn from_arguments(args: &FieldTable) -> Self {
+        Limits {
+            message_ttl: non_negative(args.get("x-message-ttl")).map(Duration::from_millis),
+            max_length: non_negative(args.get("x-max-length")),
+            max_length_bytes: non_negative(args.get("x-max-length-bytes")),
+            overflow: match args.get("x-overflow").and_then(FieldValue::as_str) {
+                Some("reject-publish") => Some(Overflow::RejectPublish),
+                Some("reject-publish-dlx") => Some(Overflow::RejectPublishDlx),
+                Some("drop-head") => Some(Overflow::DropHead),
+                _ => None,
+            },
+            max_priority: non_negative(args.get("x-max-priority"))
+                .map(|p| u8::try_from(p).unwrap_or(u8::MAX)),
+            dead_letter_exchange: args
+                .get("x-dead-letter-exchange")
+                .and_then(FieldValue::as_str)
+                .map(str::to_owned),
+            dead_letter_routing_key: args
+                .get("x-dead-letter-routing-key")
+                .and_then(FieldValue::as_str)
+                .map(str::to_owned),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct QueueState {
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    pub owner: Option<u64>,
+    pub limits: Limits,
+    /// Ready messages, one deque per priority level, each in `seq` order.
+    levels: Vec<VecDeque<Stored>>,
+    bytes: u64,
+    pub consumers: Vec<ConsumerState>,
+    pub next_consumer: usize,
+    pub had_consumer: bool,
+    /// When a TTL timer is already set to look at this queue.
+    pub timer_at: Option<Instant>,
+}
+
+impl QueueState {
+    pub fn new(
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+        arguments: FieldTable,
+        owner: Option<u64>,
+    ) -> Self {
+        let limits = Limits::from_arguments(&arguments);
+        let levels = usize::from(limits.max_priority.unwrap_or(0)) + 1;
+        QueueState {
+            durable,
+            exclusive,
+            auto_delete,
+            arguments,
+            owner,
+            limits,
+            levels: (0..levels).map(|_| VecDeque::new()).collect(),
+            bytes: 0,
+            consumers: Vec::new(),
+            next_consumer: 0,
+            had_consumer: false,
+            timer_at: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels.iter().map(VecDeque::len).sum()
+    }
+
+    fn max_level(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    /// Append a newly published message.
+    pub fn push(&mut self, msg: Stored) {
+        let level = msg.priority(self.max_level());
+        self.bytes += msg.body.len() as u64;
+        self.levels[level].push_back(msg);
+    }
+
+    /// Put a message back at its original position (by `seq`).
+    pub fn requeue(&mut self, msg: Stored) {
+        let level = msg.priority(self.max_level());
+        self.bytes += msg.body.len() as u64;
+        let deque = &mut self.levels[level];
+        let pos = deque.partition_point(|m| m.seq < msg.seq);
+        deque.insert(pos, msg);
+    }
+
+    /// The next message to deliver: highest priority first, oldest first within a priority.
+    pub fn pop(&mut self) -> Option<Stored> {
+        let msg = self.levels.iter_mut().rev().find_map(VecDeque::pop_front)?;
+        self.bytes -= msg.body.len() as u64;
+        Some(msg)
+    }
+
+    /// Remove the head if it has expired by `now`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<Stored> {
+        let level = self.levels.iter().rposition(|d| {
+            d.front()
+                .is_some_and(|m| m.expires_at.is_some_and(|t| t <= now))
+        })?;
+        let msg = self.levels[level].pop_front()?;
+        self.bytes -= msg.body.len() as u64;
+        Some(msg)
+    }
+
+    /// The earliest expiry among the heads.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.levels
+            .iter()
+            .filter_map(|d| d.front().and_then(|m| m.expires_at))
+            .min()
+    }
+
+    /// Whether holding one more message of `size` bytes would exceed a limit.
+    pub fn would_overflow(&self, size: usize) -> bool {
+        self.limits
+            .max_length
+            .is_some_and(|max| self.len() as u64 + 1 > max)
+            || self
+                .limits
+                .max_length_bytes
+                .is_some_and(|max| self.bytes + size as u64 > max)
+    }
+
+    /// Whether a limit is exceeded now.
+    pub fn over_limit(&self) -> bool {
+        self.limits
+            .max_length
+            .is_some_and(|max| self.len() as u64 > max)
+            || self
+                .limits
+                .max_length_bytes
+                .is_some_and(|max| self.bytes > max)
+    }
+
+    /// Drop every ready message; returns how many.
+    pub fn purge(&mut self) -> usize {
+        let n = self.len();
+        for d in &mut self.levels {
+            d.clear();
+        }
+        self.bytes = 0;
+        n
+    }
+}

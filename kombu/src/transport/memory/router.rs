@@ -1,0 +1,465 @@
+//! Exchange routing exactly as RabbitMQ does it: direct, fanout, topic and headers.
+//!
+//! Topic bindings live in a trie over words (as in RabbitMQ), so matching costs grow with the
+//! routing key, not with the number of bindings. Words may be empty (`a..b` is `a`, ``, `b`), the
+//! empty key is zero words, `*` is exactly one word and `#` zero or more. Headers matching
+//! implements `all`, `any`, `all-with-x` and `any-with-x`, with value comparison as RabbitMQ's
+//! (numbers by value whatever their width, a `void` binding value matching any header value).
+//! What this module does not own: exchange-to-exchange chains and alternate exchanges, which
+//! the broker resolves by calling [`Router::route`] per exchange.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::field::{FieldTable, FieldValue};
+use crate::ExchangeKind;
+
+/// Where a binding leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Destination {
+    Queue(String),
+    Exchange(String),
+}
+
+/// One binding's identity: destination, key and arguments (as RabbitMQ keys bindings).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct BindingEntry {
+    pub destination: Destination,
+    pub key: String,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug, Default)]
+struct TopicNode {
+    words: HashMap<String, TopicNode>,
+    star: Option<Box<TopicNode>>,
+    hash: Option<Box<TopicNode>>,
+    /// Destinations whose binding key ends here, with how many bindings lead to each.
+    here: HashMap<Destination, usize>,
+}
+
+impl TopicNode {
+    fn is_empty(&self) -> bool {
+        self.words.is_empty() && self.star.is_none() && self.hash.is_none() && self.here.is_empty()
+    }
+
+    fn child_mut(&mut self, word: &str) -> &mut TopicNode {
+        match word {
+            "*" => self.star.get_or_insert_with(Box::default),
+            "#" => self.hash.get_or_insert_with(Box::default),
+            other => self.words.entry(other.to_owned()).or_default(),
+        }
+    }
+
+    fn insert(&mut self, words: &[&str], destination: &Destination) {
+        match words.split_first() {
+            None => *self.here.entry(destination.clone()).or_default() += 1,
+            Some((word, rest)) => self.child_mut(word).insert(rest, destination),
+        }
+    }
+
+    /// Remove one binding; prunes empty branches. Returns whether the node is now empty.
+    fn remove(&mut self, words: &[&str], destination: &Destination) -> bool {
+        match words.split_first() {
+            None => {
+                if let Some(count) = self.here.get_mut(destination) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.here.remove(destination);
+                    }
+                }
+            }
+            Some((word, rest)) => match *word {
+                "*" => {
+                    if self
+                        .star
+                        .as_mut()
+                        .is_some_and(|n| n.remove(rest, destination))
+                    {
+                        self.star = None;
+                    }
+                }
+                "#" => {
+                    if self
+                        .hash
+                        .as_mut()
+                        .is_some_and(|n| n.remove(rest, destination))
+                    {
+                        self.hash = None;
+                    }
+                }
+                other => {
+                    if self
+                        .words
+                        .get_mut(other)
+                        .is_some_and(|n| n.remove(rest, destination))
+                    {
+                        self.words.remove(other);
+                    }
+                }
+            },
+        }
+        self.is_empty()
+    }
+
+    fn collect(&self, words: &[&str], out: &mut BTreeSet<Destination>) {
+        if let Some(hash) = &self.hash {
+            // `#` swallows zero or more words: try every split point.
+            for skip in 0..=words.len() {
+                hash.collect(&words[skip..], out);
+            }
+        }
+        match words.split_first() {
+            None => out.extend(self.here.keys().cloned()),
+            Some((word, rest)) => {
+                if let Some(child) = self.words.get(*word) {
+                    child.collect(rest, out);
+                }
+                if let Some(star) = &self.star {
+                    star.collect(rest, out);
+                }
+            }
+        }
+    }
+}
+
+/// A routing key or binding key as RabbitMQ splits it: `""` is zero words, else split on `.`.
+fn words(key: &str) -> Vec<&str> {
+    if key.is_empty() {
+        Vec::new()
+    } else {
+        key.split('.').collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MatchMode {
+    All,
+    Any,
+    AllWithX,
+    AnyWithX,
+}
+
+fn match_mode(arguments: &FieldTable) -> MatchMode {
+    match arguments.get("x-match").and_then(FieldValue::as_str) {
+        Some("any") => MatchMode::Any,
+        Some("all-with-x") => MatchMode::AllWithX,
+        Some("any-with-x") => MatchMode::AnyWithX,
+        _ => MatchMode::All,
+    }
+}
+
+/// Header value equality as RabbitMQ compares them: numbers by value (Erlang `==`), text and
+/// byte arrays by bytes, everything else structurally.
+pub(crate) fn header_value_eq(a: &FieldValue, b: &FieldValue) -> bool {
+    use FieldValue as F;
+    fn number(v: &FieldValue) -> Option<f64> {
+        match *v {
+            FieldValue::F32(f) => Some(f.into()),
+            FieldValue::F64(f) => Some(f),
+            _ => v.as_i64().map(|i| i as f64),
+        }
+    }
+    fn integer(v: &FieldValue) -> Option<i64> {
+        match v {
+            FieldValue::Timestamp(_) => None,
+            other => other.as_i64(),
+        }
+    }
+    match (a, b) {
+        (F::String(x), F::Bytes(y)) | (F::Bytes(y), F::String(x)) => x.as_bytes() == y.as_slice(),
+        (F::Array(x), F::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| header_value_eq(p, q))
+        }
+        _ => match (integer(a), integer(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (number(a), number(b)) {
+                (Some(x), Some(y))
+                    if !matches!(a, F::Timestamp(_)) && !matches!(b, F::Timestamp(_)) =>
+                {
+                    x == y
+                }
+                _ => a == b,
+            },
+        },
+    }
+}
+
+fn headers_match(arguments: &FieldTable, headers: Option<&FieldTable>) -> bool {
+    let mode = match_mode(arguments);
+    let with_x = matches!(mode, MatchMode::AllWithX | MatchMode::AnyWithX);
+    let mut considered = arguments
+        .iter()
+        .filter(|(k, _)| k.as_str() != "x-match" && (with_x || !k.starts_with("x-")));
+    let matches_one = |(key, expected): (&String, &FieldValue)| {
+        headers.and_then(|h| h.get(key)).is_some_and(|actual| {
+            matches!(expected, FieldValue::Void) || header_value_eq(expected, actual)
+        })
+    };
+    match mode {
+        MatchMode::All | MatchMode::AllWithX => considered.all(matches_one),
+        MatchMode::Any | MatchMode::AnyWithX => considered.any(matches_one),
+    }
+}
+
+/// The bindings of one exchange, indexed for its type.
+#[derive(Debug)]
+pub(crate) struct Router {
+    kind: RouterKind,
+    /// Every binding, for listing, unbinding and emptiness.
+    bindings: Vec<BindingEntry>,
+}
+
+#[derive(Debug)]
+enum RouterKind {
+    Direct(HashMap<String, BTreeSet<Destination>>),
+    Fanout,
+    Topic(TopicNode),
+    Headers,
+}
+
+impl Router {
+    pub(crate) fn new(kind: &ExchangeKind) -> Self {
+        let kind = match kind {
+            ExchangeKind::Fanout => RouterKind::Fanout,
+            ExchangeKind::Topic => RouterKind::Topic(TopicNode::default()),
+            ExchangeKind::Headers => RouterKind::Headers,
+            // Plugin types route as direct here; the in-memory broker has no plugins.
+            ExchangeKind::Direct | ExchangeKind::Custom(_) => RouterKind::Direct(HashMap::new()),
+        };
+        Router {
+            kind,
+            bindings: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+
+    /// Add a binding; binding the same thing twice is a no-op. Returns whether it was new.
+    pub(crate) fn bind(&mut self, entry: BindingEntry) -> bool {
+        if self.bindings.contains(&entry) {
+            return false;
+        }
+        match &mut self.kind {
+            RouterKind::Direct(map) => {
+                map.entry(entry.key.clone())
+                    .or_default()
+                    .insert(entry.destination.clone());
+            }
+            RouterKind::Topic(trie) => trie.insert(&words(&entry.key), &entry.destination),
+            RouterKind::Fanout | RouterKind::Headers => {}
+        }
+        self.bindings.push(entry);
+        true
+    }
+
+    /// Remove a binding. Returns whether it existed.
+    pub(crate) fn unbind(&mut self, entry: &BindingEntry) -> bool {
+        let Some(pos) = self.bindings.iter().position(|b| b == entry) else {
+            return false;
+        };
+        self.bindings.remove(pos);
+        match &mut self.kind {
+            RouterKind::Direct(map) => {
+                let still_bound = self
+                    .bindings
+                    .iter()
+                    .any(|b| b.key == entry.key && b.destination == entry.destination);
+                if !still_bound {
+                    if let Some(set) = map.get_mut(&entry.key) {
+                        set.remove(&entry.destination);
+                        if set.is_empty() {
+                            map.remove(&entry.key);
+                        }
+                    }
+                }
+            }
+            RouterKind::Topic(trie) => {
+                trie.remove(&words(&entry.key), &entry.destination);
+            }
+            RouterKind::Fanout | RouterKind::Headers => {}
+        }
+        true
+    }
+
+    /// Remove every binding to `destination` (it was deleted). Returns how many went.
+    pub(crate) fn remove_destination(&mut self, destination: &Destination) -> usize {
+        let doomed: Vec<BindingEntry> = self
+            .bindings
+            .iter()
+            .filter(|b| &b.destination == destination)
+            .cloned()
+            .collect();
+        for entry in &doomed {
+            self.unbind(entry);
+        }
+        doomed.len()
+    }
+
+    /// The destinations this exchange's own bindings select, each once.
+    pub(crate) fn route(
+        &self,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+        out: &mut BTreeSet<Destination>,
+    ) {
+        match &self.kind {
+            RouterKind::Direct(map) => {
+                if let Some(set) = map.get(routing_key) {
+                    out.extend(set.iter().cloned());
+                }
+            }
+            RouterKind::Fanout => out.extend(self.bindings.iter().map(|b| b.destination.clone())),
+            RouterKind::Topic(trie) => trie.collect(&words(routing_key), out),
+            RouterKind::Headers => out.extend(
+                self.bindings
+                    .iter()
+                    .filter(|b| headers_match(&b.arguments, headers))
+                    .map(|b| b.destination.clone()),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(name: &str) -> Destination {
+        Destination::Queue(name.into())
+    }
+
+    fn topic(bindings: &[&str], key: &str) -> Vec<String> {
+        let mut r = Router::new(&ExchangeKind::Topic);
+        for b in bindings {
+            r.bind(BindingEntry {
+                destination: q(b),
+                key: (*b).into(),
+                arguments: FieldTable::new(),
+            });
+        }
+        let mut out = BTreeSet::new();
+        r.route(key, None, &mut out);
+        out.into_iter()
+            .map(|d| match d {
+                Destination::Queue(n) | Destination::Exchange(n) => n,
+            })
+            .collect()
+    }
+
+    fn matches(binding: &str, key: &str) -> bool {
+        !topic(&[binding], key).is_empty()
+    }
+
+    #[test]
+    fn topic_rules_from_the_reference() {
+        for key in ["a", "a.b", "a.b.c"] {
+            assert!(matches("a.#", key), "a.# ~ {key}");
+        }
+        assert!(matches("#.a", "a"));
+        assert!(matches("a.#.b", "a.b"));
+        assert!(matches("*.stock.#", "usd.stock"));
+        assert!(matches("*.stock.#", "eur.stock.db"));
+        assert!(!matches("*.stock.#", "stock.nasdaq"));
+        assert!(!matches("*", ""));
+        assert!(!matches("*", "a.b"));
+        for key in ["", "a", "a.b", ".", "a..b"] {
+            assert!(matches("#", key), "# ~ {key:?}");
+        }
+        assert!(matches("*.*", "."));
+        assert!(matches("*.*", "a."));
+        assert!(matches("a.*.b", "a..b"), "an empty word is a word");
+        assert!(!matches("a*", "ab"), "* inside a word is literal");
+        assert!(matches("a*", "a*"));
+        assert!(matches("", ""));
+        assert!(!matches("", "a"));
+        assert!(matches("#.#", ""));
+        assert!(matches("#.*.#", "x"));
+        assert!(!matches("#.*.#", ""));
+    }
+
+    #[test]
+    fn one_copy_per_destination_and_unbind_prunes() {
+        let mut r = Router::new(&ExchangeKind::Topic);
+        let a = BindingEntry {
+            destination: q("q"),
+            key: "a.*".into(),
+            arguments: FieldTable::new(),
+        };
+        let b = BindingEntry {
+            destination: q("q"),
+            key: "#".into(),
+            arguments: FieldTable::new(),
+        };
+        assert!(r.bind(a.clone()));
+        assert!(!r.bind(a.clone()), "same binding twice is one binding");
+        r.bind(b.clone());
+        let mut out = BTreeSet::new();
+        r.route("a.x", None, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(r.unbind(&a) && r.unbind(&b));
+        assert!(r.is_empty());
+        let mut out = BTreeSet::new();
+        r.route("a.x", None, &mut out);
+        assert!(out.is_empty());
+    }
+
+    fn table(pairs: &[(&str, FieldValue)]) -> FieldTable {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn headers_modes() {
+        let h = table(&[
+            ("format", "pdf".into()),
+            ("size", FieldValue::I32(1)),
+            ("x-k", "v".into()),
+        ]);
+        let all = |extra: &[(&str, FieldValue)]| {
+            let mut args = table(extra);
+            args.entry("x-match".into()).or_insert("all".into());
+            headers_match(&args, Some(&h))
+        };
+        assert!(all(&[("format", "pdf".into())]));
+        assert!(!all(&[("format", "pdf".into()), ("type", "report".into())]));
+        assert!(all(&[]), "all with no arguments matches everything");
+        assert!(
+            !headers_match(&table(&[("x-match", "any".into())]), Some(&h)),
+            "any with nothing matches nothing"
+        );
+        assert!(headers_match(
+            &table(&[
+                ("x-match", "any".into()),
+                ("format", "zip".into()),
+                ("size", FieldValue::I64(1))
+            ]),
+            Some(&h)
+        ));
+        assert!(
+            !all(&[("size", "1".into())]),
+            "the integer 1 is not the string 1"
+        );
+        assert!(
+            all(&[("x-k", "nope".into())]),
+            "x- arguments are ignored by all"
+        );
+        assert!(!headers_match(
+            &table(&[("x-match", "all-with-x".into()), ("x-k", "nope".into())]),
+            Some(&h)
+        ));
+        assert!(headers_match(
+            &table(&[("x-match", "any-with-x".into()), ("x-k", "v".into())]),
+            Some(&h)
+        ));
+        assert!(
+            all(&[("format", FieldValue::Void)]),
+            "void matches any value"
+        );
+        assert!(!headers_match(&table(&[("format", "pdf".into())]), None));
+        assert!(headers_match(&table(&[]), None), "default x-match is all");
+    }
+}

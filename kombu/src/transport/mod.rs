@@ -1,0 +1,200 @@
+//! The transport abstraction: what a broker connection must do for the runtime above it.
+//!
+//! [`Transport`] is a connection, [`TransportChannel`] a channel on it. The memory transport
+//! implements them in-process; the AMQP and STOMP transports implement them over the network.
+//! No dependency's types appear here: bodies are bytes, properties are [`Properties`], tables are
+//! [`FieldTable`]s, deliveries arrive on a [`DeliverySender`].
+//!
+//! Acknowledgements are synchronous calls: in AMQP `basic.ack`/`basic.reject` have no reply, so
+//! a transport only has to queue the frame. Everything that waits for the broker is `async`.
+
+pub mod memory;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::field::FieldTable;
+use crate::properties::Properties;
+use crate::{Exchange, Queue};
+
+/// A message on its way to the broker: body (serialized and maybe compressed) and properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The body bytes as sent.
+    pub body: Vec<u8>,
+    /// The basic properties.
+    pub properties: Properties,
+}
+
+/// Where a message is published and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishFlags {
+    /// Return the message (error [`ErrorKind::Unroutable`](crate::ErrorKind::Unroutable)) when
+    /// no queue receives it.
+    pub mandatory: bool,
+}
+
+/// What the broker answered to a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Not in confirm mode: nothing was awaited.
+    NotRequested,
+    /// The broker took responsibility for the message.
+    Ack,
+    /// The broker refused the message (for example a full queue with `reject-publish`).
+    Nack,
+}
+
+/// What `queue.declare` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDeclared {
+    /// The queue's name (chosen by the broker when declared with an empty name).
+    pub name: String,
+    /// Messages ready in the queue.
+    pub message_count: u32,
+    /// Consumers on the queue.
+    pub consumer_count: u32,
+}
+
+/// One message delivered by the broker, before decompression and decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The channel-scoped tag to acknowledge with.
+    pub delivery_tag: u64,
+    /// Whether the message was delivered before and not acknowledged.
+    pub redelivered: bool,
+    /// The exchange it was published to.
+    pub exchange: String,
+    /// The routing key it was published with.
+    pub routing_key: String,
+    /// The consumer it was delivered to (empty for `basic.get`).
+    pub consumer_tag: String,
+    /// The body as received.
+    pub body: Vec<u8>,
+    /// The basic properties.
+    pub properties: Properties,
+}
+
+/// What a consumer receives from its transport.
+// Deliveries are the common case; boxing them would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum ConsumerEvent {
+    /// A message.
+    Delivery(Delivery),
+    /// The broker cancelled the consumer (its queue was deleted, for example).
+    Cancelled {
+        /// The cancelled consumer's tag.
+        consumer_tag: String,
+        /// Why, as far as the transport knows.
+        reason: String,
+    },
+}
+
+/// The sending half given to [`TransportChannel::consume`]; several consumers may share one.
+pub type DeliverySender = mpsc::UnboundedSender<ConsumerEvent>;
+
+/// Options of `basic.consume`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumeOptions {
+    /// Deliveries need no acknowledgement.
+    pub no_ack: bool,
+    /// No other consumer may consume the queue.
+    pub exclusive: bool,
+    /// Consumer arguments (`x-priority`, ...).
+    pub arguments: FieldTable,
+}
+
+/// A connection to a broker.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Open a new channel.
+    async fn open_channel(&self) -> Result<Arc<dyn TransportChannel>>;
+    /// Close the connection: channels close, unacknowledged messages return to their queues,
+    /// exclusive queues are deleted.
+    async fn close(&self) -> Result<()>;
+    /// Whether the connection is usable.
+    fn is_open(&self) -> bool;
+}
+
+/// A channel: every broker operation the runtime uses.
+#[async_trait]
+pub trait TransportChannel: Send + Sync + 'static {
+    /// `exchange.declare` (passive when `exchange.passive`).
+    async fn declare_exchange(&self, exchange: &Exchange) -> Result<()>;
+    /// `exchange.delete`.
+    async fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<()>;
+    /// `queue.declare` (passive when `queue.passive`), with [`Queue::declare_arguments`].
+    async fn declare_queue(&self, queue: &Queue) -> Result<QueueDeclared>;
+    /// `queue.bind`.
+    async fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()>;
+    /// `queue.unbind`.
+    async fn unbind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()>;
+    /// `exchange.bind`: `destination` receives what `source` routes with `routing_key`.
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()>;
+    /// `exchange.unbind`.
+    async fn unbind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()>;
+    /// `queue.delete`; returns the number of messages deleted.
+    async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32>;
+    /// `queue.purge`; returns the number of messages purged.
+    async fn purge_queue(&self, name: &str) -> Result<u32>;
+    /// `confirm.select`: from now on publishes are confirmed.
+    async fn confirm_select(&self) -> Result<()>;
+    /// `basic.publish`. A mandatory message that reaches no queue is an
+    /// [`Unroutable`](crate::ErrorKind::Unroutable) error that hands the message back.
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: OutgoingMessage,
+        flags: PublishFlags,
+    ) -> Result<Confirmation>;
+    /// `basic.qos` for consumers started after it (`global = false`, per consumer).
+    async fn qos(&self, prefetch_count: u16) -> Result<()>;
+    /// `basic.consume`: deliveries (and a broker cancel) go to `sender`.
+    async fn consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: &ConsumeOptions,
+        sender: DeliverySender,
+    ) -> Result<()>;
+    /// `basic.cancel`.
+    async fn cancel(&self, consumer_tag: &str) -> Result<()>;
+    /// `basic.get`: one message, or `None` when the queue is empty.
+    async fn get(&self, queue: &str, no_ack: bool) -> Result<Option<Delivery>>;
+    /// `basic.ack`.
+    fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()>;
+    /// `basic.reject` (`basic.nack` for one message).
+    fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()>;
+    /// Close the channel: its consumers are cancelled and its unacknowledged messages return to
+    /// their queues, marked redelivered.
+    async fn close(&self) -> Result<()>;
+}
