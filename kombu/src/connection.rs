@@ -2,6 +2,7 @@
 //! channels, and runs consumer callbacks in [`Connection::drain_events`].
 
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub declared: Mutex<DeclareCache>,
     pub consumers: Mutex<Vec<Weak<ConsumerShared>>>,
     pub max_decompressed: usize,
+    /// Where `drain_events` starts polling, rotated so no consumer starves the others.
+    pub next_poll: AtomicUsize,
 }
 
 /// Settings of a connection beyond its URL.
@@ -117,6 +120,7 @@ impl Connection {
                     declared: Mutex::default(),
                     consumers: Mutex::default(),
                     max_decompressed: options.max_decompressed,
+                    next_poll: AtomicUsize::new(0),
                 }),
                 url,
                 alternates,
@@ -173,9 +177,15 @@ impl Connection {
                 list.retain(|w| w.strong_count() > 0);
                 list.iter().filter_map(Weak::upgrade).collect()
             };
-            for consumer in consumers.into_iter().filter(|c| c.has_handlers()) {
+            let start = shared.next_poll.fetch_add(1, Ordering::Relaxed);
+            let n = consumers.len();
+            for i in 0..n {
+                let consumer = &consumers[(start + i) % n];
+                if !consumer.has_handlers() {
+                    continue;
+                }
                 if let Poll::Ready(Some(event)) = consumer.poll_event(cx) {
-                    return Poll::Ready((consumer, event));
+                    return Poll::Ready((Arc::clone(consumer), event));
                 }
             }
             Poll::Pending

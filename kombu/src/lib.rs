@@ -1,9 +1,40 @@
 //! # kombu
 //!
 //! A messaging toolkit for RabbitMQ, in the spirit of Python's kombu: exchange and queue
-//! declarations as plain data, a serializer registry with Python kombu's content-type rules,
-//! compression with Python kombu's codec names, and broker URLs read the way Python kombu reads
-//! them.
+//! declarations as plain data, producers and consumers that speak Python kombu's wire
+//! conventions, and pluggable transports. `memory://` is an in-process broker that routes
+//! exactly like RabbitMQ, so this page's examples run as they are.
+//!
+//! ## Publish and consume
+//!
+//! ```
+//! use std::time::Duration;
+//! use kombu::{Connection, Consumer, Exchange, ExchangeKind, Producer, Queue};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> kombu::Result<()> {
+//! let conn = Connection::connect("memory://manual").await?;
+//! let channel = conn.channel().await?;
+//!
+//! let media = Exchange::new("media", ExchangeKind::Direct);
+//! let video = Queue::new("video").bind_to(media.clone(), "video");
+//!
+//! // Publish: JSON by default, persistent, with the properties Python kombu sets.
+//! let producer = Producer::new(&channel).exchange(media);
+//! producer
+//!     .publish(&serde_json::json!({"name": "/tmp/lolcat1.avi", "size": 1301013}))
+//!     .routing_key("video")
+//!     .declare(video.clone())
+//!     .await?;
+//!
+//! // Consume as a stream (or with callbacks and `conn.drain_events`).
+//! let mut consumer = Consumer::new(&channel, [video]);
+//! consumer.consume().await?;
+//! let message = consumer.recv(Duration::from_secs(1)).await?;
+//! assert_eq!(message.payload()?.get("size").and_then(|v| v.as_i64()), Some(1301013));
+//! message.ack()?;
+//! # Ok(()) }
+//! ```
 //!
 //! ## Declarations are data
 //!
@@ -16,6 +47,8 @@
 //! let json = serde_json::to_string(&video).unwrap();
 //! assert_eq!(serde_json::from_str::<Queue>(&json).unwrap(), video);
 //! ```
+//!
+//! They act only once bound to a channel (`video.bind(&channel).declare()`); see [`Channel`].
 //!
 //! ## Serializing as Python kombu does
 //!
@@ -30,6 +63,9 @@
 //!     .unwrap();
 //! assert_eq!(value.get("action").and_then(|v| v.as_str()), Some("import_feed"));
 //! ```
+//!
+//! Consumers accept JSON (plus raw `application/data` and `text/plain`) unless told otherwise;
+//! pickle is read only as data and only when a consumer opts in.
 //!
 //! ## Feature flags
 //!

@@ -7,7 +7,7 @@
 
 mod broker;
 mod queue;
-pub(crate) mod router;
+pub mod router;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,16 +15,21 @@ use crate::ExchangeKind;
 
 /// Where a binding leads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Destination {
+pub enum Destination {
+    /// A queue, by name.
     Queue(String),
+    /// An exchange (exchange-to-exchange binding), by name.
     Exchange(String),
 }
 
 /// One binding's identity: destination, key and arguments (as RabbitMQ keys bindings).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct BindingEntry {
+pub struct BindingEntry {
+    /// Where matching messages go.
     pub destination: Destination,
+    /// The binding key.
     pub key: String,
+    /// The binding arguments (`x-match` and values for headers exchanges).
     pub arguments: FieldTable,
 }
 
@@ -148,9 +153,11 @@ fn match_mode(arguments: &FieldTable) -> MatchMode {
     }
 }
 
-/// Header value equality as RabbitMQ compares them: numbers by value (Erlang `==`), text and
-/// byte arrays by bytes, everything else structurally.
-pub(crate) fn header_value_eq(a: &FieldValue, b: &FieldValue) -> bool {
+/// Header value equality as RabbitMQ compares them (checked against RabbitMQ by the
+/// differential test): top-level numbers by value whatever their width or float-ness, a
+/// timestamp counting as its integer; text equal to a byte array with the same bytes; arrays and
+/// everything else by exact type and value.
+pub fn header_value_eq(a: &FieldValue, b: &FieldValue) -> bool {
     use FieldValue as F;
     fn number(v: &FieldValue) -> Option<f64> {
         match *v {
@@ -159,25 +166,12 @@ pub(crate) fn header_value_eq(a: &FieldValue, b: &FieldValue) -> bool {
             _ => v.as_i64().map(|i| i as f64),
         }
     }
-    fn integer(v: &FieldValue) -> Option<i64> {
-        match v {
-            FieldValue::Timestamp(_) => None,
-            other => other.as_i64(),
-        }
-    }
     match (a, b) {
         (F::String(x), F::Bytes(y)) | (F::Bytes(y), F::String(x)) => x.as_bytes() == y.as_slice(),
-        (F::Array(x), F::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| header_value_eq(p, q))
-        }
-        _ => match (integer(a), integer(b)) {
+        _ => match (a.as_i64(), b.as_i64()) {
             (Some(x), Some(y)) => x == y,
             _ => match (number(a), number(b)) {
-                (Some(x), Some(y))
-                    if !matches!(a, F::Timestamp(_)) && !matches!(b, F::Timestamp(_)) =>
-                {
-                    x == y
-                }
+                (Some(x), Some(y)) => x == y,
                 _ => a == b,
             },
         },
@@ -201,9 +195,26 @@ fn headers_match(arguments: &FieldTable, headers: Option<&FieldTable>) -> bool {
     }
 }
 
-/// The bindings of one exchange, indexed for its type.
+/// The bindings of one exchange, indexed for its type: the routing decision RabbitMQ makes for
+/// that exchange alone.
+///
+/// ```
+/// use std::collections::BTreeSet;
+/// use kombu::transport::memory::router::{BindingEntry, Destination, Router};
+/// use kombu::{ExchangeKind, FieldTable};
+///
+/// let mut router = Router::new(&ExchangeKind::Topic);
+/// router.bind(BindingEntry {
+///     destination: Destination::Queue("stocks".into()),
+///     key: "*.stock.#".into(),
+///     arguments: FieldTable::new(),
+/// });
+/// let mut out = BTreeSet::new();
+/// router.route("usd.stock", None, &mut out);
+/// assert!(out.contains(&Destination::Queue("stocks".into())));
+/// ```
 #[derive(Debug)]
-pub(crate) struct Router {
+pub struct Router {
     kind: RouterKind,
     /// Every binding, for listing, unbinding and emptiness.
     bindings: Vec<BindingEntry>,
@@ -218,7 +229,8 @@ enum RouterKind {
 }
 
 impl Router {
-    pub(crate) fn new(kind: &ExchangeKind) -> Self {
+    /// An exchange of `kind` with no bindings.
+    pub fn new(kind: &ExchangeKind) -> Self {
         let kind = match kind {
             ExchangeKind::Fanout => RouterKind::Fanout,
             ExchangeKind::Topic => RouterKind::Topic(TopicNode::default()),
@@ -232,12 +244,13 @@ impl Router {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether the exchange has no bindings.
+    pub fn is_empty(&self) -> bool {
         self.bindings.is_empty()
     }
 
     /// Add a binding; binding the same thing twice is a no-op. Returns whether it was new.
-    pub(crate) fn bind(&mut self, entry: BindingEntry) -> bool {
+    pub fn bind(&mut self, entry: BindingEntry) -> bool {
         if self.bindings.contains(&entry) {
             return false;
         }
@@ -255,7 +268,7 @@ impl Router {
     }
 
     /// Remove a binding. Returns whether it existed.
-    pub(crate) fn unbind(&mut self, entry: &BindingEntry) -> bool {
+    pub fn unbind(&mut self, entry: &BindingEntry) -> bool {
         let Some(pos) = self.bindings.iter().position(|b| b == entry) else {
             return false;
         };
@@ -284,7 +297,7 @@ impl Router {
     }
 
     /// Remove every binding to `destination` (it was deleted). Returns how many went.
-    pub(crate) fn remove_destination(&mut self, destination: &Destination) -> usize {
+    pub fn remove_destination(&mut self, destination: &Destination) -> usize {
         let doomed: Vec<BindingEntry> = self
             .bindings
             .iter()
@@ -298,7 +311,7 @@ impl Router {
     }
 
     /// The destinations this exchange's own bindings select, each once.
-    pub(crate) fn route(
+    pub fn route(
         &self,
         routing_key: &str,
         headers: Option<&FieldTable>,
