@@ -809,34 +809,36 @@ impl State {
     /// The queues a message reaches from `exchange`, following exchange-to-exchange bindings
     /// and alternate exchanges; each queue once.
     fn route(&self, exchange: &str, key: &str, headers: Option<&FieldTable>) -> BTreeSet<String> {
-        let mut queues = BTreeSet::new();
-        let mut seen = BTreeSet::new();
-        let mut todo = vec![exchange.to_owned()];
+        let mut queues: BTreeSet<&str> = BTreeSet::new();
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut todo: Vec<&str> = vec![exchange];
+        let mut found = BTreeSet::new();
         while let Some(name) = todo.pop() {
-            if !seen.insert(name.clone()) {
+            if !seen.insert(name) {
                 continue;
             }
-            let Some(x) = self.exchanges.get(&name) else {
+            let Some(x) = self.exchanges.get(name) else {
                 continue;
             };
-            let mut found = BTreeSet::new();
             if name.is_empty() {
+                // The default exchange: every queue is bound by its own name.
                 if self.queues.contains_key(key) {
-                    found.insert(Destination::Queue(key.to_owned()));
+                    queues.insert(key);
                 }
-            } else {
-                x.router.route(key, headers, &mut found);
+                continue;
             }
+            found.clear();
+            x.router.route(key, headers, &mut found);
             if found.is_empty() {
                 if let Some(alt) = x
                     .arguments
                     .get("alternate-exchange")
                     .and_then(FieldValue::as_str)
                 {
-                    todo.push(alt.to_owned());
+                    todo.push(alt);
                 }
             }
-            for dest in found {
+            for dest in &found {
                 match dest {
                     Destination::Queue(q) => {
                         queues.insert(q);
@@ -845,7 +847,7 @@ impl State {
                 }
             }
         }
-        queues
+        queues.into_iter().map(str::to_owned).collect()
     }
 
     /// Put a published message into a queue, applying TTL and length limits. Returns false

@@ -106,7 +106,7 @@ impl TopicNode {
         self.is_empty()
     }
 
-    fn collect(&self, words: &[&str], out: &mut BTreeSet<Destination>) {
+    fn collect<'a>(&'a self, words: &[&str], out: &mut BTreeSet<&'a Destination>) {
         if let Some(hash) = &self.hash {
             // `#` swallows zero or more words: try every split point.
             for skip in 0..=words.len() {
@@ -114,7 +114,7 @@ impl TopicNode {
             }
         }
         match words.split_first() {
-            None => out.extend(self.here.keys().cloned()),
+            None => out.extend(self.here.keys()),
             Some((word, rest)) => {
                 if let Some(child) = self.words.get(*word) {
                     child.collect(rest, out);
@@ -310,26 +310,27 @@ impl Router {
         doomed.len()
     }
 
-    /// The destinations this exchange's own bindings select, each once.
-    pub fn route(
-        &self,
+    /// The destinations this exchange's own bindings select, each once (borrowed: routing
+    /// allocates nothing per match).
+    pub fn route<'a>(
+        &'a self,
         routing_key: &str,
         headers: Option<&FieldTable>,
-        out: &mut BTreeSet<Destination>,
+        out: &mut BTreeSet<&'a Destination>,
     ) {
         match &self.kind {
             RouterKind::Direct(map) => {
                 if let Some(set) = map.get(routing_key) {
-                    out.extend(set.iter().cloned());
+                    out.extend(set.iter());
                 }
             }
-            RouterKind::Fanout => out.extend(self.bindings.iter().map(|b| b.destination.clone())),
+            RouterKind::Fanout => out.extend(self.bindings.iter().map(|b| &b.destination)),
             RouterKind::Topic(trie) => trie.collect(&words(routing_key), out),
             RouterKind::Headers => out.extend(
                 self.bindings
                     .iter()
                     .filter(|b| headers_match(&b.arguments, headers))
-                    .map(|b| b.destination.clone()),
+                    .map(|b| &b.destination),
             ),
         }
     }
