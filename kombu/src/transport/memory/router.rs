@@ -357,7 +357,7 @@ mod tests {
         r.route(key, None, &mut out);
         out.into_iter()
             .map(|d| match d {
-                Destination::Queue(n) | Destination::Exchange(n) => n,
+                Destination::Queue(n) | Destination::Exchange(n) => n.clone(),
             })
             .collect()
     }
