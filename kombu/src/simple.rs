@@ -1,8 +1,9 @@
 //! [`SimpleQueue`]: a queue as a FIFO, for the quick cases (Python kombu's `SimpleQueue`).
 //!
 //! `put` publishes to a direct exchange named like the queue, with the queue's name as routing
-//! key; `get` consumes with a prefetch of one, so no message waits in a local buffer that other
-//! consumers could have taken.
+//! key; `get` consumes (with no prefetch limit, as Python kombu's `SimpleQueue`), so a second
+//! `get` returns the next message even while the first is unacknowledged. Messages delivered to
+//! the local buffer and never taken return to the queue when the channel closes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +82,6 @@ impl SimpleQueue {
     pub async fn get(&mut self, timeout: Duration) -> Result<Message> {
         if self.consumer.is_none() {
             let mut consumer = Consumer::new(&self.channel, [self.queue.clone()])
-                .prefetch_count(1)
                 .accept(self.accept.clone())
                 .auto_declare(false);
             consumer.consume().await?;

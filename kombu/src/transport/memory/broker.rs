@@ -489,6 +489,7 @@ impl Broker {
                     );
                 }
             }
+            state.touch(&name);
             let q = state.queues.get(&name).ok_or_else(|| not_found(&entity))?;
             Ok(QueueDeclared {
                 message_count: u32::try_from(q.len()).unwrap_or(u32::MAX),
@@ -703,6 +704,7 @@ impl Broker {
                 sender,
             });
             q.had_consumer = true;
+            state.touch(queue);
             state
                 .channel_mut(chan)?
                 .consumers
@@ -732,6 +734,7 @@ impl Broker {
             if q.owner.is_some_and(|owner| owner != conn) {
                 return Err(locked(queue));
             }
+            state.touch(queue);
             state.expire(queue);
             let Some(msg) = state.queues.get_mut(queue).and_then(QueueState::pop) else {
                 return Ok(None);
@@ -988,7 +991,8 @@ impl State {
         }
     }
 
-    /// Dead-letter (or drop) expired messages at the head of `queue`; arm its timer.
+    /// Dead-letter (or drop) expired messages at the head of `queue`, delete the queue if it
+    /// was unused for its `x-expires`, and arm its timer for the next of these.
     fn expire(&mut self, queue: &str) {
         let now = Instant::now();
         loop {
@@ -1000,13 +1004,31 @@ impl State {
                 None => break,
             }
         }
-        if let Some(q) = self.queues.get_mut(queue) {
-            if let Some(at) = q.next_expiry() {
-                if q.timer_at.is_none_or(|t| at < t) {
-                    q.timer_at = Some(at);
-                    self.timers.push((queue.to_owned(), at));
-                }
+        let Some(q) = self.queues.get_mut(queue) else {
+            return;
+        };
+        let idle = q.idle_deadline();
+        if idle.is_some_and(|at| at <= now) {
+            self.delete_queue(queue, "unused for longer than its x-expires");
+            return;
+        }
+        let next = match (q.next_expiry(), idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(at) = next {
+            if q.timer_at.is_none_or(|t| at < t) {
+                q.timer_at = Some(at);
+                self.timers.push((queue.to_owned(), at));
             }
+        }
+    }
+
+    /// Note that a queue was used (declare, get, consume, cancel): `x-expires` restarts.
+    fn touch(&mut self, queue: &str) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            q.last_used = Instant::now();
+            self.pending.insert(queue.to_owned());
         }
     }
 
@@ -1122,7 +1144,7 @@ impl State {
         if q.auto_delete && q.had_consumer && q.consumers.is_empty() {
             self.delete_queue(queue, "auto-delete queue lost its last consumer");
         } else {
-            self.pending.insert(queue.to_owned());
+            self.touch(queue);
         }
     }
 

@@ -50,6 +50,7 @@ impl ConsumerState {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Limits {
     pub message_ttl: Option<Duration>,
+    pub expires: Option<Duration>,
     pub max_length: Option<u64>,
     pub max_length_bytes: Option<u64>,
     pub overflow: Option<Overflow>,
@@ -67,6 +68,7 @@ impl Limits {
     pub fn from_arguments(args: &FieldTable) -> Self {
         Limits {
             message_ttl: non_negative(args.get("x-message-ttl")).map(Duration::from_millis),
+            expires: non_negative(args.get("x-expires")).map(Duration::from_millis),
             max_length: non_negative(args.get("x-max-length")),
             max_length_bytes: non_negative(args.get("x-max-length-bytes")),
             overflow: match args.get("x-overflow").and_then(FieldValue::as_str) {
@@ -105,6 +107,8 @@ pub(super) struct QueueState {
     pub had_consumer: bool,
     /// When a TTL timer is already set to look at this queue.
     pub timer_at: Option<Instant>,
+    /// Last declare, get, consume or cancel: `x-expires` counts from here.
+    pub last_used: Instant,
 }
 
 impl QueueState {
@@ -130,6 +134,15 @@ impl QueueState {
             next_consumer: 0,
             had_consumer: false,
             timer_at: None,
+            last_used: Instant::now(),
+        }
+    }
+
+    /// When the queue is deleted for being unused (`x-expires`), if it has no consumers.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        match self.limits.expires {
+            Some(expires) if self.consumers.is_empty() => Some(self.last_used + expires),
+            _ => None,
         }
     }
 

@@ -1,0 +1,261 @@
+//! Helpers shared by the behaviour suite.
+//!
+//! Every test gets its broker from [`url`] and names its exchanges and queues with [`name`], so
+//! the same tests run unchanged on the in-memory broker (the default: one isolated broker per
+//! test) and, later, on a shared RabbitMQ (`KOMBU_TEST_TRANSPORT=amqp`, optionally with
+//! `KOMBU_TEST_AMQP_URL`), where the names keep tests and runs from colliding.
+//!
+//! Tests never assert on timing. They wait for outcomes with generous deadlines ([`WAIT`]), and
+//! they prove that something did *not* reach a queue with a marker ([`drain_until_marker`]):
+//! a message published after the one under test, on the same channel, which a broker places
+//! behind it.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kombu::serialization::{Accept, Registry};
+use kombu::{BoundQueue, Channel, Connection, Message, Producer, Queue, Value};
+
+/// How long a test waits for something that should happen. Generous on purpose: it bounds a
+/// failing test, it is not a performance expectation.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// How long a test listens before concluding that nothing (more) is coming. Only used where a
+/// marker cannot prove absence (a consumer held back by its prefetch window).
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// A short TTL for expiry tests.
+pub const TTL: Duration = Duration::from_millis(100);
+
+/// The header that marks the messages [`drain_until_marker`] publishes.
+const MARKER: &str = "x-kombu-test-marker";
+
+/// A token unique to this test process, so names never collide across runs on a shared broker.
+pub fn run_id() -> &'static str {
+    static RUN: OnceLock<String> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{:x}{:x}", std::process::id(), nanos % (1 << 40))
+    })
+}
+
+/// The name of the test function this is expanded in, to key its broker and entity names.
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        let path = std::any::type_name_of_val(&here);
+        path.split("::")
+            .filter(|part| *part != "here" && *part != "{{closure}}")
+            .last()
+            .unwrap_or(path)
+    }};
+}
+pub(crate) use test_name;
+
+/// Which transport the suite runs on: `memory` (default) or `amqp`.
+pub fn transport() -> String {
+    std::env::var("KOMBU_TEST_TRANSPORT").unwrap_or_else(|_| "memory".to_owned())
+}
+
+/// Whether the suite runs on the in-memory broker.
+pub fn is_memory() -> bool {
+    transport() == "memory"
+}
+
+/// The broker URL for the test called `test`. On the in-memory transport each test has a broker
+/// of its own; calling `url` twice in one test gives the same broker (for a second connection).
+pub fn url(test: &str) -> String {
+    match transport().as_str() {
+        "memory" => format!("memory://{test}-{}", run_id()),
+        "amqp" => std::env::var("KOMBU_TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672//".to_owned()),
+        other => panic!("KOMBU_TEST_TRANSPORT={other}: expected `memory` or `amqp`"),
+    }
+}
+
+/// A name for an exchange or queue of the test `test`, unique to the test and the run.
+pub fn name(test: &str, entity: &str) -> String {
+    format!("{test}.{entity}.{}", run_id())
+}
+
+/// Connect to the test's broker.
+pub async fn connect(test: &str) -> Connection {
+    let url = url(test);
+    Connection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+}
+
+/// Connect to the test's broker and open a channel.
+pub async fn open(test: &str) -> (Connection, Channel) {
+    let conn = connect(test).await;
+    let channel = conn.channel().await.unwrap();
+    (conn, channel)
+}
+
+/// Declare a queue on `channel` and return it bound (with the broker's name for a server-named
+/// queue).
+pub async fn declare(channel: &Channel, queue: Queue) -> BoundQueue {
+    let mut bound = queue.bind(channel);
+    bound
+        .declare()
+        .await
+        .unwrap_or_else(|e| panic!("declaring queue `{}` failed: {e}", bound.name()));
+    bound
+}
+
+/// A JSON document as a decoded body.
+pub fn json(v: serde_json::Value) -> Value {
+    Value::from(v)
+}
+
+/// Decode a message whatever its content type (every serializer accepted).
+pub fn decode_any(message: &Message) -> Value {
+    Registry::new()
+        .decode(
+            message.body(),
+            message.content_type(),
+            message.content_encoding(),
+            Some(&Accept::all()),
+        )
+        .unwrap()
+}
+
+/// The integer under `key` of a message's JSON body.
+pub fn int_field(message: &Message, key: &str) -> i64 {
+    let payload = message.payload().unwrap();
+    payload
+        .get(key)
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| panic!("body {payload} has no integer `{key}`"))
+}
+
+/// The text under `key` of a message's JSON body.
+pub fn str_field(message: &Message, key: &str) -> String {
+    let payload = message.payload().unwrap();
+    payload
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("body {payload} has no text `{key}`"))
+        .to_owned()
+}
+
+/// `basic.get` until a message comes or `wait` passes.
+pub async fn get_within(queue: &BoundQueue, wait: Duration) -> Option<Message> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(message) = queue.get(false).await.unwrap() {
+            return Some(message);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The next message of `queue` (unacknowledged), waiting up to [`WAIT`] for it.
+pub async fn get_one(queue: &BoundQueue) -> Message {
+    get_within(queue, WAIT).await.unwrap_or_else(|| {
+        panic!(
+            "no message arrived in queue `{}` within {WAIT:?}",
+            queue.name()
+        )
+    })
+}
+
+/// Wait until `check` holds, polling; panic naming `what` after [`WAIT`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Wait until the queue holds exactly `n` ready messages.
+pub async fn wait_for_ready(queue: &BoundQueue, n: u32) {
+    let what = format!("queue `{}` holds {n} ready messages", queue.name());
+    eventually(&what, || async {
+        queue.status().await.unwrap().message_count == n
+    })
+    .await;
+}
+
+/// Wait until the queue no longer exists.
+pub async fn wait_until_gone(conn: &Connection, queue: &str) {
+    let what = format!("queue `{queue}` is deleted");
+    let probe = Queue::new(queue);
+    eventually(&what, || async {
+        // A fresh channel each time: on AMQP a failed passive declare closes the channel.
+        let channel = conn.channel().await.unwrap();
+        match probe.bind(&channel).status().await {
+            Err(e) if e.is_not_found() => true,
+            Err(e) => panic!("checking queue `{queue}`: {e}"),
+            Ok(_) => false,
+        }
+    })
+    .await;
+}
+
+/// Every message ahead of a fresh marker in `queue`, acked: publishes a marker to the queue
+/// through the default exchange on `channel`, then takes messages until the marker comes back.
+/// Messages published before the marker on the same channel are ahead of it, so what this
+/// returns is exactly what the queue held, without guessing how long to wait.
+pub async fn drain_until_marker(channel: &Channel, queue: &BoundQueue) -> Vec<Message> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let marker = format!("marker-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    Producer::new(channel)
+        .publish(&serde_json::json!({ "marker": marker }))
+        .routing_key(queue.name())
+        .header(MARKER, marker.as_str())
+        .await
+        .unwrap();
+    let mut before = Vec::new();
+    loop {
+        let message = get_one(queue).await;
+        message.ack().unwrap();
+        match message.header(MARKER).and_then(|v| v.as_str()) {
+            Some(m) if m == marker => return before,
+            Some(_) => {} // A marker of an earlier call: skip it.
+            None => before.push(message),
+        }
+    }
+}
+
+/// The text field `key` of every message ahead of a marker (see [`drain_until_marker`]).
+pub async fn drain_field(channel: &Channel, queue: &BoundQueue, key: &str) -> Vec<String> {
+    drain_until_marker(channel, queue)
+        .await
+        .iter()
+        .map(|m| str_field(m, key))
+        .collect()
+}
+
+/// Like [`drain_field`], as a set.
+pub async fn drain_set(channel: &Channel, queue: &BoundQueue, key: &str) -> BTreeSet<String> {
+    drain_field(channel, queue, key).await.into_iter().collect()
+}
+
+/// A set of strings, for comparing with [`drain_set`].
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}

@@ -1,0 +1,685 @@
+//! Publishing: the properties a plain publish sets (exactly Python kombu's), the per-publish
+//! options, raw bodies, and the producer's defaults.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use kombu::compression::{Compression, DEFAULT_MAX_DECOMPRESSED};
+use kombu::{
+    DeliveryMode, ErrorKind, Exchange, ExchangeKind, FieldTable, FieldValue, Producer, Properties,
+    Queue, Value,
+};
+use serde_json::json;
+
+use common::{declare, drain_field, get_one, open, test_name};
+
+#[tokio::test]
+async fn plain_publish_sets_exactly_the_properties_python_kombu_sets() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+
+    Producer::new(&ch)
+        .publish(&json!({"hello": "world"}))
+        .routing_key(q.name())
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    let mut expected = Properties::default();
+    expected.content_type = Some("application/json".into());
+    expected.content_encoding = Some("utf-8".into());
+    expected.headers = Some(FieldTable::new());
+    expected.delivery_mode = Some(DeliveryMode::Persistent);
+    expected.priority = Some(0);
+    assert_eq!(message.properties(), &expected);
+    assert_eq!(
+        message.payload().unwrap(),
+        &common::json(json!({"hello": "world"}))
+    );
+}
+
+#[tokio::test]
+async fn routing_key_option_overrides_the_producer_default() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Direct);
+    let a = declare(
+        &ch,
+        Queue::new(common::name(t, "a")).bind_to(x.clone(), "a"),
+    )
+    .await;
+    let b = declare(
+        &ch,
+        Queue::new(common::name(t, "b")).bind_to(x.clone(), "b"),
+    )
+    .await;
+
+    let producer = Producer::new(&ch).exchange(x).routing_key("a");
+    producer.publish(&json!({"n": "default"})).await.unwrap();
+    producer
+        .publish(&json!({"n": "option"}))
+        .routing_key("b")
+        .await
+        .unwrap();
+
+    assert_eq!(drain_field(&ch, &a, "n").await, ["default"]);
+    assert_eq!(drain_field(&ch, &b, "n").await, ["option"]);
+}
+
+#[tokio::test]
+async fn exchange_option_publishes_to_another_exchange() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let main = Exchange::new(common::name(t, "main"), ExchangeKind::Direct);
+    let other = Exchange::new(common::name(t, "other"), ExchangeKind::Fanout);
+    let on_main = declare(
+        &ch,
+        Queue::new(common::name(t, "m")).bind_to(main.clone(), "k"),
+    )
+    .await;
+    let on_other = declare(
+        &ch,
+        Queue::new(common::name(t, "o")).bind_to(other.clone(), ""),
+    )
+    .await;
+
+    let producer = Producer::new(&ch).exchange(main).routing_key("k");
+    producer
+        .publish(&json!({"n": 1}))
+        .exchange(other.name.as_str())
+        .await
+        .unwrap();
+
+    assert!(drain_field(&ch, &on_main, "n").await.is_empty());
+    let got = common::drain_until_marker(&ch, &on_other).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].exchange(), other.name);
+    assert_eq!(common::int_field(&got[0], "n"), 1);
+}
+
+#[tokio::test]
+async fn yaml_serializer_sends_yaml() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let body = json!({"name": "cat.mp4", "size": 3});
+
+    Producer::new(&ch)
+        .publish(&body)
+        .routing_key(q.name())
+        .serializer("yaml")
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    assert_eq!(message.content_type(), Some("application/x-yaml"));
+    assert_eq!(message.content_encoding(), Some("utf-8"));
+    assert_eq!(common::decode_any(&message), common::json(body));
+    // The default accept list (JSON) refuses it.
+    assert!(message.payload().unwrap_err().is_content_disallowed());
+}
+
+#[tokio::test]
+async fn msgpack_serializer_sends_msgpack() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let body = json!({"name": "cat.mp4", "sizes": [1, 2, 3]});
+
+    Producer::new(&ch)
+        .publish(&body)
+        .routing_key(q.name())
+        .serializer("msgpack")
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    assert_eq!(message.content_type(), Some("application/x-msgpack"));
+    assert_eq!(message.content_encoding(), Some("binary"));
+    assert_eq!(common::decode_any(&message), common::json(body));
+}
+
+#[tokio::test]
+async fn pickle_cannot_be_produced() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let err = Producer::new(&ch)
+        .publish(&json!({"a": 1}))
+        .routing_key(q.name())
+        .serializer("pickle")
+        .await
+        .unwrap_err();
+    assert!(err.is_encode(), "{err}");
+    assert!(common::drain_until_marker(&ch, &q).await.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_serializer_is_an_error() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let err = Producer::new(&ch)
+        .publish(&json!({"a": 1}))
+        .routing_key(q.name())
+        .serializer("cbor-not-registered")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SerializerNotInstalled, "{err}");
+}
+
+#[tokio::test]
+async fn zlib_compression_names_the_codec_in_a_header_and_keeps_the_content_type() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let body = json!({"text": "spam ".repeat(100)});
+
+    Producer::new(&ch)
+        .publish(&body)
+        .routing_key(q.name())
+        .compression("zlib")
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    assert_eq!(
+        message.header("compression"),
+        Some(&FieldValue::from("application/x-gzip"))
+    );
+    assert_eq!(message.content_type(), Some("application/json"));
+    assert_eq!(message.content_encoding(), Some("utf-8"));
+    assert_eq!(message.body(), serde_json::to_vec(&body).unwrap());
+    assert_eq!(message.payload().unwrap(), &common::json(body));
+}
+
+#[tokio::test]
+async fn compressed_body_travels_compressed() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let body = json!({"text": "spam ".repeat(100)});
+
+    // A mandatory publish that reaches no queue hands back the message as it was sent.
+    let err = Producer::new(&ch)
+        .publish(&body)
+        .routing_key(common::name(t, "nowhere"))
+        .compression("zlib")
+        .mandatory(true)
+        .await
+        .unwrap_err();
+    let sent = err.returned_message().unwrap();
+    assert_ne!(sent.body, serde_json::to_vec(&body).unwrap());
+    assert_eq!(
+        Compression::Zlib
+            .decompress(&sent.body, DEFAULT_MAX_DECOMPRESSED)
+            .unwrap(),
+        serde_json::to_vec(&body).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn every_available_codec_round_trips() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name());
+    for (alias, codec) in [
+        ("zlib", Compression::Zlib),
+        ("bzip2", Compression::Bzip2),
+        ("xz", Compression::Xz),
+        ("brotli", Compression::Brotli),
+        ("zstd", Compression::Zstd),
+    ] {
+        let body = json!({"codec": alias, "filler": "x".repeat(200)});
+        let sent = producer.publish(&body).compression(alias).await;
+        if !codec.is_available() {
+            assert_eq!(sent.unwrap_err().kind(), ErrorKind::Compression, "{alias}");
+            continue;
+        }
+        sent.unwrap();
+        let message = get_one(&q).await;
+        assert_eq!(
+            message.header("compression"),
+            Some(&FieldValue::from(codec.mime_type())),
+            "{alias}"
+        );
+        assert_eq!(message.payload().unwrap(), &common::json(body), "{alias}");
+        message.ack().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn headers_are_sent_with_the_message() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let mut more = FieldTable::new();
+    more.insert("flag".into(), true.into());
+
+    Producer::new(&ch)
+        .publish(&json!({}))
+        .routing_key(q.name())
+        .header("format", "mp4")
+        .header("size", 42i32)
+        .headers(more)
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    let mut expected = FieldTable::new();
+    expected.insert("format".into(), "mp4".into());
+    expected.insert("size".into(), FieldValue::I32(42));
+    expected.insert("flag".into(), FieldValue::Bool(true));
+    assert_eq!(message.headers(), Some(&expected));
+    assert_eq!(
+        message.header("size").and_then(FieldValue::as_i64),
+        Some(42)
+    );
+}
+
+#[tokio::test]
+async fn priority_is_sent() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    Producer::new(&ch)
+        .publish(&json!({}))
+        .routing_key(q.name())
+        .priority(7)
+        .await
+        .unwrap();
+    assert_eq!(get_one(&q).await.properties().priority, Some(7));
+}
+
+#[tokio::test]
+async fn expiration_is_sent_as_a_duration() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    Producer::new(&ch)
+        .publish(&json!({}))
+        .routing_key(q.name())
+        .expiration(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let message = get_one(&q).await;
+    assert_eq!(
+        message.properties().expiration,
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        message.properties().expiration_wire().as_deref(),
+        Some("60000")
+    );
+}
+
+#[tokio::test]
+async fn delivery_mode_option_makes_a_message_transient() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    Producer::new(&ch)
+        .publish(&json!({}))
+        .routing_key(q.name())
+        .delivery_mode(DeliveryMode::Transient)
+        .await
+        .unwrap();
+    assert_eq!(
+        get_one(&q).await.properties().delivery_mode,
+        Some(DeliveryMode::Transient)
+    );
+}
+
+#[tokio::test]
+async fn mandatory_publish_that_reaches_no_queue_is_unroutable_and_hands_back_the_message() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Direct);
+    let q = declare(
+        &ch,
+        Queue::new(common::name(t, "q")).bind_to(x.clone(), "bound"),
+    )
+    .await;
+    let producer = Producer::new(&ch).exchange(x);
+    let body = json!({"lost": true});
+
+    let err = producer
+        .publish(&body)
+        .routing_key("unbound")
+        .mandatory(true)
+        .header("h", "v")
+        .await
+        .unwrap_err();
+    assert!(err.is_unroutable(), "{err}");
+    let returned = err.returned_message().expect("the message is handed back");
+    assert_eq!(returned.body, serde_json::to_vec(&body).unwrap());
+    assert_eq!(
+        returned.properties.content_type.as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        returned
+            .properties
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("h")),
+        Some(&FieldValue::from("v"))
+    );
+    let owned = err.into_returned_message().unwrap();
+    assert_eq!(owned.body, serde_json::to_vec(&body).unwrap());
+
+    // Routable: no error, and the message arrives.
+    producer
+        .publish(&json!({"n": "ok"}))
+        .routing_key("bound")
+        .mandatory(true)
+        .await
+        .unwrap();
+    assert_eq!(drain_field(&ch, &q, "n").await, ["ok"]);
+}
+
+#[tokio::test]
+async fn message_properties_are_sent_when_given() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    // RabbitMQ checks user_id against the connection's user.
+    let user = conn.url().userid.clone();
+    Producer::new(&ch)
+        .publish(&json!({}))
+        .routing_key(q.name())
+        .reply_to("replies")
+        .correlation_id("corr-1")
+        .message_id("msg-1")
+        .timestamp(1_700_000_000)
+        .kind("video.uploaded")
+        .app_id("uploader")
+        .user_id(user.as_str())
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    let p = message.properties();
+    assert_eq!(p.reply_to.as_deref(), Some("replies"));
+    assert_eq!(p.correlation_id.as_deref(), Some("corr-1"));
+    assert_eq!(p.message_id.as_deref(), Some("msg-1"));
+    assert_eq!(p.timestamp, Some(1_700_000_000));
+    assert_eq!(p.kind.as_deref(), Some("video.uploaded"));
+    assert_eq!(p.app_id.as_deref(), Some("uploader"));
+    assert_eq!(p.user_id.as_deref(), Some(user.as_str()));
+}
+
+#[tokio::test]
+async fn declare_option_declares_entities_before_publishing() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Direct);
+    let extra = Exchange::new(common::name(t, "extra"), ExchangeKind::Fanout);
+    let queue = Queue::new(common::name(t, "q")).bind_to(x.clone(), "k");
+
+    Producer::new(&ch)
+        .exchange(x)
+        .routing_key("k")
+        .publish(&json!({"n": "first"}))
+        .declare(queue.clone())
+        .declare(extra.clone())
+        .await
+        .unwrap();
+
+    // The queue and its binding existed before the message was routed.
+    let q = queue.bind(&ch);
+    assert_eq!(drain_field(&ch, &q, "n").await, ["first"]);
+    let check = conn.channel().await.unwrap();
+    extra.passive(true).bind(&check).declare().await.unwrap();
+}
+
+#[tokio::test]
+async fn raw_bytes_with_a_content_type_are_sent_unserialized() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let jpeg: Vec<u8> = vec![
+        0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+    ];
+
+    // Python: producer.publish(image, content_type="image/jpeg", content_encoding="binary")
+    Producer::new(&ch)
+        .publish_body(jpeg.clone())
+        .routing_key(q.name())
+        .content_type("image/jpeg")
+        .content_encoding("binary")
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    assert_eq!(message.body(), jpeg.as_slice());
+    assert_eq!(message.content_type(), Some("image/jpeg"));
+    assert_eq!(message.content_encoding(), Some("binary"));
+    assert_eq!(common::decode_any(&message), Value::Bytes(jpeg));
+}
+
+#[tokio::test]
+async fn raw_bytes_with_a_content_type_default_to_binary_encoding() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    Producer::new(&ch)
+        .publish_body(vec![1u8, 2, 3])
+        .routing_key(q.name())
+        .content_type("image/png")
+        .await
+        .unwrap();
+    let message = get_one(&q).await;
+    assert_eq!(message.body(), [1, 2, 3]);
+    assert_eq!(message.content_type(), Some("image/png"));
+    assert_eq!(message.content_encoding(), Some("binary"));
+}
+
+#[tokio::test]
+async fn raw_bytes_without_a_content_type_are_application_data() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    Producer::new(&ch)
+        .publish_body(vec![0u8, 159, 146, 150])
+        .routing_key(q.name())
+        .await
+        .unwrap();
+    let message = get_one(&q).await;
+    assert_eq!(message.content_type(), Some("application/data"));
+    assert_eq!(message.content_encoding(), Some("binary"));
+    assert_eq!(message.body(), [0, 159, 146, 150]);
+    // Always accepted, decoded to bytes.
+    assert_eq!(
+        message.payload().unwrap(),
+        &Value::Bytes(vec![0, 159, 146, 150])
+    );
+}
+
+#[tokio::test]
+async fn text_is_sent_as_text_plain() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    Producer::new(&ch)
+        .publish_body("héllo wörld")
+        .routing_key(q.name())
+        .await
+        .unwrap();
+    let message = get_one(&q).await;
+    assert_eq!(message.content_type(), Some("text/plain"));
+    assert_eq!(message.content_encoding(), Some("utf-8"));
+    assert_eq!(message.body(), "héllo wörld".as_bytes());
+    assert_eq!(message.payload().unwrap(), &Value::from("héllo wörld"));
+}
+
+#[tokio::test]
+async fn content_type_on_a_serialized_value_is_an_error() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let err = Producer::new(&ch)
+        .publish(&json!({"a": 1}))
+        .routing_key(q.name())
+        .content_type("application/json")
+        .await
+        .unwrap_err();
+    assert!(err.is_encode(), "{err}");
+    assert!(common::drain_until_marker(&ch, &q).await.is_empty());
+}
+
+#[tokio::test]
+async fn producer_defaults_apply_to_every_publish() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Direct);
+    let q = declare(
+        &ch,
+        Queue::new(common::name(t, "q")).bind_to(x.clone(), "rk"),
+    )
+    .await;
+    let producer = Producer::new(&ch)
+        .exchange(x.clone())
+        .routing_key("rk")
+        .serializer("msgpack")
+        .compression("zlib")
+        .delivery_mode(DeliveryMode::Transient)
+        .header("origin", "defaults");
+
+    for n in 0..2i64 {
+        producer.publish(&json!({"n": n})).await.unwrap();
+    }
+    for n in 0..2i64 {
+        let message = get_one(&q).await;
+        assert_eq!(message.exchange(), x.name);
+        assert_eq!(message.routing_key(), "rk");
+        assert_eq!(message.content_type(), Some("application/x-msgpack"));
+        assert_eq!(
+            message.header("compression"),
+            Some(&FieldValue::from("application/x-gzip"))
+        );
+        assert_eq!(
+            message.properties().delivery_mode,
+            Some(DeliveryMode::Transient)
+        );
+        assert_eq!(
+            message.header("origin"),
+            Some(&FieldValue::from("defaults"))
+        );
+        assert_eq!(common::decode_any(&message), common::json(json!({"n": n})));
+        message.ack().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn publish_options_win_over_producer_defaults() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch)
+        .routing_key(q.name())
+        .serializer("msgpack")
+        .delivery_mode(DeliveryMode::Transient)
+        .header("origin", "defaults")
+        .header("kept", 1i32);
+
+    producer
+        .publish(&json!({"n": 1}))
+        .serializer("json")
+        .delivery_mode(DeliveryMode::Persistent)
+        .header("origin", "publish")
+        .await
+        .unwrap();
+
+    let message = get_one(&q).await;
+    assert_eq!(message.content_type(), Some("application/json"));
+    assert_eq!(
+        message.properties().delivery_mode,
+        Some(DeliveryMode::Persistent)
+    );
+    assert_eq!(message.header("origin"), Some(&FieldValue::from("publish")));
+    assert_eq!(message.header("kept"), Some(&FieldValue::I32(1)));
+}
+
+#[tokio::test]
+async fn exchange_delivery_mode_is_used_when_the_producer_sets_none() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Fanout)
+        .delivery_mode(DeliveryMode::Transient);
+    let q = declare(&ch, Queue::new(common::name(t, "q")).bind_to(x.clone(), "")).await;
+    Producer::new(&ch)
+        .exchange(x)
+        .publish(&json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        get_one(&q).await.properties().delivery_mode,
+        Some(DeliveryMode::Transient)
+    );
+}
+
+#[tokio::test]
+async fn auto_declare_declares_the_exchange_before_the_first_publish() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Topic);
+    let producer = Producer::new(&ch).exchange(x.clone());
+    producer.publish(&json!({})).await.unwrap();
+
+    let check = conn.channel().await.unwrap();
+    x.clone()
+        .passive(true)
+        .bind(&check)
+        .declare()
+        .await
+        .unwrap();
+    // It was declared as described: declaring it again with another type conflicts.
+    let check = conn.channel().await.unwrap();
+    let err = Exchange::new(x.name.as_str(), ExchangeKind::Fanout)
+        .bind(&check)
+        .declare()
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err}");
+}
+
+#[tokio::test]
+async fn without_auto_declare_the_exchange_is_not_declared() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Topic);
+    let producer = Producer::new(&ch).exchange(x.clone()).auto_declare(false);
+    // Publishing to an exchange that does not exist fails (on AMQP it closes the channel).
+    let _ = producer.publish(&json!({})).await;
+
+    let check = conn.channel().await.unwrap();
+    let err = x.passive(true).bind(&check).declare().await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
+
+#[tokio::test]
+async fn producer_declare_declares_the_exchange_now() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Headers);
+    let producer = Producer::new(&ch).exchange(x.clone()).auto_declare(false);
+    producer.declare().await.unwrap();
+    let check = conn.channel().await.unwrap();
+    x.passive(true).bind(&check).declare().await.unwrap();
+}
+
+#[tokio::test]
+async fn confirmed_publish_succeeds_when_the_broker_takes_the_message() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name()).confirm(true);
+    producer.publish(&json!({"n": "a"})).await.unwrap();
+    producer.publish(&json!({"n": "b"})).await.unwrap();
+    assert_eq!(drain_field(&ch, &q, "n").await, ["a", "b"]);
+}
