@@ -39,6 +39,8 @@ use crate::{Exchange, Queue};
 /// each declaration once.
 #[derive(Debug, Default)]
 pub(crate) struct DeclareCache {
+    /// The transport generation these declarations were made in; a reconnect clears them.
+    generation: u64,
     exchanges: HashSet<Exchange>,
     queues: HashSet<Queue>,
 }
@@ -57,7 +59,15 @@ impl std::fmt::Debug for Channel {
 }
 
 fn cache(shared: &Shared) -> std::sync::MutexGuard<'_, DeclareCache> {
-    shared.declared.lock().unwrap_or_else(|p| p.into_inner())
+    let mut cache = shared.declared.lock().unwrap_or_else(|p| p.into_inner());
+    let generation = shared.transport.generation();
+    if cache.generation != generation {
+        *cache = DeclareCache {
+            generation,
+            ..DeclareCache::default()
+        };
+    }
+    cache
 }
 
 impl Channel {

@@ -19,8 +19,8 @@ use crate::transport::Transport;
 use crate::url::{BrokerUrl, Scheme};
 
 /// State shared by a connection and everything made from it.
-#[derive(Debug)]
 pub(crate) struct Shared {
+    pub transport: Arc<dyn Transport>,
     pub declared: Mutex<DeclareCache>,
     pub consumers: Mutex<Vec<Weak<ConsumerShared>>>,
     pub max_decompressed: usize,
@@ -49,6 +49,12 @@ impl ConnectionOptions {
     pub fn max_decompressed(mut self, bytes: usize) -> Self {
         self.max_decompressed = bytes;
         self
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
     }
 }
 
@@ -113,10 +119,12 @@ impl Connection {
         alternates: Vec<BrokerUrl>,
         options: ConnectionOptions,
     ) -> Self {
+        let transport_for_cache = Arc::clone(&transport);
         Connection {
             inner: Arc::new(Inner {
                 transport,
                 shared: Arc::new(Shared {
+                    transport: Arc::clone(&transport_for_cache),
                     declared: Mutex::default(),
                     consumers: Mutex::default(),
                     max_decompressed: options.max_decompressed,
@@ -219,6 +227,14 @@ impl Connection {
 async fn open_transport(url: &BrokerUrl) -> Result<Arc<dyn Transport>> {
     match url.scheme {
         Scheme::Memory => Ok(Arc::new(MemoryTransport::connect(&url.host))),
+        #[cfg(feature = "amqp")]
+        Scheme::Amqp | Scheme::Amqps => Ok(Arc::new(
+            crate::transport::amqp::AmqpTransport::connect(
+                std::slice::from_ref(url),
+                crate::transport::amqp::AmqpOptions::default(),
+            )
+            .await?,
+        )),
         other => Err(Error::new(
             ErrorKind::Unsupported,
             format!(

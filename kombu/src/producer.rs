@@ -375,12 +375,12 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         let flags = PublishFlags {
             mandatory: self.mandatory,
         };
-        match p
+        let pending = p
             .channel
             .transport
             .publish(exchange, routing_key, message, flags)
-            .await?
-        {
+            .await?;
+        match pending.await? {
             Confirmation::Nack => {
                 let err = Error::new(
                     ErrorKind::Nacked,

@@ -311,6 +311,8 @@ async fn refused_content_in_callback_mode_is_rejected_and_reported() {
         let err = conn.drain_events(WAIT).await.unwrap_err();
         assert!(err.is_content_disallowed(), "{err}");
     }
+    // A broker dead-letters asynchronously: wait for both before reading.
+    common::wait_for_ready(&dlq, 2).await;
     let dead = drain_until_marker(&ch, &dlq).await;
     let types: Vec<_> = dead.iter().map(|m| m.content_type().unwrap()).collect();
     assert_eq!(

@@ -8,8 +8,12 @@
 //! Acknowledgements are synchronous calls: in AMQP `basic.ack`/`basic.reject` have no reply, so
 //! a transport only has to queue the frame. Everything that waits for the broker is `async`.
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 pub mod memory;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -47,6 +51,10 @@ pub enum Confirmation {
     /// The broker refused the message (for example a full queue with `reject-publish`).
     Nack,
 }
+
+/// The broker's answer to one publish, still to come: await it for the confirmation. Several
+/// can be in flight at once (pipelined confirms).
+pub type PendingConfirm = Pin<Box<dyn Future<Output = Result<Confirmation>> + Send + 'static>>;
 
 /// What `queue.declare` answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +126,10 @@ pub trait Transport: Send + Sync + 'static {
     async fn close(&self) -> Result<()>;
     /// Whether the connection is usable.
     fn is_open(&self) -> bool;
+    /// Incremented each time the transport reconnects; what was declared before may be gone.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// A channel: every broker operation the runtime uses.
@@ -167,7 +179,8 @@ pub trait TransportChannel: Send + Sync + 'static {
     async fn purge_queue(&self, name: &str) -> Result<u32>;
     /// `confirm.select`: from now on publishes are confirmed.
     async fn confirm_select(&self) -> Result<()>;
-    /// `basic.publish`. A mandatory message that reaches no queue is an
+    /// `basic.publish`: returns once the message is handed to the broker, with the confirmation
+    /// still to await. A mandatory message that reaches no queue resolves to an
     /// [`Unroutable`](crate::ErrorKind::Unroutable) error that hands the message back.
     async fn publish(
         &self,
@@ -175,7 +188,7 @@ pub trait TransportChannel: Send + Sync + 'static {
         routing_key: &str,
         message: OutgoingMessage,
         flags: PublishFlags,
-    ) -> Result<Confirmation>;
+    ) -> Result<PendingConfirm>;
     /// `basic.qos` for consumers started after it (`global = false`, per consumer).
     async fn qos(&self, prefetch_count: u16) -> Result<()>;
     /// `basic.consume`: deliveries (and a broker cancel) go to `sender`.

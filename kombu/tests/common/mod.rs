@@ -70,6 +70,17 @@ pub fn is_memory() -> bool {
     transport() == "memory"
 }
 
+/// The prefix of names given to queues declared without one: the broker's `amq.gen-` on the
+/// in-memory broker (which answers as RabbitMQ does), and the client-chosen `kombu.gen-` on AMQP
+/// (so recovery can declare the queue again under the same name).
+pub fn generated_prefix() -> &'static str {
+    if is_memory() {
+        "amq.gen-"
+    } else {
+        "kombu.gen-"
+    }
+}
+
 /// The broker URL for the test called `test`. On the in-memory transport each test has a broker
 /// of its own; calling `url` twice in one test gives the same broker (for a second connection).
 pub fn url(test: &str) -> String {

@@ -193,7 +193,7 @@ pub(crate) struct Broker {
     me: Weak<Broker>,
 }
 
-fn random_suffix(n: u64) -> String {
+pub(crate) fn random_suffix(n: u64) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(n);

@@ -18,12 +18,19 @@ use async_trait::async_trait;
 use self::broker::{Broker, ChanId, ConnId};
 use self::router::Destination;
 use super::{
-    Confirmation, ConsumeOptions, Delivery, DeliverySender, OutgoingMessage, PublishFlags,
+    ConsumeOptions, Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags,
     QueueDeclared, Transport, TransportChannel,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::FieldTable;
 use crate::{Exchange, Queue};
+
+/// A fresh random-looking 22-character suffix for generated names.
+pub(crate) fn unique_suffix() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    broker::random_suffix(COUNTER.fetch_add(1, Ordering::Relaxed))
+}
 
 fn broker(name: &str) -> Arc<Broker> {
     static BROKERS: OnceLock<Mutex<HashMap<String, Arc<Broker>>>> = OnceLock::new();
@@ -184,9 +191,11 @@ impl TransportChannel for MemoryChannel {
         routing_key: &str,
         message: OutgoingMessage,
         flags: PublishFlags,
-    ) -> Result<Confirmation> {
-        self.broker
-            .publish(self.id, exchange, routing_key, message, flags)
+    ) -> Result<PendingConfirm> {
+        let outcome = self
+            .broker
+            .publish(self.id, exchange, routing_key, message, flags);
+        Ok(Box::pin(std::future::ready(outcome)))
     }
 
     async fn qos(&self, prefetch_count: u16) -> Result<()> {

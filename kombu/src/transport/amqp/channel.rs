@@ -1,0 +1,888 @@
+//! One kombu channel over AMQP: a lapin channel that is reopened (with its QoS, confirm mode
+//! and consumers) when the broker closes it or the connection recovers.
+//!
+//! Delivery tags handed out carry the channel's generation in their top bits, so a message
+//! delivered by a channel that has since died is recognised when acknowledged. Acks and rejects
+//! go through one ordered queue per channel (AMQP `basic.ack` has no reply, so callers need not
+//! wait); `close` flushes it first.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use async_trait::async_trait;
+use futures_core::Stream;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::convert::{error, from_properties, to_properties, to_table};
+use super::topology::{BindingRecord, Topology};
+use super::ConnInner;
+use crate::error::{Error, ErrorKind, Result};
+use crate::field::FieldTable;
+use crate::transport::{
+    Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender, OutgoingMessage,
+    PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
+};
+use crate::{Exchange, ExchangeKind, Queue};
+
+const TAG_BITS: u32 = 40;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn kind(kind: &ExchangeKind) -> lapin::ExchangeKind {
+    match kind {
+        ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+        ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
+        ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+        ExchangeKind::Headers => lapin::ExchangeKind::Headers,
+        ExchangeKind::Custom(name) => lapin::ExchangeKind::Custom(name.clone()),
+    }
+}
+
+pub(super) async fn declare_exchange(ch: &lapin::Channel, exchange: &Exchange) -> Result<()> {
+    exchange_declare(ch, exchange)
+        .await
+        .map_err(|e| error(&format!("declaring exchange '{}'", exchange.name), e))
+}
+
+async fn exchange_declare(ch: &lapin::Channel, exchange: &Exchange) -> lapin::Result<()> {
+    ch.exchange_declare(
+        exchange.name.as_str().into(),
+        kind(&exchange.kind),
+        ExchangeDeclareOptions {
+            passive: exchange.passive,
+            durable: exchange.durable,
+            auto_delete: exchange.auto_delete,
+            internal: exchange.internal,
+            nowait: false,
+        },
+        to_table(&exchange.arguments),
+    )
+    .await
+}
+
+pub(super) async fn declare_queue(ch: &lapin::Channel, queue: &Queue) -> Result<lapin::Queue> {
+    queue_declare(ch, queue)
+        .await
+        .map_err(|e| error(&format!("declaring queue '{}'", queue.name), e))
+}
+
+async fn queue_declare(ch: &lapin::Channel, queue: &Queue) -> lapin::Result<lapin::Queue> {
+    ch.queue_declare(
+        queue.name.as_str().into(),
+        QueueDeclareOptions {
+            passive: queue.passive,
+            durable: queue.durable,
+            exclusive: queue.exclusive,
+            auto_delete: queue.is_auto_delete(),
+            nowait: false,
+        },
+        to_table(&queue.declare_arguments()),
+    )
+    .await
+}
+
+struct ConsumerRecord {
+    queue: String,
+    options: ConsumeOptions,
+    sender: DeliverySender,
+}
+
+enum AckCmd {
+    Ack { tag: u64, multiple: bool },
+    Reject { tag: u64, requeue: bool },
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub(super) struct Slot {
+    channel: lapin::Channel,
+    generation: u32,
+}
+
+pub(super) struct AmqpChannel {
+    conn: Arc<ConnInner>,
+    me: Weak<AmqpChannel>,
+    slot: Mutex<Option<Slot>>,
+    generation: AtomicU32,
+    reopening: tokio::sync::Mutex<()>,
+    prefetch: Mutex<Option<u16>>,
+    confirm: AtomicBool,
+    consumers: Mutex<HashMap<String, ConsumerRecord>>,
+    cancelled: Mutex<HashSet<String>>,
+    acks: mpsc::UnboundedSender<AckCmd>,
+    /// Acks and rejects queued but not yet sent; other operations wait for them, so what the
+    /// user did first reaches the broker first.
+    pending_acks: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl AmqpChannel {
+    pub(super) async fn open(conn: Arc<ConnInner>) -> Result<Arc<AmqpChannel>> {
+        let lapin_conn = conn.connection().await?;
+        let channel = lapin_conn
+            .create_channel()
+            .await
+            .map_err(|e| error("opening a channel", e))?;
+        let (acks, rx) = mpsc::unbounded_channel();
+        let me = Arc::new_cyclic(|me| AmqpChannel {
+            conn,
+            me: me.clone(),
+            slot: Mutex::new(Some(Slot {
+                channel,
+                generation: 1,
+            })),
+            generation: AtomicU32::new(1),
+            reopening: tokio::sync::Mutex::new(()),
+            prefetch: Mutex::new(None),
+            confirm: AtomicBool::new(false),
+            consumers: Mutex::default(),
+            cancelled: Mutex::default(),
+            acks,
+            pending_acks: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(ack_loop(Arc::downgrade(&me), rx));
+        Ok(me)
+    }
+
+    /// The live lapin channel, reopened if the broker closed it or the connection recovered.
+    async fn channel(&self) -> Result<Slot> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::Channel, "channel is closed"));
+        }
+        if self.pending_acks.load(Ordering::SeqCst) > 0 {
+            self.flush_acks().await;
+        }
+        let current = lock(&self.slot).clone();
+        if let Some(slot) = current {
+            if slot.channel.status().connected() {
+                return Ok(slot);
+            }
+        }
+        let conn = self.conn.connection().await?;
+        self.reopen(&conn).await
+    }
+
+    /// Open a new lapin channel on `conn`, restore QoS and confirm mode, restart consumers.
+    pub(super) async fn reopen(&self, conn: &lapin::Connection) -> Result<Slot> {
+        let _guard = self.reopening.lock().await;
+        if let Some(slot) = lock(&self.slot).as_ref() {
+            if slot.channel.status().connected() {
+                return Ok(slot.clone());
+            }
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::Channel, "channel is closed"));
+        }
+        let channel = conn
+            .create_channel()
+            .await
+            .map_err(|e| error("reopening a channel", e))?;
+        let prefetch = *lock(&self.prefetch);
+        if let Some(count) = prefetch {
+            channel
+                .basic_qos(count, BasicQosOptions::default())
+                .await
+                .map_err(|e| error("restoring basic.qos", e))?;
+        }
+        if self.confirm.load(Ordering::SeqCst) {
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| error("restoring confirm mode", e))?;
+        }
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let slot = Slot {
+            channel,
+            generation,
+        };
+        *lock(&self.slot) = Some(slot.clone());
+        let records: Vec<(String, String, ConsumeOptions, DeliverySender)> = lock(&self.consumers)
+            .iter()
+            .map(|(tag, r)| {
+                (
+                    tag.clone(),
+                    r.queue.clone(),
+                    r.options.clone(),
+                    r.sender.clone(),
+                )
+            })
+            .collect();
+        for (tag, queue, options, sender) in records {
+            if let Err(e) = self
+                .start_consumer(&slot, &queue, &tag, &options, sender.clone())
+                .await
+            {
+                lock(&self.consumers).remove(&tag);
+                let _ = sender.send(ConsumerEvent::Cancelled {
+                    consumer_tag: tag,
+                    reason: format!(
+                        "could not resume consuming after the channel was reopened: {e}"
+                    ),
+                });
+            }
+        }
+        Ok(slot)
+    }
+
+    /// `basic.consume` and a task forwarding its deliveries. Boxed: consumer tasks reopen
+    /// channels, which start consumers, and the explicit `Send` bound ends that cycle.
+    fn start_consumer<'a>(
+        &'a self,
+        slot: &'a Slot,
+        queue: &'a str,
+        tag: &'a str,
+        options: &'a ConsumeOptions,
+        sender: DeliverySender,
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let consumer = slot
+                .channel
+                .basic_consume(
+                    queue.into(),
+                    tag.into(),
+                    BasicConsumeOptions {
+                        no_local: false,
+                        no_ack: options.no_ack,
+                        exclusive: options.exclusive,
+                        nowait: false,
+                    },
+                    to_table(&options.arguments),
+                )
+                .await
+                .map_err(|e| error(&format!("consuming from queue '{queue}'"), e))?;
+            tokio::spawn(forward(
+                self.me.clone(),
+                consumer,
+                slot.generation,
+                tag.to_owned(),
+                sender,
+            ));
+            Ok(())
+        })
+    }
+
+    fn current_generation(&self) -> u32 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn slot_connected(&self, generation: u32) -> bool {
+        lock(&self.slot)
+            .as_ref()
+            .is_some_and(|s| s.generation == generation && s.channel.status().connected())
+    }
+
+    fn check_tag(&self, tag: u64) -> Result<u64> {
+        let generation = u32::try_from(tag >> TAG_BITS).unwrap_or(0);
+        if generation != self.current_generation() {
+            return Err(Error::new(
+                ErrorKind::Channel,
+                format!(
+                    "delivery {} came on a channel that has since closed (connection lost or channel error); \
+                     it cannot be settled, and the broker will redeliver it",
+                    tag & TAG_MASK
+                ),
+            ));
+        }
+        Ok(tag)
+    }
+
+    fn queue_settle(&self, cmd: AckCmd) -> Result<()> {
+        self.pending_acks.fetch_add(1, Ordering::SeqCst);
+        self.acks.send(cmd).map_err(|_| {
+            self.pending_acks.fetch_sub(1, Ordering::SeqCst);
+            Error::new(ErrorKind::Channel, "channel is closed")
+        })
+    }
+
+    /// Wait until every ack and reject queued so far has been sent.
+    pub(super) async fn flush_acks(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.acks.send(AckCmd::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    async fn enable_confirms(&self, slot: &Slot) -> Result<()> {
+        if !self.confirm.swap(true, Ordering::SeqCst) {
+            slot.channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| error("confirm.select", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn to_delivery(d: lapin::message::Delivery, generation: u32, consumer_tag: &str) -> Delivery {
+    Delivery {
+        delivery_tag: (u64::from(generation) << TAG_BITS) | (d.delivery_tag & TAG_MASK),
+        redelivered: d.redelivered,
+        exchange: d.exchange.as_str().to_owned(),
+        routing_key: d.routing_key.as_str().to_owned(),
+        consumer_tag: consumer_tag.to_owned(),
+        properties: from_properties(&d.properties),
+        body: d.data,
+    }
+}
+
+/// Move deliveries from a lapin consumer to kombu's consumer; tell it when the broker cancels;
+/// reopen the channel when it died.
+async fn forward(
+    channel: Weak<AmqpChannel>,
+    mut consumer: lapin::Consumer,
+    generation: u32,
+    tag: String,
+    sender: DeliverySender,
+) {
+    loop {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)).await;
+        match next {
+            Some(Ok(delivery)) => {
+                let delivery = to_delivery(delivery, generation, &tag);
+                if sender.send(ConsumerEvent::Delivery(delivery)).is_err() {
+                    // Nobody listens any more: stop consuming; unacked messages go back when
+                    // the channel closes.
+                    if let Some(ch) = channel.upgrade() {
+                        lock(&ch.consumers).remove(&tag);
+                        let slot = lock(&ch.slot).clone();
+                        if let Some(slot) = slot {
+                            let _ = slot
+                                .channel
+                                .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+                                .await;
+                        }
+                    }
+                    return;
+                }
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, consumer_tag = %tag, "consumer stream error");
+                break;
+            }
+            None => break,
+        }
+    }
+    let Some(ch) = channel.upgrade() else { return };
+    if lock(&ch.cancelled).remove(&tag) || ch.closed.load(Ordering::SeqCst) || ch.conn.is_closed() {
+        return;
+    }
+    if ch.current_generation() != generation {
+        return; // Already reopened; the consumer was restarted there.
+    }
+    if ch.slot_connected(generation) {
+        // The channel lives: the broker cancelled this consumer (its queue was deleted).
+        lock(&ch.consumers).remove(&tag);
+        let _ = sender.send(ConsumerEvent::Cancelled {
+            consumer_tag: tag,
+            reason: "the broker cancelled the consumer (was its queue deleted?)".into(),
+        });
+        return;
+    }
+    // The channel or the connection died: reopen, which restarts this consumer.
+    if let Err(e) = ch.channel().await {
+        lock(&ch.consumers).remove(&tag);
+        let _ = sender.send(ConsumerEvent::Cancelled {
+            consumer_tag: tag,
+            reason: format!("the channel closed and could not be reopened: {e}"),
+        });
+    }
+}
+
+async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<AckCmd>) {
+    while let Some(cmd) = rx.recv().await {
+        let Some(ch) = channel.upgrade() else { return };
+        let settles = !matches!(cmd, AckCmd::Flush(_));
+        let (tag, outcome) = match cmd {
+            AckCmd::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            AckCmd::Ack { tag, multiple } => (tag, {
+                match slot_for(&ch, tag) {
+                    Some(slot) => slot
+                        .channel
+                        .basic_ack(tag & TAG_MASK, BasicAckOptions { multiple })
+                        .await
+                        .map_err(|e| error("basic.ack", e)),
+                    None => Ok(()),
+                }
+            }),
+            AckCmd::Reject { tag, requeue } => (tag, {
+                match slot_for(&ch, tag) {
+                    Some(slot) => slot
+                        .channel
+                        .basic_reject(tag & TAG_MASK, BasicRejectOptions { requeue })
+                        .await
+                        .map_err(|e| error("basic.reject", e)),
+                    None => Ok(()),
+                }
+            }),
+        };
+        if settles {
+            ch.pending_acks.fetch_sub(1, Ordering::SeqCst);
+        }
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, delivery_tag = tag & TAG_MASK, "settling a delivery failed; the broker will redeliver it");
+        }
+    }
+}
+
+fn slot_for(ch: &AmqpChannel, tag: u64) -> Option<Slot> {
+    let generation = u32::try_from(tag >> TAG_BITS).ok()?;
+    lock(&ch.slot)
+        .clone()
+        .filter(|s| s.generation == generation)
+}
+
+impl AmqpChannel {
+    /// Run one broker operation on the live channel. If the channel turns out to be closed
+    /// under us (the broker closed it after an earlier error, or lapin closed it when a close
+    /// crossed the broker's), reopen it once and run the operation again: it never reached the
+    /// broker.
+    async fn run<T, F, Fut>(&self, what: impl Fn() -> String, op: F) -> Result<(T, Slot)>
+    where
+        F: Fn(lapin::Channel) -> Fut,
+        Fut: Future<Output = lapin::Result<T>>,
+    {
+        let slot = self.channel().await?;
+        match op(slot.channel.clone()).await {
+            Ok(v) => Ok((v, slot)),
+            Err(e) if matches!(e.kind(), lapin::ErrorKind::InvalidChannelState(..)) => {
+                let conn = self.conn.connection().await?;
+                let slot = self.reopen(&conn).await?;
+                match op(slot.channel.clone()).await {
+                    Ok(v) => Ok((v, slot)),
+                    Err(e) => Err(error(&what(), e)),
+                }
+            }
+            Err(e) => Err(error(&what(), e)),
+        }
+    }
+}
+
+#[async_trait]
+impl TransportChannel for AmqpChannel {
+    async fn declare_exchange(&self, exchange: &Exchange) -> Result<()> {
+        self.run(
+            || format!("declaring exchange '{}'", exchange.name),
+            |ch| async move { exchange_declare(&ch, exchange).await },
+        )
+        .await?;
+        if !exchange.passive {
+            self.conn.record(|t| t.exchange(exchange));
+        }
+        Ok(())
+    }
+
+    async fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<()> {
+        self.run(
+            || format!("deleting exchange '{name}'"),
+            |ch| async move {
+                ch.exchange_delete(
+                    name.into(),
+                    ExchangeDeleteOptions {
+                        if_unused,
+                        nowait: false,
+                    },
+                )
+                .await
+            },
+        )
+        .await?;
+        self.conn.record(|t| t.delete_exchange(name));
+        Ok(())
+    }
+
+    async fn declare_queue(&self, queue: &Queue) -> Result<QueueDeclared> {
+        let mut queue = queue.clone();
+        if queue.name.is_empty() && !queue.passive {
+            // A name recovery can declare again (the broker refuses to redeclare `amq.gen-`).
+            queue.name = format!("kombu.gen-{}", super::super::memory::unique_suffix());
+        }
+        let queue = &queue;
+        let (declared, _) = self
+            .run(
+                || format!("declaring queue '{}'", queue.name),
+                |ch| async move { queue_declare(&ch, queue).await },
+            )
+            .await?;
+        if !queue.passive {
+            self.conn.record(|t| t.queue(queue));
+        }
+        Ok(QueueDeclared {
+            name: declared.name().as_str().to_owned(),
+            message_count: declared.message_count(),
+            consumer_count: declared.consumer_count(),
+        })
+    }
+
+    async fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()> {
+        self.run(
+            || format!("binding queue '{queue}' to exchange '{exchange}'"),
+            |ch| async move {
+                ch.queue_bind(
+                    queue.into(),
+                    exchange.into(),
+                    routing_key.into(),
+                    Default::default(),
+                    to_table(arguments),
+                )
+                .await
+            },
+        )
+        .await?;
+        self.conn.record(|t| {
+            Topology::bind(
+                &mut t.queue_bindings,
+                record(queue, exchange, routing_key, arguments),
+                true,
+            )
+        });
+        Ok(())
+    }
+
+    async fn unbind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()> {
+        self.run(
+            || format!("unbinding queue '{queue}' from exchange '{exchange}'"),
+            |ch| async move {
+                ch.queue_unbind(
+                    queue.into(),
+                    exchange.into(),
+                    routing_key.into(),
+                    to_table(arguments),
+                )
+                .await
+            },
+        )
+        .await?;
+        self.conn.record(|t| {
+            Topology::bind(
+                &mut t.queue_bindings,
+                record(queue, exchange, routing_key, arguments),
+                false,
+            )
+        });
+        Ok(())
+    }
+
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()> {
+        self.run(
+            || format!("binding exchange '{destination}' to exchange '{source}'"),
+            |ch| async move {
+                ch.exchange_bind(
+                    destination.into(),
+                    source.into(),
+                    routing_key.into(),
+                    Default::default(),
+                    to_table(arguments),
+                )
+                .await
+            },
+        )
+        .await?;
+        self.conn.record(|t| {
+            Topology::bind(
+                &mut t.exchange_bindings,
+                record(destination, source, routing_key, arguments),
+                true,
+            )
+        });
+        Ok(())
+    }
+
+    async fn unbind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()> {
+        self.run(
+            || format!("unbinding exchange '{destination}' from exchange '{source}'"),
+            |ch| async move {
+                ch.exchange_unbind(
+                    destination.into(),
+                    source.into(),
+                    routing_key.into(),
+                    Default::default(),
+                    to_table(arguments),
+                )
+                .await
+            },
+        )
+        .await?;
+        self.conn.record(|t| {
+            Topology::bind(
+                &mut t.exchange_bindings,
+                record(destination, source, routing_key, arguments),
+                false,
+            )
+        });
+        Ok(())
+    }
+
+    async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {
+        let (count, _) = self
+            .run(
+                || format!("deleting queue '{name}'"),
+                |ch| async move {
+                    ch.queue_delete(
+                        name.into(),
+                        QueueDeleteOptions {
+                            if_unused,
+                            if_empty,
+                            nowait: false,
+                        },
+                    )
+                    .await
+                },
+            )
+            .await?;
+        self.conn.record(|t| t.delete_queue(name));
+        Ok(count)
+    }
+
+    async fn purge_queue(&self, name: &str) -> Result<u32> {
+        let (count, _) = self
+            .run(
+                || format!("purging queue '{name}'"),
+                |ch| async move { ch.queue_purge(name.into(), Default::default()).await },
+            )
+            .await?;
+        Ok(count)
+    }
+
+    async fn confirm_select(&self) -> Result<()> {
+        let slot = self.channel().await?;
+        self.enable_confirms(&slot).await
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: OutgoingMessage,
+        flags: PublishFlags,
+    ) -> Result<PendingConfirm> {
+        if flags.mandatory {
+            // A return is only known for sure once the confirm arrives.
+            let slot = self.channel().await?;
+            self.enable_confirms(&slot).await?;
+        }
+        let properties = to_properties(&message.properties);
+        let body = &message.body;
+        let properties = &properties;
+        let (confirm, _) = self
+            .run(
+                || format!("publishing to exchange '{exchange}'"),
+                |ch| async move {
+                    ch.basic_publish(
+                        exchange.into(),
+                        routing_key.into(),
+                        BasicPublishOptions {
+                            mandatory: flags.mandatory,
+                            immediate: false,
+                        },
+                        body,
+                        properties.clone(),
+                    )
+                    .await
+                },
+            )
+            .await?;
+        if !self.confirm.load(Ordering::SeqCst) {
+            return Ok(Box::pin(std::future::ready(Ok(Confirmation::NotRequested))));
+        }
+        let timeout = self.conn.options().confirm_timeout;
+        let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
+        let keep = flags.mandatory.then_some(message);
+        Ok(Box::pin(async move {
+            match tokio::time::timeout(timeout, confirm).await {
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no publisher confirm within {timeout:?} for the message to exchange '{exchange}'"),
+                )),
+                Ok(Err(e)) => Err(error(
+                    &format!("awaiting the confirm of a publish to exchange '{exchange}'"),
+                    e,
+                )),
+                Ok(Ok(lapin::Confirmation::Ack(Some(returned)))) => {
+                    let message = keep.unwrap_or_else(|| OutgoingMessage {
+                        body: returned.delivery.data.clone(),
+                        properties: from_properties(&returned.delivery.properties),
+                    });
+                    Err(Error::unroutable(&exchange, &routing_key, message))
+                }
+                Ok(Ok(lapin::Confirmation::Ack(None))) => Ok(Confirmation::Ack),
+                Ok(Ok(lapin::Confirmation::Nack(_))) => Ok(Confirmation::Nack),
+                Ok(Ok(lapin::Confirmation::NotRequested)) => Ok(Confirmation::NotRequested),
+            }
+        }))
+    }
+
+    async fn qos(&self, prefetch_count: u16) -> Result<()> {
+        self.run(
+            || "basic.qos".to_owned(),
+            |ch| async move {
+                ch.basic_qos(prefetch_count, BasicQosOptions::default())
+                    .await
+            },
+        )
+        .await?;
+        *lock(&self.prefetch) = Some(prefetch_count);
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: &ConsumeOptions,
+        sender: DeliverySender,
+    ) -> Result<()> {
+        let slot = self.channel().await?;
+        lock(&self.consumers).insert(
+            consumer_tag.to_owned(),
+            ConsumerRecord {
+                queue: queue.to_owned(),
+                options: options.clone(),
+                sender: sender.clone(),
+            },
+        );
+        if let Err(e) = self
+            .start_consumer(&slot, queue, consumer_tag, options, sender)
+            .await
+        {
+            lock(&self.consumers).remove(consumer_tag);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn cancel(&self, consumer_tag: &str) -> Result<()> {
+        if lock(&self.consumers).remove(consumer_tag).is_none() {
+            return Ok(());
+        }
+        lock(&self.cancelled).insert(consumer_tag.to_owned());
+        let slot = self.channel().await?;
+        slot.channel
+            .basic_cancel(consumer_tag.into(), BasicCancelOptions::default())
+            .await
+            .map_err(|e| error(&format!("cancelling consumer '{consumer_tag}'"), e))
+    }
+
+    async fn get(&self, queue: &str, no_ack: bool) -> Result<Option<Delivery>> {
+        let (got, slot) = self
+            .run(
+                || format!("basic.get from queue '{queue}'"),
+                |ch| async move { ch.basic_get(queue.into(), BasicGetOptions { no_ack }).await },
+            )
+            .await?;
+        Ok(got.map(|m| to_delivery(m.delivery, slot.generation, "")))
+    }
+
+    fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
+        let tag = self.check_tag(delivery_tag)?;
+        self.queue_settle(AckCmd::Ack { tag, multiple })
+    }
+
+    fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
+        let tag = self.check_tag(delivery_tag)?;
+        self.queue_settle(AckCmd::Reject { tag, requeue })
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.flush_acks().await;
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        lock(&self.consumers).clear();
+        let slot = lock(&self.slot).take();
+        let prefetch = *lock(&self.prefetch);
+        if let Some(slot) = slot {
+            close_safely(slot.channel, prefetch).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Close a channel without crossing a close the broker may already have sent (after a publish
+/// it refused, say): one synchronous round trip first, which the broker answers only after any
+/// such close. lapin mishandles crossing closes (it can then send a frame on a freed channel id,
+/// which costs the whole connection), so this ordering matters.
+async fn close_safely(channel: lapin::Channel, prefetch: Option<u16>) -> Result<()> {
+    if !channel.status().connected() {
+        return Ok(());
+    }
+    let probe = channel
+        .basic_qos(prefetch.unwrap_or(0), BasicQosOptions::default())
+        .await;
+    if probe.is_err() || !channel.status().connected() {
+        return Ok(()); // The broker closed it first; nothing to do.
+    }
+    channel
+        .close(200, "OK".into())
+        .await
+        .map_err(|e| error("closing the channel", e))
+}
+
+impl Drop for AmqpChannel {
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Close here rather than leave it to lapin's automatic close on drop, which can cross a
+        // close from the broker (see `close_safely`).
+        let slot = lock(&self.slot).take();
+        let prefetch = *lock(&self.prefetch);
+        if let (Some(slot), Ok(handle)) = (slot, tokio::runtime::Handle::try_current()) {
+            handle.spawn(async move {
+                let _ = close_safely(slot.channel, prefetch).await;
+            });
+        }
+    }
+}
+
+fn record(
+    destination: &str,
+    source: &str,
+    routing_key: &str,
+    arguments: &FieldTable,
+) -> BindingRecord {
+    BindingRecord {
+        destination: destination.to_owned(),
+        source: source.to_owned(),
+        routing_key: routing_key.to_owned(),
+        arguments: arguments.clone(),
+    }
+}

@@ -1,0 +1,406 @@
+//! `amqp://` (and `amqps://` with the `tls` feature): AMQP 0-9-1 on lapin and tokio.
+//!
+//! Recovery is ours, not lapin's: when the connection drops, the next operation (or a consumer
+//! noticing its stream end) reconnects with bounded exponential backoff across the failover
+//! URLs, declares the recorded topology again, reopens every channel with its QoS and confirm
+//! mode, and restarts its consumers under the same tags. Queues declared without a name get a
+//! client-chosen `kombu.gen-...` name so they can be declared again after a reconnect (the
+//! broker refuses to redeclare its own `amq.gen-` names). Operations wait for recovery up to
+//! [`AmqpOptions::recovery_timeout`], then fail with a connection error. Deliveries from a
+//! channel that died cannot be acknowledged (a clear channel error); the broker redelivers them
+//! with `redelivered = true`.
+
+mod channel;
+mod convert;
+mod topology;
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_core::Stream;
+use lapin::types::{LongString, ShortString};
+use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
+use lapin::ConnectionProperties;
+
+use self::channel::AmqpChannel;
+use self::convert::{error, to_table};
+use self::topology::Topology;
+use super::{Transport, TransportChannel};
+use crate::error::{Error, ErrorKind, Result};
+use crate::url::{BrokerUrl, Scheme};
+
+/// Settings of the AMQP transport beyond the URL.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AmqpOptions {
+    /// How long an operation waits for a lost connection to come back before failing.
+    pub recovery_timeout: Duration,
+    /// The first pause between reconnection attempts; it doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The longest pause between reconnection attempts.
+    pub max_backoff: Duration,
+    /// How long one connection attempt may take (the URL's `connection_timeout` wins).
+    pub connect_timeout: Duration,
+    /// How long a publish waits for its publisher confirm.
+    pub confirm_timeout: Duration,
+}
+
+impl Default for AmqpOptions {
+    fn default() -> Self {
+        AmqpOptions {
+            recovery_timeout: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            confirm_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub(super) struct ConnInner {
+    urls: Vec<BrokerUrl>,
+    options: AmqpOptions,
+    current: Mutex<Option<Arc<lapin::Connection>>>,
+    generation: AtomicU64,
+    recovering: tokio::sync::Mutex<()>,
+    topology: Mutex<Topology>,
+    channels: Mutex<Vec<Weak<AmqpChannel>>>,
+    closed: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn uri(url: &BrokerUrl) -> AMQPUri {
+    AMQPUri {
+        scheme: if url.scheme == Scheme::Amqps {
+            AMQPScheme::AMQPS
+        } else {
+            AMQPScheme::AMQP
+        },
+        authority: AMQPAuthority {
+            userinfo: AMQPUserInfo {
+                username: url.userid.clone(),
+                password: url.password().to_owned(),
+            },
+            host: url.host.clone(),
+            port: url.port,
+        },
+        vhost: url.virtual_host.clone(),
+        query: AMQPQueryString {
+            frame_max: url.options.frame_max,
+            channel_max: url.options.channel_max,
+            heartbeat: url
+                .options
+                .heartbeat
+                .map(|h| u16::try_from(h.as_secs()).unwrap_or(u16::MAX)),
+            connection_timeout: url
+                .options
+                .connection_timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            auth_mechanism: None,
+        },
+    }
+}
+
+async fn connect_one(url: &BrokerUrl, options: &AmqpOptions) -> Result<lapin::Connection> {
+    if url.scheme == Scheme::Amqps && !cfg!(feature = "tls") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "amqps:// needs the `tls` feature of kombu",
+        ));
+    }
+    let name = url
+        .options
+        .connection_name
+        .clone()
+        .unwrap_or_else(|| format!("kombu-rs pid {}", std::process::id()));
+    let properties = ConnectionProperties::default()
+        .with_connection_name(LongString::from(name))
+        .with_client_property(ShortString::from("product"), LongString::from("kombu"))
+        .with_client_property(
+            ShortString::from("version"),
+            LongString::from(env!("CARGO_PKG_VERSION")),
+        )
+        .with_client_property(ShortString::from("platform"), LongString::from("Rust"));
+    let timeout = url
+        .options
+        .connection_timeout
+        .unwrap_or(options.connect_timeout);
+    match tokio::time::timeout(
+        timeout,
+        lapin::Connection::connect_uri(uri(url), properties),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(error(&format!("cannot connect to {url}"), e)),
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!("connecting to {url} took longer than {timeout:?}"),
+        )),
+    }
+}
+
+impl ConnInner {
+    /// The live connection, recovering it first if it is down.
+    async fn connection(self: &Arc<Self>) -> Result<Arc<lapin::Connection>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::Connection, "connection is closed"));
+        }
+        if let Some(conn) = lock(&self.current).as_ref() {
+            if conn.status().connected() {
+                return Ok(Arc::clone(conn));
+            }
+        }
+        match tokio::time::timeout(self.options.recovery_timeout, self.recover()).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "the connection to the broker is down and did not recover within {:?}",
+                    self.options.recovery_timeout
+                ),
+            )),
+        }
+    }
+
+    /// Reconnect (once, however many callers ask), redeclare the topology, reopen channels.
+    async fn recover(self: &Arc<Self>) -> Result<Arc<lapin::Connection>> {
+        let _guard = self.recovering.lock().await;
+        // Someone else may have recovered while this caller waited for the lock.
+        if let Some(conn) = lock(&self.current).as_ref() {
+            if conn.status().connected() {
+                return Ok(Arc::clone(conn));
+            }
+        }
+        let mut backoff = self.options.initial_backoff;
+        loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Connection, "connection is closed"));
+            }
+            let mut last = None;
+            for url in &self.urls {
+                match connect_one(url, &self.options).await {
+                    Ok(conn) => match self.restore(&conn).await {
+                        Ok(()) => {
+                            let conn = Arc::new(conn);
+                            *lock(&self.current) = Some(Arc::clone(&conn));
+                            let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                            tracing::info!(url = %url, generation, "AMQP connection recovered");
+                            self.watch(&conn);
+                            let channels: Vec<Arc<AmqpChannel>> = lock(&self.channels)
+                                .iter()
+                                .filter_map(Weak::upgrade)
+                                .collect();
+                            for channel in channels {
+                                if let Err(e) = channel.reopen(&conn).await {
+                                    tracing::warn!(error = %e, "reopening a channel after recovery failed");
+                                }
+                            }
+                            return Ok(conn);
+                        }
+                        Err(e) => last = Some(e),
+                    },
+                    Err(e) => last = Some(e),
+                }
+            }
+            if let Some(e) = last {
+                tracing::warn!(error = %e, ?backoff, "reconnect failed; retrying");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.options.max_backoff);
+        }
+    }
+
+    /// Declare the recorded topology on a fresh connection.
+    async fn restore(&self, conn: &lapin::Connection) -> Result<()> {
+        let (exchanges, queues, queue_bindings, exchange_bindings) = {
+            let t = lock(&self.topology);
+            (
+                t.exchanges.clone(),
+                t.queues.clone(),
+                t.queue_bindings.clone(),
+                t.exchange_bindings.clone(),
+            )
+        };
+        if exchanges.is_empty() && queues.is_empty() {
+            return Ok(());
+        }
+        let ch = conn
+            .create_channel()
+            .await
+            .map_err(|e| error("recovery: opening a channel", e))?;
+        for e in &exchanges {
+            channel::declare_exchange(&ch, e).await?;
+        }
+        for q in &queues {
+            channel::declare_queue(&ch, q).await?;
+        }
+        for b in &queue_bindings {
+            ch.queue_bind(
+                b.destination.as_str().into(),
+                b.source.as_str().into(),
+                b.routing_key.as_str().into(),
+                Default::default(),
+                to_table(&b.arguments),
+            )
+            .await
+            .map_err(|e| error(&format!("recovery: binding queue '{}'", b.destination), e))?;
+        }
+        for b in &exchange_bindings {
+            ch.exchange_bind(
+                b.destination.as_str().into(),
+                b.source.as_str().into(),
+                b.routing_key.as_str().into(),
+                Default::default(),
+                to_table(&b.arguments),
+            )
+            .await
+            .map_err(|e| {
+                error(
+                    &format!("recovery: binding exchange '{}'", b.destination),
+                    e,
+                )
+            })?;
+        }
+        let _ = ch.close(200, "OK".into()).await;
+        Ok(())
+    }
+
+    /// Start recovery as soon as lapin reports the connection failed, so consumers resume
+    /// without waiting for the next operation.
+    fn watch(self: &Arc<Self>, conn: &lapin::Connection) {
+        let me = Arc::downgrade(self);
+        let mut events: Pin<Box<dyn Stream<Item = lapin::Event> + Send>> =
+            Box::pin(conn.events_listener());
+        tokio::spawn(async move {
+            while let Some(event) = std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await {
+                if let lapin::Event::Error(e) = event {
+                    let Some(inner) = me.upgrade() else { return };
+                    if inner.closed.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    tracing::warn!(error = %e, "AMQP connection failed; recovering");
+                    let _ = inner.recover().await;
+                    return;
+                }
+            }
+        });
+    }
+
+    pub(super) fn record(&self, f: impl FnOnce(&mut Topology)) {
+        f(&mut lock(&self.topology));
+    }
+
+    pub(super) fn options(&self) -> &AmqpOptions {
+        &self.options
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection to RabbitMQ (or another AMQP 0-9-1 broker).
+pub struct AmqpTransport {
+    inner: Arc<ConnInner>,
+}
+
+impl std::fmt::Debug for AmqpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpTransport")
+            .field("urls", &self.inner.urls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpTransport {
+    /// Connect to the first URL that answers; the others stay as failover alternates for
+    /// recovery.
+    pub async fn connect(urls: &[BrokerUrl], options: AmqpOptions) -> Result<Self> {
+        let mut last = None;
+        for (i, url) in urls.iter().enumerate() {
+            match connect_one(url, &options).await {
+                Ok(conn) => {
+                    let conn = Arc::new(conn);
+                    // Recovery starts from the URL that worked, then tries the others in order.
+                    let mut ordered = urls.to_vec();
+                    ordered.rotate_left(i);
+                    let inner = Arc::new(ConnInner {
+                        urls: ordered,
+                        options,
+                        current: Mutex::new(Some(Arc::clone(&conn))),
+                        generation: AtomicU64::new(0),
+                        recovering: tokio::sync::Mutex::new(()),
+                        topology: Mutex::default(),
+                        channels: Mutex::default(),
+                        closed: AtomicBool::new(false),
+                    });
+                    inner.watch(&conn);
+                    return Ok(AmqpTransport { inner });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::invalid_url("no broker URL given")))
+    }
+}
+
+#[async_trait]
+impl Transport for AmqpTransport {
+    async fn open_channel(&self) -> Result<Arc<dyn TransportChannel>> {
+        let channel = AmqpChannel::open(Arc::clone(&self.inner)).await?;
+        lock(&self.inner.channels).retain(|w| w.strong_count() > 0);
+        lock(&self.inner.channels).push(Arc::downgrade(&channel));
+        Ok(channel)
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let channels: Vec<Arc<AmqpChannel>> = lock(&self.inner.channels)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for channel in channels {
+            channel.flush_acks().await;
+        }
+        let conn = lock(&self.inner.current).take();
+        if let Some(conn) = conn {
+            if conn.status().connected() {
+                conn.close(200, "OK".into())
+                    .await
+                    .map_err(|e| error("closing the connection", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_open(&self) -> bool {
+        !self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for AmqpTransport {
+    fn drop(&mut self) {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let conn = lock(&self.inner.current).take();
+        if let (Some(conn), Ok(handle)) = (conn, tokio::runtime::Handle::try_current()) {
+            handle.spawn(async move {
+                let _ = conn.close(200, "OK".into()).await;
+            });
+        }
+    }
+}
