@@ -34,17 +34,29 @@ pub(crate) struct Shared {
 pub struct ConnectionOptions {
     /// The largest body a compressed message may decompress to.
     pub max_decompressed: usize,
+    /// Recovery, backoff and confirm settings of the AMQP transport.
+    #[cfg(feature = "amqp")]
+    pub amqp: crate::transport::amqp::AmqpOptions,
 }
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
         ConnectionOptions {
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            #[cfg(feature = "amqp")]
+            amqp: crate::transport::amqp::AmqpOptions::default(),
         }
     }
 }
 
 impl ConnectionOptions {
+    /// Set the AMQP transport's recovery, backoff and confirm settings.
+    #[cfg(feature = "amqp")]
+    pub fn amqp(mut self, amqp: crate::transport::amqp::AmqpOptions) -> Self {
+        self.amqp = amqp;
+        self
+    }
+
     /// Set the largest body a compressed message may decompress to.
     pub fn max_decompressed(mut self, bytes: usize) -> Self {
         self.max_decompressed = bytes;
@@ -95,8 +107,22 @@ impl Connection {
     pub async fn connect_with(url: &str, options: ConnectionOptions) -> Result<Self> {
         let urls = BrokerUrl::parse_many(url)?;
         let mut last_error = None;
+        let mut tried_amqp = false;
         for (i, candidate) in urls.iter().enumerate() {
-            match open_transport(candidate).await {
+            let is_amqp = matches!(candidate.scheme, Scheme::Amqp | Scheme::Amqps);
+            if is_amqp && tried_amqp {
+                continue; // The AMQP transport already tried every AMQP alternate.
+            }
+            tried_amqp |= is_amqp;
+            // The AMQP transport gets every AMQP alternate, this one first, for failover
+            // during recovery too.
+            let family: Vec<BrokerUrl> = urls[i..]
+                .iter()
+                .chain(&urls[..i])
+                .filter(|u| u.scheme == candidate.scheme)
+                .cloned()
+                .collect();
+            match open_transport(&family, &options).await {
                 Ok(transport) => {
                     let mut alternates = urls.clone();
                     let url = alternates.remove(i);
@@ -224,16 +250,21 @@ impl Connection {
     }
 }
 
-async fn open_transport(url: &BrokerUrl) -> Result<Arc<dyn Transport>> {
+/// Open the transport for `urls[0]`; the rest are its failover alternates.
+async fn open_transport(
+    urls: &[BrokerUrl],
+    options: &ConnectionOptions,
+) -> Result<Arc<dyn Transport>> {
+    let Some(url) = urls.first() else {
+        return Err(Error::invalid_url("no broker URL given"));
+    };
+    #[cfg(not(feature = "amqp"))]
+    let _ = options;
     match url.scheme {
         Scheme::Memory => Ok(Arc::new(MemoryTransport::connect(&url.host))),
         #[cfg(feature = "amqp")]
         Scheme::Amqp | Scheme::Amqps => Ok(Arc::new(
-            crate::transport::amqp::AmqpTransport::connect(
-                std::slice::from_ref(url),
-                crate::transport::amqp::AmqpOptions::default(),
-            )
-            .await?,
+            crate::transport::amqp::AmqpTransport::connect(urls, options.amqp.clone()).await?,
         )),
         other => Err(Error::new(
             ErrorKind::Unsupported,

@@ -380,7 +380,17 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
             .transport
             .publish(exchange, routing_key, message, flags)
             .await?;
-        match pending.await? {
+        let confirmation = match pending.await {
+            Ok(c) => c,
+            // Hand back what could not be confirmed (an unroutable message carries it already).
+            Err(e) => {
+                return Err(match keep {
+                    Some(m) if e.returned_message().is_none() => e.with_message(m),
+                    _ => e,
+                })
+            }
+        };
+        match confirmation {
             Confirmation::Nack => {
                 let err = Error::new(
                     ErrorKind::Nacked,

@@ -48,6 +48,30 @@ pub struct AmqpOptions {
     pub confirm_timeout: Duration,
 }
 
+impl AmqpOptions {
+    /// Set how long operations wait for a lost connection to come back.
+    pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
+        self.recovery_timeout = timeout;
+        self
+    }
+    /// Set the first and the longest pause between reconnection attempts.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max;
+        self
+    }
+    /// Set how long one connection attempt may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+    /// Set how long a publish waits for its confirm.
+    pub fn confirm_timeout(mut self, timeout: Duration) -> Self {
+        self.confirm_timeout = timeout;
+        self
+    }
+}
+
 impl Default for AmqpOptions {
     fn default() -> Self {
         AmqpOptions {

@@ -26,6 +26,7 @@ use crate::field::FieldTable;
 use crate::{Exchange, Queue};
 
 /// A fresh random-looking 22-character suffix for generated names.
+#[cfg_attr(not(feature = "amqp"), allow(dead_code))]
 pub(crate) fn unique_suffix() -> String {
     use std::sync::atomic::AtomicU64;
     static COUNTER: AtomicU64 = AtomicU64::new(1);
