@@ -95,7 +95,7 @@ pub use channel::{BoundExchange, BoundQueue, Channel};
 pub use connection::{BrokerConnection, Connection, ConnectionOptions};
 pub use consumer::Consumer;
 pub use message::{Message, MessageState};
-pub use producer::{Declarable, Producer, Publish};
+pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use simple::SimpleQueue;
 pub use transport::QueueDeclared;
 

@@ -683,3 +683,59 @@ async fn confirmed_publish_succeeds_when_the_broker_takes_the_message() {
     producer.publish(&json!({"n": "b"})).await.unwrap();
     assert_eq!(drain_field(&ch, &q, "n").await, ["a", "b"]);
 }
+
+#[tokio::test]
+async fn pipelined_confirms_deliver_every_message_in_order() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name()).confirm(true);
+    let mut pipeline = producer.pipeline(16);
+    for n in 0..200 {
+        pipeline
+            .send(producer.publish(&json!({"n": n})))
+            .await
+            .unwrap();
+        assert!(
+            pipeline.in_flight() <= 16,
+            "the window bounds what is unconfirmed"
+        );
+    }
+    pipeline.flush().await.unwrap();
+    assert_eq!(pipeline.in_flight(), 0);
+    common::wait_for_ready(&q, 200).await;
+    for n in 0..200 {
+        let m = get_one(&q).await;
+        assert_eq!(common::int_field(&m, "n"), n);
+        m.ack().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_pipelined_nack_hands_back_the_refused_message() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(
+        &ch,
+        Queue::new(common::name(t, "q"))
+            .max_length(1)
+            .overflow(kombu::Overflow::RejectPublish),
+    )
+    .await;
+    let producer = Producer::new(&ch).routing_key(q.name()).confirm(true);
+    let mut pipeline = producer.pipeline(8);
+    pipeline
+        .send(producer.publish(&json!({"n": 1})))
+        .await
+        .unwrap();
+    pipeline
+        .send(producer.publish(&json!({"n": 2})))
+        .await
+        .unwrap();
+    let err = pipeline.flush().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Nacked, "{err}");
+    let returned = err
+        .returned_message()
+        .expect("the refused message comes back");
+    assert_eq!(returned.body, br#"{"n":2}"#);
+}
