@@ -199,6 +199,7 @@ pub struct Consumer {
     exclusive: bool,
     auto_declare: bool,
     accept: Arc<Accept>,
+    batch_ack: Option<crate::transport::AckBatching>,
     consuming: bool,
 }
 
@@ -236,6 +237,7 @@ impl Consumer {
             exclusive: false,
             auto_declare: true,
             accept: Arc::new(Accept::default()),
+            batch_ack: None,
             consuming: false,
         }
     }
@@ -265,6 +267,19 @@ impl Consumer {
         self.tag_prefix = prefix.into();
         self
     }
+    /// Batch acknowledgements (opt-in): `message.ack()` returns at once, and the channel sends
+    /// one `basic.ack` with `multiple = true` once `max_count` acks wait or the oldest has
+    /// waited `max_delay`. A batch only ever covers messages whose `ack` was called: a message
+    /// still being handled holds back the acks of those after it. Rejects and requeues are sent
+    /// at once. Batching applies to the whole channel; closing the channel sends what is due.
+    pub fn batch_ack(mut self, max_count: usize, max_delay: Duration) -> Self {
+        self.batch_ack = Some(crate::transport::AckBatching {
+            max_count: max_count.max(1),
+            max_delay,
+        });
+        self
+    }
+
     /// Whether `consume` declares the queues (and their exchanges and bindings) first.
     pub fn auto_declare(mut self, auto_declare: bool) -> Self {
         self.auto_declare = auto_declare;
@@ -313,6 +328,9 @@ impl Consumer {
         if !self.consuming {
             if let Some(count) = self.prefetch_count {
                 self.channel.basic_qos(count).await?;
+            }
+            if let Some(batching) = self.batch_ack {
+                self.channel.transport.set_ack_batching(Some(batching));
             }
             *lock(&self.shared.receipt) = Some(
                 self.channel

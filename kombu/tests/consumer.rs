@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kombu::serialization::Accept;
 use kombu::{Consumer, ErrorKind, Exchange, ExchangeKind, Producer, Queue, Value};
@@ -725,4 +726,46 @@ async fn dropping_a_consumer_cancels_it() {
         q.status().await.unwrap().consumer_count == 0
     })
     .await;
+}
+
+#[tokio::test]
+async fn batched_acks_never_cover_a_message_still_being_handled() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name());
+    for n in 1..=30 {
+        producer.publish(&json!({"n": n})).await.unwrap();
+    }
+
+    let consumer_channel = conn.channel().await.unwrap();
+    let mut consumer = Consumer::new(&consumer_channel, [q.queue().clone()])
+        .prefetch_count(50)
+        .batch_ack(10, Duration::from_millis(50));
+    consumer.consume().await.unwrap();
+    let mut held = None;
+    for _ in 0..30 {
+        let message = consumer.recv(WAIT).await.unwrap();
+        if common::int_field(&message, "n") == 5 {
+            held = Some(message); // Still being handled: must not be acked by a batch.
+        } else {
+            message.ack().unwrap();
+        }
+    }
+    let held = held.expect("message 5 arrived");
+    assert!(!held.acknowledged());
+    // Closing the channel sends every due ack; only the unfinished message goes back.
+    consumer.cancel().await.unwrap();
+    consumer_channel.close().await.unwrap();
+    drop(consumer);
+
+    common::wait_for_ready(&q, 1).await;
+    let back = get_one(&q).await;
+    assert_eq!(common::int_field(&back, "n"), 5);
+    assert!(back.redelivered());
+    back.ack().unwrap();
+    assert!(
+        drain_until_marker(&ch, &q).await.is_empty(),
+        "nothing else came back"
+    );
 }

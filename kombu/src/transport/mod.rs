@@ -105,6 +105,15 @@ pub enum ConsumerEvent {
 /// The sending half given to [`TransportChannel::consume`]; several consumers may share one.
 pub type DeliverySender = mpsc::UnboundedSender<ConsumerEvent>;
 
+/// How acknowledgements are batched (see [`TransportChannel::set_ack_batching`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckBatching {
+    /// Send once this many acks are waiting.
+    pub max_count: usize,
+    /// Send once the oldest waiting ack is this old.
+    pub max_delay: std::time::Duration,
+}
+
 /// Options of `basic.consume`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsumeOptions {
@@ -205,6 +214,13 @@ pub trait TransportChannel: Send + Sync + 'static {
     async fn get(&self, queue: &str, no_ack: bool) -> Result<Option<Delivery>>;
     /// `basic.ack`.
     fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()>;
+    /// Batch acknowledgements on this channel: acks are sent as one `basic.ack` with
+    /// `multiple = true` once `max_count` are waiting or the oldest has waited `max_delay`,
+    /// covering only messages whose handling has finished. `None` turns batching off.
+    /// Transports without a cost per ack may ack at once.
+    fn set_ack_batching(&self, batching: Option<AckBatching>) {
+        let _ = batching;
+    }
     /// `basic.reject` (`basic.nack` for one message).
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()>;
     /// Close the channel: its consumers are cancelled and its unacknowledged messages return to

@@ -6,7 +6,7 @@
 //! go through one ordered queue per channel (AMQP `basic.ack` has no reply, so callers need not
 //! wait); `close` flushes it first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -27,8 +27,8 @@ use super::ConnInner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::FieldTable;
 use crate::transport::{
-    Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender, OutgoingMessage,
-    PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
+    AckBatching, Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender,
+    OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
 };
 use crate::{Exchange, ExchangeKind, Queue};
 
@@ -99,8 +99,18 @@ struct ConsumerRecord {
 }
 
 enum AckCmd {
-    Ack { tag: u64, multiple: bool },
-    Reject { tag: u64, requeue: bool },
+    Ack {
+        tag: u64,
+        multiple: bool,
+    },
+    /// A handler finished with this message; ack it with the next batch.
+    Done {
+        tag: u64,
+    },
+    Reject {
+        tag: u64,
+        requeue: bool,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -124,7 +134,25 @@ pub(super) struct AmqpChannel {
     /// Acks and rejects queued but not yet sent; other operations wait for them, so what the
     /// user did first reaches the broker first.
     pending_acks: AtomicUsize,
+    batch: Arc<BatchState>,
     closed: AtomicBool,
+}
+
+/// Batched acknowledgement: which delivered messages are still being handled.
+#[derive(Default)]
+struct BatchState {
+    config: Mutex<Option<AckBatching>>,
+    enabled: AtomicBool,
+    /// Delivered, not yet settled (encoded tags), tracked while batching is on.
+    outstanding: Mutex<BTreeSet<u64>>,
+}
+
+impl BatchState {
+    fn delivered(&self, tag: u64) {
+        if self.enabled.load(Ordering::Relaxed) {
+            lock(&self.outstanding).insert(tag);
+        }
+    }
 }
 
 impl AmqpChannel {
@@ -150,6 +178,7 @@ impl AmqpChannel {
             cancelled: Mutex::default(),
             acks,
             pending_acks: AtomicUsize::new(0),
+            batch: Arc::default(),
             closed: AtomicBool::new(false),
         });
         tokio::spawn(ack_loop(Arc::downgrade(&me), rx));
@@ -203,6 +232,8 @@ impl AmqpChannel {
                 .map_err(|e| error("restoring confirm mode", e))?;
         }
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        // Deliveries of the old channel can no longer be acked; the broker redelivers them.
+        lock(&self.batch.outstanding).clear();
         let slot = Slot {
             channel,
             generation,
@@ -262,12 +293,14 @@ impl AmqpChannel {
                 )
                 .await
                 .map_err(|e| error(&format!("consuming from queue '{queue}'"), e))?;
+            let tracked = (!options.no_ack).then(|| Arc::clone(&self.batch));
             tokio::spawn(forward(
                 self.me.clone(),
                 consumer,
                 slot.generation,
                 tag.to_owned(),
                 sender,
+                tracked,
             ));
             Ok(())
         })
@@ -345,12 +378,16 @@ async fn forward(
     generation: u32,
     tag: String,
     sender: DeliverySender,
+    tracked: Option<Arc<BatchState>>,
 ) {
     loop {
         let next = std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)).await;
         match next {
             Some(Ok(delivery)) => {
                 let delivery = to_delivery(delivery, generation, &tag);
+                if let Some(batch) = &tracked {
+                    batch.delivered(delivery.delivery_tag);
+                }
                 if sender.send(ConsumerEvent::Delivery(delivery)).is_err() {
                     // Nobody listens any more: stop consuming; unacked messages go back when
                     // the channel closes.
@@ -401,12 +438,46 @@ async fn forward(
 }
 
 async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<AckCmd>) {
-    while let Some(cmd) = rx.recv().await {
+    // Finished messages waiting for a batched ack, and since when the oldest waits.
+    let mut done: BTreeSet<u64> = BTreeSet::new();
+    let mut waiting_since: Option<tokio::time::Instant> = None;
+    loop {
+        let max_delay = channel
+            .upgrade()
+            .and_then(|ch| *lock(&ch.batch.config))
+            .map(|c| c.max_delay);
+        let next = match (waiting_since, max_delay) {
+            (Some(since), Some(delay)) => {
+                match tokio::time::timeout_at(since + delay, rx.recv()).await {
+                    Ok(cmd) => cmd,
+                    Err(_) => {
+                        // The oldest waited long enough: send every finished message's ack.
+                        let Some(ch) = channel.upgrade() else { return };
+                        send_batch(&ch, &mut done, true).await;
+                        waiting_since = (!done.is_empty()).then(tokio::time::Instant::now);
+                        continue;
+                    }
+                }
+            }
+            _ => rx.recv().await,
+        };
+        let Some(cmd) = next else { return };
         let Some(ch) = channel.upgrade() else { return };
-        let settles = !matches!(cmd, AckCmd::Flush(_));
         let (tag, outcome) = match cmd {
-            AckCmd::Flush(done) => {
-                let _ = done.send(());
+            AckCmd::Flush(reply) => {
+                send_batch(&ch, &mut done, true).await;
+                waiting_since = (!done.is_empty()).then(tokio::time::Instant::now);
+                let _ = reply.send(());
+                continue;
+            }
+            AckCmd::Done { tag } => {
+                done.insert(tag);
+                waiting_since.get_or_insert_with(tokio::time::Instant::now);
+                let max_count = lock(&ch.batch.config).map_or(1, |c| c.max_count);
+                if done.len() >= max_count {
+                    send_batch(&ch, &mut done, false).await;
+                    waiting_since = (!done.is_empty()).then(tokio::time::Instant::now);
+                }
                 continue;
             }
             AckCmd::Ack { tag, multiple } => (tag, {
@@ -430,11 +501,41 @@ async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<Ac
                 }
             }),
         };
-        if settles {
-            ch.pending_acks.fetch_sub(1, Ordering::SeqCst);
-        }
+        ch.pending_acks.fetch_sub(1, Ordering::SeqCst);
         if let Err(e) = outcome {
             tracing::warn!(error = %e, delivery_tag = tag & TAG_MASK, "settling a delivery failed; the broker will redeliver it");
+        }
+    }
+}
+
+/// Ack, with one `multiple = true`, every finished message below the oldest one still being
+/// handled: nothing unfinished is ever covered. With `all`, the finished messages above it are
+/// then acked one by one, so no ack waits longer than the batch delay.
+async fn send_batch(ch: &AmqpChannel, done: &mut BTreeSet<u64>, all: bool) {
+    let generation = u64::from(ch.current_generation());
+    // Tags of a channel that died can no longer be acked.
+    done.retain(|t| t >> TAG_BITS == generation);
+    let floor = lock(&ch.batch.outstanding)
+        .first()
+        .copied()
+        .unwrap_or(u64::MAX);
+    let mut acks: Vec<(u64, bool)> = Vec::new();
+    if let Some(&highest) = done.range(..floor).next_back() {
+        acks.push((highest, true));
+    }
+    *done = done.split_off(&floor);
+    if all {
+        acks.extend(std::mem::take(done).into_iter().map(|t| (t, false)));
+    }
+    for (tag, multiple) in acks {
+        if let Some(slot) = slot_for(ch, tag) {
+            if let Err(e) = slot
+                .channel
+                .basic_ack(tag & TAG_MASK, BasicAckOptions { multiple })
+                .await
+            {
+                tracing::warn!(error = %e, "a batched ack failed; the broker will redeliver those messages");
+            }
         }
     }
 }
@@ -808,17 +909,42 @@ impl TransportChannel for AmqpChannel {
                 |ch| async move { ch.basic_get(queue.into(), BasicGetOptions { no_ack }).await },
             )
             .await?;
-        Ok(got.map(|m| to_delivery(m.delivery, slot.generation, "")))
+        let delivery = got.map(|m| to_delivery(m.delivery, slot.generation, ""));
+        if let (Some(d), false) = (&delivery, no_ack) {
+            self.batch.delivered(d.delivery_tag);
+        }
+        Ok(delivery)
     }
 
     fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
         let tag = self.check_tag(delivery_tag)?;
+        if !multiple && self.batch.enabled.load(Ordering::Relaxed) {
+            let was_tracked = lock(&self.batch.outstanding).remove(&tag);
+            if was_tracked {
+                // Batched acks are not waited for by other operations; `close` sends them.
+                return self
+                    .acks
+                    .send(AckCmd::Done { tag })
+                    .map_err(|_| Error::new(ErrorKind::Channel, "channel is closed"));
+            }
+        }
         self.queue_settle(AckCmd::Ack { tag, multiple })
     }
 
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
         let tag = self.check_tag(delivery_tag)?;
+        lock(&self.batch.outstanding).remove(&tag);
         self.queue_settle(AckCmd::Reject { tag, requeue })
+    }
+
+    fn set_ack_batching(&self, batching: Option<AckBatching>) {
+        *lock(&self.batch.config) = batching;
+        self.batch
+            .enabled
+            .store(batching.is_some(), Ordering::SeqCst);
+        if batching.is_none() {
+            lock(&self.batch.outstanding).clear();
+        }
     }
 
     async fn close(&self) -> Result<()> {
