@@ -103,10 +103,8 @@ enum AckCmd {
         tag: u64,
         multiple: bool,
     },
-    /// A handler finished with this message; ack it with the next batch.
-    Done {
-        tag: u64,
-    },
+    /// Finished messages wait in the batch: look whether one is due.
+    Batch,
     Reject {
         tag: u64,
         requeue: bool,
@@ -145,6 +143,9 @@ struct BatchState {
     enabled: AtomicBool,
     /// Delivered, not yet settled (encoded tags), tracked while batching is on.
     outstanding: Mutex<BTreeSet<u64>>,
+    /// Handled (acked by the user), not yet sent, and since when the oldest waits. Kept here
+    /// rather than sent to the ack task one by one: the task is woken once per batch.
+    done: Mutex<(BTreeSet<u64>, Option<tokio::time::Instant>)>,
 }
 
 impl BatchState {
@@ -438,45 +439,35 @@ async fn forward(
 }
 
 async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<AckCmd>) {
-    // Finished messages waiting for a batched ack, and since when the oldest waits.
-    let mut done: BTreeSet<u64> = BTreeSet::new();
-    let mut waiting_since: Option<tokio::time::Instant> = None;
     loop {
-        let max_delay = channel
-            .upgrade()
-            .and_then(|ch| *lock(&ch.batch.config))
-            .map(|c| c.max_delay);
-        let next = match (waiting_since, max_delay) {
-            (Some(since), Some(delay)) => {
-                match tokio::time::timeout_at(since + delay, rx.recv()).await {
-                    Ok(cmd) => cmd,
-                    Err(_) => {
-                        // The oldest waited long enough: send every finished message's ack.
-                        let Some(ch) = channel.upgrade() else { return };
-                        send_batch(&ch, &mut done, true).await;
-                        waiting_since = (!done.is_empty()).then(tokio::time::Instant::now);
-                        continue;
-                    }
+        // While finished messages wait in the batch, wake up when the oldest is due.
+        let due = channel.upgrade().and_then(|ch| {
+            let delay = (*lock(&ch.batch.config))?.max_delay;
+            lock(&ch.batch.done).1.map(|since| since + delay)
+        });
+        let next = match due {
+            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                Ok(cmd) => cmd,
+                Err(_) => {
+                    let Some(ch) = channel.upgrade() else { return };
+                    send_batch(&ch, true).await;
+                    continue;
                 }
-            }
-            _ => rx.recv().await,
+            },
+            None => rx.recv().await,
         };
         let Some(cmd) = next else { return };
         let Some(ch) = channel.upgrade() else { return };
         let (tag, outcome) = match cmd {
             AckCmd::Flush(reply) => {
-                send_batch(&ch, &mut done, true).await;
-                waiting_since = (!done.is_empty()).then(tokio::time::Instant::now);
+                send_batch(&ch, true).await;
                 let _ = reply.send(());
                 continue;
             }
-            AckCmd::Done { tag } => {
-                done.insert(tag);
-                waiting_since.get_or_insert_with(tokio::time::Instant::now);
+            AckCmd::Batch => {
                 let max_count = lock(&ch.batch.config).map_or(1, |c| c.max_count);
-                if done.len() >= max_count {
-                    send_batch(&ch, &mut done, false).await;
-                    waiting_since = (!done.is_empty()).then(tokio::time::Instant::now);
+                if lock(&ch.batch.done).0.len() >= max_count {
+                    send_batch(&ch, false).await;
                 }
                 continue;
             }
@@ -511,22 +502,28 @@ async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<Ac
 /// Ack, with one `multiple = true`, every finished message below the oldest one still being
 /// handled: nothing unfinished is ever covered. With `all`, the finished messages above it are
 /// then acked one by one, so no ack waits longer than the batch delay.
-async fn send_batch(ch: &AmqpChannel, done: &mut BTreeSet<u64>, all: bool) {
+async fn send_batch(ch: &AmqpChannel, all: bool) {
     let generation = u64::from(ch.current_generation());
-    // Tags of a channel that died can no longer be acked.
-    done.retain(|t| t >> TAG_BITS == generation);
-    let floor = lock(&ch.batch.outstanding)
-        .first()
-        .copied()
-        .unwrap_or(u64::MAX);
-    let mut acks: Vec<(u64, bool)> = Vec::new();
-    if let Some(&highest) = done.range(..floor).next_back() {
-        acks.push((highest, true));
-    }
-    *done = done.split_off(&floor);
-    if all {
-        acks.extend(std::mem::take(done).into_iter().map(|t| (t, false)));
-    }
+    let acks: Vec<(u64, bool)> = {
+        let floor = lock(&ch.batch.outstanding)
+            .first()
+            .copied()
+            .unwrap_or(u64::MAX);
+        let mut guard = lock(&ch.batch.done);
+        let (done, since) = &mut *guard;
+        // Tags of a channel that died can no longer be acked.
+        done.retain(|t| t >> TAG_BITS == generation);
+        let mut acks = Vec::new();
+        if let Some(&highest) = done.range(..floor).next_back() {
+            acks.push((highest, true));
+        }
+        *done = done.split_off(&floor);
+        if all {
+            acks.extend(std::mem::take(done).into_iter().map(|t| (t, false)));
+        }
+        *since = (!done.is_empty()).then(tokio::time::Instant::now);
+        acks
+    };
     for (tag, multiple) in acks {
         if let Some(slot) = slot_for(ch, tag) {
             if let Err(e) = slot
@@ -922,10 +919,21 @@ impl TransportChannel for AmqpChannel {
             let was_tracked = lock(&self.batch.outstanding).remove(&tag);
             if was_tracked {
                 // Batched acks are not waited for by other operations; `close` sends them.
-                return self
-                    .acks
-                    .send(AckCmd::Done { tag })
-                    .map_err(|_| Error::new(ErrorKind::Channel, "channel is closed"));
+                let (first, full) = {
+                    let mut guard = lock(&self.batch.done);
+                    guard.0.insert(tag);
+                    let first = guard.1.is_none();
+                    guard.1.get_or_insert_with(tokio::time::Instant::now);
+                    let max = lock(&self.batch.config).map_or(1, |c| c.max_count);
+                    (first, guard.0.len() >= max)
+                };
+                if first || full {
+                    return self
+                        .acks
+                        .send(AckCmd::Batch)
+                        .map_err(|_| Error::new(ErrorKind::Channel, "channel is closed"));
+                }
+                return Ok(());
             }
         }
         self.queue_settle(AckCmd::Ack { tag, multiple })

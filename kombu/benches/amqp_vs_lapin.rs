@@ -1,0 +1,352 @@
+//! kombu over AMQP against raw lapin, same workload, same run, rounds alternating, on the
+//! RabbitMQ at 127.0.0.1:5672. Prints messages per second for each side and the kombu/lapin
+//! ratio per workload (read the ratio; absolute rates depend on the machine).
+//!
+//! Workloads, 100-byte JSON bodies, both sides serializing/deserializing and setting the same
+//! properties as Python kombu does:
+//! - publish without confirms
+//! - publish with pipelined confirms (window 256)
+//! - consume with a per-message ack (prefetch 256)
+//! - consume with batched acks (multiple = true every 100 messages)
+//!
+//! `cargo bench -p kombu --bench amqp_vs_lapin` (`KOMBU_BENCH_MESSAGES` and
+//! `KOMBU_BENCH_ROUNDS` change the size; `KOMBU_BENCH_ONLY=publish` runs the workloads whose
+//! name contains that text).
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use kombu::{Connection, Consumer, Producer, Queue};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::BasicProperties;
+use serde::{Deserialize, Serialize};
+
+const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+#[derive(Serialize, Deserialize)]
+struct Reading {
+    id: u64,
+    sensor: String,
+    value: f64,
+    unit: String,
+    tags: Vec<String>,
+}
+
+fn reading(id: u64) -> Reading {
+    Reading {
+        id,
+        sensor: "greenhouse-north-7".into(),
+        value: 21.5,
+        unit: "celsius".into(),
+        tags: vec!["calibrated".into(), "hourly".into()],
+    }
+}
+
+fn properties() -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type(ShortString::from("application/json"))
+        .with_content_encoding(ShortString::from("utf-8"))
+        .with_headers(FieldTable::default())
+        .with_delivery_mode(2)
+        .with_priority(0)
+}
+
+struct Bench {
+    lapin: lapin::Connection,
+    kombu: Connection,
+    queue: String,
+    n: u64,
+}
+
+impl Bench {
+    async fn lapin_channel(&self) -> lapin::Channel {
+        self.lapin.create_channel().await.unwrap()
+    }
+
+    async fn purge(&self) {
+        let ch = self.lapin_channel().await;
+        ch.queue_purge(self.queue.as_str().into(), QueuePurgeOptions::default())
+            .await
+            .unwrap();
+        let _ = ch.close(200, "OK".into()).await;
+    }
+
+    async fn fill(&self) {
+        self.purge().await;
+        let ch = self.lapin_channel().await;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let mut window = VecDeque::new();
+        for id in 0..self.n {
+            let body = serde_json::to_vec(&reading(id)).unwrap();
+            let confirm = ch
+                .basic_publish(
+                    "".into(),
+                    self.queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties(),
+                )
+                .await
+                .unwrap();
+            window.push_back(confirm);
+            if window.len() >= 1024 {
+                window.pop_front().unwrap().await.unwrap();
+            }
+        }
+        for confirm in window {
+            confirm.await.unwrap();
+        }
+        let _ = ch.close(200, "OK".into()).await;
+    }
+
+    // ---- publish ------------------------------------------------------------------------
+
+    async fn lapin_publish(&self, confirms: bool) -> Duration {
+        let ch = self.lapin_channel().await;
+        if confirms {
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+        }
+        let start = Instant::now();
+        let mut window = VecDeque::new();
+        for id in 0..self.n {
+            let body = serde_json::to_vec(&reading(id)).unwrap();
+            let confirm = ch
+                .basic_publish(
+                    "".into(),
+                    self.queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties(),
+                )
+                .await
+                .unwrap();
+            if confirms {
+                window.push_back(confirm);
+                if window.len() >= 256 {
+                    assert!(window.pop_front().unwrap().await.unwrap().is_ack());
+                }
+            }
+        }
+        for confirm in window {
+            assert!(confirm.await.unwrap().is_ack());
+        }
+        let elapsed = start.elapsed();
+        let _ = ch.close(200, "OK".into()).await;
+        elapsed
+    }
+
+    async fn kombu_publish(&self, confirms: bool) -> Duration {
+        let channel = self.kombu.channel().await.unwrap();
+        let producer = Producer::new(&channel)
+            .routing_key(self.queue.as_str())
+            .confirm(confirms);
+        // Put the channel in confirm mode before the clock starts, as the lapin side does.
+        producer.declare().await.unwrap();
+        if confirms {
+            channel.confirm_select().await.unwrap();
+        }
+        let start = Instant::now();
+        if confirms {
+            let mut pipeline = producer.pipeline(256);
+            for id in 0..self.n {
+                pipeline.send(producer.publish(&reading(id))).await.unwrap();
+            }
+            pipeline.flush().await.unwrap();
+        } else {
+            for id in 0..self.n {
+                producer.publish(&reading(id)).await.unwrap();
+            }
+        }
+        let elapsed = start.elapsed();
+        channel.close().await.unwrap();
+        elapsed
+    }
+
+    // ---- consume ------------------------------------------------------------------------
+
+    async fn lapin_consume(&self, batch: bool) -> Duration {
+        let ch = self.lapin_channel().await;
+        ch.basic_qos(256, BasicQosOptions::default()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                self.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let start = Instant::now();
+        for i in 0..self.n {
+            let delivery = std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx))
+                .await
+                .unwrap()
+                .unwrap();
+            let r: Reading = serde_json::from_slice(&delivery.data).unwrap();
+            std::hint::black_box(r.id);
+            if !batch {
+                delivery.ack(BasicAckOptions::default()).await.unwrap();
+            } else if (i + 1) % 100 == 0 || i + 1 == self.n {
+                delivery
+                    .ack(BasicAckOptions { multiple: true })
+                    .await
+                    .unwrap();
+            }
+        }
+        let elapsed = start.elapsed();
+        let _ = ch.close(200, "OK".into()).await;
+        elapsed
+    }
+
+    async fn kombu_consume(&self, batch: bool) -> Duration {
+        let channel = self.kombu.channel().await.unwrap();
+        let queue = Queue::new(self.queue.as_str())
+            .durable(false)
+            .no_declare(true);
+        let mut consumer = Consumer::new(&channel, [queue]).prefetch_count(256);
+        if batch {
+            consumer = consumer.batch_ack(100, Duration::from_millis(50));
+        }
+        consumer.consume().await.unwrap();
+        let start = Instant::now();
+        for _ in 0..self.n {
+            let message = consumer.next().await.unwrap().unwrap();
+            let r: Reading = message.decode().unwrap();
+            std::hint::black_box(r.id);
+            message.ack().unwrap();
+        }
+        let elapsed = start.elapsed();
+        consumer.cancel().await.unwrap();
+        channel.close().await.unwrap();
+        elapsed
+    }
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with `--bench` absent; do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let lapin =
+            match lapin::Connection::connect(URL, lapin::ConnectionProperties::default()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("skipped: RabbitMQ not reachable at 127.0.0.1:5672: {e}");
+                    return;
+                }
+            };
+        let kombu = Connection::connect(URL).await.unwrap();
+        let queue = format!("kombu-bench-{}", std::process::id());
+        {
+            let ch = lapin.create_channel().await.unwrap();
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-queue-mode".into(),
+                AMQPValue::LongString(LongString::from("default")),
+            );
+            ch.queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    auto_delete: false,
+                    ..QueueDeclareOptions::default()
+                },
+                args,
+            )
+            .await
+            .unwrap();
+        }
+        let bench = Bench {
+            lapin,
+            kombu,
+            queue: queue.clone(),
+            n: env("KOMBU_BENCH_MESSAGES", 20_000),
+        };
+        let rounds = env("KOMBU_BENCH_ROUNDS", 5);
+        println!(
+            "{} messages of {} bytes per round, {rounds} rounds per side, alternating",
+            bench.n,
+            serde_json::to_vec(&reading(0)).unwrap().len()
+        );
+        println!(
+            "{:<34} {:>12} {:>12} {:>8}",
+            "workload", "lapin msg/s", "kombu msg/s", "ratio"
+        );
+        for (name, kind) in [
+            ("publish, no confirms", 0),
+            ("publish, pipelined confirms (256)", 1),
+            ("consume, ack per message", 2),
+            ("consume, batched ack (100)", 3),
+        ] {
+            if let Ok(only) = std::env::var("KOMBU_BENCH_ONLY") {
+                if !name.contains(only.as_str()) {
+                    continue;
+                }
+            }
+            let (mut l, mut k) = (Vec::new(), Vec::new());
+            for round in 0..rounds {
+                // Alternate which side goes first, so drift favours neither.
+                for side in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+                    let elapsed = match (kind, side) {
+                        (0 | 1, 0) => {
+                            bench.purge().await;
+                            bench.lapin_publish(kind == 1).await
+                        }
+                        (0 | 1, _) => {
+                            bench.purge().await;
+                            bench.kombu_publish(kind == 1).await
+                        }
+                        (_, 0) => {
+                            bench.fill().await;
+                            bench.lapin_consume(kind == 3).await
+                        }
+                        (_, _) => {
+                            bench.fill().await;
+                            bench.kombu_consume(kind == 3).await
+                        }
+                    };
+                    if side == 0 { &mut l } else { &mut k }.push(rate(bench.n, elapsed));
+                }
+            }
+            let (lm, km) = (median(l), median(k));
+            println!("{name:<34} {lm:>12.0} {km:>12.0} {:>8.3}", km / lm);
+        }
+        let ch = bench.lapin.create_channel().await.unwrap();
+        let _ = ch
+            .queue_delete(queue.as_str().into(), Default::default())
+            .await;
+    });
+}
