@@ -163,9 +163,13 @@ impl Connection {
         }
     }
 
-    /// The URL this connection uses (the password is redacted when displayed).
-    pub fn url(&self) -> &BrokerUrl {
-        &self.inner.url
+    /// The URL of the broker this connection talks to now (after failover, the alternate it
+    /// moved to). The password is redacted when displayed.
+    pub fn url(&self) -> BrokerUrl {
+        self.inner
+            .transport
+            .connected_url()
+            .unwrap_or_else(|| self.inner.url.clone())
     }
 
     /// Whether the connection is open.

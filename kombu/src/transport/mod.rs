@@ -135,6 +135,10 @@ pub trait Transport: Send + Sync + 'static {
     async fn close(&self) -> Result<()>;
     /// Whether the connection is usable.
     fn is_open(&self) -> bool;
+    /// The URL of the broker the transport is connected to now (failover may change it).
+    fn connected_url(&self) -> Option<crate::BrokerUrl> {
+        None
+    }
     /// Incremented each time the transport reconnects; what was declared before may be gone.
     fn generation(&self) -> u64 {
         0

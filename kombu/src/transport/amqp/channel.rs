@@ -319,7 +319,7 @@ impl AmqpChannel {
 
     fn check_tag(&self, tag: u64) -> Result<u64> {
         let generation = u32::try_from(tag >> TAG_BITS).unwrap_or(0);
-        if generation != self.current_generation() {
+        if !self.slot_connected(generation) {
             return Err(Error::new(
                 ErrorKind::Channel,
                 format!(

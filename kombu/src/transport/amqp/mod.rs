@@ -88,6 +88,8 @@ pub(super) struct ConnInner {
     urls: Vec<BrokerUrl>,
     options: AmqpOptions,
     current: Mutex<Option<Arc<lapin::Connection>>>,
+    /// The URL `current` is connected to.
+    current_url: Mutex<BrokerUrl>,
     generation: AtomicU64,
     recovering: tokio::sync::Mutex<()>,
     topology: Mutex<Topology>,
@@ -214,6 +216,7 @@ impl ConnInner {
                         Ok(()) => {
                             let conn = Arc::new(conn);
                             *lock(&self.current) = Some(Arc::clone(&conn));
+                            *lock(&self.current_url) = url.clone();
                             let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
                             tracing::info!(url = %url, generation, "AMQP connection recovered");
                             self.watch(&conn);
@@ -359,6 +362,7 @@ impl AmqpTransport {
                         urls: ordered,
                         options,
                         current: Mutex::new(Some(Arc::clone(&conn))),
+                        current_url: Mutex::new(url.clone()),
                         generation: AtomicU64::new(0),
                         recovering: tokio::sync::Mutex::new(()),
                         topology: Mutex::default(),
@@ -412,6 +416,10 @@ impl Transport for AmqpTransport {
 
     fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::SeqCst)
+    }
+
+    fn connected_url(&self) -> Option<BrokerUrl> {
+        Some(lock(&self.inner.current_url).clone())
     }
 }
 

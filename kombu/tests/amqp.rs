@@ -1,0 +1,171 @@
+//! AMQP-only behaviour against the real RabbitMQ (the shared behaviour suite runs on AMQP too,
+//! with `KOMBU_TEST_TRANSPORT=amqp`): failover across URLs, the broker's reply in errors, the
+//! channel reopened after the broker closed it, client properties, settling a delivery of a
+//! dead channel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use kombu::{Connection, Consumer, ErrorKind, Exchange, ExchangeKind, Producer, Queue};
+
+const URL: &str = "amqp://guest:guest@127.0.0.1:5672//";
+
+fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("amqp-test.{what}.{}.{nanos:x}", std::process::id())
+}
+
+async fn connect(url: &str) -> Option<Connection> {
+    match Connection::connect(url).await {
+        Ok(c) => Some(c),
+        Err(e) if std::env::var("KOMBU_REQUIRE_BROKER").is_ok_and(|v| v == "1") => {
+            panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: RabbitMQ not reachable at 127.0.0.1:5672 ({e}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn failover_skips_an_alternate_that_does_not_answer() {
+    // Port 1 refuses at once; the second URL is the real broker.
+    let Some(conn) = connect(&format!("amqp://guest:guest@127.0.0.1:1//;{URL}")).await else {
+        return;
+    };
+    assert_eq!(conn.url().port, 5672);
+    let channel = conn.channel().await.unwrap();
+    let q = Queue::new(unique("failover")).exclusive(true);
+    channel.declare_queue(&q).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_alternate_answering_is_a_connection_error_naming_the_url() {
+    let err = Connection::connect("amqp://guest:secret@127.0.0.1:1//")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+    assert!(
+        !text.contains("secret"),
+        "the password is never shown: {text}"
+    );
+}
+
+#[tokio::test]
+async fn an_inequivalent_redeclare_names_the_entity_and_the_broker_reply_and_the_channel_recovers()
+{
+    let Some(conn) = connect(URL).await else {
+        return;
+    };
+    let channel = conn.channel().await.unwrap();
+    let name = unique("redeclare");
+    let exchange = Exchange::new(name.as_str(), ExchangeKind::Direct).auto_delete(true);
+    channel.declare_exchange(&exchange).await.unwrap();
+    let err = channel
+        .declare_exchange(&Exchange::new(name.as_str(), ExchangeKind::Fanout).auto_delete(true))
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("exchange '{name}'")), "{text}");
+    assert!(
+        text.contains("406") && text.contains("inequivalent arg 'type'"),
+        "{text}"
+    );
+
+    // The broker closed the channel; the next operation runs on a reopened one.
+    let q = Queue::new(unique("after-406")).exclusive(true);
+    let declared = channel.declare_queue(&q).await.unwrap();
+    assert_eq!(declared.name, q.name);
+    exchange.bind(&channel).delete(false).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_passive_declare_of_a_missing_queue_is_not_found_with_the_reply() {
+    let Some(conn) = connect(URL).await else {
+        return;
+    };
+    let channel = conn.channel().await.unwrap();
+    let name = unique("missing");
+    let err = Queue::new(name.as_str())
+        .passive(true)
+        .bind(&channel)
+        .declare()
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(
+        err.to_string().contains(&format!("no queue '{name}'")),
+        "{err}"
+    );
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_exclusive_queue_is_refused_to_another_connection() {
+    let (Some(a), Some(b)) = (connect(URL).await, connect(URL).await) else {
+        return;
+    };
+    let q = Queue::new(unique("exclusive")).exclusive(true);
+    a.channel().await.unwrap().declare_queue(&q).await.unwrap();
+    let err = b
+        .channel()
+        .await
+        .unwrap()
+        .declare_queue(&q)
+        .await
+        .unwrap_err();
+    assert!(err.is_access_refused(), "{err}");
+    assert!(err.to_string().contains("RESOURCE_LOCKED"), "{err}");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_delivery_of_a_closed_channel_cannot_be_settled_and_comes_back_redelivered() {
+    let Some(conn) = connect(URL).await else {
+        return;
+    };
+    let setup = conn.channel().await.unwrap();
+    let q = Queue::new(unique("dead-channel"))
+        .durable(false)
+        .auto_delete(false);
+    setup.declare_queue(&q).await.unwrap();
+    Producer::new(&setup)
+        .routing_key(q.name.as_str())
+        .confirm(true)
+        .publish(&serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+
+    let channel = conn.channel().await.unwrap();
+    let mut consumer = Consumer::new(&channel, [q.clone()]).auto_declare(false);
+    consumer.consume().await.unwrap();
+    let message = consumer.recv(Duration::from_secs(10)).await.unwrap();
+    assert!(!message.redelivered());
+    // Make the broker close the consumer's channel: a passive declare of a missing queue.
+    let _ = channel
+        .declare_queue(&Queue::new(unique("nope")).passive(true))
+        .await
+        .unwrap_err();
+    let err = message.ack().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Channel, "{err}");
+    assert!(err.to_string().contains("redeliver"), "{err}");
+
+    // The reopened channel resumed the consumer, and the broker redelivered the message.
+    let again = consumer.recv(Duration::from_secs(10)).await.unwrap();
+    assert!(again.redelivered());
+    again.ack().unwrap();
+    consumer.cancel().await.unwrap();
+    q.bind(&setup).delete(false, false).await.unwrap();
+    conn.close().await.unwrap();
+}
