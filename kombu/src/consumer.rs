@@ -216,6 +216,9 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
+    /// The prefetch a consumer uses unless told otherwise.
+    pub const DEFAULT_PREFETCH: u16 = 100;
+
     /// A consumer of `queues` on `channel`, accepting JSON only (plus raw data and text), with
     /// manual acknowledgement and auto-declaration of its queues.
     pub fn new(channel: &Channel, queues: impl IntoIterator<Item = Queue>) -> Self {
@@ -248,6 +251,8 @@ impl Consumer {
         self
     }
     /// At most this many unacknowledged messages at once (`basic.qos`); 0 means no limit.
+    /// Unless set, consumers use [`Consumer::DEFAULT_PREFETCH`]: an unbounded prefetch lets a
+    /// broker push a whole queue into the client's memory.
     pub fn prefetch_count(mut self, count: u16) -> Self {
         self.prefetch_count = Some(count);
         self
@@ -326,9 +331,8 @@ impl Consumer {
     /// Start consuming every queue not yet consumed. Calling it again is harmless.
     pub async fn consume(&mut self) -> Result<()> {
         if !self.consuming {
-            if let Some(count) = self.prefetch_count {
-                self.channel.basic_qos(count).await?;
-            }
+            let prefetch = self.prefetch_count.unwrap_or(Consumer::DEFAULT_PREFETCH);
+            self.channel.basic_qos(prefetch).await?;
             if let Some(batching) = self.batch_ack {
                 self.channel.transport.set_ack_batching(Some(batching));
             }
