@@ -270,10 +270,15 @@ async fn open_transport(
         Scheme::Amqp | Scheme::Amqps => Ok(Arc::new(
             crate::transport::amqp::AmqpTransport::connect(urls, options.amqp.clone()).await?,
         )),
+        #[cfg(not(feature = "amqp"))]
+        Scheme::Amqp | Scheme::Amqps => Err(Error::new(
+            ErrorKind::Unsupported,
+            "amqp:// needs the `amqp` feature of kombu (on by default)",
+        )),
         other => Err(Error::new(
             ErrorKind::Unsupported,
             format!(
-                "the `{}` transport is not part of this build yet; use memory:// (see the README's feature table)",
+                "the `{}` transport is not implemented yet (see the README's feature table)",
                 other.as_str()
             ),
         )),
