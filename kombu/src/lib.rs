@@ -73,6 +73,9 @@
 //! |---|---|
 //! | `bzip2`, `xz`, `brotli`, `zstd` | that compression codec (zlib is always there) |
 //! | `all-codecs` | every compression codec |
+//! | `amqp` (default) | the AMQP 0-9-1 transport on lapin |
+//! | `tls` | `amqps://` with rustls |
+//! | `python-types` | [`python_types`]: typed values for Python kombu's JSON wrappers |
 
 mod channel;
 pub mod compression;
@@ -84,6 +87,8 @@ mod field;
 mod message;
 mod producer;
 mod properties;
+#[cfg(feature = "python-types")]
+pub mod python_types;
 pub mod serialization;
 mod simple;
 mod suggest;

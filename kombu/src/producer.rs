@@ -145,6 +145,64 @@ impl Producer {
         Publish::new(self, Payload::Value(body))
     }
 
+    /// Reply to a request the way Python kombu's `kombu.common.send_reply` does: to the
+    /// request's `reply_to` (through this producer's exchange, usually the default one), with
+    /// its `correlation_id`, serialized as the request was (same content type and encoding).
+    /// An error when the request has no `reply_to`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> kombu::Result<()> {
+    /// let conn = kombu::Connection::connect("memory://reply-doc").await?;
+    /// let channel = conn.channel().await?;
+    /// for q in ["rpc", "replies"] {
+    ///     channel.declare_queue(&kombu::Queue::new(q)).await?;
+    /// }
+    /// let producer = kombu::Producer::new(&channel);
+    /// producer.publish(&"ping").routing_key("rpc").reply_to("replies").correlation_id("42").await?;
+    ///
+    /// let request = kombu::Queue::new("rpc").bind(&channel).get(false).await?.unwrap();
+    /// producer.reply(&request, &"pong")?.await?;
+    /// request.ack()?;
+    ///
+    /// let reply = kombu::Queue::new("replies").bind(&channel).get(true).await?.unwrap();
+    /// assert_eq!(reply.properties().correlation_id.as_deref(), Some("42"));
+    /// assert_eq!(reply.decode::<String>()?, "pong");
+    /// # Ok(()) }
+    /// ```
+    pub fn reply<'a, T: Serialize + Sync + ?Sized>(
+        &'a self,
+        request: &crate::Message,
+        body: &'a T,
+    ) -> Result<Publish<'a, T>> {
+        let properties = request.properties();
+        let reply_to = properties.reply_to.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Encode,
+                format!(
+                    "cannot reply to message {}: it has no reply_to",
+                    request.delivery_tag()
+                ),
+            )
+        })?;
+        let mut publish = self.publish(body).routing_key(reply_to);
+        if let Some(id) = &properties.correlation_id {
+            publish = publish.correlation_id(id.as_str());
+        }
+        let registry = self
+            .registry
+            .clone()
+            .unwrap_or_else(crate::serialization::registry);
+        if let Some(name) = request
+            .content_type()
+            .and_then(|t| registry.name_of(t))
+            .filter(|name| *name != "pickle")
+        {
+            publish = publish.serializer(name);
+        }
+        Ok(publish)
+    }
+
     /// Publish bytes or text as they are, without a serializer: bytes as `application/data`
     /// (`binary`), text as `text/plain` (`utf-8`), unless a content type is given.
     pub fn publish_body(&self, body: impl Into<Body>) -> Publish<'_, ()> {

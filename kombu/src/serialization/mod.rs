@@ -241,6 +241,13 @@ impl Registry {
             })
     }
 
+    /// The name of the serializer registered for a content type, if any.
+    pub fn name_of(&self, content_type: &str) -> Option<&str> {
+        self.by_type
+            .get(content_type)
+            .map(|&i| self.entries[i].name.as_str())
+    }
+
     /// The content type registered for a serializer name (or the type itself if it is one).
     pub fn content_type_of(&self, name_or_type: &str) -> Result<&str> {
         Ok(&self.entries[self.index(name_or_type)?].content_type)
