@@ -544,7 +544,99 @@ fn slot_for(ch: &AmqpChannel, tag: u64) -> Option<Slot> {
         .filter(|s| s.generation == generation)
 }
 
+/// What a binding leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Link {
+    Queue,
+    Exchange,
+}
+
+/// `queue.bind`/`queue.unbind` or `exchange.bind`/`exchange.unbind` for one binding record.
+pub(super) async fn apply_binding(
+    ch: &lapin::Channel,
+    link: Link,
+    bind: bool,
+    b: &BindingRecord,
+) -> lapin::Result<()> {
+    let (dest, source, key) = (
+        b.destination.as_str(),
+        b.source.as_str(),
+        b.routing_key.as_str(),
+    );
+    let args = to_table(&b.arguments);
+    match (link, bind) {
+        (Link::Queue, true) => {
+            ch.queue_bind(
+                dest.into(),
+                source.into(),
+                key.into(),
+                Default::default(),
+                args,
+            )
+            .await
+        }
+        (Link::Queue, false) => {
+            ch.queue_unbind(dest.into(), source.into(), key.into(), args)
+                .await
+        }
+        (Link::Exchange, true) => {
+            ch.exchange_bind(
+                dest.into(),
+                source.into(),
+                key.into(),
+                Default::default(),
+                args,
+            )
+            .await
+        }
+        (Link::Exchange, false) => {
+            ch.exchange_unbind(
+                dest.into(),
+                source.into(),
+                key.into(),
+                Default::default(),
+                args,
+            )
+            .await
+        }
+    }
+}
+
+/// What an error about a binding says it was doing.
+pub(super) fn binding_context(link: Link, bind: bool, b: &BindingRecord) -> String {
+    let (verb, dir) = if bind {
+        ("binding", "to")
+    } else {
+        ("unbinding", "from")
+    };
+    let what = match link {
+        Link::Queue => "queue",
+        Link::Exchange => "exchange",
+    };
+    format!(
+        "{verb} {what} '{}' {dir} exchange '{}'",
+        b.destination, b.source
+    )
+}
+
 impl AmqpChannel {
+    async fn binding(&self, link: Link, bind: bool, binding: BindingRecord) -> Result<()> {
+        let b = &binding;
+        self.run(
+            || binding_context(link, bind, b),
+            |ch| async move { apply_binding(&ch, link, bind, b).await },
+        )
+        .await?;
+        self.conn.record(|t| {
+            let list = match link {
+                Link::Queue => &mut t.queue_bindings,
+                Link::Exchange => &mut t.exchange_bindings,
+            };
+            Topology::bind(list, binding, bind)
+        });
+        Ok(())
+    }
+
     /// Run one broker operation on the live channel. If the channel turns out to be closed
     /// under us (the broker closed it after an earlier error, or lapin closed it when a close
     /// crossed the broker's), reopen it once and run the operation again: it never reached the
@@ -633,28 +725,12 @@ impl TransportChannel for AmqpChannel {
         routing_key: &str,
         arguments: &FieldTable,
     ) -> Result<()> {
-        self.run(
-            || format!("binding queue '{queue}' to exchange '{exchange}'"),
-            |ch| async move {
-                ch.queue_bind(
-                    queue.into(),
-                    exchange.into(),
-                    routing_key.into(),
-                    Default::default(),
-                    to_table(arguments),
-                )
-                .await
-            },
+        self.binding(
+            Link::Queue,
+            true,
+            record(queue, exchange, routing_key, arguments),
         )
-        .await?;
-        self.conn.record(|t| {
-            Topology::bind(
-                &mut t.queue_bindings,
-                record(queue, exchange, routing_key, arguments),
-                true,
-            )
-        });
-        Ok(())
+        .await
     }
 
     async fn unbind_queue(
@@ -664,27 +740,12 @@ impl TransportChannel for AmqpChannel {
         routing_key: &str,
         arguments: &FieldTable,
     ) -> Result<()> {
-        self.run(
-            || format!("unbinding queue '{queue}' from exchange '{exchange}'"),
-            |ch| async move {
-                ch.queue_unbind(
-                    queue.into(),
-                    exchange.into(),
-                    routing_key.into(),
-                    to_table(arguments),
-                )
-                .await
-            },
+        self.binding(
+            Link::Queue,
+            false,
+            record(queue, exchange, routing_key, arguments),
         )
-        .await?;
-        self.conn.record(|t| {
-            Topology::bind(
-                &mut t.queue_bindings,
-                record(queue, exchange, routing_key, arguments),
-                false,
-            )
-        });
-        Ok(())
+        .await
     }
 
     async fn bind_exchange(
@@ -694,28 +755,8 @@ impl TransportChannel for AmqpChannel {
         routing_key: &str,
         arguments: &FieldTable,
     ) -> Result<()> {
-        self.run(
-            || format!("binding exchange '{destination}' to exchange '{source}'"),
-            |ch| async move {
-                ch.exchange_bind(
-                    destination.into(),
-                    source.into(),
-                    routing_key.into(),
-                    Default::default(),
-                    to_table(arguments),
-                )
-                .await
-            },
-        )
-        .await?;
-        self.conn.record(|t| {
-            Topology::bind(
-                &mut t.exchange_bindings,
-                record(destination, source, routing_key, arguments),
-                true,
-            )
-        });
-        Ok(())
+        let binding = record(destination, source, routing_key, arguments);
+        self.binding(Link::Exchange, true, binding).await
     }
 
     async fn unbind_exchange(
@@ -725,28 +766,8 @@ impl TransportChannel for AmqpChannel {
         routing_key: &str,
         arguments: &FieldTable,
     ) -> Result<()> {
-        self.run(
-            || format!("unbinding exchange '{destination}' from exchange '{source}'"),
-            |ch| async move {
-                ch.exchange_unbind(
-                    destination.into(),
-                    source.into(),
-                    routing_key.into(),
-                    Default::default(),
-                    to_table(arguments),
-                )
-                .await
-            },
-        )
-        .await?;
-        self.conn.record(|t| {
-            Topology::bind(
-                &mut t.exchange_bindings,
-                record(destination, source, routing_key, arguments),
-                false,
-            )
-        });
-        Ok(())
+        let binding = record(destination, source, routing_key, arguments);
+        self.binding(Link::Exchange, false, binding).await
     }
 
     async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {

@@ -25,8 +25,8 @@ use lapin::types::{LongString, ShortString};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use lapin::ConnectionProperties;
 
-use self::channel::AmqpChannel;
-use self::convert::{error, to_table};
+use self::channel::{binding_context, AmqpChannel, Link};
+use self::convert::error;
 use self::topology::Topology;
 use super::{Transport, TransportChannel};
 use crate::error::{Error, ErrorKind, Result};
@@ -268,32 +268,17 @@ impl ConnInner {
         for q in &queues {
             channel::declare_queue(&ch, q).await?;
         }
-        for b in &queue_bindings {
-            ch.queue_bind(
-                b.destination.as_str().into(),
-                b.source.as_str().into(),
-                b.routing_key.as_str().into(),
-                Default::default(),
-                to_table(&b.arguments),
-            )
-            .await
-            .map_err(|e| error(&format!("recovery: binding queue '{}'", b.destination), e))?;
-        }
-        for b in &exchange_bindings {
-            ch.exchange_bind(
-                b.destination.as_str().into(),
-                b.source.as_str().into(),
-                b.routing_key.as_str().into(),
-                Default::default(),
-                to_table(&b.arguments),
-            )
-            .await
-            .map_err(|e| {
-                error(
-                    &format!("recovery: binding exchange '{}'", b.destination),
-                    e,
-                )
-            })?;
+        for (link, list) in [
+            (Link::Queue, &queue_bindings),
+            (Link::Exchange, &exchange_bindings),
+        ] {
+            for b in list {
+                channel::apply_binding(&ch, link, true, b)
+                    .await
+                    .map_err(|e| {
+                        error(&format!("recovery: {}", binding_context(link, true, b)), e)
+                    })?;
+            }
         }
         let _ = ch.close(200, "OK".into()).await;
         Ok(())
