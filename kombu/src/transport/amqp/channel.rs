@@ -428,13 +428,29 @@ async fn forward(
         });
         return;
     }
-    // The channel or the connection died: reopen, which restarts this consumer.
-    if let Err(e) = ch.channel().await {
-        lock(&ch.consumers).remove(&tag);
-        let _ = sender.send(ConsumerEvent::Cancelled {
-            consumer_tag: tag,
-            reason: format!("the channel closed and could not be reopened: {e}"),
-        });
+    // The channel or the connection died: reopen, which restarts this consumer. A consumer has
+    // no caller waiting on it, so it outlasts any outage: it keeps waiting for recovery until
+    // the connection is closed.
+    loop {
+        match ch.channel().await {
+            Ok(_) => return,
+            Err(e)
+                if matches!(e.kind(), ErrorKind::Connection | ErrorKind::Timeout)
+                    && !ch.closed.load(Ordering::SeqCst)
+                    && !ch.conn.is_closed() =>
+            {
+                tracing::debug!(error = %e, consumer_tag = %tag, "still waiting for the connection to recover");
+                tokio::time::sleep(ch.conn.options().max_backoff).await;
+            }
+            Err(e) => {
+                lock(&ch.consumers).remove(&tag);
+                let _ = sender.send(ConsumerEvent::Cancelled {
+                    consumer_tag: tag,
+                    reason: format!("the channel closed and could not be reopened: {e}"),
+                });
+                return;
+            }
+        }
     }
 }
 
@@ -638,9 +654,10 @@ impl AmqpChannel {
     }
 
     /// Run one broker operation on the live channel. If the channel turns out to be closed
-    /// under us (the broker closed it after an earlier error, or lapin closed it when a close
-    /// crossed the broker's), reopen it once and run the operation again: it never reached the
-    /// broker.
+    /// under us (the broker closed it after an earlier error, lapin closed it when a close
+    /// crossed the broker's, or the connection dropped), reopen it (after recovery) and run the
+    /// operation once more. A publish that failed that way is sent again, so it may arrive
+    /// twice: at-least-once, as with any AMQP client that retries.
     async fn run<T, F, Fut>(&self, what: impl Fn() -> String, op: F) -> Result<(T, Slot)>
     where
         F: Fn(lapin::Channel) -> Fut,
@@ -649,7 +666,17 @@ impl AmqpChannel {
         let slot = self.channel().await?;
         match op(slot.channel.clone()).await {
             Ok(v) => Ok((v, slot)),
-            Err(e) if matches!(e.kind(), lapin::ErrorKind::InvalidChannelState(..)) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    lapin::ErrorKind::InvalidChannelState(..)
+                        | lapin::ErrorKind::InvalidConnectionState(..)
+                        | lapin::ErrorKind::IOError(..)
+                        | lapin::ErrorKind::MissingHeartbeatError
+                ) =>
+            {
+                // The channel or the connection went away under this operation: wait for
+                // recovery (bounded by `recovery_timeout`), then run it once more.
                 let conn = self.conn.connection().await?;
                 let slot = self.reopen(&conn).await?;
                 match op(slot.channel.clone()).await {
