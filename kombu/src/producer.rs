@@ -373,7 +373,7 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
                 body.clone(),
                 self.content_type.as_deref(),
                 self.content_encoding.as_deref(),
-            ),
+            )?,
             Payload::Value(value) => {
                 if self.content_type.is_some() {
                     return Err(Error::new(

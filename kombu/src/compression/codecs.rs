@@ -47,7 +47,9 @@ pub(super) fn compress(codec: Compression, body: &[u8]) -> Result<Vec<u8>, std::
             Ok(out)
         }
         #[cfg(feature = "zstd")]
-        Compression::Zstd => zstd::stream::encode_all(body, 3),
+        // One-shot compression writes the content size into the frame header, which Python's
+        // `zstandard.ZstdDecompressor().decompress` (what Python kombu uses) requires.
+        Compression::Zstd => zstd::bulk::compress(body, 3),
         #[allow(unreachable_patterns)]
         other => Err(std::io::Error::other(not_compiled(other))),
     }

@@ -285,7 +285,7 @@ impl Registry {
                     ),
                     _ => return Err(fail(&"raw takes bytes or text")),
                 };
-                return Ok(self.encode_body(body, Some(DATA), None));
+                return self.encode_body(body, Some(DATA), None);
             }
             Codec::Custom(s) => s.encode(&Value::from_serialize(value)?)?,
         };
@@ -298,22 +298,27 @@ impl Registry {
 
     /// A body sent without serialization, as Python kombu does for `bytes` and `str`: bytes are
     /// `application/data`/`binary`, text `text/plain`/`utf-8`, unless a content type (and
-    /// encoding) is given. Text is always sent as UTF-8 bytes.
+    /// encoding) is given. Text is encoded with its encoding (`utf-8`, `us-ascii` or
+    /// `latin-1`); a character the encoding cannot hold, or another encoding, is an encode
+    /// error.
     pub fn encode_body(
         &self,
         body: Body,
         content_type: Option<&str>,
         content_encoding: Option<&str>,
-    ) -> Encoded {
-        let (body, default_type, default_encoding) = match body {
-            Body::Bytes(b) => (b, DATA, "binary"),
-            Body::Text(t) => (t.into_bytes(), TEXT, "utf-8"),
+    ) -> Result<Encoded> {
+        let (body, default_type, encoding) = match body {
+            Body::Bytes(b) => (b, DATA, content_encoding.unwrap_or("binary").to_owned()),
+            Body::Text(t) => {
+                let encoding = content_encoding.unwrap_or("utf-8");
+                (encode_text(t, encoding)?, TEXT, encoding.to_owned())
+            }
         };
-        Encoded {
+        Ok(Encoded {
             body,
             content_type: content_type.unwrap_or(default_type).to_owned(),
-            content_encoding: content_encoding.unwrap_or(default_encoding).to_owned(),
-        }
+            content_encoding: encoding,
+        })
     }
 
     /// Decode a body to a [`Value`], by Python kombu's rules:
@@ -389,6 +394,28 @@ impl Registry {
         }
         self.decode(body, content_type, content_encoding, accept)?
             .deserialize_into()
+    }
+}
+
+/// Encode text in a named encoding (the ones [`decode_text`] reads).
+fn encode_text(text: String, encoding: &str) -> Result<Vec<u8>> {
+    let narrow = |limit: u32, name: &str| -> Result<Vec<u8>> {
+        text.chars()
+            .map(|c| {
+                u8::try_from(u32::from(c))
+                    .ok()
+                    .filter(|&b| u32::from(b) <= limit)
+                    .ok_or_else(|| Error::encode(format!("{c:?} cannot be encoded as {name}")))
+            })
+            .collect()
+    };
+    match encoding.to_ascii_lowercase().as_str() {
+        "utf-8" | "utf8" => Ok(text.into_bytes()),
+        "ascii" | "us-ascii" => narrow(0x7f, "us-ascii"),
+        "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" => narrow(0xff, "latin-1"),
+        other => Err(Error::encode(format!(
+            "cannot encode text as `{other}` (known: utf-8, us-ascii, latin-1); send bytes with that content encoding instead"
+        ))),
     }
 }
 

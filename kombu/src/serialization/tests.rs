@@ -62,17 +62,19 @@ fn content_types_and_encodings_match_python_kombu() {
     }
     let default = r.encode(&1, None).unwrap();
     assert_eq!(default.content_type, JSON);
-    let raw = r.encode_body(Body::Bytes(vec![1, 2]), None, None);
+    let raw = r.encode_body(Body::Bytes(vec![1, 2]), None, None).unwrap();
     assert_eq!(
         (raw.content_type.as_str(), raw.content_encoding.as_str()),
         (DATA, "binary")
     );
-    let text = r.encode_body(Body::Text("hi".into()), None, None);
+    let text = r.encode_body(Body::Text("hi".into()), None, None).unwrap();
     assert_eq!(
         (text.content_type.as_str(), text.content_encoding.as_str()),
         (TEXT, "utf-8")
     );
-    let jpeg = r.encode_body(Body::Bytes(vec![0xff]), Some("image/jpeg"), None);
+    let jpeg = r
+        .encode_body(Body::Bytes(vec![0xff]), Some("image/jpeg"), None)
+        .unwrap();
     assert_eq!(
         (jpeg.content_type.as_str(), jpeg.content_encoding.as_str()),
         ("image/jpeg", "binary")
@@ -366,4 +368,29 @@ fn the_global_registry_takes_registrations() {
         registry().content_type_of("reverse").unwrap(),
         "application/x-reverse"
     );
+}
+
+#[test]
+fn text_is_sent_in_the_encoding_it_is_labelled_with() {
+    let r = Registry::new();
+    let latin = r
+        .encode_body(Body::Text("café".into()), Some("text/csv"), Some("latin-1"))
+        .unwrap();
+    assert_eq!(latin.body, b"caf\xe9");
+    assert_eq!(latin.content_encoding, "latin-1");
+    let back = r
+        .decode(&latin.body, Some("text/csv"), Some("latin-1"), None)
+        .unwrap();
+    assert_eq!(back, Value::String("café".into()));
+    let err = r
+        .encode_body(Body::Text("café".into()), None, Some("us-ascii"))
+        .unwrap_err();
+    assert!(
+        err.is_encode() && err.to_string().contains("us-ascii"),
+        "{err}"
+    );
+    let err = r
+        .encode_body(Body::Text("x".into()), None, Some("utf-16"))
+        .unwrap_err();
+    assert!(err.to_string().contains("utf-16"), "{err}");
 }
