@@ -46,6 +46,9 @@ pub struct AmqpOptions {
     pub connect_timeout: Duration,
     /// How long a publish waits for its publisher confirm.
     pub confirm_timeout: Duration,
+    /// Extra certificate authorities (PEM) trusted for `amqps://`, beside the system's roots.
+    /// Certificates are always verified; this only widens whom to trust (a private CA).
+    pub tls_ca_pem: Option<String>,
 }
 
 impl AmqpOptions {
@@ -65,6 +68,11 @@ impl AmqpOptions {
         self.connect_timeout = timeout;
         self
     }
+    /// Trust this certificate authority (PEM) too, for `amqps://`.
+    pub fn tls_ca_pem(mut self, pem: impl Into<String>) -> Self {
+        self.tls_ca_pem = Some(pem.into());
+        self
+    }
     /// Set how long a publish waits for its confirm.
     pub fn confirm_timeout(mut self, timeout: Duration) -> Self {
         self.confirm_timeout = timeout;
@@ -80,6 +88,7 @@ impl Default for AmqpOptions {
             max_backoff: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             confirm_timeout: Duration::from_secs(30),
+            tls_ca_pem: None,
         }
     }
 }
@@ -157,12 +166,20 @@ async fn connect_one(url: &BrokerUrl, options: &AmqpOptions) -> Result<lapin::Co
         .options
         .connection_timeout
         .unwrap_or(options.connect_timeout);
-    match tokio::time::timeout(
-        timeout,
-        lapin::Connection::connect_uri(uri(url), properties),
-    )
-    .await
-    {
+    let connect = async {
+        #[cfg(feature = "tls")]
+        if url.scheme == Scheme::Amqps {
+            let runtime = lapin::runtime::default_runtime()?;
+            let tls = lapin::tcp::OwnedTLSConfig {
+                identity: None,
+                cert_chain: options.tls_ca_pem.clone(),
+            };
+            return lapin::Connection::connect_uri_with_config(uri(url), properties, tls, runtime)
+                .await;
+        }
+        lapin::Connection::connect_uri(uri(url), properties).await
+    };
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(error(&format!("cannot connect to {url}"), e)),
         Err(_) => Err(Error::new(
