@@ -46,6 +46,9 @@ pub struct AmqpOptions {
     pub connect_timeout: Duration,
     /// How long a publish waits for its publisher confirm.
     pub confirm_timeout: Duration,
+    /// The heartbeat interval to ask for when the URL gives none (`heartbeat=` in the URL
+    /// wins); `None` takes the broker's. A dead peer is noticed after two missed heartbeats.
+    pub heartbeat: Option<Duration>,
     /// Extra certificate authorities (PEM) trusted for `amqps://`, beside the system's roots.
     /// Certificates are always verified; this only widens whom to trust (a private CA).
     pub tls_ca_pem: Option<String>,
@@ -68,6 +71,11 @@ impl AmqpOptions {
         self.connect_timeout = timeout;
         self
     }
+    /// Ask for this heartbeat interval unless the URL gives one.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = Some(interval);
+        self
+    }
     /// Trust this certificate authority (PEM) too, for `amqps://`.
     pub fn tls_ca_pem(mut self, pem: impl Into<String>) -> Self {
         self.tls_ca_pem = Some(pem.into());
@@ -88,6 +96,7 @@ impl Default for AmqpOptions {
             max_backoff: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             confirm_timeout: Duration::from_secs(30),
+            heartbeat: None,
             tls_ca_pem: None,
         }
     }
@@ -110,7 +119,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn uri(url: &BrokerUrl) -> AMQPUri {
+fn uri(url: &BrokerUrl, options: &AmqpOptions) -> AMQPUri {
     AMQPUri {
         scheme: if url.scheme == Scheme::Amqps {
             AMQPScheme::AMQPS
@@ -132,6 +141,7 @@ fn uri(url: &BrokerUrl) -> AMQPUri {
             heartbeat: url
                 .options
                 .heartbeat
+                .or(options.heartbeat)
                 .map(|h| u16::try_from(h.as_secs()).unwrap_or(u16::MAX)),
             connection_timeout: url
                 .options
@@ -174,10 +184,15 @@ async fn connect_one(url: &BrokerUrl, options: &AmqpOptions) -> Result<lapin::Co
                 identity: None,
                 cert_chain: options.tls_ca_pem.clone(),
             };
-            return lapin::Connection::connect_uri_with_config(uri(url), properties, tls, runtime)
-                .await;
+            return lapin::Connection::connect_uri_with_config(
+                uri(url, options),
+                properties,
+                tls,
+                runtime,
+            )
+            .await;
         }
-        lapin::Connection::connect_uri(uri(url), properties).await
+        lapin::Connection::connect_uri(uri(url, options), properties).await
     };
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(conn)) => Ok(conn),
@@ -436,5 +451,31 @@ impl Drop for AmqpTransport {
                 let _ = conn.close(200, "OK".into()).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_uri_carries_url_options_over_transport_defaults() {
+        let options = AmqpOptions::default().heartbeat(Duration::from_secs(30));
+        let url = BrokerUrl::parse("amqp://u:p%40ss@rabbit:5673/prod?frame_max=131072").unwrap();
+        let u = uri(&url, &options);
+        assert_eq!(u.query.heartbeat, Some(30), "from the options");
+        assert_eq!(u.query.frame_max, Some(131072));
+        assert_eq!(u.authority.userinfo.password, "p@ss");
+        assert_eq!(
+            (u.authority.host.as_str(), u.authority.port),
+            ("rabbit", 5673)
+        );
+        assert_eq!(u.vhost, "prod");
+        let url = BrokerUrl::parse("amqps://h/?heartbeat=5&connection_timeout=2").unwrap();
+        let u = uri(&url, &options);
+        assert_eq!(u.query.heartbeat, Some(5), "the URL wins");
+        assert_eq!(u.query.connection_timeout, Some(2000));
+        assert_eq!(u.scheme, AMQPScheme::AMQPS);
+        assert_eq!(u.vhost, "/");
     }
 }
