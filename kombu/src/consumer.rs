@@ -136,8 +136,10 @@ impl ConsumerShared {
                     Err(Error::new(
                         e.kind(),
                         format!(
-                            "message {} from queue routing key `{}`: {}; {outcome}",
+                            "message {} (consumer `{}`, exchange `{}`, routing key `{}`): {}; {outcome}",
                             message.delivery_tag(),
+                            message.consumer_tag(),
+                            message.exchange(),
                             message.routing_key(),
                             e.message()
                         ),

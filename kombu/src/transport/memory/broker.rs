@@ -1075,10 +1075,11 @@ impl State {
                 .send(ConsumerEvent::Delivery(delivery))
                 .is_err()
             {
-                // The consumer's receiver is gone: take the consumer away, keep the message.
+                // The consumer's receiver is gone: keep the message and cancel the consumer
+                // as `basic.cancel` would (an auto-delete queue may go with it).
                 q.requeue(msg);
-                q.consumers.remove(index);
                 channel.consumers.remove(&tag);
+                self.remove_consumer(queue, chan, &tag);
                 continue;
             }
             channel.next_tag += 1;
