@@ -772,3 +772,65 @@ async fn mandatory_message_reaching_a_queue_through_an_exchange_binding_is_not_r
         .unwrap();
     assert_eq!(drain_field(&ch, &q, "key").await, ["late"]);
 }
+
+// ---- sender-selected distribution ------------------------------------------------------
+
+#[tokio::test]
+async fn cc_and_bcc_headers_add_routing_keys_and_bcc_is_not_delivered() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let x = Exchange::new(common::name(t, "x"), ExchangeKind::Direct);
+    let a = declare(
+        &ch,
+        Queue::new(common::name(t, "a")).bind_to(x.clone(), "a"),
+    )
+    .await;
+    let b = declare(
+        &ch,
+        Queue::new(common::name(t, "b")).bind_to(x.clone(), "b"),
+    )
+    .await;
+    let c = declare(
+        &ch,
+        Queue::new(common::name(t, "c")).bind_to(x.clone(), "c"),
+    )
+    .await;
+    Producer::new(&ch)
+        .exchange(x)
+        .publish(&json!({"to": "all"}))
+        .routing_key("a")
+        .header("CC", FieldValue::Array(vec!["b".into()]))
+        .header("BCC", FieldValue::Array(vec!["c".into()]))
+        .await
+        .unwrap();
+    for q in [&a, &b, &c] {
+        let m = common::get_one(q).await;
+        assert_eq!(
+            m.routing_key(),
+            "a",
+            "delivered with the published routing key"
+        );
+        assert!(m.header("CC").is_some(), "CC is delivered");
+        assert!(m.header("BCC").is_none(), "BCC is never delivered");
+    }
+}
+
+#[tokio::test]
+async fn a_cc_header_that_is_not_an_array_is_refused() {
+    let t = test_name!();
+    let (conn, _ch) = open(t).await;
+    let ch = conn.channel().await.unwrap();
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let err = Producer::new(&ch)
+        .routing_key(q.name())
+        .confirm(true)
+        .publish(&json!({}))
+        .header("CC", "other")
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err}");
+    assert!(
+        err.to_string().contains("unacceptable_type_in_header"),
+        "{err}"
+    );
+}

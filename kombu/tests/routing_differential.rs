@@ -1036,6 +1036,22 @@ fn direct_fanout_default_scenario() -> Scenario {
     ] {
         s.publish("d", key, None);
     }
+    // Sender-selected distribution: CC and BCC add routing keys.
+    let keys = |names: &[&str]| FieldValue::Array(names.iter().map(|n| text(n)).collect());
+    for (header, extra) in [
+        ("CC", keys(&["k1"])),
+        ("BCC", keys(&["k2"])),
+        ("CC", keys(&["k1", "k2"])),
+        ("CC", keys(&["nope", "k1.x"])),
+        ("CC", keys(&[])),
+    ] {
+        s.publish("d", "k3", Some(table(&[(header, extra)])));
+    }
+    s.publish(
+        "d",
+        "k2",
+        Some(table(&[("CC", keys(&["k2"])), ("BCC", keys(&["K1"]))])),
+    );
 
     // Fanout: every queue once, whatever the keys.
     let f0 = s.queue("f0");

@@ -616,6 +616,24 @@ impl Broker {
                     "cannot publish to internal exchange '{exchange}' in vhost '/'"
                 )));
             }
+            // RabbitMQ refuses sender-selected routing headers that are not arrays of strings.
+            if let Some(headers) = message.properties.headers.as_ref() {
+                for name in ["CC", "BCC"] {
+                    let bad = match headers.get(name) {
+                        None => None,
+                        Some(FieldValue::Array(items)) => items
+                            .iter()
+                            .find(|v| !matches!(v, FieldValue::String(_)))
+                            .map(amqp_type_name),
+                        Some(other) => Some(amqp_type_name(other)),
+                    };
+                    if let Some(kind) = bad {
+                        return Err(precondition(format!(
+                            "invalid message: {{unacceptable_type_in_header,\"{name}\",{kind}}}"
+                        )));
+                    }
+                }
+            }
             let queues = state.route(exchange, routing_key, message.properties.headers.as_ref());
             if queues.is_empty() {
                 if flags.mandatory {
@@ -628,12 +646,17 @@ impl Broker {
                 });
             }
             state.seq += 1;
+            let mut properties = message.properties;
+            // `BCC` routes but is never delivered.
+            if let Some(headers) = properties.headers.as_mut() {
+                headers.remove("BCC");
+            }
             let stored = Stored {
                 seq: state.seq,
                 exchange: exchange.to_owned(),
                 routing_key: routing_key.to_owned(),
                 body: Arc::from(message.body),
-                properties: message.properties,
+                properties,
                 redelivered: false,
                 expires_at: None,
             };
@@ -781,6 +804,18 @@ impl Broker {
     }
 }
 
+/// The extra routing keys in a `CC` or `BCC` header: an array; its string items count.
+fn sender_selected<'a>(
+    headers: Option<&'a FieldTable>,
+    name: &str,
+) -> impl Iterator<Item = &'a str> {
+    let items: &[FieldValue] = match headers.and_then(|h| h.get(name)) {
+        Some(FieldValue::Array(items)) => items,
+        _ => &[],
+    };
+    items.iter().filter_map(FieldValue::as_str)
+}
+
 fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &str) -> Delivery {
     Delivery {
         delivery_tag: tag,
@@ -812,6 +847,11 @@ impl State {
     /// The queues a message reaches from `exchange`, following exchange-to-exchange bindings
     /// and alternate exchanges; each queue once.
     fn route(&self, exchange: &str, key: &str, headers: Option<&FieldTable>) -> BTreeSet<String> {
+        // Sender-selected distribution: the `CC` and `BCC` headers (arrays of strings) add
+        // routing keys.
+        let mut keys: Vec<&str> = vec![key];
+        keys.extend(sender_selected(headers, "CC"));
+        keys.extend(sender_selected(headers, "BCC"));
         let mut queues: BTreeSet<&str> = BTreeSet::new();
         let mut seen: BTreeSet<&str> = BTreeSet::new();
         let mut todo: Vec<&str> = vec![exchange];
@@ -825,13 +865,13 @@ impl State {
             };
             if name.is_empty() {
                 // The default exchange: every queue is bound by its own name.
-                if self.queues.contains_key(key) {
-                    queues.insert(key);
-                }
+                queues.extend(keys.iter().filter(|k| self.queues.contains_key(**k)));
                 continue;
             }
             found.clear();
-            x.router.route(key, headers, &mut found);
+            for k in &keys {
+                x.router.route(k, headers, &mut found);
+            }
             if found.is_empty() {
                 if let Some(alt) = x
                     .arguments
