@@ -113,6 +113,8 @@ pub(super) struct ConnInner {
     topology: Mutex<Topology>,
     channels: Mutex<Vec<Weak<AmqpChannel>>>,
     closed: AtomicBool,
+    /// Why the last reconnection attempt failed, for the error of whoever gives up waiting.
+    last_failure: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -220,8 +222,12 @@ impl ConnInner {
             Err(_) => Err(Error::new(
                 ErrorKind::Connection,
                 format!(
-                    "the connection to the broker is down and did not recover within {:?}",
-                    self.options.recovery_timeout
+                    "the connection to the broker is down and did not recover within {:?}{}",
+                    self.options.recovery_timeout,
+                    lock(&self.last_failure)
+                        .as_deref()
+                        .map(|e| format!(" (last attempt: {e})"))
+                        .unwrap_or_default()
                 ),
             )),
         }
@@ -249,6 +255,7 @@ impl ConnInner {
                             let conn = Arc::new(conn);
                             *lock(&self.current) = Some(Arc::clone(&conn));
                             *lock(&self.current_url) = url.clone();
+                            *lock(&self.last_failure) = None;
                             let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
                             tracing::info!(url = %url, generation, "AMQP connection recovered");
                             self.watch(&conn);
@@ -270,6 +277,7 @@ impl ConnInner {
             }
             if let Some(e) = last {
                 tracing::warn!(error = %e, ?backoff, "reconnect failed; retrying");
+                *lock(&self.last_failure) = Some(e.to_string());
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(self.options.max_backoff);
@@ -385,6 +393,7 @@ impl AmqpTransport {
                         topology: Mutex::default(),
                         channels: Mutex::default(),
                         closed: AtomicBool::new(false),
+                        last_failure: Mutex::new(None),
                     });
                     inner.watch(&conn);
                     return Ok(AmqpTransport { inner });
