@@ -852,45 +852,21 @@ impl State {
         let mut keys: Vec<&str> = vec![key];
         keys.extend(sender_selected(headers, "CC"));
         keys.extend(sender_selected(headers, "BCC"));
-        let mut queues: BTreeSet<&str> = BTreeSet::new();
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
-        let mut todo: Vec<&str> = vec![exchange];
-        let mut found = BTreeSet::new();
-        while let Some(name) = todo.pop() {
-            if !seen.insert(name) {
-                continue;
-            }
-            let Some(x) = self.exchanges.get(name) else {
-                continue;
-            };
-            if name.is_empty() {
-                // The default exchange: every queue is bound by its own name.
-                queues.extend(keys.iter().filter(|k| self.queues.contains_key(**k)));
-                continue;
-            }
-            found.clear();
-            for k in &keys {
-                x.router.route(k, headers, &mut found);
-            }
-            if found.is_empty() {
-                if let Some(alt) = x
-                    .arguments
-                    .get("alternate-exchange")
-                    .and_then(FieldValue::as_str)
-                {
-                    todo.push(alt);
-                }
-            }
-            for dest in &found {
-                match dest {
-                    Destination::Queue(q) => {
-                        queues.insert(q);
-                    }
-                    Destination::Exchange(x) => todo.push(x),
-                }
-            }
-        }
-        queues.into_iter().map(str::to_owned).collect()
+        super::router::route_graph(
+            exchange,
+            &keys,
+            headers,
+            |name| {
+                self.exchanges.get(name).map(|x| {
+                    let alternate = x
+                        .arguments
+                        .get("alternate-exchange")
+                        .and_then(FieldValue::as_str);
+                    (&x.router, alternate)
+                })
+            },
+            |queue| self.queues.contains_key(queue),
+        )
     }
 
     /// Put a published message into a queue, applying TTL and length limits. Returns false

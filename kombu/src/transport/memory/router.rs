@@ -336,6 +336,58 @@ impl Router {
     }
 }
 
+/// The queues a message published to `start` with `keys` and `headers` reaches, following
+/// exchange-to-exchange bindings and alternate exchanges (taken when an exchange's own
+/// bindings select nothing), each queue once. `""` is the default exchange, which routes a
+/// key to the queue of that name when `queue_exists`. Shared by the in-memory broker and the
+/// topology checks so that both route exactly alike.
+pub fn route_graph<'a>(
+    start: &'a str,
+    keys: &[&str],
+    headers: Option<&FieldTable>,
+    exchange: impl Fn(&str) -> Option<(&'a Router, Option<&'a str>)>,
+    queue_exists: impl Fn(&str) -> bool,
+) -> BTreeSet<String> {
+    let mut queues: BTreeSet<String> = BTreeSet::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut todo: Vec<&'a str> = vec![start];
+    let mut found: BTreeSet<&'a Destination> = BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name) {
+            continue;
+        }
+        if name.is_empty() {
+            queues.extend(
+                keys.iter()
+                    .filter(|k| queue_exists(k))
+                    .map(|k| (*k).to_owned()),
+            );
+            continue;
+        }
+        let Some((router, alternate)) = exchange(name) else {
+            continue;
+        };
+        found.clear();
+        for k in keys {
+            router.route(k, headers, &mut found);
+        }
+        if found.is_empty() {
+            if let Some(alt) = alternate {
+                todo.push(alt);
+            }
+        }
+        for dest in &found {
+            match dest {
+                Destination::Queue(q) => {
+                    queues.insert(q.clone());
+                }
+                Destination::Exchange(x) => todo.push(x),
+            }
+        }
+    }
+    queues
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
