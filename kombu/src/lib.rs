@@ -81,7 +81,7 @@ mod channel;
 pub mod compression;
 mod connection;
 mod consumer;
-mod entity;
+pub(crate) mod entity;
 mod error;
 mod field;
 mod message;
@@ -92,6 +92,8 @@ pub mod python_types;
 pub mod serialization;
 mod simple;
 mod suggest;
+#[cfg(feature = "topology")]
+pub mod topology;
 pub mod transport;
 mod url;
 mod value;

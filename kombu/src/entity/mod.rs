@@ -7,7 +7,7 @@
 //! (names, composition, message types), which builds on these types.
 
 mod binding;
-mod duration;
+pub(crate) mod duration;
 mod exchange;
 mod queue;
 

@@ -1,0 +1,313 @@
+//! Diagnostics: what loading, validation and lint report, each with a stable code.
+//!
+//! Codes never change meaning once published; `E` codes are errors (the topology is refused),
+//! `W` codes are warnings (it loads, but a reviewer should look). [`Code::explanation`] gives
+//! the paragraph behind each code, and `docs/topology.md` lists them all.
+
+use std::fmt;
+
+use super::source::{Location, SourceFile, Span};
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// The topology is refused.
+    Error,
+    /// The topology loads, but something looks wrong.
+    Warning,
+}
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal, $severity:ident, $explain:literal; )*) => {
+        /// The stable code of a diagnostic.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Code {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$name),*];
+
+            /// The code as written in messages (`E101`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $code,)* }
+            }
+
+            /// Whether this code is an error or a warning.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$name => Severity::$severity,)* }
+            }
+
+            /// One paragraph on what the code means and how to fix it.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$name => $explain,)* }
+            }
+
+            /// The code written as `E101`, if it is one.
+            pub fn from_code(code: &str) -> Option<Code> {
+                match code { $($code => Some(Code::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The file is not valid TOML, YAML or JSON.
+    Syntax = "E001", Error,
+        "The file could not be parsed as the format its extension names. The message is the parser's; fix the syntax at the position shown and load again.";
+    /// A key the format does not have.
+    UnknownKey = "E002", Error,
+        "A key that the topology format does not define. Keys are checked so that a typo (`duarble`) is not silently ignored and left at its default; the message suggests the closest known key. See the format reference for every key.";
+    /// A value of the wrong type or out of range.
+    InvalidValue = "E003", Error,
+        "A value has the wrong type (a string where a number is expected), is out of range (a prefetch above 65535) or is not one of the allowed words (an exchange type). The message says what was expected.";
+    /// A required key is missing.
+    MissingKey = "E004", Error,
+        "A key without a default was left out, such as the `exchange` of a binding or the `message` of a producer method.";
+    /// `version` is missing or not one this library reads.
+    Version = "E005", Error,
+        "Every topology file starts with `version = 1`. The version lets the format change without old files being misread; a file with another version needs a newer kombu.";
+    /// The same name declared with different settings in two places.
+    Conflict = "E006", Error,
+        "Several files compose into one topology, and an entity may appear in more than one of them only if every declaration is identical (as RabbitMQ would refuse a redeclaration with other settings with 406 PRECONDITION_FAILED). Both places are named; make them agree or keep the entity in one file.";
+    /// The file could not be read.
+    Io = "E007", Error,
+        "The file could not be read, or its extension names no format this library reads (`.toml`, `.yaml`, `.yml`, `.json`).";
+    /// An exchange is referenced but declared nowhere.
+    UndeclaredExchange = "E101", Error,
+        "A binding, producer or alternate exchange names an exchange that no file declares (and that is not one RabbitMQ predeclares, such as `amq.topic`). RabbitMQ answers such a bind with 404 NOT_FOUND. Declare the exchange or fix the name.";
+    /// A dead-letter exchange that does not exist.
+    UndeclaredDeadLetterExchange = "E102", Error,
+        "A queue's `dead_letter_exchange` names an exchange that is not declared. RabbitMQ accepts the queue but silently drops every message it dead-letters, so rejected and expired messages would be lost. Declare the exchange.";
+    /// A quorum or stream queue that is not durable, or is exclusive or auto-delete.
+    ReplicatedQueueFlags = "E103", Error,
+        "Quorum queues and streams are replicated and must be durable, non-exclusive and not auto-delete; RabbitMQ refuses the declaration with 406 PRECONDITION_FAILED otherwise.";
+    /// A message type that is not defined.
+    UndefinedMessage = "E104", Error,
+        "A producer method, a consumer queue or a message field names a message type that the topology does not define. Define it under `messages` (with `fields`, `variants` or a `rust` path).";
+    /// A queue a consumer reads from is declared nowhere.
+    UndeclaredQueue = "E105", Error,
+        "A consumer lists a queue that no file declares. Declare the queue (with its bindings) so that the consumer's dispatch and the type-agreement check can see it.";
+    /// A consumer's message type differs from what producers route to its queue.
+    TypeDisagreement = "E106", Error,
+        "Following RabbitMQ's routing rules (exchange types, bindings, exchange-to-exchange bindings, alternate exchanges), a producer method routes messages of one type to a queue whose consumer expects another. The consumer would fail to decode them or decode them wrongly. Make both sides use the same message type (an enum with a tag field can carry several kinds on one queue).";
+    /// A name that cannot become a Rust identifier.
+    NotAnIdentifier = "E107", Error,
+        "Message, field, variant, producer, consumer and method names become Rust identifiers in generated code (converted to the case Rust expects). This name cannot: it is empty after conversion, starts with a digit, or is a keyword that cannot be used even as a raw identifier. The message suggests a rename.";
+    /// Two names that collide.
+    DuplicateName = "E108", Error,
+        "The same key appears twice in one table, or two names become the same Rust identifier after case conversion (`feed-task` and `feed_task` both become `FeedTask`). Rename one of them.";
+    /// A message definition that is not well-formed.
+    InvalidMessage = "E109", Error,
+        "A message type is defined by exactly one of `fields` (a struct), `variants` with a `tag` (an enum dispatched on a tag field) or `rust` (a path to an existing Rust type). A field type must be a primitive, `optional<T>`, `list<T>`, `map<T>` or a message name. A producer method's `variant` must be a variant of its enum message.";
+    /// A queue that nothing binds and nothing consumes.
+    OrphanQueue = "W201", Warning,
+        "The queue has no bindings, no consumer and no producer publishes to it through the default exchange. Messages can only reach it by its name; if that is intended, bind it or add its consumer, else remove it.";
+    /// An exchange with no bindings and no alternate exchange.
+    DeadEndExchange = "W202", Warning,
+        "Nothing is bound to this exchange and it has no alternate exchange, so every message published to it is dropped (or returned, if published as mandatory).";
+    /// A dead-letter cycle without a TTL.
+    DeadLetterCycle = "W203", Warning,
+        "Queues dead-letter into each other in a cycle and no queue on the cycle has a message TTL. RabbitMQ drops a message that goes round a cycle without being rejected, so such a cycle is either useless or a retry loop missing its delay. Add `message_ttl` to a queue on the cycle to make a delayed-retry loop.";
+    /// A queue that is both exclusive and durable.
+    ExclusiveDurable = "W204", Warning,
+        "An exclusive queue is deleted when its connection closes, so durability buys nothing; RabbitMQ deprecates the combination. Make it non-durable, or not exclusive.";
+    /// Header arguments on a binding to a non-headers exchange.
+    HeadersOnNonHeadersExchange = "W205", Warning,
+        "The binding (or producer method) gives header values, but its exchange is not a headers exchange, which ignores them. Either the exchange type or the binding is wrong.";
+    /// Wildcards in a binding to a direct exchange.
+    WildcardInDirectBinding = "W206", Warning,
+        "A direct exchange compares routing keys for equality, so `*` and `#` in its binding key are literal characters, not wildcards. Use a topic exchange to match patterns.";
+    /// A producer route that reaches no queue.
+    UnroutedRoute = "W207", Warning,
+        "Following RabbitMQ's routing rules, this producer method's routing key (or headers) reaches no queue in the topology, so its messages are dropped (or returned as unroutable). Bind a queue that matches it, or fix the key.";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The stable code.
+    pub code: Code,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// Where (absent only for problems with no place, such as an unreadable file).
+    pub location: Option<Location>,
+    /// Other places that explain the problem (the first declaration of a conflict, ...).
+    pub related: Vec<(Location, String)>,
+    /// What to do about it (a did-you-mean, a rename).
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// Error or warning, from the code.
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+
+    /// Whether this is an error.
+    pub fn is_error(&self) -> bool {
+        self.severity() == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = match self.severity() {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        writeln!(f, "{word}[{}]: {}", self.code, self.message)?;
+        if let Some(loc) = &self.location {
+            loc.write_snippet(f, "-->", "")?;
+        }
+        for (loc, note) in &self.related {
+            loc.write_snippet(f, ":::", note)?;
+        }
+        if let Some(help) = &self.help {
+            let pad = self
+                .location
+                .as_ref()
+                .map_or(1, |l| l.line.to_string().len());
+            writeln!(f, "{} = help: {help}", " ".repeat(pad))?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds diagnostics against a file table, resolving spans as they are added.
+#[derive(Debug, Default)]
+pub(crate) struct Sink {
+    pub(crate) items: Vec<Diagnostic>,
+}
+
+impl Sink {
+    /// Adds a diagnostic at `span`.
+    pub(crate) fn push(
+        &mut self,
+        files: &[SourceFile],
+        code: Code,
+        span: Option<Span>,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let diagnostic = Diagnostic {
+            code,
+            message: message.into(),
+            location: span.and_then(|s| Location::resolve(files, s)),
+            related: Vec::new(),
+            help: None,
+        };
+        self.items.push(diagnostic);
+        let last = self.items.len() - 1;
+        &mut self.items[last]
+    }
+
+    pub(crate) fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+}
+
+impl Diagnostic {
+    /// Adds a related place.
+    pub(crate) fn related(
+        &mut self,
+        files: &[SourceFile],
+        span: Span,
+        note: impl Into<String>,
+    ) -> &mut Self {
+        if let Some(loc) = Location::resolve(files, span) {
+            self.related.push((loc, note.into()));
+        }
+        self
+    }
+
+    /// Sets the help line.
+    pub(crate) fn help(&mut self, help: impl Into<String>) -> &mut Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The diagnostics of a topology that failed to load: every error found (and the warnings
+/// found beside them), in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub(crate) fn new(mut items: Vec<Diagnostic>) -> Self {
+        items.sort_by(|a, b| {
+            let key = |d: &Diagnostic| {
+                d.location
+                    .as_ref()
+                    .map(|l| (l.file.clone(), l.line, l.column))
+            };
+            key(a).cmp(&key(b)).then(a.code.cmp(&b.code))
+        });
+        items.dedup();
+        Diagnostics { items }
+    }
+
+    /// Every diagnostic.
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter()
+    }
+
+    /// The errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| d.is_error())
+    }
+
+    /// The warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| !d.is_error())
+    }
+
+    /// How many diagnostics there are.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.items.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        let errors = self.errors().count();
+        let warnings = self.warnings().count();
+        if errors > 0 {
+            write!(
+                f,
+                "\n{errors} error{} and {warnings} warning{}",
+                if errors == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl From<Diagnostics> for crate::Error {
+    fn from(d: Diagnostics) -> Self {
+        crate::Error::new(crate::ErrorKind::InvalidTopology, d.to_string())
+    }
+}

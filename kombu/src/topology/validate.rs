@@ -1,0 +1,726 @@
+//! Semantic validation (errors) and lint (warnings) of a loaded topology.
+//!
+//! Runs on a model whose shape is already right (see [`super::load`]); checks what the shape
+//! cannot say: that names refer to things that exist, that the broker would accept the
+//! declarations, that routes reach queues, and that what producers route to a queue is what
+//! its consumer expects. Every rule has a stable [`Code`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use indexmap::IndexMap;
+
+use super::diagnostic::{Code, Sink};
+use super::ident::{fn_ident, problem, suggest, type_ident};
+use super::load::Origins;
+use super::model::{At, BindingDef, FieldDef, MessageDef, Name, TopologyModel};
+use super::route::{predeclared, Routes};
+use super::source::{SourceFile, Span};
+use super::types::TypeExpr;
+use super::EntityKind;
+use crate::{ExchangeKind, QueueType};
+
+struct Check<'a> {
+    files: &'a [SourceFile],
+    model: &'a TopologyModel,
+    origins: &'a Origins,
+    sink: &'a mut Sink,
+    routes: Routes,
+}
+
+/// Runs every rule.
+pub(crate) fn validate(
+    files: &[SourceFile],
+    model: &TopologyModel,
+    origins: &Origins,
+    sink: &mut Sink,
+) {
+    let mut c = Check {
+        files,
+        model,
+        origins,
+        sink,
+        routes: Routes::new(model),
+    };
+    c.exchanges();
+    c.queues();
+    c.messages();
+    let reached = c.producers();
+    c.consumers();
+    c.orphans(&reached);
+    c.dead_letter_cycles();
+}
+
+impl<'a> Check<'a> {
+    fn origin(&self, kind: EntityKind, name: &str) -> Option<Span> {
+        self.origins.get(kind, name)
+    }
+
+    fn exchange_exists(&self, name: &str) -> bool {
+        self.model.exchanges.contains_key(name) || predeclared(name).is_some()
+    }
+
+    fn exchange_kind(&self, name: &str) -> Option<&ExchangeKind> {
+        self.model
+            .exchanges
+            .get(name)
+            .map(|x| &x.kind)
+            .or_else(|| predeclared(name))
+    }
+
+    fn undeclared_exchange(&mut self, name: &Name, what: String) {
+        let files = self.files;
+        let d = self.sink.push(
+            files,
+            Code::UndeclaredExchange,
+            name.span(),
+            format!("{what} names exchange `{name}`, which is not declared"),
+        );
+        match crate::suggest::did_you_mean(name, self.model.exchanges.keys().map(String::as_str)) {
+            Some(m) => d.help(format!("did you mean `{m}`?")),
+            None => d.help(format!("declare it under [exchanges.\"{name}\"]")),
+        };
+    }
+
+    fn binding(&mut self, b: &BindingDef, of: &str) {
+        if b.exchange.is_empty() {
+            let files = self.files;
+            self.sink
+                .push(
+                    files,
+                    Code::UndeclaredExchange,
+                    b.exchange.span(),
+                    format!("{of} binds to the default exchange, which RabbitMQ refuses (403 ACCESS_REFUSED)"),
+                )
+                .help("every queue is already reachable through the default exchange by its name");
+            return;
+        }
+        if !self.exchange_exists(&b.exchange) {
+            self.undeclared_exchange(&b.exchange, format!("a binding of {of}"));
+            return;
+        }
+        let kind = self.exchange_kind(&b.exchange).cloned();
+        let has_headers = !b.headers.is_empty() || b.match_.is_some();
+        if has_headers && kind != Some(ExchangeKind::Headers) {
+            let files = self.files;
+            self.sink.push(
+                files,
+                Code::HeadersOnNonHeadersExchange,
+                b.exchange.span(),
+                format!(
+                    "a binding of {of} gives header values, but `{}` is a {} exchange, which ignores them",
+                    b.exchange,
+                    kind.as_ref().map_or("non-headers", ExchangeKind::as_str)
+                ),
+            );
+        }
+        if kind == Some(ExchangeKind::Direct)
+            && b.routing_key.split('.').any(|w| w == "*" || w == "#")
+        {
+            let files = self.files;
+            self.sink
+                .push(
+                    files,
+                    Code::WildcardInDirectBinding,
+                    b.routing_key.span().or(b.exchange.span()),
+                    format!(
+                        "binding key `{}` of {of} has wildcards, but `{}` is a direct exchange, which matches keys literally",
+                        b.routing_key, b.exchange
+                    ),
+                )
+                .help("make the exchange a topic exchange to match patterns");
+        }
+    }
+
+    fn exchanges(&mut self) {
+        let model = self.model;
+        for (name, x) in &model.exchanges {
+            if let Some(alt) = &x.alternate_exchange {
+                if !self.exchange_exists(alt) {
+                    self.undeclared_exchange(alt, format!("the alternate exchange of `{name}`"));
+                }
+            }
+            for b in &x.bindings {
+                self.binding(b, &format!("exchange `{name}`"));
+            }
+            let has_alt =
+                x.alternate_exchange.is_some() || x.arguments.contains_key("alternate-exchange");
+            if !has_alt && !self.routes.has_bindings(name) {
+                let files = self.files;
+                let span = self.origin(EntityKind::Exchange, name);
+                self.sink.push(
+                    files,
+                    Code::DeadEndExchange,
+                    span,
+                    format!("nothing is bound to exchange `{name}` and it has no alternate exchange: messages published to it are dropped"),
+                );
+            }
+        }
+    }
+
+    fn queues(&mut self) {
+        let model = self.model;
+        for (name, q) in &model.queues {
+            for b in &q.bindings {
+                self.binding(b, &format!("queue `{name}`"));
+            }
+            if let Some(dlx) = &q.dead_letter_exchange {
+                if !dlx.is_empty() && !self.exchange_exists(dlx) {
+                    let files = self.files;
+                    let d = self.sink.push(
+                        files,
+                        Code::UndeclaredDeadLetterExchange,
+                        dlx.span(),
+                        format!("queue `{name}` dead-letters to exchange `{dlx}`, which is not declared: its dead-lettered messages would be dropped"),
+                    );
+                    if let Some(m) = crate::suggest::did_you_mean(
+                        dlx,
+                        model.exchanges.keys().map(String::as_str),
+                    ) {
+                        d.help(format!("did you mean `{m}`?"));
+                    }
+                }
+            }
+            let span = self.origin(EntityKind::Queue, name);
+            let files = self.files;
+            if let Some(t @ (QueueType::Quorum | QueueType::Stream)) = q.queue_type {
+                let mut wrong = Vec::new();
+                if !q.durable {
+                    wrong.push("not durable");
+                }
+                if q.exclusive {
+                    wrong.push("exclusive");
+                }
+                if q.auto_delete {
+                    wrong.push("auto-delete");
+                }
+                if !wrong.is_empty() {
+                    self.sink.push(
+                        files,
+                        Code::ReplicatedQueueFlags,
+                        span,
+                        format!(
+                            "{} queue `{name}` is {}; RabbitMQ refuses that (406 PRECONDITION_FAILED)",
+                            t.as_str(),
+                            wrong.join(" and ")
+                        ),
+                    );
+                }
+            } else if q.exclusive && q.durable {
+                self.sink
+                    .push(
+                        files,
+                        Code::ExclusiveDurable,
+                        span,
+                        format!("queue `{name}` is exclusive and durable: it is deleted with its connection, so durability buys nothing"),
+                    )
+                    .help("add `durable = false`, or drop `exclusive`");
+            }
+        }
+    }
+
+    fn ident(&mut self, kind: &str, name: &str, ident: &str, span: Option<Span>) {
+        if let Some(why) = problem(ident) {
+            let files = self.files;
+            self.sink
+                .push(
+                    files,
+                    Code::NotAnIdentifier,
+                    span,
+                    format!("{kind} name `{name}` cannot become a Rust identifier: {why}"),
+                )
+                .help(format!(
+                    "rename it, for example to `{}`",
+                    suggest(kind, name)
+                ));
+        }
+    }
+
+    /// Reports names that become the same identifier.
+    fn collisions<'n>(
+        &mut self,
+        kind: &str,
+        names: impl IntoIterator<Item = (&'n str, Option<Span>)>,
+        convert: fn(&str) -> String,
+    ) {
+        let mut seen: HashMap<String, (&str, Option<Span>)> = HashMap::new();
+        for (name, span) in names {
+            let ident = convert(name);
+            if let Some((first, first_span)) = seen.get(&ident) {
+                let files = self.files;
+                let d = self.sink.push(
+                    files,
+                    Code::DuplicateName,
+                    span,
+                    format!("{kind} names `{first}` and `{name}` both become the Rust identifier `{ident}`"),
+                );
+                if let Some(s) = first_span {
+                    d.related(files, *s, "the other one");
+                }
+                d.help("rename one of them");
+            } else {
+                seen.insert(ident, (name, span));
+            }
+        }
+    }
+
+    fn fields(&mut self, owner: &str, fields: &IndexMap<Name, At<FieldDef>>, tag: Option<&str>) {
+        for (fname, f) in fields {
+            self.ident("field", fname, &fn_ident(fname), fname.span());
+            if tag == Some(fname.as_str()) {
+                let files = self.files;
+                self.sink.push(
+                    files,
+                    Code::InvalidMessage,
+                    fname.span(),
+                    format!("field `{fname}` of {owner} has the name of the enum's tag field"),
+                );
+            }
+            match TypeExpr::parse(&f.ty) {
+                Err(why) => {
+                    let files = self.files;
+                    self.sink.push(
+                        files,
+                        Code::InvalidMessage,
+                        f.span(),
+                        format!("field `{fname}` of {owner}: {why}"),
+                    );
+                }
+                Ok(t) => {
+                    for m in t.messages() {
+                        if !self.model.messages.contains_key(m) {
+                            let files = self.files;
+                            let d = self.sink.push(
+                                files,
+                                Code::UndefinedMessage,
+                                f.span(),
+                                format!("field `{fname}` of {owner} has type `{m}`, which is neither a primitive type nor a message of this topology"),
+                            );
+                            let known = self.model.messages.keys().map(String::as_str).chain([
+                                "string",
+                                "bool",
+                                "i64",
+                                "u64",
+                                "f64",
+                                "bytes",
+                                "timestamp",
+                                "uuid",
+                                "json",
+                            ]);
+                            if let Some(s) = crate::suggest::did_you_mean(m, known) {
+                                d.help(format!("did you mean `{s}`?"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.collisions(
+            "field",
+            fields.keys().map(|k| (k.as_str(), k.span())),
+            fn_ident,
+        );
+    }
+
+    fn messages(&mut self) {
+        let model = self.model;
+        for (name, m) in &model.messages {
+            let span = self.origin(EntityKind::Message, name);
+            self.ident("message", name, &type_ident(name), span);
+            self.message_shape(name, m, span);
+        }
+        let origins = self.origins;
+        self.collisions(
+            "message",
+            model
+                .messages
+                .keys()
+                .map(|k| (k.as_str(), origins.get(EntityKind::Message, k))),
+            type_ident,
+        );
+    }
+
+    fn message_shape(&mut self, name: &str, m: &MessageDef, span: Option<Span>) {
+        let forms = [m.rust.is_some(), m.fields.is_some(), m.variants.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        let files = self.files;
+        if forms != 1 {
+            self.sink
+                .push(
+                    files,
+                    Code::InvalidMessage,
+                    span,
+                    format!(
+                        "message `{name}` must have exactly one of `fields`, `variants` or `rust`, it has {}",
+                        if forms == 0 { "none".to_owned() } else { forms.to_string() }
+                    ),
+                )
+                .help("a struct has `fields`, an enum has `tag` and `variants`, an existing type has `rust = \"path::Type\"`");
+        }
+        if m.variants.is_some() != m.tag.is_some() {
+            self.sink.push(
+                files,
+                Code::InvalidMessage,
+                m.tag.as_ref().and_then(At::span).or(span),
+                format!("message `{name}`: `tag` and `variants` go together (an enum is dispatched on its tag field)"),
+            );
+        }
+        if let Some(rust) = &m.rust {
+            let ok = !rust.is_empty()
+                && rust.split("::").enumerate().all(|(i, seg)| {
+                    let seg = seg.split('<').next().unwrap_or(seg).trim();
+                    let path_keyword = matches!(seg, "crate" | "self" | "super" | "Self");
+                    (i == 0 && (seg.is_empty() || path_keyword))
+                        || (!seg.is_empty() && problem(seg).is_none())
+                });
+            if !ok {
+                self.sink.push(
+                    files,
+                    Code::InvalidMessage,
+                    rust.span(),
+                    format!(
+                        "`{rust}` is not a Rust type path (for example `crate::billing::Invoice`)"
+                    ),
+                );
+            }
+        }
+        if let Some(fields) = &m.fields {
+            self.fields(&format!("message `{name}`"), fields, None);
+        }
+        if let Some(variants) = &m.variants {
+            let tag = m.tag.as_ref().map(|t| t.as_str());
+            for (vname, v) in variants {
+                self.ident("variant", vname, &type_ident(vname), vname.span());
+                self.fields(&format!("variant `{vname}` of `{name}`"), &v.fields, tag);
+            }
+            self.collisions(
+                "variant",
+                variants.keys().map(|k| (k.as_str(), k.span())),
+                type_ident,
+            );
+        }
+    }
+
+    /// Checks producers; returns, per queue, the producer methods that reach it.
+    fn producers(&mut self) -> BTreeMap<String, Vec<(String, &'a Name, &'a Name)>> {
+        let model: &'a TopologyModel = self.model;
+        let mut reached: BTreeMap<String, Vec<(String, &'a Name, &'a Name)>> = BTreeMap::new();
+        for (pname, p) in &model.producers {
+            let span = self.origin(EntityKind::Producer, pname);
+            self.ident("producer", pname, &type_ident(pname), span);
+            let exchange_ok = p.exchange.is_empty() || self.exchange_exists(&p.exchange);
+            if !exchange_ok {
+                self.undeclared_exchange(&p.exchange, format!("producer `{pname}`"));
+            }
+            let kind = self.exchange_kind(&p.exchange).cloned();
+            for (mname, method) in &p.methods {
+                self.ident("method", mname, &fn_ident(mname), mname.span());
+                match model.messages.get(method.message.as_str()) {
+                    None => {
+                        let files = self.files;
+                        let d = self.sink.push(
+                            files,
+                            Code::UndefinedMessage,
+                            method.message.span(),
+                            format!("method `{mname}` of producer `{pname}` sends message `{}`, which is not defined", method.message),
+                        );
+                        if let Some(s) = crate::suggest::did_you_mean(
+                            &method.message,
+                            model.messages.keys().map(String::as_str),
+                        ) {
+                            d.help(format!("did you mean `{s}`?"));
+                        }
+                    }
+                    Some(m) => {
+                        if let Some(variant) = &method.variant {
+                            let known = m
+                                .variants
+                                .as_ref()
+                                .is_some_and(|v| v.contains_key(variant.as_str()));
+                            if !known {
+                                let files = self.files;
+                                self.sink.push(
+                                    files,
+                                    Code::InvalidMessage,
+                                    variant.span(),
+                                    format!("method `{mname}` sends variant `{variant}`, which message `{}` does not have", method.message),
+                                );
+                            }
+                        }
+                    }
+                }
+                if !method.headers.is_empty()
+                    && kind.is_some()
+                    && kind != Some(ExchangeKind::Headers)
+                {
+                    let files = self.files;
+                    self.sink.push(
+                        files,
+                        Code::HeadersOnNonHeadersExchange,
+                        mname.span(),
+                        format!("method `{mname}` of producer `{pname}` sets header values, but `{}` is not a headers exchange", p.exchange),
+                    );
+                }
+                if !exchange_ok {
+                    continue;
+                }
+                let key = method
+                    .routing_key
+                    .as_ref()
+                    .or(p.routing_key.as_ref())
+                    .map_or("", |k| k.as_str());
+                let headers = (!method.headers.is_empty()).then_some(&method.headers);
+                let queues = self.routes.route(&p.exchange, key, headers);
+                if queues.is_empty() {
+                    let files = self.files;
+                    self.sink.push(
+                        files,
+                        Code::UnroutedRoute,
+                        mname.span(),
+                        format!(
+                            "method `{mname}` of producer `{pname}` publishes to `{}` with routing key `{key}`, which reaches no queue",
+                            if p.exchange.is_empty() { "the default exchange" } else { p.exchange.as_str() }
+                        ),
+                    );
+                }
+                for q in queues {
+                    reached
+                        .entry(q)
+                        .or_default()
+                        .push((pname.clone(), mname, &method.message));
+                }
+            }
+            self.collisions(
+                "method",
+                p.methods.keys().map(|k| (k.as_str(), k.span())),
+                fn_ident,
+            );
+        }
+        let origins = self.origins;
+        self.collisions(
+            "producer",
+            model
+                .producers
+                .keys()
+                .map(|k| (k.as_str(), origins.get(EntityKind::Producer, k))),
+            type_ident,
+        );
+        self.agreement(&reached);
+        reached
+    }
+
+    fn agreement(&mut self, reached: &BTreeMap<String, Vec<(String, &Name, &Name)>>) {
+        let model = self.model;
+        // queue -> (consumer, declared message)
+        let mut expects: BTreeMap<&str, Vec<(&str, &At<super::model::ConsumeDef>)>> =
+            BTreeMap::new();
+        for (cname, c) in &model.consumers {
+            for (q, consume) in &c.queues {
+                expects
+                    .entry(q.as_str())
+                    .or_default()
+                    .push((cname, consume));
+            }
+        }
+        for (queue, consumers) in &expects {
+            if let [(first_c, first), rest @ ..] = consumers.as_slice() {
+                for (other_c, other) in rest {
+                    if other.message != first.message {
+                        let files = self.files;
+                        self.sink
+                            .push(
+                                files,
+                                Code::TypeDisagreement,
+                                other.span(),
+                                format!("consumer `{other_c}` expects `{}` on queue `{queue}`, but consumer `{first_c}` expects `{}` there", other.message, first.message),
+                            )
+                            .related(files, first.span().unwrap_or_default(), format!("`{first_c}` expects `{}` here", first.message));
+                    }
+                }
+            }
+            let Some(senders) = reached.get(*queue) else {
+                continue;
+            };
+            let Some((cname, consume)) = consumers.first() else {
+                continue;
+            };
+            if !model.messages.contains_key(&consume.message) {
+                continue; // E104 already says so.
+            }
+            for (pname, mname, message) in senders {
+                if model.messages.contains_key(message.as_str())
+                    && message.as_str() != consume.message
+                {
+                    let files = self.files;
+                    let d = self.sink.push(
+                        files,
+                        Code::TypeDisagreement,
+                        message.span().or(mname.span()),
+                        format!(
+                            "method `{mname}` of producer `{pname}` routes `{message}` to queue `{queue}`, but consumer `{cname}` expects `{}` there",
+                            consume.message
+                        ),
+                    );
+                    if let Some(s) = consume.span() {
+                        d.related(
+                            files,
+                            s,
+                            format!("`{cname}` expects `{}` here", consume.message),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn consumers(&mut self) {
+        let model = self.model;
+        for (cname, c) in &model.consumers {
+            let span = self.origin(EntityKind::Consumer, cname);
+            self.ident("consumer", cname, &type_ident(cname), span);
+            for (q, consume) in &c.queues {
+                if !model.queues.contains_key(q.as_str()) {
+                    let files = self.files;
+                    let d = self.sink.push(
+                        files,
+                        Code::UndeclaredQueue,
+                        q.span(),
+                        format!("consumer `{cname}` reads queue `{q}`, which is not declared"),
+                    );
+                    if let Some(s) =
+                        crate::suggest::did_you_mean(q, model.queues.keys().map(String::as_str))
+                    {
+                        d.help(format!("did you mean `{s}`?"));
+                    }
+                }
+                if !model.messages.contains_key(&consume.message) {
+                    let files = self.files;
+                    let d = self.sink.push(
+                        files,
+                        Code::UndefinedMessage,
+                        consume.span(),
+                        format!("consumer `{cname}` expects message `{}` on queue `{q}`, which is not defined", consume.message),
+                    );
+                    if let Some(s) = crate::suggest::did_you_mean(
+                        &consume.message,
+                        model.messages.keys().map(String::as_str),
+                    ) {
+                        d.help(format!("did you mean `{s}`?"));
+                    }
+                }
+            }
+        }
+        let origins = self.origins;
+        self.collisions(
+            "consumer",
+            model
+                .consumers
+                .keys()
+                .map(|k| (k.as_str(), origins.get(EntityKind::Consumer, k))),
+            type_ident,
+        );
+    }
+
+    fn orphans<T>(&mut self, reached: &BTreeMap<String, T>) {
+        let model = self.model;
+        let consumed: BTreeSet<&str> = model
+            .consumers
+            .values()
+            .flat_map(|c| c.queues.keys().map(|k| k.as_str()))
+            .collect();
+        let dead_letter_targets: BTreeSet<String> = model
+            .queues
+            .iter()
+            .filter_map(|(_, q)| {
+                let dlx = q.dead_letter_exchange.as_ref()?;
+                q.dead_letter_routing_key.as_ref().map(|k| (dlx, k))
+            })
+            .filter(|(dlx, _)| dlx.is_empty())
+            .map(|(_, k)| k.clone())
+            .collect();
+        for (name, q) in &model.queues {
+            if q.bindings.is_empty()
+                && !consumed.contains(name.as_str())
+                && !reached.contains_key(name)
+                && !dead_letter_targets.contains(name)
+            {
+                let files = self.files;
+                let span = self.origin(EntityKind::Queue, name);
+                self.sink.push(
+                    files,
+                    Code::OrphanQueue,
+                    span,
+                    format!("queue `{name}` has no bindings, no consumer, and no producer publishes to it by name"),
+                );
+            }
+        }
+    }
+
+    fn dead_letter_cycles(&mut self) {
+        let model = self.model;
+        // Where each queue's dead letters go: the dead-letter routing key if set, else the
+        // keys messages arrived with (its binding keys, or its name through the default
+        // exchange).
+        let mut next: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for (name, q) in &model.queues {
+            let Some(dlx) = &q.dead_letter_exchange else {
+                continue;
+            };
+            let keys: Vec<&str> = match &q.dead_letter_routing_key {
+                Some(k) => vec![k.as_str()],
+                None => q
+                    .bindings
+                    .iter()
+                    .map(|b| b.routing_key.as_str())
+                    .chain([name.as_str()])
+                    .collect(),
+            };
+            let mut targets = BTreeSet::new();
+            for k in keys {
+                targets.extend(self.routes.route(dlx, k, None));
+            }
+            next.insert(name, targets);
+        }
+        let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+        for start in next.keys() {
+            // Depth-first search for a path back to `start`.
+            let mut stack: Vec<(String, Vec<String>)> =
+                vec![((*start).to_owned(), vec![(*start).to_owned()])];
+            let mut visited: BTreeSet<String> = BTreeSet::new();
+            while let Some((at, path)) = stack.pop() {
+                for n in next.get(at.as_str()).into_iter().flatten() {
+                    if n == start {
+                        let ttl = path
+                            .iter()
+                            .any(|q| model.queues.get(q).is_some_and(|q| q.message_ttl.is_some()));
+                        let mut key = path.clone();
+                        key.sort();
+                        if !ttl && reported.insert(key) {
+                            let files = self.files;
+                            let span = model
+                                .queues
+                                .get(*start)
+                                .and_then(|q| q.dead_letter_exchange.as_ref())
+                                .and_then(At::span);
+                            let mut shown = path.clone();
+                            shown.push((*start).to_owned());
+                            self.sink
+                                .push(
+                                    files,
+                                    Code::DeadLetterCycle,
+                                    span,
+                                    format!("dead-letter cycle without a message TTL: {}", shown.iter().map(|q| format!("`{q}`")).collect::<Vec<_>>().join(" -> ")),
+                                )
+                                .help("add `message_ttl` to one queue of the cycle to make a delayed retry loop");
+                        }
+                    } else if visited.insert(n.clone()) {
+                        let mut p = path.clone();
+                        p.push(n.clone());
+                        stack.push((n.clone(), p));
+                    }
+                }
+            }
+        }
+    }
+}
