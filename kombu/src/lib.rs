@@ -67,6 +67,36 @@
 //! Consumers accept JSON (plus raw `application/data` and `text/plain`) unless told otherwise;
 //! pickle is read only as data and only when a consumer opts in.
 //!
+//! ## Topology files
+//!
+//! Exchanges, queues, bindings, message types, producers and consumers can live in reviewed
+//! TOML, YAML or JSON files ([`topology`]; the format reference is `docs/topology.md`).
+//! Loading checks them (every error with its file, line and column) and the model declares
+//! itself on any transport:
+//!
+//! ```
+//! use kombu::topology::Topology;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> kombu::Result<()> {
+//! let topology = Topology::from_yaml_str(
+//!     "
+//! version: 1
+//! exchanges:
+//!   media: { type: direct }
+//! queues:
+//!   video:
+//!     bindings: [{ exchange: media, routing_key: video }]
+//! ",
+//! )?;
+//! assert_eq!(topology.route("media", "video", None).len(), 1);
+//!
+//! let conn = kombu::Connection::connect("memory://topology-manual").await?;
+//! let channel = conn.channel().await?;
+//! topology.declare_all(&channel).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! ## Feature flags
 //!
 //! | feature | what it adds |
@@ -76,6 +106,7 @@
 //! | `amqp` (default) | the AMQP 0-9-1 transport on lapin |
 //! | `tls` | `amqps://` with rustls |
 //! | `python-types` | [`python_types`]: typed values for Python kombu's JSON wrappers |
+//! | `topology` (default) | [`topology`]: topology files, their checks and JSON Schema |
 
 mod channel;
 pub mod compression;
