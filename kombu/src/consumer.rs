@@ -383,6 +383,14 @@ impl Consumer {
         Ok(())
     }
 
+    /// The queue a delivery came from, by its consumer tag.
+    pub fn queue_of(&self, consumer_tag: &str) -> Option<String> {
+        lock(&self.shared.active)
+            .iter()
+            .find(|(_, t)| t == consumer_tag)
+            .map(|(q, _)| q.clone())
+    }
+
     /// Whether a `basic.consume` is active on the queue.
     pub fn consuming_from(&self, queue: &str) -> bool {
         lock(&self.shared.active).iter().any(|(q, _)| q == queue)

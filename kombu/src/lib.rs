@@ -108,10 +108,14 @@
 //! | `python-types` | [`python_types`]: typed values for Python kombu's JSON wrappers |
 //! | `topology` (default) | [`topology`]: topology files, their checks and JSON Schema |
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod channel;
 pub mod compression;
 mod connection;
 mod consumer;
+mod dispatch;
 pub(crate) mod entity;
 mod error;
 mod field;
@@ -132,6 +136,7 @@ mod value;
 pub use channel::{BoundExchange, BoundQueue, Channel};
 pub use connection::{BrokerConnection, Connection, ConnectionOptions};
 pub use consumer::Consumer;
+pub use dispatch::{Disposition, FailurePolicy};
 pub use message::{Message, MessageState};
 pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use simple::SimpleQueue;
@@ -142,4 +147,18 @@ pub use error::{Error, ErrorKind, Result};
 pub use field::{Decimal, FieldTable, FieldValue};
 pub use properties::{DeliveryMode, Properties};
 pub use url::{BrokerUrl, Scheme, UrlOptions};
+
+/// Includes the module `kombu-build` generated from a topology (by its file stem, or the
+/// `Config::module_name` given in `build.rs`): `kombu::include_topology!("media");`.
+#[macro_export]
+macro_rules! include_topology {
+    ($name:literal) => {
+        ::core::include!(::core::concat!(
+            ::core::env!("OUT_DIR"),
+            "/kombu/",
+            $name,
+            ".rs"
+        ));
+    };
+}
 pub use value::{Value, ValueError};

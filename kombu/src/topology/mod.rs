@@ -49,8 +49,8 @@ use std::path::Path;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use ident::{const_ident, fn_ident, type_ident};
 pub use model::{
-    At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FailurePolicy, FieldDef,
-    HeadersMatch, MessageDef, MethodDef, Name, ProducerDef, QueueDef, TopologyModel, VariantDef,
+    At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, HeadersMatch,
+    MessageDef, MethodDef, Name, ProducerDef, QueueDef, TopologyModel, VariantDef,
 };
 pub use route::{predeclared, Routes, PREDECLARED};
 pub use schema::json_schema;

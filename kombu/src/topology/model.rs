@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::source::{FileId, Pos, Span};
-use crate::{DeliveryMode, ExchangeKind, FieldTable, Overflow, QueueType};
+use crate::{DeliveryMode, ExchangeKind, FailurePolicy, FieldTable, Overflow, QueueType};
 
 pub(crate) const AT_NAME: &str = "$kombu::At";
 pub(crate) const AT_SPAN: &str = "$kombu::At::span";
@@ -625,19 +625,6 @@ pub struct MethodDef {
     /// Header values sent with each message (for headers exchanges).
     #[serde(default, skip_serializing_if = "FieldTable::is_empty")]
     pub headers: FieldTable,
-}
-
-/// What a consumer does with a message it cannot handle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FailurePolicy {
-    /// Reject without requeue: the queue's dead-letter exchange receives it (the default).
-    #[default]
-    DeadLetter,
-    /// Reject with requeue: the broker redelivers it.
-    Requeue,
-    /// Hand it to the consumer's error hook, which decides.
-    Hook,
 }
 
 /// A consumer: queues, the message type each carries, and how it consumes.

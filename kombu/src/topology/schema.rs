@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use super::model::TopologyModel;
-use crate::{DeliveryMode, ExchangeKind, FieldValue, Overflow, QueueType};
+use crate::{DeliveryMode, ExchangeKind, FailurePolicy, FieldValue, Overflow, QueueType};
 
 /// The JSON Schema (draft-07) of a topology file, pretty-printed, ending in a newline.
 pub fn json_schema() -> String {
@@ -71,6 +71,18 @@ impl JsonSchema for FieldValue {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "description": "An AMQP field value: a string, number, boolean, list or table; `{\"$u8\" = 5}` and the like pick an exact AMQP type."
+        })
+    }
+}
+
+impl JsonSchema for FailurePolicy {
+    fn schema_name() -> Cow<'static, str> {
+        "FailurePolicy".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`dead_letter` (reject without requeue, the default), `requeue`, or `hook` (the consumer's error hook decides).",
+            "enum": ["dead_letter", "requeue", "hook"]
         })
     }
 }

@@ -133,6 +133,22 @@ impl<'a> Check<'a> {
 
     fn exchanges(&mut self) {
         let model = self.model;
+        let origins = self.origins;
+        for kind in [EntityKind::Exchange, EntityKind::Queue] {
+            let names: Vec<&String> = match kind {
+                EntityKind::Exchange => model.exchanges.keys().collect(),
+                _ => model.queues.keys().collect(),
+            };
+            for name in &names {
+                let span = origins.get(kind, name);
+                self.ident(kind.as_str(), name, &fn_ident(name), span);
+            }
+            self.collisions(
+                kind.as_str(),
+                names.iter().map(|n| (n.as_str(), origins.get(kind, n))),
+                fn_ident,
+            );
+        }
         for (name, x) in &model.exchanges {
             if let Some(alt) = &x.alternate_exchange {
                 if !self.exchange_exists(alt) {
