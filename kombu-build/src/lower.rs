@@ -1,0 +1,386 @@
+//! A checked topology → the generator's description ([`kombu_codegen::ir::Module`]).
+//!
+//! Names become identifiers here (with the same conversions the checks used), field types are
+//! resolved to generated or external Rust types, and handler method names are made unique.
+//! Everything this step relies on was validated when the topology loaded.
+
+use std::collections::{BTreeMap, HashMap};
+
+use indexmap::IndexMap;
+use kombu::topology::{
+    fn_ident, predeclared, type_ident, At, BindingDef, ConfirmPolicy, FieldDef, MessageDef,
+    Topology, TopologyModel, TypeExpr,
+};
+use kombu::{DeliveryMode, FailurePolicy, FieldTable, FieldValue};
+use kombu_codegen::ir;
+
+use crate::Error;
+
+/// What to lower and how.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these producers (all when `None`).
+    pub producers: Option<Vec<String>>,
+    /// Only these consumers (all when `None`).
+    pub consumers: Option<Vec<String>>,
+    /// Extra derives on generated message types.
+    pub extra_derives: Vec<String>,
+    /// Message name → Rust type path, replacing the generated type.
+    pub type_paths: BTreeMap<String, String>,
+}
+
+/// Lowers a checked topology.
+pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error> {
+    let model = topology.model();
+    for (what, filter, known) in [
+        (
+            "producer",
+            &options.producers,
+            model.producers.keys().collect::<Vec<_>>(),
+        ),
+        (
+            "consumer",
+            &options.consumers,
+            model.consumers.keys().collect::<Vec<_>>(),
+        ),
+    ] {
+        for name in filter.iter().flatten() {
+            if !known.contains(&name) {
+                return Err(Error::Config(format!(
+                    "the topology has no {what} `{name}`"
+                )));
+            }
+        }
+    }
+    for name in options.type_paths.keys() {
+        if !model.messages.contains_key(name) {
+            return Err(Error::Config(format!(
+                "type_path for `{name}`, which is not a message of the topology"
+            )));
+        }
+    }
+    let types = message_types(model, options);
+    let mut module = ir::Module {
+        sources: topology.files().iter().map(|f| f.name.clone()).collect(),
+        description: model.description.clone(),
+        extra_derives: options.extra_derives.clone(),
+        ..ir::Module::default()
+    };
+    for (name, x) in &model.exchanges {
+        module.exchanges.push(ir::ExchangeDecl {
+            name: name.clone(),
+            ident: fn_ident(name),
+            description: x.description.clone(),
+            kind: x.kind.as_str().to_owned(),
+            durable: x.durable,
+            auto_delete: x.auto_delete,
+            internal: x.internal,
+            alternate_exchange: x.alternate_exchange.as_ref().map(|a| a.get().clone()),
+            arguments: args(&x.arguments),
+            bindings: x.bindings.iter().map(binding).collect(),
+        });
+    }
+    for (name, q) in &model.queues {
+        let mut arguments = args(&q.arguments);
+        if q.single_active_consumer {
+            arguments.push(("x-single-active-consumer".to_owned(), ir::Arg::Bool(true)));
+        }
+        module.queues.push(ir::QueueDecl {
+            name: name.clone(),
+            ident: fn_ident(name),
+            description: q.description.clone(),
+            durable: q.durable,
+            exclusive: q.exclusive,
+            auto_delete: q.auto_delete,
+            queue_type: q.queue_type.map(|t| t.as_str().to_owned()),
+            message_ttl_ms: q.message_ttl.map(millis),
+            expires_ms: q.expires.map(millis),
+            max_length: q.max_length,
+            max_length_bytes: q.max_length_bytes,
+            max_priority: q.max_priority,
+            overflow: q.overflow.map(|o| o.as_str().to_owned()),
+            dead_letter_exchange: q.dead_letter_exchange.as_ref().map(|x| x.get().clone()),
+            dead_letter_routing_key: q.dead_letter_routing_key.clone(),
+            arguments,
+            bindings: q.bindings.iter().map(binding).collect(),
+        });
+    }
+    for (name, m) in &model.messages {
+        module.messages.push(message(name, m, &types, options));
+    }
+    for (name, p) in &model.producers {
+        if options
+            .producers
+            .as_ref()
+            .is_some_and(|f| !f.contains(name))
+        {
+            continue;
+        }
+        let exchange = if p.exchange.is_empty() {
+            ir::ExchangeRef::Default
+        } else if model.exchanges.contains_key(p.exchange.as_str()) {
+            ir::ExchangeRef::Declared(fn_ident(&p.exchange))
+        } else {
+            ir::ExchangeRef::Named {
+                name: p.exchange.get().clone(),
+                kind: predeclared(&p.exchange)
+                    .map_or("direct", |k| k.as_str())
+                    .to_owned(),
+            }
+        };
+        let methods = p
+            .methods
+            .iter()
+            .map(|(mname, m)| {
+                let message = &types[m.message.as_str()];
+                let input = match &m.variant {
+                    None => ir::MethodInput::Message,
+                    Some(v) => {
+                        let def = model
+                            .messages
+                            .get(m.message.as_str())
+                            .and_then(|d| d.variants.as_ref())
+                            .and_then(|vs| vs.get(v.as_str()));
+                        ir::MethodInput::Variant {
+                            ident: type_ident(v),
+                            fields: def.map(|d| fields(&d.fields, &types)).unwrap_or_default(),
+                        }
+                    }
+                };
+                let routing_key = m
+                    .routing_key
+                    .as_ref()
+                    .or(p.routing_key.as_ref())
+                    .map(|k| k.get().clone())
+                    .unwrap_or_default();
+                ir::MethodSpec {
+                    ident: fn_ident(mname),
+                    description: m.description.clone(),
+                    message: message.clone(),
+                    input,
+                    routing_key,
+                    headers: args(&m.headers),
+                }
+            })
+            .collect();
+        module.producers.push(ir::ProducerSpec {
+            name: name.clone(),
+            ident: format!("{}Producer", type_ident(name)),
+            description: p.description.clone(),
+            exchange,
+            serializer: p.serializer.clone(),
+            compression: p.compression.clone(),
+            persistent: p.delivery_mode == DeliveryMode::Persistent,
+            confirm: match p.confirm {
+                ConfirmPolicy::Wait => ir::Confirm::Wait,
+                _ => ir::Confirm::None,
+            },
+            methods,
+        });
+    }
+    for (name, c) in &model.consumers {
+        if options
+            .consumers
+            .as_ref()
+            .is_some_and(|f| !f.contains(name))
+        {
+            continue;
+        }
+        module.consumers.push(consumer(name, c, model, &types));
+    }
+    Ok(module)
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The Rust type each message is known by: its generated name, or a path.
+fn message_types(model: &TopologyModel, options: &Options) -> HashMap<String, String> {
+    model
+        .messages
+        .iter()
+        .map(|(name, m)| {
+            let ty = match (options.type_paths.get(name), &m.rust) {
+                (Some(path), _) => path.clone(),
+                (None, Some(path)) => path.get().clone(),
+                (None, None) => type_ident(name),
+            };
+            (name.clone(), ty)
+        })
+        .collect()
+}
+
+fn message(
+    name: &str,
+    m: &MessageDef,
+    types: &HashMap<String, String>,
+    options: &Options,
+) -> ir::MessageType {
+    let kind = if let Some(path) = options.type_paths.get(name) {
+        ir::MessageKind::External(path.clone())
+    } else if let Some(path) = &m.rust {
+        ir::MessageKind::External(path.get().clone())
+    } else if let (Some(tag), Some(variants)) = (&m.tag, &m.variants) {
+        ir::MessageKind::Enum {
+            tag: tag.get().clone(),
+            variants: variants
+                .iter()
+                .map(|(v, def)| ir::Variant {
+                    tag: v.get().clone(),
+                    ident: type_ident(v),
+                    description: def.description.clone(),
+                    fields: fields(&def.fields, types),
+                })
+                .collect(),
+        }
+    } else {
+        ir::MessageKind::Struct(
+            m.fields
+                .as_ref()
+                .map(|f| fields(f, types))
+                .unwrap_or_default(),
+        )
+    };
+    ir::MessageType {
+        name: name.to_owned(),
+        ident: type_ident(name),
+        description: m.description.clone(),
+        kind,
+    }
+}
+
+fn fields(
+    list: &IndexMap<At<String>, At<FieldDef>>,
+    types: &HashMap<String, String>,
+) -> Vec<ir::Field> {
+    list.iter()
+        .map(|(name, f)| ir::Field {
+            name: name.get().clone(),
+            ident: fn_ident(name),
+            description: f.description.clone(),
+            ty: TypeExpr::parse(&f.ty)
+                .map(|t| field_type(&t, types))
+                .unwrap_or_else(|_| ir::FieldType::Primitive("json".to_owned())),
+        })
+        .collect()
+}
+
+fn field_type(t: &TypeExpr, types: &HashMap<String, String>) -> ir::FieldType {
+    match t {
+        TypeExpr::Primitive(p) => ir::FieldType::Primitive(p.as_str().to_owned()),
+        TypeExpr::Optional(inner) => ir::FieldType::Optional(Box::new(field_type(inner, types))),
+        TypeExpr::List(inner) => ir::FieldType::List(Box::new(field_type(inner, types))),
+        TypeExpr::Map(inner) => ir::FieldType::Map(Box::new(field_type(inner, types))),
+        TypeExpr::Message(m) => {
+            ir::FieldType::Message(types.get(m).cloned().unwrap_or_else(|| type_ident(m)))
+        }
+        _ => ir::FieldType::Primitive("json".to_owned()),
+    }
+}
+
+fn binding(b: &BindingDef) -> ir::BindingDecl {
+    ir::BindingDecl {
+        exchange: b.exchange.get().clone(),
+        routing_key: b.routing_key.get().clone(),
+        arguments: args(&b.binding_arguments()),
+    }
+}
+
+fn args(table: &FieldTable) -> Vec<(String, ir::Arg)> {
+    table.iter().map(|(k, v)| (k.clone(), arg(v))).collect()
+}
+
+fn arg(v: &FieldValue) -> ir::Arg {
+    let int = |width: &'static str, value: i64| ir::Arg::Int { width, value };
+    match v {
+        FieldValue::Bool(b) => ir::Arg::Bool(*b),
+        FieldValue::I8(n) => int("I8", i64::from(*n)),
+        FieldValue::U8(n) => int("U8", i64::from(*n)),
+        FieldValue::I16(n) => int("I16", i64::from(*n)),
+        FieldValue::U16(n) => int("U16", i64::from(*n)),
+        FieldValue::I32(n) => int("I32", i64::from(*n)),
+        FieldValue::U32(n) => int("U32", i64::from(*n)),
+        FieldValue::I64(n) => int("I64", *n),
+        FieldValue::F32(f) => ir::Arg::F32(*f),
+        FieldValue::F64(f) => ir::Arg::F64(*f),
+        FieldValue::Decimal(d) => ir::Arg::Decimal {
+            scale: d.scale,
+            value: d.value,
+        },
+        FieldValue::String(s) => ir::Arg::Str(s.clone()),
+        FieldValue::Bytes(b) => ir::Arg::Bytes(b.clone()),
+        FieldValue::Timestamp(t) => ir::Arg::Timestamp(*t),
+        FieldValue::Array(items) => ir::Arg::List(items.iter().map(arg).collect()),
+        FieldValue::Table(t) => ir::Arg::Table(args(t)),
+        _ => ir::Arg::Void,
+    }
+}
+
+fn consumer(
+    name: &str,
+    c: &kombu::topology::ConsumerDef,
+    model: &TopologyModel,
+    types: &HashMap<String, String>,
+) -> ir::ConsumerSpec {
+    let mut queues: Vec<ir::ConsumeSpec> = c
+        .queues
+        .iter()
+        .map(|(queue, consume)| {
+            let def = model.messages.get(&consume.message);
+            let handlers = match def.and_then(|d| d.variants.as_ref()) {
+                Some(variants) if def.is_some_and(|d| d.rust.is_none()) => variants
+                    .iter()
+                    .map(|(v, vdef)| ir::HandlerSpec {
+                        ident: fn_ident(v),
+                        description: vdef.description.clone(),
+                        variant: Some((type_ident(v), fields(&vdef.fields, types))),
+                    })
+                    .collect(),
+                _ => vec![ir::HandlerSpec {
+                    ident: fn_ident(queue),
+                    description: consume
+                        .description
+                        .clone()
+                        .or_else(|| def.and_then(|d| d.description.clone())),
+                    variant: None,
+                }],
+            };
+            ir::ConsumeSpec {
+                queue: queue.get().clone(),
+                queue_ident: fn_ident(queue),
+                message: types
+                    .get(&consume.message)
+                    .cloned()
+                    .unwrap_or_else(|| type_ident(&consume.message)),
+                handlers,
+            }
+        })
+        .collect();
+    // Handler names must be unique in the trait (and leave room for `on_failure`): a clash is
+    // resolved by prefixing the queue.
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for h in queues.iter().flat_map(|q| &q.handlers) {
+        *count.entry(h.ident.clone()).or_default() += 1;
+    }
+    for q in &mut queues {
+        for h in &mut q.handlers {
+            if count[&h.ident] > 1 || h.ident == "on_failure" {
+                h.ident = format!("{}_{}", q.queue_ident, h.ident);
+            }
+        }
+    }
+    ir::ConsumerSpec {
+        name: name.to_owned(),
+        ident: type_ident(name),
+        description: c.description.clone(),
+        queues,
+        prefetch: c.prefetch,
+        on_failure: match c.on_failure {
+            FailurePolicy::Requeue => ir::OnFailure::Requeue,
+            FailurePolicy::Hook => ir::OnFailure::Hook,
+            _ => ir::OnFailure::DeadLetter,
+        },
+        accept: c.accept.clone(),
+    }
+}

@@ -1,0 +1,343 @@
+//! The description the generator works from. Front ends build it; nothing here parses files
+//! or attributes. Names are the broker's or the file's; `ident` fields are the Rust
+//! identifiers, already converted and checked by the front end.
+
+/// Everything one generated module holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Module {
+    /// The files it was generated from (for the `@generated` header).
+    pub sources: Vec<String>,
+    /// What the topology is for.
+    pub description: Option<String>,
+    /// Exchanges to declare.
+    pub exchanges: Vec<ExchangeDecl>,
+    /// Queues to declare.
+    pub queues: Vec<QueueDecl>,
+    /// Message types to define (or refer to).
+    pub messages: Vec<MessageType>,
+    /// Typed producers.
+    pub producers: Vec<ProducerSpec>,
+    /// Typed consumers.
+    pub consumers: Vec<ConsumerSpec>,
+    /// Extra derives for generated message types (`Eq`, `Hash`, `schemars::JsonSchema`, ...).
+    pub extra_derives: Vec<String>,
+}
+
+/// A declaration argument value, with its exact AMQP field type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// A boolean.
+    Bool(bool),
+    /// An integer of the AMQP type named by `width` (`I8`, `U8`, `I16`, `U16`, `I32`, `U32`,
+    /// `I64`: the variant of `kombu::FieldValue`).
+    Int {
+        /// The `kombu::FieldValue` variant.
+        width: &'static str,
+        /// The value (in range for the width).
+        value: i64,
+    },
+    /// A 32-bit float.
+    F32(f32),
+    /// A 64-bit float.
+    F64(f64),
+    /// A decimal: `value` scaled down by `scale` digits.
+    Decimal {
+        /// Digits after the point.
+        scale: u8,
+        /// The unscaled value.
+        value: u32,
+    },
+    /// A string.
+    Str(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// A timestamp, in seconds since the epoch.
+    Timestamp(u64),
+    /// No value.
+    Void,
+    /// A list.
+    List(Vec<Arg>),
+    /// A table.
+    Table(Vec<(String, Arg)>),
+}
+
+/// A binding from a source exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingDecl {
+    /// The source exchange's name.
+    pub exchange: String,
+    /// The binding key.
+    pub routing_key: String,
+    /// The binding arguments (`x-match` and header values for headers exchanges).
+    pub arguments: Vec<(String, Arg)>,
+}
+
+/// An exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeDecl {
+    /// The broker's name.
+    pub name: String,
+    /// The Rust function/constant stem (`media_dlx`).
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// `direct`, `fanout`, `topic`, `headers` or a plugin type.
+    pub kind: String,
+    /// Durable.
+    pub durable: bool,
+    /// Auto-delete.
+    pub auto_delete: bool,
+    /// Internal.
+    pub internal: bool,
+    /// Alternate exchange.
+    pub alternate_exchange: Option<String>,
+    /// Other arguments.
+    pub arguments: Vec<(String, Arg)>,
+    /// Exchange-to-exchange bindings (this exchange is the destination).
+    pub bindings: Vec<BindingDecl>,
+}
+
+/// A queue.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueueDecl {
+    /// The broker's name.
+    pub name: String,
+    /// The Rust function/constant stem.
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Durable.
+    pub durable: bool,
+    /// Exclusive.
+    pub exclusive: bool,
+    /// Auto-delete.
+    pub auto_delete: bool,
+    /// `classic`, `quorum` or `stream`.
+    pub queue_type: Option<String>,
+    /// `x-message-ttl`, in milliseconds.
+    pub message_ttl_ms: Option<u64>,
+    /// `x-expires`, in milliseconds.
+    pub expires_ms: Option<u64>,
+    /// `x-max-length`.
+    pub max_length: Option<u64>,
+    /// `x-max-length-bytes`.
+    pub max_length_bytes: Option<u64>,
+    /// `x-max-priority`.
+    pub max_priority: Option<u8>,
+    /// `x-overflow`: `drop-head`, `reject-publish`, `reject-publish-dlx`.
+    pub overflow: Option<String>,
+    /// `x-dead-letter-exchange`.
+    pub dead_letter_exchange: Option<String>,
+    /// `x-dead-letter-routing-key`.
+    pub dead_letter_routing_key: Option<String>,
+    /// Other arguments.
+    pub arguments: Vec<(String, Arg)>,
+    /// Bindings.
+    pub bindings: Vec<BindingDecl>,
+}
+
+/// A field type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    /// A primitive, by its file name (`string`, `u64`, `bytes`, `timestamp`, `json`, ...).
+    Primitive(String),
+    /// May be absent.
+    Optional(Box<FieldType>),
+    /// A list.
+    List(Box<FieldType>),
+    /// A map with string keys.
+    Map(Box<FieldType>),
+    /// Another message type, by its Rust type name.
+    Message(String),
+}
+
+/// A field of a message or variant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The name on the wire.
+    pub name: String,
+    /// The Rust field name.
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Its type.
+    pub ty: FieldType,
+}
+
+/// A variant of an enum message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// The tag value on the wire.
+    pub tag: String,
+    /// The Rust variant name.
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Fields besides the tag.
+    pub fields: Vec<Field>,
+}
+
+/// What a message type is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessageKind {
+    /// A struct with these fields.
+    Struct(Vec<Field>),
+    /// An enum dispatched on the `tag` field.
+    Enum {
+        /// The tag field's name on the wire.
+        tag: String,
+        /// The variants.
+        variants: Vec<Variant>,
+    },
+    /// An existing Rust type, by path (not generated).
+    External(String),
+}
+
+/// A message type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageType {
+    /// The name in the topology.
+    pub name: String,
+    /// The Rust type name.
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Struct, enum or external.
+    pub kind: MessageKind,
+}
+
+/// Whether a producer waits for publisher confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Confirm {
+    /// No.
+    #[default]
+    None,
+    /// Each publish waits for the broker's confirm.
+    Wait,
+}
+
+/// What a producer's method sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodInput {
+    /// The whole message, by reference.
+    Message,
+    /// One variant of an enum message: the method takes its fields.
+    Variant {
+        /// The variant's Rust name.
+        ident: String,
+        /// Its fields (the method's parameters).
+        fields: Vec<Field>,
+    },
+}
+
+/// A producer method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodSpec {
+    /// The Rust method name.
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// The message's Rust type (a generated type, or an external path).
+    pub message: String,
+    /// Whole message or one variant.
+    pub input: MethodInput,
+    /// The routing key.
+    pub routing_key: String,
+    /// Headers sent with each message.
+    pub headers: Vec<(String, Arg)>,
+}
+
+/// The exchange a producer publishes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeRef {
+    /// One of the module's exchanges, by its Rust function stem in `exchanges`.
+    Declared(String),
+    /// An exchange declared elsewhere (a predeclared `amq.*` one), by name and type.
+    Named {
+        /// The broker's name.
+        name: String,
+        /// Its type.
+        kind: String,
+    },
+    /// The default exchange (`""`): the routing key names the queue.
+    Default,
+}
+
+/// A typed producer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerSpec {
+    /// The name in the topology.
+    pub name: String,
+    /// The Rust type name (`MediaProducer`).
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// The exchange it publishes to.
+    pub exchange: ExchangeRef,
+    /// Serializer name.
+    pub serializer: String,
+    /// Compression name.
+    pub compression: Option<String>,
+    /// Persistent (else transient).
+    pub persistent: bool,
+    /// Confirm policy.
+    pub confirm: Confirm,
+    /// Methods.
+    pub methods: Vec<MethodSpec>,
+}
+
+/// What to do with a message the consumer cannot handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Reject to the dead-letter exchange.
+    #[default]
+    DeadLetter,
+    /// Requeue.
+    Requeue,
+    /// Call the handler's `on_failure` hook.
+    Hook,
+}
+
+/// A handler method of a consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandlerSpec {
+    /// The Rust method name.
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// For an enum: the variant this method handles and its fields (passed as arguments);
+    /// for a struct message, `None` (the method receives the message).
+    pub variant: Option<(String, Vec<Field>)>,
+}
+
+/// One queue a consumer reads, with its message type and handler methods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumeSpec {
+    /// The queue's broker name.
+    pub queue: String,
+    /// The queue's Rust function stem in `queues`.
+    pub queue_ident: String,
+    /// The message's Rust type.
+    pub message: String,
+    /// One handler for a struct message; one per variant for an enum.
+    pub handlers: Vec<HandlerSpec>,
+}
+
+/// A typed consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerSpec {
+    /// The name in the topology.
+    pub name: String,
+    /// The Rust type stem (`MediaWorker` → `MediaWorkerHandler`, `MediaWorkerConsumer`).
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Queues.
+    pub queues: Vec<ConsumeSpec>,
+    /// Prefetch count.
+    pub prefetch: u16,
+    /// Failure policy.
+    pub on_failure: OnFailure,
+    /// Accepted serializer names (empty: the default accept list).
+    pub accept: Vec<String>,
+}

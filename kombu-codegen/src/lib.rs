@@ -1,0 +1,16 @@
+//! # kombu-codegen
+//!
+//! The one generator of kombu's typed layer. It takes an [`ir::Module`] — a description of
+//! exchanges, queues, message types, producers and consumers, already validated — and emits
+//! Rust tokens that use only `::kombu`. Two front ends feed it: `kombu-build` (topology files)
+//! and `kombu-derive` (`#[derive(Producer)]`, `#[derive(Consumer)]`). It knows no file format
+//! and does no validation of its own beyond what it needs to emit valid Rust.
+//!
+//! Internal to kombu: its API follows kombu-build and kombu-derive, not semver.
+
+mod expand;
+pub mod ir;
+mod names;
+
+pub use expand::{generate, Error};
+pub use names::ident;
