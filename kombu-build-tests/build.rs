@@ -1,8 +1,12 @@
 //! Generates the modules the tests use, from the example topologies and test fixtures.
 
 fn main() -> Result<(), kombu_build::Error> {
-    kombu_build::compile("../examples/topology/media.toml")?;
-    kombu_build::compile("../examples/topology/feed.yaml")?;
+    kombu_build::Config::new()
+        .module_name("media")
+        .compile(&["../examples/media/topology.toml"])?;
+    kombu_build::Config::new()
+        .module_name("feed")
+        .compile(&["../examples/feed/topology.yaml"])?;
     kombu_build::Config::new()
         .module_name("billing")
         .message_derive("Eq")

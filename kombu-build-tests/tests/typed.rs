@@ -67,7 +67,7 @@ impl media::MediaWorkerHandler for MediaWorker {
 #[tokio::test]
 async fn typed_methods_publish_and_the_handler_receives_by_queue() {
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open(
+    let (conn, channel) = open(
         "media",
         &[
             media::queues::video(),
@@ -108,12 +108,13 @@ async fn typed_methods_publish_and_the_handler_receives_by_queue() {
             "video cat.avi 1301013 Some(12.5)"
         ]
     );
+    conn.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn the_wire_format_is_what_the_topology_says() {
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open(
+    let (conn, channel) = open(
         "wire",
         &[
             media::queues::video(),
@@ -146,6 +147,7 @@ async fn the_wire_format_is_what_the_topology_says() {
     // An absent optional field is left out, as serde users expect.
     assert_eq!(body, serde_json::json!({"name": "a.avi", "size": 1}));
     m.ack().unwrap();
+    conn.close().await.unwrap();
 }
 
 async fn get(queue: &kombu::BoundQueue) -> Message {
@@ -161,7 +163,7 @@ async fn get(queue: &kombu::BoundQueue) -> Message {
 #[tokio::test]
 async fn a_message_that_does_not_decode_is_dead_lettered_not_dropped() {
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open(
+    let (conn, channel) = open(
         "undecodable",
         &[
             media::queues::video(),
@@ -192,12 +194,13 @@ async fn a_message_that_does_not_decode_is_dead_lettered_not_dropped() {
     let body: serde_json::Value = dead.decode().unwrap();
     assert_eq!(body["name"], "broken.avi");
     dead.ack().unwrap();
+    conn.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_handler_can_requeue() {
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open(
+    let (conn, channel) = open(
         "requeue",
         &[
             media::queues::video(),
@@ -226,6 +229,7 @@ async fn a_handler_can_requeue() {
     let again = consumer.consumer().recv(WAIT).await.unwrap();
     assert!(again.redelivered());
     again.ack().unwrap();
+    conn.close().await.unwrap();
 }
 
 #[derive(Default)]
@@ -251,7 +255,7 @@ impl feed::FeedWorkerHandler for FeedWorker {
 #[tokio::test]
 async fn enum_messages_dispatch_on_their_tag() {
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open("feed", &[feed::queues::feed()]).await;
+    let (conn, channel) = open("feed", &[feed::queues::feed()]).await;
     feed::declare_all(&channel).await.unwrap();
     let producer = feed::FeedProducer::new(&channel);
     producer
@@ -281,12 +285,13 @@ async fn enum_messages_dispatch_on_their_tag() {
             "refresh all"
         ]
     );
+    conn.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_unknown_tag_follows_the_failure_policy() {
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open("unknown-tag", &[feed::queues::feed()]).await;
+    let (conn, channel) = open("unknown-tag", &[feed::queues::feed()]).await;
     feed::declare_all(&channel).await.unwrap();
     Producer::new(&channel)
         .exchange(feed::exchanges::feed())
@@ -306,6 +311,7 @@ async fn an_unknown_tag_follows_the_failure_policy() {
     assert!(consumer.handler().seen.lock().unwrap().is_empty());
     let queue = feed::queues::feed().bind(&channel);
     assert_eq!(queue.status().await.unwrap().message_count, 0);
+    conn.close().await.unwrap();
 }
 
 struct Invoicer {
@@ -328,7 +334,7 @@ impl billing::InvoicerHandler for Invoicer {
 #[tokio::test]
 async fn headers_routing_external_types_and_the_error_hook() {
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open(
+    let (conn, channel) = open(
         "billing",
         &[
             billing::queues::invoices(),
@@ -384,13 +390,14 @@ async fn headers_routing_external_types_and_the_error_hook() {
         Some(kombu::DeliveryMode::Transient)
     );
     m.ack().unwrap();
+    conn.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn composed_files_generate_one_module() {
     use kombu_build_tests::orders;
     let _turn = BROKER.lock().await;
-    let (_conn, channel) = open("orders", &[orders::queues::shipping()]).await;
+    let (conn, channel) = open("orders", &[orders::queues::shipping()]).await;
     orders::declare_all(&channel).await.unwrap();
     assert_eq!(orders::exchanges::ORDERS, "orders");
     orders::BillingProducer::new(&channel)
@@ -408,4 +415,5 @@ async fn composed_files_generate_one_module() {
         .await
         .unwrap();
     assert_eq!(consumer.handle_next(WAIT).await.unwrap(), Disposition::Ack);
+    conn.close().await.unwrap();
 }

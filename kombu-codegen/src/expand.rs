@@ -204,6 +204,7 @@ fn exchanges(list: &[ExchangeDecl]) -> R<TokenStream> {
     }
     Ok(quote! {
         /// The exchanges of this topology, as declarations.
+        #[allow(dead_code)]
         pub mod exchanges {
             #(#items)*
 
@@ -292,6 +293,7 @@ fn queues_with(list: &[QueueDecl], exchanges: &[ExchangeDecl]) -> R<TokenStream>
     }
     Ok(quote! {
         /// The queues of this topology, as declarations with their bindings.
+        #[allow(dead_code)]
         pub mod queues {
             #(#items)*
         }
@@ -404,6 +406,7 @@ fn message(m: &MessageType, extra: &[String]) -> R<TokenStream> {
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde")]
+                #[allow(dead_code)]
                 pub struct #id {
                     #(#fields,)*
                 }
@@ -433,6 +436,7 @@ fn message(m: &MessageType, extra: &[String]) -> R<TokenStream> {
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde", tag = #tag)]
+                #[allow(dead_code)]
                 pub enum #id {
                     #(#items,)*
                 }
@@ -458,6 +462,7 @@ fn declare_all(module: &Module) -> R<TokenStream> {
 
         /// Declares every exchange, queue and binding of this topology on `channel`: the
         /// exchanges first (with their exchange-to-exchange bindings), then the queues.
+        #[allow(dead_code)]
         pub async fn declare_all(channel: &::kombu::Channel) -> ::kombu::Result<()> {
             #(channel.declare_exchange(&exchanges::#xs()).await?;)*
             #(channel.declare_queue(&queues::#qs()).await?;)*
@@ -544,10 +549,12 @@ fn producer(p: &ProducerSpec) -> R<TokenStream> {
     let methods = p.methods.iter().map(method).collect::<R<Vec<_>>>()?;
     Ok(quote! {
         #doc
+        #[allow(dead_code)]
         pub struct #id {
             producer: ::kombu::Producer,
         }
 
+        #[allow(dead_code)]
         impl #id {
             /// A producer on `channel`; its exchange is declared before the first publish.
             pub fn new(channel: &::kombu::Channel) -> Self {
@@ -694,17 +701,20 @@ fn consumer(c: &ConsumerSpec) -> R<TokenStream> {
     );
     Ok(quote! {
         #trait_doc
+        #[allow(dead_code)]
         pub trait #trait_id: ::core::marker::Send + ::core::marker::Sync {
             #(#sigs)*
             #hook_sig
         }
 
         #struct_doc
+        #[allow(dead_code)]
         pub struct #struct_id<H> {
             consumer: ::kombu::Consumer,
             handler: H,
         }
 
+        #[allow(dead_code)]
         impl<H: #trait_id> #struct_id<H> {
             /// The consumer's name in the topology.
             pub const NAME: &'static str = #name;

@@ -28,12 +28,20 @@ fn fixtures(dir: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Every topology file under `examples/` (`examples/<name>/topology.{toml,yaml}`).
 fn examples() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("../examples/topology"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root().join("../examples")).unwrap() {
+        let dir = dir.unwrap().path();
+        for ext in ["toml", "yaml", "json"] {
+            let file = dir.join(format!("topology.{ext}"));
+            if file.exists() {
+                out.push(file);
+            }
+        }
+    }
     out.sort();
+    assert!(out.len() >= 4, "{out:?}");
     out
 }
 
@@ -71,14 +79,10 @@ fn expected_code(path: &Path) -> Code {
 #[test]
 fn toml_and_yaml_versions_of_the_examples_load_to_equal_models() {
     for name in ["media", "feed"] {
-        let dir = root().join("../examples/topology");
-        let toml = Topology::from_path(dir.join(format!("{name}.toml"))).unwrap();
-        let yaml = Topology::from_path(dir.join(format!("{name}.yaml"))).unwrap();
-        assert_eq!(
-            toml.model(),
-            yaml.model(),
-            "{name}.toml and {name}.yaml differ"
-        );
+        let dir = root().join("../examples").join(name);
+        let toml = Topology::from_path(dir.join("topology.toml")).unwrap();
+        let yaml = Topology::from_path(dir.join("topology.yaml")).unwrap();
+        assert_eq!(toml.model(), yaml.model(), "{name}: TOML and YAML differ");
         assert!(toml.warnings().is_empty(), "{:?}", toml.warnings());
         assert!(!toml.model().messages.is_empty());
     }
