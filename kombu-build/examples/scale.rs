@@ -19,7 +19,10 @@ const EXCHANGES: usize = 200;
 fn topology() -> String {
     let mut t = String::from("version = 1\n");
     for i in 0..EXCHANGES {
-        let _ = write!(t, "\n[exchanges.x{i}]\ntype = \"topic\"\ndescription = \"Exchange {i}.\"\n");
+        let _ = write!(
+            t,
+            "\n[exchanges.x{i}]\ntype = \"topic\"\ndescription = \"Exchange {i}.\"\n"
+        );
     }
     for i in 0..EXCHANGES {
         for (q, key) in [(2 * i, format!("m{i}.*")), (2 * i + 1, "#".to_owned())] {
@@ -48,7 +51,12 @@ fn topology() -> String {
     for c in 0..EXCHANGES / 4 {
         let _ = write!(t, "\n[consumers.consumer{c}]\nprefetch = 50\n");
         for m in 4 * c..4 * c + 4 {
-            let _ = write!(t, "queues.q{} = \"message{m}\"\nqueues.q{} = \"message{m}\"\n", 2 * m, 2 * m + 1);
+            let _ = write!(
+                t,
+                "queues.q{} = \"message{m}\"\nqueues.q{} = \"message{m}\"\n",
+                2 * m,
+                2 * m + 1
+            );
         }
     }
     t
@@ -57,7 +65,11 @@ fn topology() -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = topology();
     let started = Instant::now();
-    let loaded = Topology::from_sources([SourceFile::new("scale.toml", kombu::topology::Format::Toml, text.clone())])?;
+    let loaded = Topology::from_sources([SourceFile::new(
+        "scale.toml",
+        kombu::topology::Format::Toml,
+        text.clone(),
+    )])?;
     let load = started.elapsed();
     let started = Instant::now();
     let code = kombu_build::Config::new().generate(&loaded)?;
@@ -72,10 +84,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         m.producers.len(),
         m.consumers.len()
     );
-    println!("load and check: {load:?}; generate and format: {generate:?}; {} lines of Rust", code.lines().count());
+    println!(
+        "load and check: {load:?}; generate and format: {generate:?}; {} lines of Rust",
+        code.lines().count()
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kombu-scale");
     std::fs::create_dir_all(dir.join("src"))?;
-    let kombu = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kombu").canonicalize()?;
+    let kombu = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../kombu")
+        .canonicalize()?;
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(

@@ -131,6 +131,35 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Whether a headers exchange is `exchange` or lies behind it (exchange-to-exchange
+    /// bindings and alternate exchanges), so that header values published to it matter.
+    fn reaches_headers_exchange(&self, exchange: &str) -> bool {
+        let model = self.model;
+        let mut todo = vec![exchange.to_owned()];
+        let mut seen = BTreeSet::new();
+        while let Some(x) = todo.pop() {
+            if !seen.insert(x.clone()) {
+                continue;
+            }
+            if self.exchange_kind(&x) == Some(&ExchangeKind::Headers) {
+                return true;
+            }
+            for (name, def) in &model.exchanges {
+                if def.bindings.iter().any(|b| *b.exchange == x) {
+                    todo.push(name.clone());
+                }
+            }
+            if let Some(alt) = model
+                .exchanges
+                .get(&x)
+                .and_then(|d| d.alternate_exchange.as_ref())
+            {
+                todo.push(alt.get().clone());
+            }
+        }
+        false
+    }
+
     fn exchanges(&mut self) {
         let model = self.model;
         let origins = self.origins;
@@ -468,14 +497,14 @@ impl<'a> Check<'a> {
                 }
                 if !method.headers.is_empty()
                     && kind.is_some()
-                    && kind != Some(ExchangeKind::Headers)
+                    && !self.reaches_headers_exchange(&p.exchange)
                 {
                     let files = self.files;
                     self.sink.push(
                         files,
                         Code::HeadersOnNonHeadersExchange,
                         mname.span(),
-                        format!("method `{mname}` of producer `{pname}` sets header values, but `{}` is not a headers exchange", p.exchange),
+                        format!("method `{mname}` of producer `{pname}` sets header values, but no headers exchange is at or behind `{}`", p.exchange),
                     );
                 }
                 if !exchange_ok {
