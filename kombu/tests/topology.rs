@@ -471,6 +471,11 @@ async fn declare_all_reports_a_refused_declaration_with_the_broker_reply() {
 fn valid_fixtures_and_examples_load_without_warnings() {
     for path in fixtures("valid").into_iter().chain(examples()) {
         let t = load(&path).unwrap_or_else(|d| panic!("{}: {d}", path.display()));
-        assert!(t.warnings().is_empty(), "{}: {:?}", path.display(), t.warnings());
+        assert!(
+            t.warnings().is_empty(),
+            "{}: {:?}",
+            path.display(),
+            t.warnings()
+        );
     }
 }
