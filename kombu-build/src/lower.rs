@@ -66,44 +66,15 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
         extra_derives: options.extra_derives.clone(),
         ..ir::Module::default()
     };
-    for (name, x) in &model.exchanges {
-        module.exchanges.push(ir::ExchangeDecl {
-            name: name.clone(),
-            ident: fn_ident(name),
-            description: x.description.clone(),
-            kind: x.kind.as_str().to_owned(),
-            durable: x.durable,
-            auto_delete: x.auto_delete,
-            internal: x.internal,
-            alternate_exchange: x.alternate_exchange.as_ref().map(|a| a.get().clone()),
-            arguments: args(&x.arguments),
-            bindings: x.bindings.iter().map(binding).collect(),
-        });
-    }
-    for (name, q) in &model.queues {
-        let mut arguments = args(&q.arguments);
-        if q.single_active_consumer {
-            arguments.push(("x-single-active-consumer".to_owned(), ir::Arg::Bool(true)));
+    for name in model.exchanges.keys() {
+        if let Some(x) = exchange_decl(model, name, true) {
+            module.exchanges.push(x);
         }
-        module.queues.push(ir::QueueDecl {
-            name: name.clone(),
-            ident: fn_ident(name),
-            description: q.description.clone(),
-            durable: q.durable,
-            exclusive: q.exclusive,
-            auto_delete: q.auto_delete,
-            queue_type: q.queue_type.map(|t| t.as_str().to_owned()),
-            message_ttl_ms: q.message_ttl.map(millis),
-            expires_ms: q.expires.map(millis),
-            max_length: q.max_length,
-            max_length_bytes: q.max_length_bytes,
-            max_priority: q.max_priority,
-            overflow: q.overflow.map(|o| o.as_str().to_owned()),
-            dead_letter_exchange: q.dead_letter_exchange.as_ref().map(|x| x.get().clone()),
-            dead_letter_routing_key: q.dead_letter_routing_key.clone(),
-            arguments,
-            bindings: q.bindings.iter().map(binding).collect(),
-        });
+    }
+    for name in model.queues.keys() {
+        if let Some(q) = queue_decl(model, name) {
+            module.queues.push(q);
+        }
     }
     for (name, m) in &model.messages {
         module.messages.push(message(name, m, &types, options));
@@ -117,16 +88,9 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
             continue;
         }
         let exchange = if p.exchange.is_empty() {
-            ir::ExchangeRef::Default
-        } else if model.exchanges.contains_key(p.exchange.as_str()) {
-            ir::ExchangeRef::Declared(fn_ident(&p.exchange))
+            None
         } else {
-            ir::ExchangeRef::Named {
-                name: p.exchange.get().clone(),
-                kind: predeclared(&p.exchange)
-                    .map_or("direct", |k| k.as_str())
-                    .to_owned(),
-            }
+            exchange_decl(model, &p.exchange, true)
         };
         let methods = p
             .methods
@@ -168,6 +132,14 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
             ident: format!("{}Producer", type_ident(name)),
             description: p.description.clone(),
             exchange,
+            define_struct: true,
+            field: "producer".to_owned(),
+            other_fields: Vec::new(),
+            routing_key: p
+                .routing_key
+                .as_ref()
+                .map(|k| k.get().clone())
+                .unwrap_or_default(),
             serializer: p.serializer.clone(),
             compression: p.compression.clone(),
             persistent: p.delivery_mode == DeliveryMode::Persistent,
@@ -279,12 +251,81 @@ fn field_type(t: &TypeExpr, types: &HashMap<String, String>) -> ir::FieldType {
     }
 }
 
-fn binding(b: &BindingDef) -> ir::BindingDecl {
-    ir::BindingDecl {
-        exchange: b.exchange.get().clone(),
+/// An exchange's declaration; with `bindings`, its exchange-to-exchange bindings too (their
+/// sources without theirs). Predeclared `amq.*` exchanges are known by name and type.
+fn exchange_decl(model: &TopologyModel, name: &str, bindings: bool) -> Option<ir::ExchangeDecl> {
+    let Some(x) = model.exchanges.get(name) else {
+        return predeclared(name).map(|kind| ir::ExchangeDecl {
+            name: name.to_owned(),
+            ident: fn_ident(name),
+            description: None,
+            kind: kind.as_str().to_owned(),
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            alternate_exchange: None,
+            arguments: Vec::new(),
+            bindings: Vec::new(),
+        });
+    };
+    Some(ir::ExchangeDecl {
+        name: name.to_owned(),
+        ident: fn_ident(name),
+        description: x.description.clone(),
+        kind: x.kind.as_str().to_owned(),
+        durable: x.durable,
+        auto_delete: x.auto_delete,
+        internal: x.internal,
+        alternate_exchange: x.alternate_exchange.as_ref().map(|a| a.get().clone()),
+        arguments: args(&x.arguments),
+        bindings: if bindings {
+            x.bindings
+                .iter()
+                .filter_map(|b| binding(model, b))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+fn queue_decl(model: &TopologyModel, name: &str) -> Option<ir::QueueDecl> {
+    let q = model.queues.get(name)?;
+    let mut arguments = args(&q.arguments);
+    if q.single_active_consumer {
+        arguments.push(("x-single-active-consumer".to_owned(), ir::Arg::Bool(true)));
+    }
+    Some(ir::QueueDecl {
+        name: name.to_owned(),
+        ident: fn_ident(name),
+        description: q.description.clone(),
+        durable: q.durable,
+        exclusive: q.exclusive,
+        auto_delete: q.auto_delete,
+        queue_type: q.queue_type.map(|t| t.as_str().to_owned()),
+        message_ttl_ms: q.message_ttl.map(millis),
+        expires_ms: q.expires.map(millis),
+        max_length: q.max_length,
+        max_length_bytes: q.max_length_bytes,
+        max_priority: q.max_priority,
+        overflow: q.overflow.map(|o| o.as_str().to_owned()),
+        dead_letter_exchange: q.dead_letter_exchange.as_ref().map(|x| x.get().clone()),
+        dead_letter_routing_key: q.dead_letter_routing_key.clone(),
+        arguments,
+        bindings: q
+            .bindings
+            .iter()
+            .filter_map(|b| binding(model, b))
+            .collect(),
+    })
+}
+
+fn binding(model: &TopologyModel, b: &BindingDef) -> Option<ir::BindingDecl> {
+    Some(ir::BindingDecl {
+        source: Box::new(exchange_decl(model, &b.exchange, false)?),
         routing_key: b.routing_key.get().clone(),
         arguments: args(&b.binding_arguments()),
-    }
+    })
 }
 
 fn args(table: &FieldTable) -> Vec<(String, ir::Arg)> {
@@ -347,8 +388,12 @@ fn consumer(
                 }],
             };
             ir::ConsumeSpec {
-                queue: queue.get().clone(),
-                queue_ident: fn_ident(queue),
+                queue: queue_decl(model, queue).unwrap_or_else(|| ir::QueueDecl {
+                    name: queue.get().clone(),
+                    ident: fn_ident(queue),
+                    durable: true,
+                    ..ir::QueueDecl::default()
+                }),
                 message: types
                     .get(&consume.message)
                     .cloned()
@@ -366,7 +411,7 @@ fn consumer(
     for q in &mut queues {
         for h in &mut q.handlers {
             if count[&h.ident] > 1 || h.ident == "on_failure" {
-                h.ident = format!("{}_{}", q.queue_ident, h.ident);
+                h.ident = format!("{}_{}", q.queue.ident, h.ident);
             }
         }
     }

@@ -7,9 +7,8 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::ir::{
-    Arg, BindingDecl, Confirm, ConsumeSpec, ConsumerSpec, ExchangeDecl, ExchangeRef, Field,
-    FieldType, MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, ProducerSpec,
-    QueueDecl,
+    Arg, BindingDecl, Confirm, ConsumeSpec, ConsumerSpec, ExchangeDecl, Field, FieldType,
+    MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, ProducerSpec, QueueDecl,
 };
 use crate::names::ident;
 
@@ -146,43 +145,37 @@ fn exchange_base(x: &ExchangeDecl) -> R<TokenStream> {
     })
 }
 
-/// A binding's source: the base (binding-less) form of a declared exchange, or a predeclared
-/// one by name.
-fn binding(b: &BindingDecl, declared: &[ExchangeDecl], base_path: &TokenStream) -> R<TokenStream> {
+/// An exchange's declaration: its settings, then its exchange-to-exchange bindings (each
+/// source declared without its own bindings, so cycles stay finite).
+fn exchange(x: &ExchangeDecl) -> R<TokenStream> {
+    let base = exchange_base(x)?;
+    if x.bindings.is_empty() {
+        return Ok(base);
+    }
+    let bindings = x.bindings.iter().map(binding).collect::<R<Vec<_>>>()?;
+    Ok(quote! {
+        {
+            let mut exchange = #base;
+            exchange.bindings = ::std::vec![#(#bindings),*];
+            exchange
+        }
+    })
+}
+
+fn binding(b: &BindingDecl) -> R<TokenStream> {
     let key = &b.routing_key;
-    let source = match declared.iter().find(|x| x.name == b.exchange) {
-        Some(x) => {
-            let f = ident(&x.ident)?;
-            quote! { #base_path::#f() }
-        }
-        None => {
-            let name = &b.exchange;
-            let kind = match name.as_str() {
-                "amq.fanout" => "fanout",
-                "amq.topic" | "amq.rabbitmq.trace" => "topic",
-                "amq.headers" | "amq.match" => "headers",
-                _ => "direct",
-            };
-            quote! { ::kombu::Exchange::new(#name, ::kombu::ExchangeKind::from(#kind)) }
-        }
-    };
+    let source = exchange_base(&b.source)?;
     let args = arguments(&b.arguments)?;
     Ok(quote! { ::kombu::Binding::new(#source, #key) #args })
 }
 
 fn exchanges(list: &[ExchangeDecl]) -> R<TokenStream> {
     let mut items = Vec::new();
-    let mut bases = Vec::new();
     for x in list {
         let f = ident(&x.ident)?;
         let konst = ident(&x.ident.to_uppercase())?;
         let name = &x.name;
-        let base = exchange_base(x)?;
-        let bindings = x
-            .bindings
-            .iter()
-            .map(|b| binding(b, list, &quote! { base }))
-            .collect::<R<Vec<_>>>()?;
+        let body = exchange(x)?;
         let doc = doc_with(
             format!("Exchange `{name}` ({}).", x.kind),
             x.description.as_deref(),
@@ -193,13 +186,8 @@ fn exchanges(list: &[ExchangeDecl]) -> R<TokenStream> {
             pub const #konst: &str = #name;
             #doc
             pub fn #f() -> ::kombu::Exchange {
-                let mut exchange = base::#f();
-                exchange.bindings = ::std::vec![#(#bindings),*];
-                exchange
+                #body
             }
-        });
-        bases.push(quote! {
-            pub fn #f() -> ::kombu::Exchange { #base }
         });
     }
     Ok(quote! {
@@ -207,17 +195,11 @@ fn exchanges(list: &[ExchangeDecl]) -> R<TokenStream> {
         #[allow(dead_code)]
         pub mod exchanges {
             #(#items)*
-
-            /// The exchanges without their exchange-to-exchange bindings, as binding sources.
-            #[doc(hidden)]
-            pub mod base {
-                #(#bases)*
-            }
         }
     })
 }
 
-fn queue(q: &QueueDecl, base_path: &TokenStream, exchanges: &[ExchangeDecl]) -> R<TokenStream> {
+fn queue(q: &QueueDecl) -> R<TokenStream> {
     let name = &q.name;
     let durable = q.durable;
     let exclusive = q.exclusive;
@@ -254,7 +236,7 @@ fn queue(q: &QueueDecl, base_path: &TokenStream, exchanges: &[ExchangeDecl]) -> 
         calls.push(quote! { .dead_letter_routing_key(#k) });
     }
     for b in &q.bindings {
-        let b = binding(b, exchanges, base_path)?;
+        let b = binding(b)?;
         calls.push(quote! { .binding(#b) });
     }
     Ok(quote! {
@@ -275,13 +257,13 @@ fn capitalize(s: &str) -> String {
 }
 
 /// Queues need the exchange list to name binding sources, so they are generated with it.
-fn queues_with(list: &[QueueDecl], exchanges: &[ExchangeDecl]) -> R<TokenStream> {
+fn queues(list: &[QueueDecl]) -> R<TokenStream> {
     let mut items = Vec::new();
     for q in list {
         let f = ident(&q.ident)?;
         let konst = ident(&q.ident.to_uppercase())?;
         let name = &q.name;
-        let body = queue(q, &quote! { super::exchanges::base }, exchanges)?;
+        let body = queue(q)?;
         let doc = doc_with(format!("Queue `{name}`."), q.description.as_deref());
         let const_doc = format!(" The name of queue `{name}`.");
         items.push(quote! {
@@ -456,7 +438,7 @@ fn declare_all(module: &Module) -> R<TokenStream> {
         .iter()
         .map(|q| ident(&q.ident))
         .collect::<R<Vec<_>>>()?;
-    let queues = queues_with(&module.queues, &module.exchanges)?;
+    let queues = queues(&module.queues)?;
     Ok(quote! {
         #queues
 
@@ -471,7 +453,7 @@ fn declare_all(module: &Module) -> R<TokenStream> {
     })
 }
 
-fn method(m: &MethodSpec) -> R<TokenStream> {
+fn method(m: &MethodSpec, field: &proc_macro2::Ident) -> R<TokenStream> {
     let id = ident(&m.ident)?;
     let key = &m.routing_key;
     let doc = doc_with(
@@ -485,7 +467,7 @@ fn method(m: &MethodSpec) -> R<TokenStream> {
         .map(|(_, v)| arg(v))
         .collect::<R<Vec<_>>>()?;
     let publish = quote! {
-        self.producer
+        self.#field
             .publish(message)
             .routing_key(#key)
             #(.header(#header_keys, #header_values))*
@@ -527,17 +509,19 @@ fn method(m: &MethodSpec) -> R<TokenStream> {
 
 fn producer(p: &ProducerSpec) -> R<TokenStream> {
     let id = ident(&p.ident)?;
+    let field = ident(&p.field)?;
     let doc = doc_with(format!("Producer `{}`.", p.name), p.description.as_deref());
-    let exchange = match &p.exchange {
-        ExchangeRef::Declared(x) => {
-            let x = ident(x)?;
-            quote! { .exchange(exchanges::#x()) }
-        }
-        ExchangeRef::Named { name, kind } => {
-            quote! { .exchange(::kombu::Exchange::new(#name, ::kombu::ExchangeKind::from(#kind))) }
-        }
-        ExchangeRef::Default => TokenStream::new(),
+    let (exchange_decl, exchange_doc) = match &p.exchange {
+        Some(x) => (
+            exchange(x)?,
+            format!(" The exchange it publishes to: `{}` ({}).", x.name, x.kind),
+        ),
+        None => (
+            quote! { ::kombu::Exchange::default_exchange() },
+            " The default exchange: the routing key names the queue.".to_owned(),
+        ),
     };
+    let key = &p.routing_key;
     let serializer = &p.serializer;
     let compression = p.compression.as_ref().map(|c| quote! { .compression(#c) });
     let mode = if p.persistent {
@@ -546,30 +530,70 @@ fn producer(p: &ProducerSpec) -> R<TokenStream> {
         quote! { ::kombu::DeliveryMode::Transient }
     };
     let confirm = p.confirm == Confirm::Wait;
-    let methods = p.methods.iter().map(method).collect::<R<Vec<_>>>()?;
-    Ok(quote! {
-        #doc
-        #[allow(dead_code)]
-        pub struct #id {
-            producer: ::kombu::Producer,
+    let methods = p
+        .methods
+        .iter()
+        .map(|m| method(m, &field))
+        .collect::<R<Vec<_>>>()?;
+    let others = p
+        .other_fields
+        .iter()
+        .map(|f| ident(f))
+        .collect::<R<Vec<_>>>()?;
+    let definition = p.define_struct.then(|| {
+        quote! {
+            #doc
+            #[allow(dead_code)]
+            pub struct #id {
+                #field: ::kombu::Producer,
+            }
         }
+    });
+    Ok(quote! {
+        #definition
 
         #[allow(dead_code)]
         impl #id {
+            #[doc = #exchange_doc]
+            pub fn exchange() -> ::kombu::Exchange {
+                #exchange_decl
+            }
+
             /// A producer on `channel`; its exchange is declared before the first publish.
             pub fn new(channel: &::kombu::Channel) -> Self {
-                let producer = ::kombu::Producer::new(channel)
-                    #exchange
+                let #field = ::kombu::Producer::new(channel)
+                    .exchange(Self::exchange())
+                    .routing_key(#key)
                     .serializer(#serializer)
                     #compression
                     .delivery_mode(#mode)
                     .confirm(#confirm);
-                Self { producer }
+                Self { #field, #(#others: ::core::default::Default::default(),)* }
+            }
+
+            /// A producer on a new channel of `connection`.
+            pub async fn from_connection(connection: &::kombu::Connection) -> ::kombu::Result<Self> {
+                let channel = connection.channel().await?;
+                ::core::result::Result::Ok(Self::new(&channel))
+            }
+
+            /// Publishes `body` with the default routing key (change it, and anything else,
+            /// on the returned `Publish` before awaiting it).
+            pub fn publish<'a, T>(&'a self, body: &'a T) -> ::kombu::Publish<'a, T>
+            where
+                T: ::kombu::__private::serde::Serialize + ::core::marker::Sync + ?::core::marker::Sized,
+            {
+                self.#field.publish(body)
+            }
+
+            /// Declares the exchange now (it is declared before the first publish anyway).
+            pub async fn declare(&self) -> ::kombu::Result<()> {
+                self.#field.declare().await
             }
 
             /// The untyped producer underneath, for anything the methods do not cover.
             pub fn producer(&self) -> &::kombu::Producer {
-                &self.producer
+                &self.#field
             }
 
             #(#methods)*
@@ -579,7 +603,7 @@ fn producer(p: &ProducerSpec) -> R<TokenStream> {
 
 fn handler_sig(c: &ConsumeSpec, h: &crate::ir::HandlerSpec) -> R<(TokenStream, TokenStream)> {
     let id = ident(&h.ident)?;
-    let queue = &c.queue;
+    let queue = &c.queue.name;
     let (params, call_args, doc) = match &h.variant {
         None => {
             let ty = rust_type(&c.message)?;
@@ -628,15 +652,19 @@ fn consumer(c: &ConsumerSpec) -> R<TokenStream> {
     let mut sigs = Vec::new();
     let mut arms = Vec::new();
     let mut queue_fns = Vec::new();
+    let mut declared_sigs: Vec<String> = Vec::new();
     for q in &c.queues {
-        let queue = &q.queue;
-        let qf = ident(&q.queue_ident)?;
-        queue_fns.push(quote! { queues::#qf() });
+        queue_fns.push(queue(&q.queue)?);
+        let queue = &q.queue.name;
         let ty = rust_type(&q.message)?;
         let mut variant_arms = Vec::new();
         for h in &q.handlers {
             let (sig, args) = handler_sig(q, h)?;
-            sigs.push(sig);
+            // Queues that carry the same message share its handler methods.
+            if !declared_sigs.contains(&h.ident) {
+                declared_sigs.push(h.ident.clone());
+                sigs.push(sig);
+            }
             let hid = ident(&h.ident)?;
             match &h.variant {
                 None => variant_arms.push(quote! {

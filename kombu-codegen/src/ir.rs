@@ -64,8 +64,8 @@ pub enum Arg {
 /// A binding from a source exchange.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BindingDecl {
-    /// The source exchange's name.
-    pub exchange: String,
+    /// The source exchange, as declared (its own bindings are not followed).
+    pub source: Box<ExchangeDecl>,
     /// The binding key.
     pub routing_key: String,
     /// The binding arguments (`x-match` and header values for headers exchanges).
@@ -247,22 +247,6 @@ pub struct MethodSpec {
     pub headers: Vec<(String, Arg)>,
 }
 
-/// The exchange a producer publishes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExchangeRef {
-    /// One of the module's exchanges, by its Rust function stem in `exchanges`.
-    Declared(String),
-    /// An exchange declared elsewhere (a predeclared `amq.*` one), by name and type.
-    Named {
-        /// The broker's name.
-        name: String,
-        /// Its type.
-        kind: String,
-    },
-    /// The default exchange (`""`): the routing key names the queue.
-    Default,
-}
-
 /// A typed producer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerSpec {
@@ -272,8 +256,19 @@ pub struct ProducerSpec {
     pub ident: String,
     /// Doc comment.
     pub description: Option<String>,
-    /// The exchange it publishes to.
-    pub exchange: ExchangeRef,
+    /// The exchange it publishes to; `None` is the default exchange (the routing key names
+    /// the queue).
+    pub exchange: Option<ExchangeDecl>,
+    /// Define the struct (a topology, an enum derive), or only implement it on the user's
+    /// struct (a struct derive), whose producer field is `field` and whose other fields are
+    /// `Default::default()`.
+    pub define_struct: bool,
+    /// The field holding the `kombu::Producer`.
+    pub field: String,
+    /// The user's other fields, filled with `Default::default()`.
+    pub other_fields: Vec<String>,
+    /// The routing key `publish` uses when not told otherwise.
+    pub routing_key: String,
     /// Serializer name.
     pub serializer: String,
     /// Compression name.
@@ -313,10 +308,8 @@ pub struct HandlerSpec {
 /// One queue a consumer reads, with its message type and handler methods.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumeSpec {
-    /// The queue's broker name.
-    pub queue: String,
-    /// The queue's Rust function stem in `queues`.
-    pub queue_ident: String,
+    /// The queue, as declared.
+    pub queue: QueueDecl,
     /// The message's Rust type.
     pub message: String,
     /// One handler for a struct message; one per variant for an enum.
