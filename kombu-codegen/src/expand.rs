@@ -47,11 +47,11 @@ pub fn generate(module: &Module) -> R<TokenStream> {
     let declare_all = declare_all(module)?;
     let mut producers = Vec::new();
     for p in &module.producers {
-        producers.push(producer(p)?);
+        producers.push(producer_items(p)?);
     }
     let mut consumers = Vec::new();
     for c in &module.consumers {
-        consumers.push(consumer(c)?);
+        consumers.push(consumer_items(c)?);
     }
     Ok(quote! {
         #exchanges
@@ -507,7 +507,8 @@ fn method(m: &MethodSpec, field: &proc_macro2::Ident) -> R<TokenStream> {
     }
 }
 
-fn producer(p: &ProducerSpec) -> R<TokenStream> {
+/// The items of one producer (its struct, if it defines one, and its impl).
+pub fn producer_items(p: &ProducerSpec) -> R<TokenStream> {
     let id = ident(&p.ident)?;
     let field = ident(&p.field)?;
     let doc = doc_with(format!("Producer `{}`.", p.name), p.description.as_deref());
@@ -643,7 +644,8 @@ fn handler_sig(c: &ConsumeSpec, h: &crate::ir::HandlerSpec) -> R<(TokenStream, T
     Ok((sig, call_args))
 }
 
-fn consumer(c: &ConsumerSpec) -> R<TokenStream> {
+/// The items of one consumer: its handler trait and its consumer struct.
+pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
     let stem = &c.ident;
     let trait_id = ident(&format!("{stem}Handler"))?;
     let struct_id = ident(&format!("{stem}Consumer"))?;

@@ -8,9 +8,10 @@
 //!
 //! Internal to kombu: its API follows kombu-build and kombu-derive, not semver.
 
+pub mod derive;
 mod expand;
 pub mod ir;
 mod names;
 
-pub use expand::{generate, Error};
+pub use expand::{consumer_items, generate, producer_items, Error};
 pub use names::ident;

@@ -137,6 +137,8 @@ pub use channel::{BoundExchange, BoundQueue, Channel};
 pub use connection::{BrokerConnection, Connection, ConnectionOptions};
 pub use consumer::Consumer;
 pub use dispatch::{Disposition, FailurePolicy};
+#[cfg(feature = "derive")]
+pub use kombu_derive::{Consumer, Producer};
 pub use message::{Message, MessageState};
 pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use simple::SimpleQueue;

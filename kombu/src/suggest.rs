@@ -7,26 +7,10 @@ pub(crate) fn did_you_mean<'a>(
 ) -> Option<&'a str> {
     known
         .into_iter()
-        .map(|k| (distance(unknown, k), k))
+        .map(|k| (strsim::levenshtein(unknown, k), k))
         .filter(|&(d, k)| d <= (k.len().max(unknown.len()) / 3).max(1))
         .min_by_key(|&(d, _)| d)
         .map(|(_, k)| k)
-}
-
-/// Levenshtein distance over chars.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
-        cur.push(i + 1);
-        for (j, &cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

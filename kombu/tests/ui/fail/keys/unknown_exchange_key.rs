@@ -1,0 +1,7 @@
+#[derive(kombu::Producer)]
+#[kombu(exchange(name = "feed", durabel = true))]
+struct FeedProducer {
+    producer: kombu::Producer,
+}
+
+fn main() {}

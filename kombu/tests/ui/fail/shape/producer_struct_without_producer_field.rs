@@ -1,0 +1,7 @@
+#[derive(kombu::Producer)]
+#[kombu(exchange(name = "feed"))]
+struct FeedProducer {
+    url: String,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(kombu::Producer)]
+#[kombu(exchange(name = "feed", type = "dierct"))]
+struct FeedProducer {
+    producer: kombu::Producer,
+}
+
+fn main() {}
