@@ -97,6 +97,71 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Typed producers and consumers with derives
+//!
+//! Python kombu's README subclasses `Producer` and `Consumer`; here the same pattern is typed.
+//! `#[derive(Producer)]` on a struct holding a [`Producer`](struct@Producer) gives it `new`,
+//! `from_connection`, `publish` (with the default routing key), `declare` and `exchange()`;
+//! you add the domain methods. On a serde-tagged enum, `#[derive(Producer)]` generates a
+//! producer type with one method per variant, and `#[derive(Consumer)]` a handler trait with
+//! one method per variant plus a consumer that declares its queues, dispatches on the tag and
+//! applies the failure policy to anything it cannot handle.
+//!
+//! ```
+//! use kombu::{Consumer, Disposition, Message, Producer};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Producer, Consumer)]
+//! #[serde(tag = "action", rename_all = "snake_case")]
+//! #[kombu(
+//!     producer = "FeedProducer",
+//!     consumer = "Feed",
+//!     exchange(name = "feed", type = "direct"),
+//!     routing_key = "importer",
+//!     queue(name = "feed", exchange = "feed", routing_key = "importer"),
+//!     prefetch = 10,
+//!     on_failure = "dead_letter",
+//! )]
+//! enum FeedTask {
+//!     ImportFeed { feed_url: String },
+//! }
+//!
+//! struct Importer;
+//!
+//! impl FeedHandler for Importer {
+//!     async fn import_feed(&self, feed_url: String, _: &Message) -> Disposition {
+//!         assert_eq!(feed_url, "http://cnn.com/rss");
+//!         Disposition::Ack
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> kombu::Result<()> {
+//! let conn = kombu::Connection::connect("memory://derive-manual").await?;
+//! let channel = conn.channel().await?;
+//! let mut consumer = FeedConsumer::start(&channel, Importer).await?;
+//! FeedProducer::new(&channel).import_feed("http://cnn.com/rss".into()).await?;
+//! let done = consumer.handle_next(std::time::Duration::from_secs(1)).await?;
+//! assert_eq!(done, Disposition::Ack);
+//! # Ok(()) }
+//! ```
+//!
+//! The `#[kombu(...)]` keys (unknown keys are errors with a did-you-mean):
+//!
+//! | key | for | meaning |
+//! |---|---|---|
+//! | `exchange(name, type, durable, auto_delete, internal, alternate_exchange)` | both | the exchange published to (absent: the default exchange), and the source of queue bindings of that name |
+//! | `routing_key = "..."` | producer | the default key; on a variant, that variant's key |
+//! | `serializer`, `compression`, `delivery_mode`, `confirm` | producer | `"json"`, `"zlib"`, `"persistent"`/`"transient"`, `true` to wait for confirms |
+//! | `producer = "Name"` | producer on an enum | the generated struct (default `<Enum>Producer`) |
+//! | `queue(name, exchange, routing_key, binding(exchange, routing_key)..., durable, exclusive, auto_delete, max_priority, max_length, message_ttl_ms, dead_letter_exchange, dead_letter_routing_key, queue_type)` | consumer | a queue to consume (repeatable) |
+//! | `prefetch = 10`, `accept = ["json"]`, `on_failure = "dead_letter" \| "requeue" \| "hook"` | consumer | consuming |
+//! | `consumer = "Stem"` | consumer | names `<Stem>Handler` and `<Stem>Consumer` (default: the type's name) |
+//! | `#[kombu(producer)]` on a field | producer on a struct | which field holds the `kombu::Producer` |
+//!
+//! The derives and `kombu-build` share one generator (`kombu-codegen`): a derive and a topology
+//! file that describe the same producer or consumer generate the same code.
+//!
 //! ## Feature flags
 //!
 //! | feature | what it adds |
@@ -107,6 +172,7 @@
 //! | `tls` | `amqps://` with rustls |
 //! | `python-types` | [`python_types`]: typed values for Python kombu's JSON wrappers |
 //! | `topology` (default) | [`topology`]: topology files, their checks and JSON Schema |
+//! | `derive` (default) | `#[derive(Producer)]` and `#[derive(Consumer)]` |
 
 #[doc(hidden)]
 #[path = "private.rs"]
