@@ -98,7 +98,7 @@ fn dead_letters() -> kombu::Queue {
 async fn the_readme_producer_and_an_enum_consumer_dispatching_on_action() {
     let test = common::test_name!();
     let (conn, channel) = common::open(test).await;
-    let mut dead = common::declare(&channel, dead_letters()).await;
+    let dead = common::declare(&channel, dead_letters()).await;
     dead.purge().await.unwrap();
     let mut consumer = TasksConsumer::start(&channel, Worker::default())
         .await
