@@ -86,39 +86,55 @@ fn names(keys: &[attr::Key]) -> Vec<&'static str> {
     keys.iter().map(|k| k.name).collect()
 }
 
-/// `#[derive(Producer)]`.
+/// `#[derive(Producer)]`. With mistakes in the attributes, the output is the errors plus the
+/// producer as far as it was understood, so that code using it reports nothing more.
 pub fn derive_producer(input: &syn::DeriveInput) -> TokenStream {
-    match producer_spec(input) {
-        Ok(spec) => match crate::expand::producer_items(&spec) {
-            Ok(tokens) => tokens,
-            Err(e) => syn::Error::new(input.ident.span(), e.to_string()).to_compile_error(),
-        },
-        Err(e) => {
-            let stub = producer_stub(input);
-            let errors = e.to_compile_error();
-            quote! { #errors #stub }
+    let (spec, errors) = producer_spec_lenient(input);
+    let field_exists = match &input.data {
+        syn::Data::Struct(data) => data
+            .fields
+            .iter()
+            .any(|f| f.ident.as_ref().is_some_and(|i| *i == spec.field)),
+        syn::Data::Enum(_) => true,
+        syn::Data::Union(_) => false,
+    };
+    let items = if !input.generics.params.is_empty() {
+        TokenStream::new()
+    } else if field_exists {
+        crate::expand::producer_items(&spec).unwrap_or_default()
+    } else {
+        producer_stub(input)
+    };
+    match errors.into_error() {
+        None => items,
+        Some(e) => {
+            let e = e.to_compile_error();
+            quote! { #e #items }
         }
     }
 }
 
-/// `#[derive(Consumer)]`.
+/// `#[derive(Consumer)]`, with the same best-effort output on mistakes.
 pub fn derive_consumer(input: &syn::DeriveInput) -> TokenStream {
-    match consumer_spec(input) {
-        Ok(spec) => match crate::expand::consumer_items(&spec) {
-            Ok(tokens) => tokens,
-            Err(e) => syn::Error::new(input.ident.span(), e.to_string()).to_compile_error(),
-        },
-        Err(e) => e.to_compile_error(),
+    let (spec, errors) = consumer_spec_lenient(input);
+    let items = if input.generics.params.is_empty() && !matches!(input.data, syn::Data::Union(_)) {
+        crate::expand::consumer_items(&spec).unwrap_or_default()
+    } else {
+        TokenStream::new()
+    };
+    match errors.into_error() {
+        None => items,
+        Some(e) => {
+            let e = e.to_compile_error();
+            quote! { #e #items }
+        }
     }
 }
 
-/// What a failed producer derive still provides, so that the user's own methods calling
-/// `self.publish(...)` do not add errors of their own.
+/// What a producer struct whose producer field was not found still provides, so that the
+/// user's own methods calling `self.publish(...)` add no errors of their own.
 fn producer_stub(input: &syn::DeriveInput) -> TokenStream {
     let id = &input.ident;
-    if !matches!(input.data, syn::Data::Struct(_)) || !input.generics.params.is_empty() {
-        return TokenStream::new();
-    }
     quote! {
         #[allow(dead_code, unused_variables)]
         impl #id {
@@ -236,7 +252,7 @@ fn shape(input: &syn::DeriveInput, errors: &mut Errors, derive: &str) -> Shape {
             syn::Fields::Unit => Vec::new(),
             syn::Fields::Unnamed(u) => {
                 errors.push(u.span(), "variants of a tagged message enum have named fields (`ImportFeed { feed_url: String }`) or none");
-                Vec::new()
+                continue;
             }
         };
         let tag = serde::variant_tag(&serde, v);
@@ -318,6 +334,15 @@ fn stem_name(ident: &str, suffix: &str) -> String {
 
 /// The producer a derive describes.
 pub fn producer_spec(input: &syn::DeriveInput) -> syn::Result<ir::ProducerSpec> {
+    let (spec, errors) = producer_spec_lenient(input);
+    match errors.into_error() {
+        Some(e) => Err(e),
+        None => Ok(spec),
+    }
+}
+
+/// The producer as far as it could be understood, and the problems found.
+fn producer_spec_lenient(input: &syn::DeriveInput) -> (ir::ProducerSpec, Errors) {
     let mut errors = Errors::default();
     let entries = attr::parse(&input.attrs, &mut errors);
     let mut ignored = names(CONSUMER_KEYS);
@@ -391,10 +416,7 @@ pub fn producer_spec(input: &syn::DeriveInput) -> syn::Result<ir::ProducerSpec> 
             )
         }
     };
-    if let Some(e) = errors.into_error() {
-        return Err(e);
-    }
-    Ok(ir::ProducerSpec {
+    let spec = ir::ProducerSpec {
         name: stem_name(&struct_ident, "Producer"),
         ident: struct_ident,
         description: if define_struct {
@@ -418,7 +440,8 @@ pub fn producer_spec(input: &syn::DeriveInput) -> syn::Result<ir::ProducerSpec> 
             ir::Confirm::None
         },
         methods,
-    })
+    };
+    (spec, errors)
 }
 
 /// The field that holds the `kombu::Producer`: the one marked `#[kombu(producer)]`, or the only
@@ -592,6 +615,15 @@ fn queue_decl(
 
 /// The consumer a derive describes.
 pub fn consumer_spec(input: &syn::DeriveInput) -> syn::Result<ir::ConsumerSpec> {
+    let (spec, errors) = consumer_spec_lenient(input);
+    match errors.into_error() {
+        Some(e) => Err(e),
+        None => Ok(spec),
+    }
+}
+
+/// The consumer as far as it could be understood, and the problems found.
+fn consumer_spec_lenient(input: &syn::DeriveInput) -> (ir::ConsumerSpec, Errors) {
     let mut errors = Errors::default();
     let entries = attr::parse(&input.attrs, &mut errors);
     let mut ignored = names(PRODUCER_KEYS);
@@ -695,10 +727,7 @@ pub fn consumer_spec(input: &syn::DeriveInput) -> syn::Result<ir::ConsumerSpec> 
         }) => items.clone(),
         _ => Vec::new(),
     };
-    if let Some(e) = errors.into_error() {
-        return Err(e);
-    }
-    Ok(ir::ConsumerSpec {
+    let spec = ir::ConsumerSpec {
         name: stem.to_snake_case(),
         ident: stem,
         description: None,
@@ -706,5 +735,6 @@ pub fn consumer_spec(input: &syn::DeriveInput) -> syn::Result<ir::ConsumerSpec> 
         prefetch,
         on_failure,
         accept,
-    })
+    };
+    (spec, errors)
 }
