@@ -52,7 +52,7 @@ pub use model::{
     At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, HeadersMatch,
     MessageDef, MethodDef, Name, ProducerDef, QueueDef, TopologyModel, VariantDef,
 };
-pub use route::{predeclared, Routes, PREDECLARED};
+pub use route::{predeclared, Hop, RoutePath, Routes, PREDECLARED};
 pub use schema::json_schema;
 pub use source::{FileId, Format, Location, Pos, SourceFile, Span};
 pub use types::{Primitive, TypeExpr};

@@ -3,7 +3,7 @@
 //! Used by the checks (does a producer route reach a queue; does what reaches a queue match
 //! what its consumer expects) and by tools that answer "where does this key go".
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::model::{BindingDef, TopologyModel};
 use crate::transport::memory::router::{route_graph, BindingEntry, Destination, Router};
@@ -29,6 +29,45 @@ pub fn predeclared(name: &str) -> Option<&'static ExchangeKind> {
 pub struct Routes {
     exchanges: HashMap<String, (Router, Option<String>)>,
     queues: HashSet<String>,
+    /// The binding keys from a source exchange to a destination, for explaining a path.
+    keys: HashMap<(String, Destination), Vec<String>>,
+}
+
+/// How a message got from one exchange to the next exchange or queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hop {
+    /// A binding of `from` matched; `keys` are the binding keys from `from` to `to`.
+    Binding {
+        /// The source exchange.
+        from: String,
+        /// The destination (queue or exchange).
+        to: String,
+        /// Whether `to` is a queue.
+        to_queue: bool,
+        /// The bindings between them: their keys, or for headers bindings the values matched.
+        keys: Vec<String>,
+    },
+    /// No binding of `from` matched, so its alternate exchange `to` got the message.
+    Alternate {
+        /// The exchange nothing matched on.
+        from: String,
+        /// Its alternate exchange.
+        to: String,
+    },
+    /// The default exchange delivered to the queue named by the routing key.
+    Default {
+        /// The queue.
+        queue: String,
+    },
+}
+
+/// One queue a message reaches and the way it got there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePath {
+    /// The queue.
+    pub queue: String,
+    /// The hops from the exchange published to, in order.
+    pub hops: Vec<Hop>,
 }
 
 impl Routes {
@@ -57,7 +96,28 @@ impl Routes {
                 .entry((*name).to_owned())
                 .or_insert_with(|| (Router::new(kind), None));
         }
+        let mut keys: HashMap<(String, Destination), Vec<String>> = HashMap::new();
         let mut bind = |b: &BindingDef, destination: Destination| {
+            let label = if b.headers.is_empty() {
+                b.routing_key.get().clone()
+            } else {
+                let values: Vec<String> = b
+                    .headers
+                    .iter()
+                    .map(|(k, v)| match v.as_str() {
+                        Some(s) => format!("{k}={s}"),
+                        None => format!("{k}={v:?}"),
+                    })
+                    .collect();
+                format!(
+                    "headers {} ({})",
+                    values.join(", "),
+                    b.match_.unwrap_or_default().as_str()
+                )
+            };
+            keys.entry((b.exchange.get().clone(), destination.clone()))
+                .or_default()
+                .push(label);
             if let Some((router, _)) = exchanges.get_mut(b.exchange.get()) {
                 router.bind(BindingEntry {
                     destination,
@@ -79,6 +139,7 @@ impl Routes {
         Routes {
             exchanges,
             queues: model.queues.keys().cloned().collect(),
+            keys,
         }
     }
 
@@ -100,6 +161,76 @@ impl Routes {
             },
             |queue| self.queues.contains(queue),
         )
+    }
+
+    /// Like [`Routes::route`], with the way to each queue: the bindings followed
+    /// (exchange-to-exchange included) and the alternate exchanges taken. Queues in name order.
+    pub fn trace(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+    ) -> Vec<RoutePath> {
+        let mut paths: BTreeMap<String, Vec<Hop>> = BTreeMap::new();
+        let mut todo: Vec<(String, Vec<Hop>)> = vec![(exchange.to_owned(), Vec::new())];
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        while let Some((name, hops)) = todo.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if name.is_empty() {
+                if self.queues.contains(routing_key) {
+                    let mut hops = hops;
+                    hops.push(Hop::Default {
+                        queue: routing_key.to_owned(),
+                    });
+                    paths.entry(routing_key.to_owned()).or_insert(hops);
+                }
+                continue;
+            }
+            let Some((router, alternate)) = self.exchanges.get(&name) else {
+                continue;
+            };
+            let mut found = BTreeSet::new();
+            router.route(routing_key, headers, &mut found);
+            if found.is_empty() {
+                if let Some(alt) = alternate {
+                    let mut next = hops.clone();
+                    next.push(Hop::Alternate {
+                        from: name.clone(),
+                        to: alt.clone(),
+                    });
+                    todo.push((alt.clone(), next));
+                }
+            }
+            for dest in found {
+                let keys = self
+                    .keys
+                    .get(&(name.clone(), dest.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                let (to, to_queue) = match dest {
+                    Destination::Queue(q) => (q.clone(), true),
+                    Destination::Exchange(x) => (x.clone(), false),
+                };
+                let mut next = hops.clone();
+                next.push(Hop::Binding {
+                    from: name.clone(),
+                    to: to.clone(),
+                    to_queue,
+                    keys,
+                });
+                if to_queue {
+                    paths.entry(to).or_insert(next);
+                } else {
+                    todo.push((to, next));
+                }
+            }
+        }
+        paths
+            .into_iter()
+            .map(|(queue, hops)| RoutePath { queue, hops })
+            .collect()
     }
 
     /// Whether anything is bound to `exchange`.

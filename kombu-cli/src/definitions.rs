@@ -1,0 +1,368 @@
+//! `kombu export` and `kombu import`: RabbitMQ definitions.json to and from topology files.
+//!
+//! Export writes what `rabbitmqctl import_definitions` (or the management UI) loads: exchanges,
+//! queues with their `x-` arguments, bindings. Import reads a broker's export back into a
+//! topology file, typed arguments becoming typed keys, so that an existing deployment can adopt
+//! reviewed files. Server-named queues and the exchanges RabbitMQ declares itself are left out.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use kombu::topology::{
+    At, BindingDef, ExchangeDef, HeadersMatch, QueueDef, Topology, TopologyModel,
+};
+use kombu::{FieldTable, FieldValue, Overflow, QueueType};
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// RabbitMQ definitions.json.
+    Definitions,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ImportFormat {
+    /// A TOML topology file.
+    Toml,
+    /// A YAML topology file.
+    Yaml,
+}
+
+/// A field value as plain JSON, the way the management API and definitions files carry it.
+pub(crate) fn to_json(v: &FieldValue) -> Value {
+    match v {
+        FieldValue::Bool(b) => json!(b),
+        FieldValue::I8(n) => json!(n),
+        FieldValue::U8(n) => json!(n),
+        FieldValue::I16(n) => json!(n),
+        FieldValue::U16(n) => json!(n),
+        FieldValue::I32(n) => json!(n),
+        FieldValue::U32(n) => json!(n),
+        FieldValue::I64(n) => json!(n),
+        FieldValue::F32(f) => json!(f),
+        FieldValue::F64(f) => json!(f),
+        FieldValue::String(s) => json!(s),
+        FieldValue::Timestamp(t) => json!(t),
+        FieldValue::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        FieldValue::Table(t) => table_json(t),
+        FieldValue::Bytes(b) => json!(String::from_utf8_lossy(b)),
+        other => json!(format!("{other:?}")),
+    }
+}
+
+pub(crate) fn table_json(t: &FieldTable) -> Value {
+    Value::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+}
+
+/// Plain JSON back to a field value (integers as Python's client sends them).
+pub(crate) fn from_json(v: &Value) -> FieldValue {
+    match v {
+        Value::Null => FieldValue::Void,
+        Value::Bool(b) => FieldValue::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => match i32::try_from(i) {
+                Ok(small) => FieldValue::I32(small),
+                Err(_) => FieldValue::I64(i),
+            },
+            (None, Some(f)) => FieldValue::F64(f),
+            _ => FieldValue::Void,
+        },
+        Value::String(s) => FieldValue::String(s.clone()),
+        Value::Array(items) => FieldValue::Array(items.iter().map(from_json).collect()),
+        Value::Object(map) => {
+            FieldValue::Table(map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
+        }
+    }
+}
+
+/// The definitions of a topology for `vhost`.
+pub(crate) fn definitions(topology: &Topology, vhost: &str) -> Value {
+    let exchanges: Vec<Value> = topology
+        .exchanges()
+        .iter()
+        .filter(|x| x.should_declare())
+        .map(|x| {
+            json!({
+                "name": x.name, "vhost": vhost, "type": x.kind.as_str(), "durable": x.durable,
+                "auto_delete": x.auto_delete, "internal": x.internal, "arguments": table_json(&x.arguments),
+            })
+        })
+        .collect();
+    let mut bindings = Vec::new();
+    let queues: Vec<Value> = topology
+        .queues()
+        .iter()
+        .map(|q| {
+            for b in &q.bindings {
+                bindings.push(json!({
+                    "source": b.exchange.name, "vhost": vhost, "destination": q.name, "destination_type": "queue",
+                    "routing_key": b.routing_key, "arguments": table_json(&b.arguments),
+                }));
+            }
+            json!({
+                "name": q.name, "vhost": vhost, "durable": q.durable, "auto_delete": q.is_auto_delete(),
+                "arguments": table_json(&q.declare_arguments()),
+            })
+        })
+        .collect();
+    for x in topology.exchanges() {
+        for b in &x.bindings {
+            bindings.push(json!({
+                "source": b.exchange.name, "vhost": vhost, "destination": x.name, "destination_type": "exchange",
+                "routing_key": b.routing_key, "arguments": table_json(&b.arguments),
+            }));
+        }
+    }
+    json!({ "exchanges": exchanges, "queues": queues, "bindings": bindings })
+}
+
+pub(crate) fn export(
+    files: &[PathBuf],
+    _format: ExportFormat,
+    vhost: &str,
+) -> Result<u8, crate::Failure> {
+    let topology = crate::load(files)?;
+    let text =
+        serde_json::to_string_pretty(&definitions(&topology, vhost)).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(0)
+}
+
+fn s(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn b(v: &Value, key: &str, default: bool) -> bool {
+    v.get(key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+fn args(v: &Value) -> FieldTable {
+    match v.get("arguments") {
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect(),
+        _ => FieldTable::new(),
+    }
+}
+
+fn in_vhost(v: &Value, vhost: &str) -> bool {
+    v.get("vhost")
+        .and_then(Value::as_str)
+        .is_none_or(|h| h == vhost)
+}
+
+/// Whether RabbitMQ declares this exchange itself.
+fn builtin(name: &str) -> bool {
+    name.is_empty() || name.starts_with("amq.")
+}
+
+fn millis(v: &FieldValue) -> Option<std::time::Duration> {
+    match v {
+        FieldValue::I32(n) => u64::try_from(*n).ok().map(std::time::Duration::from_millis),
+        FieldValue::I64(n) => u64::try_from(*n).ok().map(std::time::Duration::from_millis),
+        _ => None,
+    }
+}
+
+fn uint(v: &FieldValue) -> Option<u64> {
+    match v {
+        FieldValue::I32(n) => u64::try_from(*n).ok(),
+        FieldValue::I64(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+/// Sets the typed key for a queue argument; false when it has none (or an unexpected value).
+fn typed_argument(def: &mut QueueDef, key: &str, v: &FieldValue) -> bool {
+    match key {
+        "x-message-ttl" => millis(v).map(|d| def.message_ttl = Some(d)).is_some(),
+        "x-expires" => millis(v).map(|d| def.expires = Some(d)).is_some(),
+        "x-max-length" => uint(v).map(|n| def.max_length = Some(n)).is_some(),
+        "x-max-length-bytes" => uint(v).map(|n| def.max_length_bytes = Some(n)).is_some(),
+        "x-max-priority" => uint(v)
+            .and_then(|n| u8::try_from(n).ok())
+            .map(|n| def.max_priority = Some(n))
+            .is_some(),
+        "x-overflow" => {
+            def.overflow = match v.as_str() {
+                Some("drop-head") => Some(Overflow::DropHead),
+                Some("reject-publish") => Some(Overflow::RejectPublish),
+                Some("reject-publish-dlx") => Some(Overflow::RejectPublishDlx),
+                _ => return false,
+            };
+            true
+        }
+        "x-dead-letter-exchange" => v
+            .as_str()
+            .map(|x| def.dead_letter_exchange = Some(At::new(x.to_owned())))
+            .is_some(),
+        "x-dead-letter-routing-key" => v
+            .as_str()
+            .map(|x| def.dead_letter_routing_key = Some(x.to_owned()))
+            .is_some(),
+        "x-queue-type" => {
+            def.queue_type = match v.as_str() {
+                Some("classic") => Some(QueueType::Classic),
+                Some("quorum") => Some(QueueType::Quorum),
+                Some("stream") => Some(QueueType::Stream),
+                _ => return false,
+            };
+            true
+        }
+        "x-single-active-consumer" => match v {
+            FieldValue::Bool(on) => {
+                def.single_active_consumer = *on;
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// A queue's arguments as typed keys, leaving what has none in `arguments`.
+fn queue_def(q: &Value) -> QueueDef {
+    let mut def = QueueDef {
+        durable: b(q, "durable", true),
+        auto_delete: b(q, "auto_delete", false),
+        exclusive: b(q, "exclusive", false),
+        ..QueueDef::default()
+    };
+    for (k, v) in args(q) {
+        if !typed_argument(&mut def, &k, &v) {
+            def.arguments.insert(k, v);
+        }
+    }
+    def
+}
+
+fn binding_def(bind: &Value, headers_exchange: bool) -> BindingDef {
+    let mut arguments = args(bind);
+    let mut headers = FieldTable::new();
+    let mut match_ = None;
+    if headers_exchange {
+        match_ = match arguments
+            .remove("x-match")
+            .as_ref()
+            .and_then(FieldValue::as_str)
+        {
+            Some("any") => Some(HeadersMatch::Any),
+            Some("all-with-x") => Some(HeadersMatch::AllWithX),
+            Some("any-with-x") => Some(HeadersMatch::AnyWithX),
+            Some(_) => Some(HeadersMatch::All),
+            None => None,
+        };
+        headers = std::mem::take(&mut arguments);
+    }
+    BindingDef {
+        exchange: At::new(s(bind, "source")),
+        routing_key: At::new(s(bind, "routing_key")),
+        headers,
+        match_,
+        arguments,
+        description: None,
+    }
+}
+
+/// A topology model from a definitions document.
+pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
+    let list = |key: &str| -> Vec<Value> {
+        defs.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter(|v| in_vhost(v, vhost)).cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut exchanges: IndexMap<String, ExchangeDef> = IndexMap::new();
+    for x in list("exchanges") {
+        let name = s(&x, "name");
+        if builtin(&name) {
+            continue;
+        }
+        let mut arguments = args(&x);
+        let alternate = arguments
+            .remove("alternate-exchange")
+            .and_then(|v| v.as_str().map(|a| At::new(a.to_owned())));
+        exchanges.insert(
+            name,
+            ExchangeDef {
+                kind: kombu::ExchangeKind::from(s(&x, "type").as_str()),
+                durable: b(&x, "durable", true),
+                auto_delete: b(&x, "auto_delete", false),
+                internal: b(&x, "internal", false),
+                alternate_exchange: alternate,
+                arguments,
+                ..ExchangeDef::default()
+            },
+        );
+    }
+    let mut queues: IndexMap<String, QueueDef> = IndexMap::new();
+    for q in list("queues") {
+        let name = s(&q, "name");
+        if name.starts_with("amq.gen-") || name.is_empty() {
+            continue;
+        }
+        queues.insert(name, queue_def(&q));
+    }
+    for bind in list("bindings") {
+        let source = s(&bind, "source");
+        if source.is_empty() {
+            continue; // the default exchange's implicit bindings
+        }
+        let headers_exchange = exchanges
+            .get(&source)
+            .map(|x| x.kind == kombu::ExchangeKind::Headers)
+            .unwrap_or_else(|| {
+                kombu::topology::predeclared(&source) == Some(&kombu::ExchangeKind::Headers)
+            });
+        if !builtin(&source) && !exchanges.contains_key(&source) {
+            eprintln!(
+                "note: left out the binding from `{source}` to `{}`: the definitions do not declare `{source}` (RabbitMQ leaves internal exchanges out of its exports)",
+                s(&bind, "destination")
+            );
+            continue;
+        }
+        let def = binding_def(&bind, headers_exchange);
+        let destination = s(&bind, "destination");
+        match s(&bind, "destination_type").as_str() {
+            "queue" => {
+                if let Some(q) = queues.get_mut(&destination) {
+                    q.bindings.push(def);
+                }
+            }
+            "exchange" => {
+                if let Some(x) = exchanges.get_mut(&destination) {
+                    x.bindings.push(def);
+                }
+            }
+            _ => {}
+        }
+    }
+    TopologyModel {
+        version: 1,
+        exchanges,
+        queues,
+        ..TopologyModel::default()
+    }
+}
+
+pub(crate) fn import(file: &Path, format: ImportFormat, vhost: &str) -> Result<u8, crate::Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let defs: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", file.display()))?;
+    let model = model_of(&defs, vhost);
+    let out = match format {
+        ImportFormat::Toml => format!(
+            "# Imported from {} (virtual host {vhost}) by `kombu import`.\n{}",
+            file.display(),
+            model.to_toml_string().map_err(|e| e.to_string())?
+        ),
+        ImportFormat::Yaml => format!(
+            "# Imported from {} (virtual host {vhost}) by `kombu import`.\n{}",
+            file.display(),
+            model.to_yaml_string().map_err(|e| e.to_string())?
+        ),
+    };
+    print!("{out}");
+    Ok(0)
+}

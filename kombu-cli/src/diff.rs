@@ -1,0 +1,585 @@
+//! `kombu diff`: every change between two versions of a topology, classed by what the broker
+//! (and the messages in it) would go through.
+//!
+//! - **safe**: additive; apply as is.
+//! - **policy**: a queue or exchange argument that a RabbitMQ policy can change in place (TTL,
+//!   length limits, overflow, dead-lettering, alternate exchange). Redeclaring with the new
+//!   `x-` argument would be refused with 406, so the hint says which policy to set.
+//! - **recreate**: RabbitMQ answers a redeclare with 406 PRECONDITION_FAILED (type, durable,
+//!   exclusive, auto-delete, queue type, other arguments); the hint says how to migrate without
+//!   losing messages.
+//! - **destructive**: drops messages or routes (a removed queue or binding, a message contract
+//!   that old producers or consumers cannot follow).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use kombu::topology::{
+    BindingDef, ExchangeDef, Format as FileFormat, MessageDef, QueueDef, SourceFile, Topology,
+    TopologyModel,
+};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// One line per change, with hints.
+    Human,
+    /// A table for a pull-request comment.
+    Markdown,
+    /// A JSON array of changes.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Class {
+    Safe,
+    Policy,
+    Recreate,
+    Destructive,
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Class::Safe => "safe",
+            Class::Policy => "policy",
+            Class::Recreate => "recreate",
+            Class::Destructive => "destructive",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub(crate) entity: String,
+    pub(crate) change: String,
+    pub(crate) class: Class,
+    pub(crate) hint: Option<String>,
+}
+
+fn change(entity: &str, class: Class, text: impl Into<String>, hint: Option<String>) -> Change {
+    Change {
+        entity: entity.to_owned(),
+        change: text.into(),
+        class,
+        hint,
+    }
+}
+
+fn show<T: fmt::Debug>(v: &T) -> String {
+    format!("{v:?}")
+}
+
+fn dur(d: &Option<std::time::Duration>) -> String {
+    let Some(d) = d else { return "none".to_owned() };
+    let ms = d.as_millis();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms % size == 0 && ms >= size {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+fn opt<T: fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "none".to_owned(), ToString::to_string)
+}
+
+fn recreate_queue_hint(name: &str) -> String {
+    format!("RabbitMQ refuses to redeclare `{name}` with other settings (406). Declare the new queue under a new name beside it, move consumers and bindings, let `{name}` drain, then delete it.")
+}
+
+fn binding_text(b: &BindingDef) -> String {
+    let mut s = format!("from `{}`", b.exchange.get());
+    if !b.routing_key.is_empty() {
+        s.push_str(&format!(" with key `{}`", b.routing_key.get()));
+    }
+    if !b.headers.is_empty() {
+        let h: Vec<String> = b.headers.keys().cloned().collect();
+        s.push_str(&format!(" on headers {}", h.join(", ")));
+    }
+    s
+}
+
+fn bindings(entity: &str, old: &[BindingDef], new: &[BindingDef], out: &mut Vec<Change>) {
+    for b in new.iter().filter(|b| !old.contains(b)) {
+        out.push(change(
+            entity,
+            Class::Safe,
+            format!("binding added {}", binding_text(b)),
+            None,
+        ));
+    }
+    for b in old.iter().filter(|b| !new.contains(b)) {
+        out.push(change(
+            entity,
+            Class::Destructive,
+            format!(
+                "binding removed {}: messages it routed stop arriving",
+                binding_text(b)
+            ),
+            Some("make sure another binding or queue takes those messages first".to_owned()),
+        ));
+    }
+}
+
+fn exchange(name: &str, old: &ExchangeDef, new: &ExchangeDef, out: &mut Vec<Change>) {
+    let entity = format!("exchange `{name}`");
+    let mut recreate = |what: &str, a: String, b: String| {
+        out.push(change(
+            &entity,
+            Class::Recreate,
+            format!("{what}: {a} → {b}"),
+            Some(format!("RabbitMQ refuses to redeclare `{name}` with another {what} (406). Declare a new exchange, bind it like this one, move publishers, then delete `{name}`.")),
+        ));
+    };
+    if old.kind != new.kind {
+        recreate(
+            "type",
+            old.kind.as_str().to_owned(),
+            new.kind.as_str().to_owned(),
+        );
+    }
+    if old.durable != new.durable {
+        recreate("durable", old.durable.to_string(), new.durable.to_string());
+    }
+    if old.auto_delete != new.auto_delete {
+        recreate(
+            "auto_delete",
+            old.auto_delete.to_string(),
+            new.auto_delete.to_string(),
+        );
+    }
+    if old.internal != new.internal {
+        recreate(
+            "internal",
+            old.internal.to_string(),
+            new.internal.to_string(),
+        );
+    }
+    if old.arguments != new.arguments {
+        recreate("arguments", show(&old.arguments), show(&new.arguments));
+    }
+    if old.alternate_exchange != new.alternate_exchange {
+        let to = new.alternate_exchange.as_ref().map(|a| a.get().clone());
+        out.push(change(
+            &entity,
+            Class::Policy,
+            format!(
+                "alternate exchange: {} → {}",
+                old.alternate_exchange.as_ref().map_or("none".to_owned(), |a| format!("`{}`", a.get())),
+                to.as_ref().map_or("none".to_owned(), |a| format!("`{a}`"))
+            ),
+            Some(match to {
+                Some(a) => format!("set it in place with a policy: rabbitmqctl set_policy {name}-ae '^{}$' '{{\"alternate-exchange\":\"{a}\"}}' --apply-to exchanges", regex(name)),
+                None => format!("clear the policy that sets it on `{name}`"),
+            }),
+        ));
+    }
+    if old.description != new.description {
+        out.push(change(&entity, Class::Safe, "description changed", None));
+    }
+    bindings(&entity, &old.bindings, &new.bindings, out);
+}
+
+fn regex(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| {
+            if "\\.^$|?*+()[]{}".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn queue(name: &str, old: &QueueDef, new: &QueueDef, out: &mut Vec<Change>) {
+    let entity = format!("queue `{name}`");
+    let mut recreate = |what: &str, a: String, b: String| {
+        out.push(change(
+            &entity,
+            Class::Recreate,
+            format!("{what}: {a} → {b}"),
+            Some(recreate_queue_hint(name)),
+        ));
+    };
+    if old.durable != new.durable {
+        recreate("durable", old.durable.to_string(), new.durable.to_string());
+    }
+    if old.exclusive != new.exclusive {
+        recreate(
+            "exclusive",
+            old.exclusive.to_string(),
+            new.exclusive.to_string(),
+        );
+    }
+    if old.auto_delete != new.auto_delete {
+        recreate(
+            "auto_delete",
+            old.auto_delete.to_string(),
+            new.auto_delete.to_string(),
+        );
+    }
+    if old.queue_type != new.queue_type {
+        recreate("queue type", show(&old.queue_type), show(&new.queue_type));
+    }
+    if old.max_priority != new.max_priority {
+        recreate(
+            "max_priority",
+            show(&old.max_priority),
+            show(&new.max_priority),
+        );
+    }
+    if old.single_active_consumer != new.single_active_consumer {
+        recreate(
+            "single_active_consumer",
+            old.single_active_consumer.to_string(),
+            new.single_active_consumer.to_string(),
+        );
+    }
+    if old.arguments != new.arguments {
+        recreate("arguments", show(&old.arguments), show(&new.arguments));
+    }
+    let policies: [(&str, &str, String, String, Option<String>); 7] = [
+        (
+            "message_ttl",
+            "message-ttl",
+            dur(&old.message_ttl),
+            dur(&new.message_ttl),
+            new.message_ttl.map(|d| d.as_millis().to_string()),
+        ),
+        (
+            "expires",
+            "expires",
+            dur(&old.expires),
+            dur(&new.expires),
+            new.expires.map(|d| d.as_millis().to_string()),
+        ),
+        (
+            "max_length",
+            "max-length",
+            opt(&old.max_length),
+            opt(&new.max_length),
+            new.max_length.map(|n| n.to_string()),
+        ),
+        (
+            "max_length_bytes",
+            "max-length-bytes",
+            opt(&old.max_length_bytes),
+            opt(&new.max_length_bytes),
+            new.max_length_bytes.map(|n| n.to_string()),
+        ),
+        (
+            "overflow",
+            "overflow",
+            opt(&old.overflow.map(|o| o.as_str())),
+            opt(&new.overflow.map(|o| o.as_str())),
+            new.overflow.map(|o| format!("\"{}\"", o.as_str())),
+        ),
+        (
+            "dead_letter_exchange",
+            "dead-letter-exchange",
+            opt(&old.dead_letter_exchange),
+            opt(&new.dead_letter_exchange),
+            new.dead_letter_exchange
+                .as_ref()
+                .map(|x| format!("\"{}\"", x.get())),
+        ),
+        (
+            "dead_letter_routing_key",
+            "dead-letter-routing-key",
+            opt(&old.dead_letter_routing_key),
+            opt(&new.dead_letter_routing_key),
+            new.dead_letter_routing_key
+                .as_ref()
+                .map(|k| format!("\"{k}\"")),
+        ),
+    ];
+    for (key, policy_key, a, b, value) in policies {
+        if a != b {
+            let hint = match value {
+                Some(v) => format!("change it in place with a policy (a redeclare with the new x-argument is refused with 406): rabbitmqctl set_policy {name}-{policy_key} '^{}$' '{{\"{policy_key}\":{v}}}' --apply-to queues", regex(name)),
+                None => format!("clear the policy that sets {policy_key} on `{name}`"),
+            };
+            out.push(change(
+                &entity,
+                Class::Policy,
+                format!("{key}: {a} → {b}"),
+                Some(hint),
+            ));
+        }
+    }
+    if old.description != new.description {
+        out.push(change(&entity, Class::Safe, "description changed", None));
+    }
+    bindings(&entity, &old.bindings, &new.bindings, out);
+}
+
+fn message(name: &str, old: &MessageDef, new: &MessageDef, out: &mut Vec<Change>) {
+    let entity = format!("message `{name}`");
+    if old.rust != new.rust || old.tag != new.tag {
+        out.push(change(&entity, Class::Destructive, "definition changed (Rust type or tag field)", Some("consumers built from the old file cannot decode the new messages: version the message type instead".to_owned())));
+    }
+    let empty = indexmap::IndexMap::new();
+    let (of, nf) = (
+        old.fields.as_ref().unwrap_or(&empty),
+        new.fields.as_ref().unwrap_or(&empty),
+    );
+    for (f, def) in nf {
+        match of.get(f) {
+            None if def.ty.starts_with("optional<") => out.push(change(&entity, Class::Safe, format!("optional field `{f}` added"), None)),
+            None => out.push(change(&entity, Class::Destructive, format!("required field `{f}` added"), Some("messages from producers built from the old file lack it and are rejected; add it as optional<...> first".to_owned()))),
+            Some(o) if o.ty != def.ty => out.push(change(&entity, Class::Destructive, format!("field `{f}`: {} → {}", o.ty, def.ty), Some("old and new programs cannot read each other's messages: add a new field instead".to_owned()))),
+            Some(_) => {}
+        }
+    }
+    for f in of.keys().filter(|f| !nf.contains_key(f.as_str())) {
+        out.push(change(&entity, Class::Destructive, format!("field `{f}` removed"), Some("consumers built from the old file reject messages without it: make it optional first, deploy, then remove it".to_owned())));
+    }
+    let empty_v = indexmap::IndexMap::new();
+    let (ov, nv) = (
+        old.variants.as_ref().unwrap_or(&empty_v),
+        new.variants.as_ref().unwrap_or(&empty_v),
+    );
+    for v in nv.keys().filter(|v| !ov.contains_key(v.as_str())) {
+        out.push(change(
+            &entity,
+            Class::Safe,
+            format!("variant `{v}` added"),
+            Some(
+                "deploy consumers before producers: old consumers reject the new action".to_owned(),
+            ),
+        ));
+    }
+    for v in ov.keys().filter(|v| !nv.contains_key(v.as_str())) {
+        out.push(change(
+            &entity,
+            Class::Destructive,
+            format!("variant `{v}` removed"),
+            Some("new consumers reject that action if old producers still send it".to_owned()),
+        ));
+    }
+}
+
+/// Every change from `old` to `new`.
+pub(crate) fn diff(old: &TopologyModel, new: &TopologyModel) -> Vec<Change> {
+    let mut out = Vec::new();
+    macro_rules! entities {
+        ($field:ident, $kind:literal, $compare:expr, $removed:expr) => {
+            for (name, n) in &new.$field {
+                match old.$field.get(name) {
+                    None => out.push(change(
+                        &format!("{} `{name}`", $kind),
+                        Class::Safe,
+                        "added",
+                        None,
+                    )),
+                    Some(o) if o != n => $compare(name, o, n, &mut out),
+                    Some(_) => {}
+                }
+            }
+            for name in old
+                .$field
+                .keys()
+                .filter(|k| !new.$field.contains_key(k.as_str()))
+            {
+                let (class, text, hint): (Class, &str, Option<&str>) = $removed;
+                out.push(change(
+                    &format!("{} `{name}`", $kind),
+                    class,
+                    text,
+                    hint.map(str::to_owned),
+                ));
+            }
+        };
+    }
+    entities!(exchanges, "exchange", exchange, (Class::Destructive, "removed: its bindings go, and what is published to it is dropped", Some("move publishers off it first; `kombu apply` never deletes it, delete it on the broker once idle")));
+    entities!(queues, "queue", queue, (Class::Destructive, "removed: the messages in it are lost when it is deleted", Some("stop publishing to it, let it drain, then delete it on the broker; `kombu apply` never deletes it")));
+    entities!(
+        messages,
+        "message",
+        message,
+        (
+            Class::Destructive,
+            "removed",
+            Some("programs built from the old file still send or expect it")
+        )
+    );
+    let code_change =
+        |name: &str, _: &dyn fmt::Debug, _: &dyn fmt::Debug, out: &mut Vec<Change>, kind: &str| {
+            out.push(change(
+                &format!("{kind} `{name}`"),
+                Class::Safe,
+                "changed (generated code only)",
+                None,
+            ));
+        };
+    for (name, n) in &new.producers {
+        match old.producers.get(name) {
+            None => out.push(change(
+                &format!("producer `{name}`"),
+                Class::Safe,
+                "added",
+                None,
+            )),
+            Some(o) if o != n => code_change(name, o, n, &mut out, "producer"),
+            Some(_) => {}
+        }
+    }
+    for name in old
+        .producers
+        .keys()
+        .filter(|k| !new.producers.contains_key(k.as_str()))
+    {
+        out.push(change(
+            &format!("producer `{name}`"),
+            Class::Safe,
+            "removed",
+            None,
+        ));
+    }
+    for (name, n) in &new.consumers {
+        match old.consumers.get(name) {
+            None => out.push(change(
+                &format!("consumer `{name}`"),
+                Class::Safe,
+                "added",
+                None,
+            )),
+            Some(o) if o != n => code_change(name, o, n, &mut out, "consumer"),
+            Some(_) => {}
+        }
+    }
+    for name in old
+        .consumers
+        .keys()
+        .filter(|k| !new.consumers.contains_key(k.as_str()))
+    {
+        out.push(change(
+            &format!("consumer `{name}`"),
+            Class::Safe,
+            "removed",
+            None,
+        ));
+    }
+    out
+}
+
+fn load_at_revision(path: &Path, rev: &str) -> Result<Topology, crate::Failure> {
+    // `REV:./name` is resolved against the directory git runs in.
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let spec = format!("{rev}:./{name}");
+    let output = std::process::Command::new("git")
+        .args(["show", &spec])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("git: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "git show {spec}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let format = FileFormat::from_path(path)
+        .ok_or_else(|| format!("{}: unknown topology file format", path.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    Topology::from_sources([SourceFile::new(
+        format!("{}@{rev}", path.display()),
+        format,
+        text,
+    )])
+    .map_err(|d| d.to_string())
+}
+
+pub(crate) fn run(
+    old: &Path,
+    new: Option<&Path>,
+    git: Option<&str>,
+    format: Format,
+) -> Result<u8, crate::Failure> {
+    let (old_t, new_t) = match (new, git) {
+        (Some(new), None) => (
+            crate::load(&[old.to_path_buf()])?,
+            crate::load(&[new.to_path_buf()])?,
+        ),
+        (None, Some(rev)) => (
+            load_at_revision(old, rev)?,
+            crate::load(&[PathBuf::from(old)])?,
+        ),
+        (Some(_), Some(_)) => return Err("give either OLD NEW or --git REV FILE".to_owned()),
+        (None, None) => return Err("give OLD and NEW files, or --git REV FILE".to_owned()),
+    };
+    let changes = diff(old_t.model(), new_t.model());
+    match format {
+        Format::Human => {
+            if changes.is_empty() {
+                println!("no changes");
+            }
+            for c in &changes {
+                println!("{} [{}]: {}", c.entity, c.class, c.change);
+                if let Some(h) = &c.hint {
+                    println!("  hint: {h}");
+                }
+            }
+        }
+        Format::Markdown => {
+            let worst = changes.iter().map(|c| c.class).max();
+            println!("### Topology changes\n");
+            if changes.is_empty() {
+                println!("No changes.");
+            } else {
+                println!("| class | entity | change |\n|---|---|---|");
+                for c in &changes {
+                    println!(
+                        "| **{}** | {} | {} |",
+                        c.class,
+                        c.entity,
+                        c.change.replace('|', "\\|")
+                    );
+                }
+                let hints: Vec<&Change> = changes
+                    .iter()
+                    .filter(|c| c.hint.is_some() && c.class >= Class::Policy)
+                    .collect();
+                if !hints.is_empty() {
+                    println!("\n#### Migration\n");
+                    for c in hints {
+                        println!(
+                            "- {} ({}): {}",
+                            c.entity,
+                            c.change,
+                            c.hint.as_deref().unwrap_or_default()
+                        );
+                    }
+                }
+                if let Some(w) = worst {
+                    println!("\nMost serious change: **{w}**.");
+                }
+            }
+        }
+        Format::Json => {
+            let items: Vec<serde_json::Value> = changes
+                .iter()
+                .map(|c| serde_json::json!({"entity": c.entity, "class": c.class.to_string(), "change": c.change, "hint": c.hint}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&items).unwrap_or_default()
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,196 @@
+//! `kombu graph`: the topology as a Mermaid or DOT diagram, producers and consumers included
+//! (which no broker can show, since it never sees them until they connect).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use kombu::topology::TopologyModel;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// A Mermaid flowchart (renders in GitHub comments and Markdown).
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+}
+
+/// A diagram in neutral form, drawn by either writer.
+struct Diagram {
+    nodes: Vec<(String, String, Shape)>,
+    edges: Vec<(String, String, String, bool)>,
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Exchange,
+    Queue,
+    Producer,
+    Consumer,
+}
+
+/// Gives each entity one node, in the order first met.
+#[derive(Default)]
+struct Nodes {
+    ids: BTreeMap<(char, String), String>,
+    nodes: Vec<(String, String, Shape)>,
+}
+
+impl Nodes {
+    fn node(&mut self, kind: char, name: &str, label: String, shape: Shape) -> String {
+        let n = self.ids.len();
+        let nodes = &mut self.nodes;
+        self.ids
+            .entry((kind, name.to_owned()))
+            .or_insert_with(|| {
+                let id = format!("{kind}{n}");
+                nodes.push((id.clone(), label, shape));
+                id
+            })
+            .clone()
+    }
+
+    fn exchange(&mut self, name: &str) -> String {
+        let label = if name.is_empty() {
+            "(default exchange)".to_owned()
+        } else {
+            name.to_owned()
+        };
+        self.node('x', name, label, Shape::Exchange)
+    }
+
+    fn queue(&mut self, name: &str) -> String {
+        self.node('q', name, name.to_owned(), Shape::Queue)
+    }
+}
+
+fn diagram(m: &TopologyModel) -> Diagram {
+    let mut n = Nodes::default();
+    let mut edges = Vec::new();
+    for (name, x) in &m.exchanges {
+        n.node(
+            'x',
+            name,
+            format!("{name} ({})", x.kind.as_str()),
+            Shape::Exchange,
+        );
+    }
+    for name in m.queues.keys() {
+        n.queue(name);
+    }
+    for (name, x) in &m.exchanges {
+        let to = n.exchange(name);
+        for b in &x.bindings {
+            let from = n.exchange(&b.exchange);
+            edges.push((
+                from,
+                to.clone(),
+                binding_label(&b.routing_key, &b.headers),
+                false,
+            ));
+        }
+        if let Some(alt) = &x.alternate_exchange {
+            let alt = n.exchange(alt);
+            edges.push((to.clone(), alt, "alternate".to_owned(), true));
+        }
+    }
+    for (name, q) in &m.queues {
+        let to = n.queue(name);
+        for b in &q.bindings {
+            let from = n.exchange(&b.exchange);
+            edges.push((
+                from,
+                to.clone(),
+                binding_label(&b.routing_key, &b.headers),
+                false,
+            ));
+        }
+        if let Some(dlx) = &q.dead_letter_exchange {
+            let dlx = n.exchange(dlx);
+            edges.push((to.clone(), dlx, "dead letters".to_owned(), true));
+        }
+    }
+    for (name, p) in &m.producers {
+        let from = n.node('p', name, format!("producer {name}"), Shape::Producer);
+        let to = n.exchange(&p.exchange);
+        let methods: Vec<String> = p.methods.keys().map(|k| k.get().clone()).collect();
+        edges.push((from, to, methods.join(", "), false));
+    }
+    for (name, c) in &m.consumers {
+        let to = n.node('c', name, format!("consumer {name}"), Shape::Consumer);
+        for (q, consume) in &c.queues {
+            let from = n.queue(q);
+            edges.push((from, to.clone(), consume.message.clone(), false));
+        }
+    }
+    Diagram {
+        nodes: n.nodes,
+        edges,
+    }
+}
+
+fn binding_label(key: &str, headers: &kombu::FieldTable) -> String {
+    if headers.is_empty() {
+        key.to_owned()
+    } else {
+        let h: Vec<String> = headers
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned)
+                )
+            })
+            .collect();
+        h.join(" ")
+    }
+}
+
+fn quote(s: &str) -> String {
+    s.replace('"', "'")
+}
+
+pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failure> {
+    let topology = crate::load(files)?;
+    let d = diagram(topology.model());
+    let mut out = String::new();
+    match format {
+        Format::Mermaid => {
+            out.push_str("flowchart LR\n");
+            for (id, label, shape) in &d.nodes {
+                let label = quote(label);
+                let _ = match shape {
+                    Shape::Exchange => writeln!(out, "  {id}{{{{\"{label}\"}}}}"),
+                    Shape::Queue => writeln!(out, "  {id}[(\"{label}\")]"),
+                    Shape::Producer | Shape::Consumer => writeln!(out, "  {id}([\"{label}\"])"),
+                };
+            }
+            for (from, to, label, dashed) in &d.edges {
+                let arrow = if *dashed { "-.->" } else { "-->" };
+                let _ = if label.is_empty() {
+                    writeln!(out, "  {from} {arrow} {to}")
+                } else {
+                    writeln!(out, "  {from} {arrow}|\"{}\"| {to}", quote(label))
+                };
+            }
+        }
+        Format::Dot => {
+            out.push_str("digraph topology {\n  rankdir=LR;\n");
+            for (id, label, shape) in &d.nodes {
+                let shape = match shape {
+                    Shape::Exchange => "hexagon",
+                    Shape::Queue => "cylinder",
+                    Shape::Producer | Shape::Consumer => "box, style=rounded",
+                };
+                let _ = writeln!(out, "  {id} [label=\"{}\", shape={shape}];", quote(label));
+            }
+            for (from, to, label, dashed) in &d.edges {
+                let style = if *dashed { ", style=dashed" } else { "" };
+                let _ = writeln!(out, "  {from} -> {to} [label=\"{}\"{style}];", quote(label));
+            }
+            out.push_str("}\n");
+        }
+    }
+    print!("{out}");
+    Ok(0)
+}

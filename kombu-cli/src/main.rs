@@ -1,0 +1,207 @@
+//! # kombu (the binary)
+//!
+//! Review tools for topology files: what a change does, before it reaches a broker.
+//! `check` (schema and lint), `diff` (each change classed safe / policy / recreate /
+//! destructive), `graph` (Mermaid, DOT), `route` (where a message goes, and why), `plan` and
+//! `apply` (against a live broker's management API), `export`/`import` (RabbitMQ
+//! definitions.json) and `fmt`.
+//!
+//! Exit codes: 0 success, 1 findings (errors, or warnings with `--deny-warnings`; changes that
+//! `apply` refused), 2 the command could not run (unreadable file, unreachable broker).
+
+mod check;
+mod definitions;
+mod diff;
+mod fmt;
+mod graph;
+mod management;
+mod route;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "kombu",
+    version,
+    about = "Review tools for kombu topology files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check files (they compose into one topology): schema, semantic errors and lint.
+    Check {
+        /// Topology files (.toml, .yaml, .yml, .json).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = check::Format::Human)]
+        format: check::Format,
+        /// Exit 1 on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Compare two versions of a topology, classing every change.
+    Diff {
+        /// The old file (or, with --git, the file to compare with its version at REV).
+        old: PathBuf,
+        /// The new file.
+        new: Option<PathBuf>,
+        /// Compare FILE at this git revision with FILE in the work tree.
+        #[arg(long, value_name = "REV")]
+        git: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = diff::Format::Human)]
+        format: diff::Format,
+    },
+    /// Draw the topology: exchanges, queues, bindings, producers and consumers.
+    Graph {
+        /// Topology files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = graph::Format::Mermaid)]
+        format: graph::Format,
+    },
+    /// Which queues a message reaches, and by which path.
+    Route {
+        /// Topology files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The exchange published to (`""` for the default exchange).
+        #[arg(long)]
+        exchange: String,
+        /// The routing key.
+        #[arg(long, default_value = "")]
+        key: String,
+        /// A header, `name=value` (repeatable; numbers and true/false are typed).
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+    },
+    /// Compare with a live broker (management HTTP API): what `apply` would do.
+    Plan {
+        /// Topology files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The management API: http://user:pass@host:15672.
+        #[arg(long, default_value = "http://guest:guest@127.0.0.1:15672")]
+        broker: String,
+        /// The virtual host.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+    },
+    /// Create what is missing on a live broker; refuse what it would reject or what drops routes.
+    Apply {
+        /// Topology files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The management API: http://user:pass@host:15672.
+        #[arg(long, default_value = "http://guest:guest@127.0.0.1:15672")]
+        broker: String,
+        /// The virtual host.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+        /// Also recreate entities and remove bindings (never a queue holding messages).
+        #[arg(long)]
+        allow_destructive: bool,
+    },
+    /// Rewrite files in the canonical order and layout (`--check` only reports).
+    Fmt {
+        /// Topology files, each formatted on its own.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write RabbitMQ definitions (importable with `rabbitmqctl import_definitions`).
+    Export {
+        /// Topology files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = definitions::ExportFormat::Definitions)]
+        format: definitions::ExportFormat,
+        /// The virtual host the definitions are for.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+    },
+    /// Turn a RabbitMQ definitions export into a topology file.
+    Import {
+        /// A definitions.json (from `rabbitmqctl export_definitions` or the management UI).
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = definitions::ImportFormat::Toml)]
+        format: definitions::ImportFormat,
+        /// The virtual host to take.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+    },
+}
+
+/// What went wrong when a command could not run at all.
+pub(crate) type Failure = String;
+
+/// Loads files as one topology, or says why not (the diagnostics, as `check` shows them).
+pub(crate) fn load(files: &[PathBuf]) -> Result<kombu::topology::Topology, Failure> {
+    kombu::topology::Topology::from_paths(files).map_err(|d| d.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check {
+            files,
+            format,
+            deny_warnings,
+        } => check::run(&files, format, deny_warnings),
+        Command::Diff {
+            old,
+            new,
+            git,
+            format,
+        } => diff::run(&old, new.as_deref(), git.as_deref(), format),
+        Command::Graph { files, format } => graph::run(&files, format),
+        Command::Route {
+            files,
+            exchange,
+            key,
+            headers,
+        } => route::run(&files, &exchange, &key, &headers),
+        Command::Plan {
+            files,
+            broker,
+            vhost,
+        } => management::plan(&files, &broker, &vhost),
+        Command::Apply {
+            files,
+            broker,
+            vhost,
+            allow_destructive,
+        } => management::apply(&files, &broker, &vhost, allow_destructive),
+        Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Export {
+            files,
+            format,
+            vhost,
+        } => definitions::export(&files, format, &vhost),
+        Command::Import {
+            file,
+            format,
+            vhost,
+        } => definitions::import(&file, format, &vhost),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The `kombu` binary as a reviewer and a CI job run it: every command and format, with
+//! snapshot output; `plan` and `apply` against the real RabbitMQ's management API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `kombu ARGS` in the workspace root; returns (exit code, stdout, stderr).
+fn kombu(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kombu"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const INVALID: &str = "kombu/tests/fixtures/topology/invalid/E101_undeclared_exchange.toml";
+const WARNINGS: &str = "kombu/tests/fixtures/topology/warnings/W207_unrouted.toml";
+const MEDIA: &str = "examples/media/topology.toml";
+const BILLING: &str = "kombu/tests/fixtures/topology/valid/headers_and_e2e.toml";
+
+#[test]
+fn check_exit_codes() {
+    assert_eq!(kombu(&["check", MEDIA]).0, 0);
+    assert_eq!(kombu(&["check", INVALID]).0, 1);
+    assert_eq!(kombu(&["check", WARNINGS]).0, 0);
+    assert_eq!(kombu(&["check", WARNINGS, "--deny-warnings"]).0, 1);
+    let (code, _, err) = kombu(&["check", "no/such.toml"]);
+    assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn check_formats() {
+    insta::assert_snapshot!("check_human", kombu(&["check", INVALID]).1);
+    insta::assert_snapshot!(
+        "check_json",
+        kombu(&["check", WARNINGS, "--format", "json"]).1
+    );
+    insta::assert_snapshot!(
+        "check_github",
+        kombu(&["check", INVALID, "--format", "github"]).1
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&kombu(&["check", INVALID, "--format", "json"]).1).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4);
+    assert_eq!(json[0]["code"], "E101");
+}
+
+#[test]
+fn diff_classes_every_change() {
+    let old = "kombu-cli/tests/fixtures/media_old.toml";
+    let new = "kombu-cli/tests/fixtures/media_new.toml";
+    let (code, human, _) = kombu(&["diff", old, new]);
+    assert_eq!(code, 0);
+    assert!(
+        human.contains("exchange `media` [recreate]: type: direct → topic"),
+        "{human}"
+    );
+    assert!(human.contains("[policy]: message_ttl"), "{human}");
+    assert!(human.contains("[destructive]: binding removed"), "{human}");
+    assert!(human.contains("[safe]: binding added"), "{human}");
+    insta::assert_snapshot!("diff_human", human);
+    insta::assert_snapshot!(
+        "diff_markdown",
+        kombu(&["diff", old, new, "--format", "markdown"]).1
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&kombu(&["diff", old, new, "--format", "json"]).1).unwrap();
+    let classes: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["class"].as_str().unwrap())
+        .collect();
+    for class in ["safe", "policy", "recreate", "destructive"] {
+        assert!(classes.contains(&class), "{classes:?}");
+    }
+    assert_eq!(kombu(&["diff", old, old]).1, "no changes\n");
+}
+
+#[test]
+fn diff_against_a_git_revision() {
+    // The file at HEAD against the work tree: the same (CI runs on a clean clone).
+    let (code, out, err) = kombu(&["diff", "--git", "HEAD", MEDIA]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "no changes\n");
+    let (code, _, err) = kombu(&["diff", "--git", "no-such-revision", MEDIA]);
+    assert_eq!(code, 2);
+    assert!(err.contains("git show"), "{err}");
+}
+
+#[test]
+fn graph_formats() {
+    insta::assert_snapshot!("graph_mermaid", kombu(&["graph", MEDIA]).1);
+    insta::assert_snapshot!("graph_dot", kombu(&["graph", BILLING, "--format", "dot"]).1);
+}
+
+#[test]
+fn route_shows_the_path() {
+    let (code, out, _) = kombu(&[
+        "route",
+        BILLING,
+        "--exchange",
+        "events",
+        "--key",
+        "billing.invoice",
+        "--header",
+        "kind=invoice",
+        "--header",
+        "region=eu",
+    ]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("route_headers", out);
+    let (_, out, _) = kombu(&["route", MEDIA, "--exchange", "media", "--key", "audio"]);
+    assert!(out.contains("reaches no queue"), "{out}");
+    let (code, _, err) = kombu(&["route", MEDIA, "--exchange", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no exchange `nope`"));
+}
+
+#[test]
+fn export_and_import() {
+    let (code, out, _) = kombu(&["export", MEDIA]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("export_media", out);
+    let (code, toml, err) = kombu(&["import", "kombu-cli/tests/fixtures/definitions.json"]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("left out the binding from `internal.only`"),
+        "{err}"
+    );
+    insta::assert_snapshot!("import_toml", toml);
+    // What import writes, check accepts; in YAML too.
+    let dir = std::env::temp_dir().join(format!("kombu-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("imported.toml");
+    std::fs::write(&file, &toml).unwrap();
+    assert_eq!(kombu(&["check", file.to_str().unwrap()]).0, 0);
+    let (_, yaml, _) = kombu(&[
+        "import",
+        "kombu-cli/tests/fixtures/definitions.json",
+        "--format",
+        "yaml",
+    ]);
+    let file = dir.join("imported.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    assert_eq!(kombu(&["check", file.to_str().unwrap()]).0, 0);
+    // Another virtual host's entities stay out.
+    assert!(!toml.contains("elsewhere"));
+}
+
+// ---- against the real broker ----------------------------------------------------------
+
+fn broker_available() -> bool {
+    let up = Command::new("curl")
+        .args([
+            "-sf",
+            "-u",
+            "guest:guest",
+            "http://127.0.0.1:15672/api/overview",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
+            "KOMBU_REQUIRE_BROKER is set but the RabbitMQ management API is not reachable on 127.0.0.1:15672 (rabbitmq-plugins enable rabbitmq_management)"
+        );
+        eprintln!("skipped: no RabbitMQ management API on 127.0.0.1:15672");
+    }
+    up
+}
+
+/// The media topology under names unique to this run.
+fn unique_media(tag: &str) -> (PathBuf, String) {
+    let prefix = format!("kombu-cli-{tag}-{}", std::process::id());
+    let text = std::fs::read_to_string(workspace().join(MEDIA))
+        .unwrap()
+        .replace("media", &format!("{prefix}-media"))
+        .replace("[queues.video]", &format!("[queues.{prefix}-video]"))
+        .replace("[queues.image]", &format!("[queues.{prefix}-image]"))
+        .replace("queues.video =", &format!("queues.{prefix}-video ="))
+        .replace("queues.image =", &format!("queues.{prefix}-image ="))
+        .replace("#:schema ../../schemas", "#:schema schemas");
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("topology.toml");
+    std::fs::write(&file, text).unwrap();
+    (file, prefix)
+}
+
+fn cleanup(prefix: &str) {
+    for kind in ["queues", "exchanges"] {
+        let list = Command::new("curl")
+            .args([
+                "-s",
+                "-u",
+                "guest:guest",
+                &format!("http://127.0.0.1:15672/api/{kind}/%2F"),
+            ])
+            .output()
+            .unwrap();
+        let items: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
+        for item in items.as_array().into_iter().flatten() {
+            let name = item["name"].as_str().unwrap_or_default();
+            if name.starts_with(prefix) {
+                let _ = Command::new("curl")
+                    .args([
+                        "-s",
+                        "-X",
+                        "DELETE",
+                        "-u",
+                        "guest:guest",
+                        &format!("http://127.0.0.1:15672/api/{kind}/%2F/{name}"),
+                    ])
+                    .output();
+            }
+        }
+    }
+}
+
+#[test]
+fn plan_and_apply_against_rabbitmq() {
+    if !broker_available() {
+        return;
+    }
+    let (file, prefix) = unique_media("apply");
+    let file = file.to_str().unwrap();
+    let (code, plan, err) = kombu(&["plan", file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(plan.contains("8 to create, 0 to recreate"), "{plan}");
+    let (code, out, err) = kombu(&["apply", file]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, plan, _) = kombu(&["plan", file]);
+    assert!(plan.contains("0 to create, 0 to recreate (the broker would refuse a redeclare), 0 to remove, 8 unchanged"), "{plan}");
+
+    // Argument drift: the file changes a TTL; the broker would refuse the redeclare.
+    let changed = std::fs::read_to_string(file)
+        .unwrap()
+        .replace("message_ttl = \"7d\"", "message_ttl = \"3d\"");
+    std::fs::write(file, changed).unwrap();
+    let (_, plan, _) = kombu(&["plan", file]);
+    assert!(
+        plan.contains("argument x-message-ttl: broker 604800000, file 259200000"),
+        "{plan}"
+    );
+    let (code, out, _) = kombu(&["apply", file]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("needs --allow-destructive"), "{out}");
+    // Allowed, an empty queue is recreated with the new settings.
+    let (code, out, err) = kombu(&["apply", file, "--allow-destructive"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, plan, _) = kombu(&["plan", file]);
+    assert!(
+        plan.contains("0 to recreate") && plan.contains("0 to remove"),
+        "{plan}"
+    );
+
+    // A queue holding messages is never deleted, even when allowed.
+    let queue = format!("{prefix}-media-failed");
+    let publish = serde_json::json!({"properties": {}, "routing_key": queue, "payload": "kept", "payload_encoding": "string"});
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-u",
+            "guest:guest",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &publish.to_string(),
+            "http://127.0.0.1:15672/api/exchanges/%2F/amq.default/publish",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"routed\":true"));
+    let changed = std::fs::read_to_string(file)
+        .unwrap()
+        .replace("message_ttl = \"3d\"", "message_ttl = \"1d\"");
+    std::fs::write(file, changed).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6)); // the management API's message counts lag
+    let (code, out, _) = kombu(&["apply", file, "--allow-destructive"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("messages; drain it first"), "{out}");
+    cleanup(&prefix);
+}
+
+#[test]
+fn export_then_import_definitions_then_plan_shows_no_change() {
+    if !broker_available() {
+        return;
+    }
+    let (file, prefix) = unique_media("roundtrip");
+    let (code, defs, _) = kombu(&["export", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let defs_file = file.with_file_name("definitions.json");
+    std::fs::write(&defs_file, defs).unwrap();
+    let out = Command::new("rabbitmqctl")
+        .args(["import_definitions", defs_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The import is asynchronous: wait for the plan to settle.
+    let mut plan = String::new();
+    for _ in 0..40 {
+        plan = kombu(&["plan", file.to_str().unwrap()]).1;
+        if plan.contains("0 to create, 0 to recreate (the broker would refuse a redeclare), 0 to remove, 8 unchanged") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(plan.contains("0 to create, 0 to recreate (the broker would refuse a redeclare), 0 to remove, 8 unchanged"), "{plan}");
+    cleanup(&prefix);
+}
+
+#[test]
+fn fmt_writes_one_canonical_layout_and_keeps_the_meaning() {
+    let dir = std::env::temp_dir().join(format!("kombu-cli-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (source, name) in [
+        (BILLING, "billing.toml"),
+        ("examples/feed/topology.yaml", "feed.yaml"),
+    ] {
+        let file = dir.join(name);
+        let original = std::fs::read_to_string(workspace().join(source)).unwrap();
+        // Body comments are refused (they would be lost); the header block is kept.
+        let header_only: String = original
+            .lines()
+            .enumerate()
+            .filter(|(i, l)| *i < 3 || !l.trim_start().starts_with('#'))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        std::fs::write(&file, &header_only).unwrap();
+        let f = file.to_str().unwrap();
+        assert_eq!(kombu(&["fmt", "--check", f]).0, 1);
+        assert_eq!(kombu(&["fmt", f]).0, 0);
+        assert_eq!(kombu(&["fmt", "--check", f]).0, 0);
+        let formatted = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            formatted.lines().next(),
+            original.lines().next(),
+            "the schema header stays"
+        );
+        let a = kombu::topology::Topology::from_path(workspace().join(source)).unwrap();
+        let b = kombu::topology::Topology::from_path(&file).unwrap();
+        let mut sorted = a.model().clone();
+        sorted.exchanges.sort_keys();
+        sorted.queues.sort_keys();
+        sorted.messages.sort_keys();
+        sorted.producers.sort_keys();
+        sorted.consumers.sort_keys();
+        assert_eq!(b.model(), &sorted);
+    }
+    let file = dir.join("commented.toml");
+    std::fs::write(&file, "version = 1\n\n# about media\n[exchanges.media]\n").unwrap();
+    let (code, _, err) = kombu(&["fmt", file.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("would be lost"), "{err}");
+}
