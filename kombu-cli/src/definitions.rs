@@ -3,7 +3,8 @@
 //! Export writes what `rabbitmqctl import_definitions` (or the management UI) loads: exchanges,
 //! queues with their `x-` arguments, bindings. Import reads a broker's export back into a
 //! topology file, typed arguments becoming typed keys, so that an existing deployment can adopt
-//! reviewed files. Server-named queues and the exchanges RabbitMQ declares itself are left out.
+//! reviewed files. Server-named queues and the exchanges RabbitMQ declares itself are left out,
+//! and so are exclusive queues, which belong to the connection that declares them.
 
 use std::path::{Path, PathBuf};
 
@@ -89,9 +90,12 @@ pub(crate) fn definitions(topology: &Topology, vhost: &str) -> Value {
         })
         .collect();
     let mut bindings = Vec::new();
+    // Exclusive queues belong to the connection that declares them: definitions cannot carry
+    // them, and the management API cannot create them.
     let queues: Vec<Value> = topology
         .queues()
         .iter()
+        .filter(|q| !q.exclusive)
         .map(|q| {
             for b in &q.bindings {
                 bindings.push(json!({
@@ -338,6 +342,9 @@ pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
             _ => {}
         }
     }
+    // Sorted, as `kombu fmt` writes them.
+    exchanges.sort_keys();
+    queues.sort_keys();
     TopologyModel {
         version: 1,
         exchanges,
@@ -346,20 +353,34 @@ pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
     }
 }
 
-pub(crate) fn import(file: &Path, format: ImportFormat, vhost: &str) -> Result<u8, crate::Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let defs: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", file.display()))?;
+pub(crate) fn import(
+    file: Option<&Path>,
+    broker: Option<&str>,
+    format: ImportFormat,
+    vhost: &str,
+) -> Result<u8, crate::Failure> {
+    let (defs, source) = match (file, broker) {
+        (Some(file), None) => {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let defs: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: not JSON: {e}", file.display()))?;
+            (defs, file.display().to_string())
+        }
+        (None, Some(broker)) => (
+            crate::management::fetch_definitions(broker, vhost)?,
+            "the broker".to_owned(),
+        ),
+        _ => return Err("give a definitions.json, or --broker URL".to_owned()),
+    };
     let model = model_of(&defs, vhost);
     let out = match format {
         ImportFormat::Toml => format!(
-            "# Imported from {} (virtual host {vhost}) by `kombu import`.\n{}",
-            file.display(),
+            "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",
             model.to_toml_string().map_err(|e| e.to_string())?
         ),
         ImportFormat::Yaml => format!(
-            "# Imported from {} (virtual host {vhost}) by `kombu import`.\n{}",
-            file.display(),
+            "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",
             model.to_yaml_string().map_err(|e| e.to_string())?
         ),
     };

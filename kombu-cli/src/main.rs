@@ -132,10 +132,14 @@ enum Command {
         #[arg(long, default_value = "/")]
         vhost: String,
     },
-    /// Turn a RabbitMQ definitions export into a topology file.
+    /// Turn a RabbitMQ definitions export (or a live broker's entities) into a topology file.
     Import {
         /// A definitions.json (from `rabbitmqctl export_definitions` or the management UI).
-        file: PathBuf,
+        file: Option<PathBuf>,
+        /// Read from a live broker's management API instead (internal exchanges included,
+        /// which definitions exports leave out): http://user:pass@host:15672.
+        #[arg(long, conflicts_with = "file")]
+        broker: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = definitions::ImportFormat::Toml)]
         format: definitions::ImportFormat,
@@ -193,9 +197,10 @@ fn main() -> ExitCode {
         } => definitions::export(&files, format, &vhost),
         Command::Import {
             file,
+            broker,
             format,
             vhost,
-        } => definitions::import(&file, format, &vhost),
+        } => definitions::import(file.as_deref(), broker.as_deref(), format, &vhost),
     };
     match result {
         Ok(code) => ExitCode::from(code),

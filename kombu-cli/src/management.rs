@@ -129,6 +129,23 @@ impl Api {
     }
 }
 
+/// The broker's exchanges, queues and bindings for `vhost`, shaped like a definitions export
+/// but complete: internal exchanges included (which `rabbitmqctl export_definitions` leaves
+/// out), exclusive queues left out (they belong to a connection).
+pub(crate) fn fetch_definitions(broker: &str, vhost: &str) -> Result<Value, crate::Failure> {
+    let api = Api::new(broker, vhost)?;
+    let queues: Vec<Value> = api
+        .list("queues")?
+        .into_iter()
+        .filter(|q| !q.get("exclusive").and_then(Value::as_bool).unwrap_or(false))
+        .collect();
+    Ok(serde_json::json!({
+        "exchanges": api.list("exchanges")?,
+        "queues": queues,
+        "bindings": api.list("bindings")?,
+    }))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
     Unchanged,

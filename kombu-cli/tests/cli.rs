@@ -370,3 +370,120 @@ fn fmt_writes_one_canonical_layout_and_keeps_the_meaning() {
     assert_eq!(code, 2);
     assert!(err.contains("would be lost"), "{err}");
 }
+
+fn by_name(mut v: Vec<kombu::Exchange>) -> Vec<kombu::Exchange> {
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+fn by_name_q(mut v: Vec<kombu::Queue>) -> Vec<kombu::Queue> {
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+fn api(method: &str, path: &str, body: Option<&str>) -> String {
+    let mut args = vec![
+        "-s",
+        "-X",
+        method,
+        "-u",
+        "guest:guest",
+        "-H",
+        "content-type: application/json",
+    ];
+    let url = format!("http://127.0.0.1:15672/api/{path}");
+    if let Some(b) = body {
+        args.push("-d");
+        args.push(b);
+    }
+    args.push(&url);
+    let out = Command::new("curl").args(&args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn importing_a_broker_export_gives_a_topology_that_checks() {
+    if !broker_available() {
+        return;
+    }
+    // A virtual host of its own, so that nothing else on the broker is in the export.
+    let vhost = format!("kombu-cli-import-{}", std::process::id());
+    api("PUT", &format!("vhosts/{vhost}"), Some("{}"));
+    api(
+        "PUT",
+        &format!("permissions/{vhost}/guest"),
+        Some(r#"{"configure":".*","write":".*","read":".*"}"#),
+    );
+    let (code, out, err) = kombu(&["apply", MEDIA, "--vhost", &vhost]);
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = std::env::temp_dir().join(&vhost);
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = dir.join("definitions.json");
+    // To standard output: the node, not this process, would write a file.
+    let status = Command::new("rabbitmqctl")
+        .args(["-q", "export_definitions", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    std::fs::write(&export, &status.stdout).unwrap();
+    let (code, toml, err) = kombu(&["import", export.to_str().unwrap(), "--vhost", &vhost]);
+    assert_eq!(code, 0, "{err}");
+    let file = dir.join("imported.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let (code, out, _) = kombu(&["check", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{toml}");
+    // And the imported file plans no change against the broker it came from.
+    let (_, plan, _) = kombu(&["plan", file.to_str().unwrap(), "--vhost", &vhost]);
+    assert!(plan.contains("0 to create, 0 to recreate"), "{plan}");
+    let imported = kombu::topology::Topology::from_path(&file).unwrap();
+    let original = kombu::topology::Topology::from_path(workspace().join(MEDIA)).unwrap();
+    assert_eq!(by_name(imported.exchanges()), by_name(original.exchanges()));
+    assert_eq!(by_name_q(imported.queues()), by_name_q(original.queues()));
+    api("DELETE", &format!("vhosts/{vhost}"), None);
+}
+
+#[test]
+fn importing_from_a_live_broker_includes_internal_exchanges() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = format!("kombu-cli-live-{}", std::process::id());
+    api("PUT", &format!("vhosts/{vhost}"), Some("{}"));
+    api(
+        "PUT",
+        &format!("permissions/{vhost}/guest"),
+        Some(r#"{"configure":".*","write":".*","read":".*"}"#),
+    );
+    // Headers routing, an internal alternate exchange, exchange-to-exchange bindings.
+    let (code, out, err) = kombu(&["apply", BILLING, "--vhost", &vhost]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, toml, err) = kombu(&[
+        "import",
+        "--broker",
+        "http://guest:guest@127.0.0.1:15672",
+        "--vhost",
+        &vhost,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let dir = std::env::temp_dir().join(&vhost);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("imported.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let (code, out, _) = kombu(&["check", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{toml}");
+    let imported = kombu::topology::Topology::from_path(&file).unwrap();
+    let original = kombu::topology::Topology::from_path(workspace().join(BILLING)).unwrap();
+    assert_eq!(by_name(imported.exchanges()), by_name(original.exchanges()));
+    // The exclusive queue belongs to a connection and is not imported; the others are.
+    let wanted: Vec<kombu::Queue> = original
+        .queues()
+        .into_iter()
+        .filter(|q| !q.exclusive)
+        .collect();
+    assert_eq!(by_name_q(imported.queues()), by_name_q(wanted));
+    api("DELETE", &format!("vhosts/{vhost}"), None);
+}
