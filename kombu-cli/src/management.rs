@@ -216,7 +216,7 @@ fn drift(wanted: &Value, actual: &Value, keys: &[&str]) -> Vec<String> {
     out
 }
 
-fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Vec<Step>, crate::Failure> {
+fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<(Vec<Step>, String), crate::Failure> {
     let topology = crate::load(files)?;
     let want = definitions(&topology, &api.vhost);
     let exchanges = api.list("exchanges")?;
@@ -363,7 +363,26 @@ fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Vec<Step>, crate::Failure>
             });
         }
     }
-    Ok(steps)
+    // What the broker has and the files do not name: left alone, and said so.
+    let named = |kind: &str, name: &str| managed.iter().any(|(k, n)| k == kind && n == name);
+    let other_exchanges = exchanges
+        .iter()
+        .filter(|x| {
+            let n = s(x, "name");
+            !n.is_empty() && !n.starts_with("amq.") && !named("exchange", &n)
+        })
+        .count();
+    let other_queues = queues
+        .iter()
+        .filter(|q| {
+            let n = s(q, "name");
+            !n.starts_with("amq.gen-") && !named("queue", &n)
+        })
+        .count();
+    let left = format!(
+        "left alone: {other_exchanges} exchange(s) and {other_queues} queue(s) on the broker that the files do not name"
+    );
+    Ok((steps, left))
 }
 
 fn s(v: &Value, key: &str) -> String {
@@ -399,8 +418,9 @@ fn print(steps: &[Step]) {
 
 pub(crate) fn plan(files: &[PathBuf], broker: &str, vhost: &str) -> Result<u8, crate::Failure> {
     let api = Api::new(broker, vhost)?;
-    let steps = plan_steps(&api, files)?;
+    let (steps, left) = plan_steps(&api, files)?;
     print(&steps);
+    println!("{left}");
     Ok(0)
 }
 
@@ -411,7 +431,7 @@ pub(crate) fn apply(
     allow_destructive: bool,
 ) -> Result<u8, crate::Failure> {
     let api = Api::new(broker, vhost)?;
-    let mut steps = plan_steps(&api, files)?;
+    let (mut steps, _) = plan_steps(&api, files)?;
     steps.sort_by_key(|s| match s.run {
         Some(Request::PutExchange(..)) | Some(Request::RecreateExchange(..)) => 0,
         Some(Request::PutQueue(..)) | Some(Request::RecreateQueue(..)) => 1,
