@@ -74,8 +74,9 @@ fn diff_classes_every_change() {
         "diff_markdown",
         kombu(&["diff", old, new, "--format", "markdown"]).1
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&kombu(&["diff", old, new, "--format", "json"]).1).unwrap();
+    let json_text = kombu(&["diff", old, new, "--format", "json"]).1;
+    insta::assert_snapshot!("diff_json", json_text);
+    let json: serde_json::Value = serde_json::from_str(&json_text).unwrap();
     let classes: Vec<&str> = json
         .as_array()
         .unwrap()
@@ -152,6 +153,7 @@ fn export_and_import() {
         "--format",
         "yaml",
     ]);
+    insta::assert_snapshot!("import_yaml", yaml);
     let file = dir.join("imported.yaml");
     std::fs::write(&file, &yaml).unwrap();
     assert_eq!(kombu(&["check", file.to_str().unwrap()]).0, 0);
