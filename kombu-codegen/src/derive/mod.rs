@@ -2,7 +2,7 @@
 //!
 //! Parse (`attr`: the `#[kombu(...)]` language, `serde`: the serde attributes that decide the
 //! wire names) → validate (known keys, types, required keys, the shape of the item; every
-//! problem collected) → lower (the same [`ir`](crate::ir) types `kombu-build` produces) →
+//! problem collected) → lower (the same [`ir`] types `kombu-build` produces) →
 //! the shared generator. On errors the output is the errors plus a stub, so a mistake is one
 //! error, not a cascade of "no method named `new`".
 

@@ -137,7 +137,6 @@ pub(crate) fn decode<T: DeserializeOwned>(
     let mut failed = false;
     let mut result = None;
     for _ in 0..64 {
-        let before = ctx.sink.borrow().items.len();
         match T::deserialize(De {
             node,
             ctx: &ctx,
@@ -148,8 +147,6 @@ pub(crate) fn decode<T: DeserializeOwned>(
                 break;
             }
             Err(e) => {
-                // Unknown keys found in this attempt are found again in the next: keep one copy.
-                let _ = before;
                 if e.suppressed {
                     failed = true;
                     break;

@@ -27,8 +27,8 @@
 //! assert!(topology.warnings().is_empty());
 //! ```
 //!
-//! The pipeline is parse ([`node`]: any format into spanned nodes) → decode ([`de`], [`load`]:
-//! nodes into [`model`] types, composing several files) → validate ([`validate`]: semantic
+//! The pipeline is parse (`node`: any format into spanned nodes) → decode (`de`, `load`:
+//! nodes into `model` types, composing several files) → validate (`validate`: semantic
 //! errors and lint). Every diagnostic has a stable [`Code`] and a place. This module owns the
 //! file model and its checks; code generation from it lives in `kombu-build`.
 

@@ -133,19 +133,18 @@ fn toml_value(source: &SourceFile, file: FileId, v: toml::Spanned<DeValue<'_>>) 
     Node { value, span }
 }
 
-fn yaml_pos(source: &SourceFile, marker: &saphyr_parser::Marker) -> Pos {
-    let _ = source;
+fn yaml_pos(marker: &saphyr_parser::Marker) -> Pos {
     Pos {
         line: u32::try_from(marker.line()).unwrap_or(u32::MAX),
         column: u32::try_from(marker.col() + 1).unwrap_or(u32::MAX),
     }
 }
 
-fn yaml_span(source: &SourceFile, file: FileId, span: &saphyr_parser::Span) -> Span {
+fn yaml_span(file: FileId, span: &saphyr_parser::Span) -> Span {
     Span {
         file,
-        start: yaml_pos(source, &span.start),
-        end: yaml_pos(source, &span.end),
+        start: yaml_pos(&span.start),
+        end: yaml_pos(&span.end),
     }
 }
 
@@ -233,7 +232,7 @@ fn parse_yaml(
                 return None;
             }
         };
-        let span = yaml_span(source, file, &span);
+        let span = yaml_span(file, &span);
         let complete: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
             Event::DocumentStart(_) => {
