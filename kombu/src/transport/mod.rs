@@ -11,6 +11,7 @@
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod memory;
+pub mod stomp;
 
 use std::future::Future;
 use std::pin::Pin;
