@@ -5,4 +5,6 @@
 //! hold NUL bytes, heart-beat EOLs, and limits on frame and header size. The transport that
 //! maps exchanges, queues and consumers onto STOMP destinations builds on it.
 
+#[cfg(feature = "stomp")]
+pub mod client;
 pub mod frame;

@@ -1,0 +1,194 @@
+//! The STOMP 1.2 client against RabbitMQ's STOMP plugin (port 61613): handshake, receipts,
+//! subscriptions with client-individual acks, NUL bytes in bodies, NACK and redelivery, a
+//! refused login, and a message crossing from STOMP to AMQP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(feature = "stomp")]
+
+mod common;
+
+use std::time::Duration;
+
+use kombu::transport::stomp::client::{Client, ConnectOptions};
+use kombu::transport::stomp::frame::{Command, Frame};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn connect() -> Option<Client> {
+    match Client::connect(&ConnectOptions::default()).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            assert!(
+                std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
+                "KOMBU_REQUIRE_BROKER is set but RabbitMQ's STOMP plugin is not reachable on 127.0.0.1:61613 ({e}); rabbitmq-plugins enable rabbitmq_stomp"
+            );
+            eprintln!("skipped: no STOMP on 127.0.0.1:61613 ({e})");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn send_subscribe_ack_with_nul_bytes_in_the_body() {
+    let Some(client) = connect().await else {
+        return;
+    };
+    assert!(
+        client.server().starts_with("RabbitMQ"),
+        "{}",
+        client.server()
+    );
+    let queue = common::name(common::test_name!(), "ack");
+    let destination = format!("/queue/{queue}");
+    let (_, mut messages) = client
+        .subscribe(
+            &destination,
+            &[
+                ("auto-delete".to_owned(), "true".to_owned()),
+                ("durable".to_owned(), "false".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+    client
+        .send_with_receipt(
+            Frame::new(Command::Send)
+                .header_pair("destination", destination.clone())
+                .header_pair("content-type", "application/octet-stream")
+                .header_pair("x-note", "a:b\\c")
+                .with_body(b"bin\0ary".to_vec()),
+        )
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(WAIT, messages.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.body, b"bin\0ary");
+    assert_eq!(m.header("x-note"), Some("a:b\\c"));
+    assert_eq!(m.header("content-type"), Some("application/octet-stream"));
+    client.ack(m.header("ack").unwrap()).await.unwrap();
+    client.disconnect().await.unwrap();
+    assert!(!client.is_open());
+}
+
+#[tokio::test]
+async fn nack_with_requeue_redelivers() {
+    let Some(client) = connect().await else {
+        return;
+    };
+    let queue = common::name(common::test_name!(), "nack");
+    let destination = format!("/queue/{queue}");
+    let (_, mut messages) = client
+        .subscribe(
+            &destination,
+            &[
+                ("auto-delete".to_owned(), "true".to_owned()),
+                ("durable".to_owned(), "false".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+    client
+        .send_with_receipt(
+            Frame::new(Command::Send)
+                .header_pair("destination", destination)
+                .with_body(b"again".to_vec()),
+        )
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(WAIT, messages.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    client
+        .nack(first.header("ack").unwrap(), true)
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(WAIT, messages.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.body, b"again");
+    assert_eq!(second.header("redelivered"), Some("true"));
+    client.ack(second.header("ack").unwrap()).await.unwrap();
+    client.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_login_says_why() {
+    if connect().await.is_none() {
+        return;
+    }
+    let options = ConnectOptions {
+        passcode: "wrong".to_owned(),
+        ..ConnectOptions::default()
+    };
+    let err = Client::connect(&options).await.unwrap_err();
+    assert!(
+        err.to_string().contains("the STOMP server refused"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_error_frame_fails_what_is_pending_with_the_server_message() {
+    let Some(client) = connect().await else {
+        return;
+    };
+    // RabbitMQ refuses a destination it does not understand with an ERROR frame.
+    let err = client
+        .send_with_receipt(Frame::new(Command::Send).header_pair("destination", "/nowhere/at/all"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the STOMP server refused"),
+        "{err}"
+    );
+    assert!(!client.is_open());
+    let again = client.send(&Frame::new(Command::Send)).await.unwrap_err();
+    assert!(again.to_string().contains("refused"), "{again}");
+}
+
+#[tokio::test]
+async fn a_stomp_message_reaches_an_amqp_consumer_with_its_properties() {
+    let Some(client) = connect().await else {
+        return;
+    };
+    let conn = match kombu::Connection::connect("amqp://guest:guest@127.0.0.1:5672//").await {
+        Ok(c) => c,
+        Err(e) => panic!("AMQP is needed beside STOMP: {e}"),
+    };
+    let channel = conn.channel().await.unwrap();
+    let queue = common::name(common::test_name!(), "cross");
+    let mut bound = kombu::Queue::new(queue.clone())
+        .durable(false)
+        .auto_delete(true)
+        .bind(&channel);
+    bound.declare().await.unwrap();
+    client
+        .send_with_receipt(
+            Frame::new(Command::Send)
+                .header_pair("destination", format!("/amq/queue/{queue}"))
+                .header_pair("content-type", "application/json")
+                .header_pair("correlation-id", "c-1")
+                .header_pair("reply-to", "/queue/replies")
+                .header_pair("priority", "5")
+                .header_pair("persistent", "true")
+                .header_pair("x-custom", "yes")
+                .with_body(br#"{"action":"import_feed"}"#.to_vec()),
+        )
+        .await
+        .unwrap();
+    let m = common::get_one(&bound).await;
+    assert_eq!(m.content_type(), Some("application/json"));
+    let p = m.properties();
+    assert_eq!(p.correlation_id.as_deref(), Some("c-1"));
+    assert_eq!(p.priority, Some(5));
+    assert_eq!(p.delivery_mode, Some(kombu::DeliveryMode::Persistent));
+    assert_eq!(m.header("x-custom").and_then(|v| v.as_str()), Some("yes"));
+    assert_eq!(common::str_field(&m, "action"), "import_feed");
+    m.ack().unwrap();
+    client.disconnect().await.unwrap();
+    conn.close().await.unwrap();
+}
