@@ -515,10 +515,14 @@ pub(crate) fn run(
             crate::load(&[old.to_path_buf()])?,
             crate::load(&[new.to_path_buf()])?,
         ),
-        (None, Some(rev)) => (
-            load_at_revision(old, rev)?,
-            crate::load(&[PathBuf::from(old)])?,
-        ),
+        // `A..B`: the file at two revisions; `A`: at A against the work tree.
+        (None, Some(rev)) => match rev.split_once("..") {
+            Some((a, b)) => (load_at_revision(old, a)?, load_at_revision(old, b)?),
+            None => (
+                load_at_revision(old, rev)?,
+                crate::load(&[PathBuf::from(old)])?,
+            ),
+        },
         (Some(_), Some(_)) => return Err("give either OLD NEW or --git REV FILE".to_owned()),
         (None, None) => return Err("give OLD and NEW files, or --git REV FILE".to_owned()),
     };

@@ -53,7 +53,8 @@ enum Command {
         old: PathBuf,
         /// The new file.
         new: Option<PathBuf>,
-        /// Compare FILE at this git revision with FILE in the work tree.
+        /// Compare FILE at git revision REV with FILE in the work tree, or at two revisions
+        /// (`REV1..REV2`).
         #[arg(long, value_name = "REV")]
         git: Option<String>,
         /// Output format.

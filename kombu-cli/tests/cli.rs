@@ -95,6 +95,10 @@ fn diff_against_a_git_revision() {
     let (code, out, err) = kombu(&["diff", "--git", "HEAD", MEDIA]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "no changes\n");
+    // Two revisions (`A..B`; here the same one twice): nothing changed between them.
+    let (code, out, err) = kombu(&["diff", "--git", "HEAD..HEAD", MEDIA]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "no changes\n");
     let (code, _, err) = kombu(&["diff", "--git", "no-such-revision", MEDIA]);
     assert_eq!(code, 2);
     assert!(err.contains("git show"), "{err}");
