@@ -255,18 +255,8 @@ fn field_type(t: &TypeExpr, types: &HashMap<String, String>) -> ir::FieldType {
 /// sources without theirs). Predeclared `amq.*` exchanges are known by name and type.
 fn exchange_decl(model: &TopologyModel, name: &str, bindings: bool) -> Option<ir::ExchangeDecl> {
     let Some(x) = model.exchanges.get(name) else {
-        return predeclared(name).map(|kind| ir::ExchangeDecl {
-            name: name.to_owned(),
-            ident: fn_ident(name),
-            description: None,
-            kind: kind.as_str().to_owned(),
-            durable: true,
-            auto_delete: false,
-            internal: false,
-            alternate_exchange: None,
-            arguments: Vec::new(),
-            bindings: Vec::new(),
-        });
+        return predeclared(name)
+            .map(|kind| ir::ExchangeDecl::new(name, fn_ident(name), kind.as_str()));
     };
     Some(ir::ExchangeDecl {
         name: name.to_owned(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use kombu::topology::TopologyModel;
+use kombu::topology::{BindingDef, TopologyModel};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Format {
@@ -18,7 +18,7 @@ pub(crate) enum Format {
 /// A diagram in neutral form, drawn by either writer.
 struct Diagram {
     nodes: Vec<(String, String, Shape)>,
-    edges: Vec<(String, String, String, bool)>,
+    edges: Vec<Edge>,
 }
 
 #[derive(Clone, Copy)]
@@ -64,6 +64,21 @@ impl Nodes {
     }
 }
 
+type Edge = (String, String, String, bool);
+
+/// An edge from each binding's source exchange to `to`, labelled with its key or headers.
+fn bind(n: &mut Nodes, edges: &mut Vec<Edge>, bindings: &[BindingDef], to: &str) {
+    for b in bindings {
+        let from = n.exchange(&b.exchange);
+        edges.push((
+            from,
+            to.to_owned(),
+            binding_label(&b.routing_key, &b.headers),
+            false,
+        ));
+    }
+}
+
 fn diagram(m: &TopologyModel) -> Diagram {
     let mut n = Nodes::default();
     let mut edges = Vec::new();
@@ -80,15 +95,7 @@ fn diagram(m: &TopologyModel) -> Diagram {
     }
     for (name, x) in &m.exchanges {
         let to = n.exchange(name);
-        for b in &x.bindings {
-            let from = n.exchange(&b.exchange);
-            edges.push((
-                from,
-                to.clone(),
-                binding_label(&b.routing_key, &b.headers),
-                false,
-            ));
-        }
+        bind(&mut n, &mut edges, &x.bindings, &to);
         if let Some(alt) = &x.alternate_exchange {
             let alt = n.exchange(alt);
             edges.push((to.clone(), alt, "alternate".to_owned(), true));
@@ -96,15 +103,7 @@ fn diagram(m: &TopologyModel) -> Diagram {
     }
     for (name, q) in &m.queues {
         let to = n.queue(name);
-        for b in &q.bindings {
-            let from = n.exchange(&b.exchange);
-            edges.push((
-                from,
-                to.clone(),
-                binding_label(&b.routing_key, &b.headers),
-                false,
-            ));
-        }
+        bind(&mut n, &mut edges, &q.bindings, &to);
         if let Some(dlx) = &q.dead_letter_exchange {
             let dlx = n.exchange(dlx);
             edges.push((to.clone(), dlx, "dead letters".to_owned(), true));

@@ -282,6 +282,19 @@ fn queues(list: &[QueueDecl]) -> R<TokenStream> {
     })
 }
 
+/// A variant's fields as parameters: their names and their types.
+fn params(fields: &[Field]) -> R<(Vec<proc_macro2::Ident>, Vec<TokenStream>)> {
+    let names = fields
+        .iter()
+        .map(|f| ident(&f.ident))
+        .collect::<R<Vec<_>>>()?;
+    let types = fields
+        .iter()
+        .map(|f| field_type(&f.ty))
+        .collect::<R<Vec<_>>>()?;
+    Ok((names, types))
+}
+
 fn field_type(t: &FieldType) -> R<TokenStream> {
     Ok(match t {
         FieldType::Primitive(p) => match p.as_str() {
@@ -483,14 +496,7 @@ fn method(m: &MethodSpec, field: &proc_macro2::Ident) -> R<TokenStream> {
         }),
         MethodInput::Variant { ident: v, fields } => {
             let v = ident(v)?;
-            let names = fields
-                .iter()
-                .map(|f| ident(&f.ident))
-                .collect::<R<Vec<_>>>()?;
-            let types = fields
-                .iter()
-                .map(|f| field_type(&f.ty))
-                .collect::<R<Vec<_>>>()?;
+            let (names, types) = params(fields)?;
             let build = if fields.is_empty() {
                 quote! { #ty::#v }
             } else {
@@ -618,14 +624,7 @@ fn handler_sig(c: &ConsumeSpec, h: &crate::ir::HandlerSpec) -> R<(TokenStream, T
             )
         }
         Some((v, fields)) => {
-            let names = fields
-                .iter()
-                .map(|f| ident(&f.ident))
-                .collect::<R<Vec<_>>>()?;
-            let types = fields
-                .iter()
-                .map(|f| field_type(&f.ty))
-                .collect::<R<Vec<_>>>()?;
+            let (names, types) = params(fields)?;
             (
                 quote! { #(#names: #types,)* },
                 quote! { #(#names,)* },

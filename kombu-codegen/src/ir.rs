@@ -97,6 +97,25 @@ pub struct ExchangeDecl {
     pub bindings: Vec<BindingDecl>,
 }
 
+impl ExchangeDecl {
+    /// An exchange with RabbitMQ's defaults: durable, not auto-delete, not internal, no
+    /// arguments or bindings.
+    pub fn new(name: &str, ident: String, kind: &str) -> Self {
+        ExchangeDecl {
+            name: name.to_owned(),
+            ident,
+            description: None,
+            kind: kind.to_owned(),
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            alternate_exchange: None,
+            arguments: Vec::new(),
+            bindings: Vec::new(),
+        }
+    }
+}
+
 /// A queue.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueDecl {

@@ -528,18 +528,7 @@ fn queue_decl(
     let source = |x: &str| -> ir::ExchangeDecl {
         match exchange {
             Some(decl) if decl.name == x => decl.clone(),
-            _ => ir::ExchangeDecl {
-                name: x.to_owned(),
-                ident: x.to_snake_case(),
-                description: None,
-                kind: "direct".to_owned(),
-                durable: true,
-                auto_delete: false,
-                internal: false,
-                alternate_exchange: None,
-                arguments: Vec::new(),
-                bindings: Vec::new(),
-            },
+            _ => ir::ExchangeDecl::new(x, x.to_snake_case(), "direct"),
         }
     };
     let mut bindings = Vec::new();
