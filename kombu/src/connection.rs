@@ -37,6 +37,9 @@ pub struct ConnectionOptions {
     /// Recovery, backoff and confirm settings of the AMQP transport.
     #[cfg(feature = "amqp")]
     pub amqp: crate::transport::amqp::AmqpOptions,
+    /// Recovery, backoff and heart-beat settings of the STOMP transport.
+    #[cfg(feature = "stomp")]
+    pub stomp: crate::transport::stomp::StompOptions,
 }
 
 impl Default for ConnectionOptions {
@@ -45,6 +48,8 @@ impl Default for ConnectionOptions {
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
             #[cfg(feature = "amqp")]
             amqp: crate::transport::amqp::AmqpOptions::default(),
+            #[cfg(feature = "stomp")]
+            stomp: crate::transport::stomp::StompOptions::default(),
         }
     }
 }
@@ -54,6 +59,13 @@ impl ConnectionOptions {
     #[cfg(feature = "amqp")]
     pub fn amqp(mut self, amqp: crate::transport::amqp::AmqpOptions) -> Self {
         self.amqp = amqp;
+        self
+    }
+
+    /// Set the STOMP transport's recovery, backoff and heart-beat settings.
+    #[cfg(feature = "stomp")]
+    pub fn stomp(mut self, stomp: crate::transport::stomp::StompOptions) -> Self {
+        self.stomp = stomp;
         self
     }
 
@@ -108,14 +120,17 @@ impl Connection {
         let urls = BrokerUrl::parse_many(url)?;
         let mut last_error = None;
         let mut tried_amqp = false;
+        let mut tried_stomp = false;
         for (i, candidate) in urls.iter().enumerate() {
             let is_amqp = matches!(candidate.scheme, Scheme::Amqp | Scheme::Amqps);
-            if is_amqp && tried_amqp {
-                continue; // The AMQP transport already tried every AMQP alternate.
+            let is_stomp = candidate.scheme == Scheme::Stomp;
+            if (is_amqp && tried_amqp) || (is_stomp && tried_stomp) {
+                continue; // The transport already tried every alternate of its scheme.
             }
             tried_amqp |= is_amqp;
-            // The AMQP transport gets every AMQP alternate, this one first, for failover
-            // during recovery too.
+            tried_stomp |= is_stomp;
+            // The AMQP and STOMP transports get every alternate of their scheme, this one
+            // first, for failover during recovery too.
             let family: Vec<BrokerUrl> = urls[i..]
                 .iter()
                 .chain(&urls[..i])
@@ -262,7 +277,7 @@ async fn open_transport(
     let Some(url) = urls.first() else {
         return Err(Error::invalid_url("no broker URL given"));
     };
-    #[cfg(not(feature = "amqp"))]
+    #[cfg(not(any(feature = "amqp", feature = "stomp")))]
     let _ = options;
     match url.scheme {
         Scheme::Memory => Ok(Arc::new(MemoryTransport::connect(&url.host))),
@@ -275,12 +290,14 @@ async fn open_transport(
             ErrorKind::Unsupported,
             "amqp:// needs the `amqp` feature of kombu (on by default)",
         )),
-        other => Err(Error::new(
+        #[cfg(feature = "stomp")]
+        Scheme::Stomp => Ok(Arc::new(
+            crate::transport::stomp::StompTransport::connect(urls, options.stomp.clone()).await?,
+        )),
+        #[cfg(not(feature = "stomp"))]
+        Scheme::Stomp => Err(Error::new(
             ErrorKind::Unsupported,
-            format!(
-                "the `{}` transport is not implemented yet (see the README's feature table)",
-                other.as_str()
-            ),
+            "stomp:// needs the `stomp` feature of kombu (on by default)",
         )),
     }
 }

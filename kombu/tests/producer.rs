@@ -272,13 +272,15 @@ async fn headers_are_sent_with_the_message() {
     let message = get_one(&q).await;
     let mut expected = FieldTable::new();
     expected.insert("format".into(), "mp4".into());
-    expected.insert("size".into(), FieldValue::I32(42));
-    expected.insert("flag".into(), FieldValue::Bool(true));
+    expected.insert("size".into(), common::arrived(FieldValue::I32(42)));
+    expected.insert("flag".into(), common::arrived(FieldValue::Bool(true)));
     assert_eq!(message.headers(), Some(&expected));
-    assert_eq!(
-        message.header("size").and_then(FieldValue::as_i64),
-        Some(42)
-    );
+    if !common::is_stomp() {
+        assert_eq!(
+            message.header("size").and_then(FieldValue::as_i64),
+            Some(42)
+        );
+    }
 }
 
 #[tokio::test]
@@ -330,7 +332,7 @@ async fn delivery_mode_option_makes_a_message_transient() {
         .unwrap();
     assert_eq!(
         get_one(&q).await.properties().delivery_mode,
-        Some(DeliveryMode::Transient)
+        common::transient()
     );
 }
 
@@ -562,10 +564,7 @@ async fn producer_defaults_apply_to_every_publish() {
             message.header("compression"),
             Some(&FieldValue::from("application/x-gzip"))
         );
-        assert_eq!(
-            message.properties().delivery_mode,
-            Some(DeliveryMode::Transient)
-        );
+        assert_eq!(message.properties().delivery_mode, common::transient());
         assert_eq!(
             message.header("origin"),
             Some(&FieldValue::from("defaults"))
@@ -602,7 +601,10 @@ async fn publish_options_win_over_producer_defaults() {
         Some(DeliveryMode::Persistent)
     );
     assert_eq!(message.header("origin"), Some(&FieldValue::from("publish")));
-    assert_eq!(message.header("kept"), Some(&FieldValue::I32(1)));
+    assert_eq!(
+        message.header("kept"),
+        Some(&common::arrived(FieldValue::I32(1)))
+    );
 }
 
 #[tokio::test]
@@ -619,7 +621,7 @@ async fn exchange_delivery_mode_is_used_when_the_producer_sets_none() {
         .unwrap();
     assert_eq!(
         get_one(&q).await.properties().delivery_mode,
-        Some(DeliveryMode::Transient)
+        common::transient()
     );
 }
 

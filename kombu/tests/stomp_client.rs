@@ -67,7 +67,7 @@ async fn send_subscribe_ack_with_nul_bytes_in_the_body() {
     assert_eq!(m.body, b"bin\0ary");
     assert_eq!(m.header("x-note"), Some("a:b\\c"));
     assert_eq!(m.header("content-type"), Some("application/octet-stream"));
-    client.ack(m.header("ack").unwrap()).await.unwrap();
+    client.ack(m.header("ack").unwrap()).unwrap();
     client.disconnect().await.unwrap();
     assert!(!client.is_open());
 }
@@ -101,17 +101,14 @@ async fn nack_with_requeue_redelivers() {
         .await
         .unwrap()
         .unwrap();
-    client
-        .nack(first.header("ack").unwrap(), true)
-        .await
-        .unwrap();
+    client.nack(first.header("ack").unwrap(), true).unwrap();
     let second = tokio::time::timeout(WAIT, messages.recv())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(second.body, b"again");
     assert_eq!(second.header("redelivered"), Some("true"));
-    client.ack(second.header("ack").unwrap()).await.unwrap();
+    client.ack(second.header("ack").unwrap()).unwrap();
     client.disconnect().await.unwrap();
 }
 

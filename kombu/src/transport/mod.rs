@@ -11,6 +11,7 @@
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod memory;
+#[cfg(feature = "stomp")]
 pub mod stomp;
 
 use std::future::Future;

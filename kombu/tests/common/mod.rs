@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kombu::serialization::{Accept, Registry};
+
+pub mod stomp;
 use kombu::{BoundQueue, Channel, Connection, Message, Producer, Queue, Value};
 
 /// How long a test waits for something that should happen. Generous on purpose: it bounds a
@@ -60,9 +62,44 @@ macro_rules! test_name {
 }
 pub(crate) use test_name;
 
-/// Which transport the suite runs on: `memory` (default) or `amqp`.
+/// Which transport the suite runs on: `memory` (default), `amqp` or `stomp` (see [`stomp`]).
 pub fn transport() -> String {
     std::env::var("KOMBU_TEST_TRANSPORT").unwrap_or_else(|_| "memory".to_owned())
+}
+
+/// Whether the suite runs on STOMP.
+pub fn is_stomp() -> bool {
+    transport() == "stomp"
+}
+
+/// The delivery mode a transient message arrives with. On STOMP, RabbitMQ turns
+/// `persistent:false` into no delivery mode at all, which AMQP reads as transient.
+pub fn transient() -> Option<kombu::DeliveryMode> {
+    if is_stomp() {
+        None
+    } else {
+        Some(kombu::DeliveryMode::Transient)
+    }
+}
+
+/// A header value as it arrives. STOMP headers are text, so on STOMP a number or a boolean
+/// arrives as its text.
+pub fn arrived(value: kombu::FieldValue) -> kombu::FieldValue {
+    use kombu::FieldValue as V;
+    if !is_stomp() {
+        return value;
+    }
+    match value {
+        V::Bool(b) => V::String(b.to_string()),
+        V::I8(v) => V::String(v.to_string()),
+        V::U8(v) => V::String(v.to_string()),
+        V::I16(v) => V::String(v.to_string()),
+        V::U16(v) => V::String(v.to_string()),
+        V::I32(v) => V::String(v.to_string()),
+        V::U32(v) => V::String(v.to_string()),
+        V::I64(v) => V::String(v.to_string()),
+        other => other,
+    }
 }
 
 /// Whether the suite runs on the in-memory broker.
@@ -88,7 +125,8 @@ pub fn url(test: &str) -> String {
         "memory" => format!("memory://{test}-{}", run_id()),
         "amqp" => std::env::var("KOMBU_TEST_AMQP_URL")
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672//".to_owned()),
-        other => panic!("KOMBU_TEST_TRANSPORT={other}: expected `memory` or `amqp`"),
+        "stomp" => stomp::stomp_url(),
+        other => panic!("KOMBU_TEST_TRANSPORT={other}: expected `memory`, `amqp` or `stomp`"),
     }
 }
 
@@ -99,6 +137,9 @@ pub fn name(test: &str, entity: &str) -> String {
 
 /// Connect to the test's broker.
 pub async fn connect(test: &str) -> Connection {
+    if transport() == "stomp" {
+        return stomp::connect().await;
+    }
     let url = url(test);
     Connection::connect(&url)
         .await

@@ -3,8 +3,9 @@
 //!
 //! One task reads: frames go to their subscription (by the `subscription` header), receipts
 //! to whoever waits for them, and an `ERROR` frame (which the server sends before it closes
-//! the connection) fails everything pending with the server's message. One task writes
-//! heart-beats and notices a silent server.
+//! the connection) fails everything pending with the server's message. One task writes: frames
+//! queue for it in order (so acknowledgements can be sent without waiting), it sends a
+//! heart-beat when the line has been quiet, and it notices a silent server.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame::{decode, encode, Command, Frame, Item, Limits};
@@ -91,13 +93,63 @@ impl Shared {
     }
 }
 
+/// A RECEIPT still to come (see [`Client::send_for_receipt`]).
+#[derive(Debug)]
+pub struct Receipt {
+    id: String,
+    rx: oneshot::Receiver<std::result::Result<(), String>>,
+    shared: Arc<Shared>,
+    timeout: Duration,
+}
+
+impl Receipt {
+    /// Waits for the RECEIPT; the server's ERROR or a lost connection is an error.
+    pub async fn wait(self) -> Result<()> {
+        match tokio::time::timeout(self.timeout, self.rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(why))) => Err(Error::new(kind_of(&why), why)),
+            Ok(Err(_)) => Err(self.shared.error()),
+            Err(_) => {
+                lock(&self.shared.receipts).remove(&self.id);
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    "no RECEIPT from the STOMP server in time",
+                ))
+            }
+        }
+    }
+}
+
+/// The error kind of a server's refusal, from RabbitMQ's `message` header.
+fn kind_of(why: &str) -> ErrorKind {
+    if why.contains("not_found") || why.contains("NOT_FOUND") {
+        ErrorKind::NotFound
+    } else if why.contains("precondition_failed") || why.contains("PRECONDITION_FAILED") {
+        ErrorKind::PreconditionFailed
+    } else if why.contains("access_refused")
+        || why.contains("ACCESS_REFUSED")
+        || why.contains("resource_locked")
+        || why.contains("RESOURCE_LOCKED")
+    {
+        ErrorKind::AccessRefused
+    } else {
+        ErrorKind::Channel
+    }
+}
+
 /// A connected STOMP session.
 pub struct Client {
-    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
     shared: Arc<Shared>,
     server: String,
     timeout: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -234,26 +286,26 @@ impl Client {
         let expect_every = (sx > 0 && cy > 0).then(|| Duration::from_millis(sx.max(cy)));
         let shared = Arc::new(Shared::default());
         let started = Instant::now();
-        let writer = Arc::new(tokio::sync::Mutex::new(writer));
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(read_loop(
-            reader,
-            buf,
-            Arc::clone(&shared),
-            options.limits,
-            started,
-        )));
-        if send_every.is_some() || expect_every.is_some() {
-            tasks.push(tokio::spawn(heartbeat_loop(
-                Arc::clone(&writer),
+        let (queue, outgoing) = mpsc::unbounded_channel();
+        let tasks = vec![
+            tokio::spawn(read_loop(
+                reader,
+                buf,
+                Arc::clone(&shared),
+                options.limits,
+                started,
+            )),
+            tokio::spawn(write_loop(
+                writer,
+                outgoing,
                 Arc::clone(&shared),
                 send_every,
                 expect_every,
                 started,
-            )));
-        }
+            )),
+        ];
         Ok(Client {
-            writer,
+            writer: queue,
             shared,
             server: connected.header("server").unwrap_or("STOMP").to_owned(),
             timeout: options.timeout,
@@ -279,43 +331,48 @@ impl Client {
         )
     }
 
-    /// Sends a frame.
-    pub async fn send(&self, frame: &Frame) -> Result<()> {
+    /// Queues a frame for the writer without waiting: frames go out in the order they were
+    /// queued. An error only when the session is already known to be over.
+    pub fn send_now(&self, frame: &Frame) -> Result<()> {
         if !self.is_open() {
             return Err(self.shared.error());
         }
         let mut out = Vec::new();
         encode(frame, &mut out);
-        let mut w = self.writer.lock().await;
-        w.write_all(&out).await.map_err(|e| {
-            self.shared.fail(format!("STOMP write: {e}"));
-            self.shared.error()
+        self.writer.send(out).map_err(|_| self.shared.error())
+    }
+
+    /// Sends a frame.
+    pub async fn send(&self, frame: &Frame) -> Result<()> {
+        self.send_now(frame)
+    }
+
+    /// Sends a frame with a `receipt` header and returns the wait for the server's RECEIPT
+    /// (the frame was processed) or ERROR, so several can be in flight at once.
+    pub fn send_for_receipt(&self, frame: Frame) -> Result<Receipt> {
+        let id = self.next_id("receipt");
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.receipts).insert(id.clone(), tx);
+        if let Err(e) = self.send_now(&frame.header_pair("receipt", id.clone())) {
+            lock(&self.shared.receipts).remove(&id);
+            return Err(e);
+        }
+        Ok(Receipt {
+            id,
+            rx,
+            shared: Arc::clone(&self.shared),
+            timeout: self.timeout,
         })
     }
 
     /// Sends a frame with a `receipt` header and waits for the server's RECEIPT: the frame was
     /// processed (or the server's ERROR, as an error).
     pub async fn send_with_receipt(&self, frame: Frame) -> Result<()> {
-        let id = self.next_id("receipt");
-        let (tx, rx) = oneshot::channel();
-        lock(&self.shared.receipts).insert(id.clone(), tx);
-        self.send(&frame.header_pair("receipt", id.clone())).await?;
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(why))) => Err(Error::new(ErrorKind::Channel, why)),
-            Ok(Err(_)) => Err(self.shared.error()),
-            Err(_) => {
-                lock(&self.shared.receipts).remove(&id);
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no RECEIPT from the STOMP server in time",
-                ))
-            }
-        }
+        self.send_for_receipt(frame)?.wait().await
     }
 
-    /// Subscribes to `destination` with `client-individual` acknowledgements and the given
-    /// extra headers; MESSAGE frames arrive on the returned receiver.
+    /// Subscribes to `destination` with the given extra headers (`client-individual`
+    /// acknowledgements unless they set `ack`); MESSAGE frames arrive on the returned receiver.
     pub async fn subscribe(
         &self,
         destination: &str,
@@ -326,8 +383,10 @@ impl Client {
         lock(&self.shared.subscriptions).insert(id.clone(), tx);
         let mut frame = Frame::new(Command::Subscribe)
             .header_pair("id", id.clone())
-            .header_pair("destination", destination)
-            .header_pair("ack", "client-individual");
+            .header_pair("destination", destination);
+        if !headers.iter().any(|(name, _)| name == "ack") {
+            frame = frame.header_pair("ack", "client-individual");
+        }
         frame.headers.extend(headers.iter().cloned());
         if let Err(e) = self.send_with_receipt(frame).await {
             lock(&self.shared.subscriptions).remove(&id);
@@ -343,20 +402,19 @@ impl Client {
             .await
     }
 
-    /// Acknowledges a MESSAGE by its `ack` header.
-    pub async fn ack(&self, ack_id: &str) -> Result<()> {
-        self.send(&Frame::new(Command::Ack).header_pair("id", ack_id))
-            .await
+    /// Acknowledges a MESSAGE by its `ack` header (queued, not awaited).
+    pub fn ack(&self, ack_id: &str) -> Result<()> {
+        self.send_now(&Frame::new(Command::Ack).header_pair("id", ack_id))
     }
 
-    /// Refuses a MESSAGE by its `ack` header (RabbitMQ requeues it unless `requeue:false`).
-    pub async fn nack(&self, ack_id: &str, requeue: bool) -> Result<()> {
-        self.send(
+    /// Refuses a MESSAGE by its `ack` header (RabbitMQ requeues it unless `requeue:false`;
+    /// queued, not awaited).
+    pub fn nack(&self, ack_id: &str, requeue: bool) -> Result<()> {
+        self.send_now(
             &Frame::new(Command::Nack)
                 .header_pair("id", ack_id)
                 .header_pair("requeue", requeue.to_string()),
         )
-        .await
     }
 
     /// Says goodbye (waiting for the receipt, so nothing sent before is lost) and closes.
@@ -447,30 +505,58 @@ fn dispatch(shared: &Shared, frame: Frame) {
     }
 }
 
-async fn heartbeat_loop(
-    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
     shared: Arc<Shared>,
     send_every: Option<Duration>,
     expect_every: Option<Duration>,
     started: Instant,
 ) {
+    // Wake at least this often to send heart-beats and check the server's.
     let tick = [send_every, expect_every]
         .into_iter()
         .flatten()
         .min()
-        .unwrap_or(Duration::from_secs(10))
-        / 2;
+        .map(|d| d / 2)
+        .unwrap_or(Duration::from_secs(3600));
     let mut last_sent = Instant::now();
+    let mut batch = Vec::new();
     loop {
-        tokio::time::sleep(tick).await;
+        let next = tokio::time::timeout(tick, outgoing.recv()).await;
         if shared.closed.load(Ordering::SeqCst) {
             return;
         }
+        match next {
+            Ok(Some(bytes)) => {
+                // Write what has queued up meanwhile in one go.
+                batch.clear();
+                batch.extend_from_slice(&bytes);
+                loop {
+                    match outgoing.try_recv() {
+                        Ok(more) if batch.len() < 256 * 1024 => batch.extend_from_slice(&more),
+                        Ok(more) => {
+                            if write(&mut writer, &shared, &batch).await.is_err() {
+                                return;
+                            }
+                            batch.clear();
+                            batch.extend_from_slice(&more);
+                        }
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                if write(&mut writer, &shared, &batch).await.is_err() {
+                    return;
+                }
+                last_sent = Instant::now();
+            }
+            // Every sender is gone: the client was dropped.
+            Ok(None) => return,
+            Err(_) => {}
+        }
         if let Some(every) = send_every {
             if last_sent.elapsed() >= every / 2 {
-                let mut w = writer.lock().await;
-                if w.write_all(b"\n").await.is_err() {
-                    shared.fail("STOMP heart-beat: the connection is gone".to_owned());
+                if write(&mut writer, &shared, b"\n").await.is_err() {
                     return;
                 }
                 last_sent = Instant::now();
@@ -488,4 +574,12 @@ async fn heartbeat_loop(
             }
         }
     }
+}
+
+async fn write(writer: &mut OwnedWriteHalf, shared: &Shared, bytes: &[u8]) -> std::io::Result<()> {
+    let result = writer.write_all(bytes).await;
+    if let Err(e) = &result {
+        shared.fail(format!("STOMP write: {e}"));
+    }
+    result
 }

@@ -339,8 +339,9 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Item, usize)>, Fram
     Ok(Some((Item::Frame(frame), frame_end)))
 }
 
-/// Appends the wire form of `frame` to `out`, with `content-length` when the body is not
-/// empty (so bodies may hold NUL bytes).
+/// Appends the wire form of `frame` to `out`, with `content-length` when the body holds a NUL
+/// byte (where it is required). Other bodies end at the frame's NUL: RabbitMQ copies a
+/// `content-length` header into the AMQP message's headers, where AMQP consumers would see it.
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
     out.extend_from_slice(frame.command.as_str().as_bytes());
     out.push(b'\n');
@@ -359,7 +360,7 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
         }
         out.push(b'\n');
     }
-    if !has_length && !frame.body.is_empty() {
+    if !has_length && frame.body.contains(&0) {
         out.extend_from_slice(format!("content-length:{}\n", frame.body.len()).as_bytes());
     }
     out.push(b'\n');
@@ -398,6 +399,15 @@ mod tests {
         assert_eq!(back.header("x-note"), Some("a:b\\c\nd\re"));
         assert_eq!(back.body, b"bin\0ary");
         assert_eq!(back.header("content-length"), Some("7"));
+        let mut plain = Vec::new();
+        encode(
+            &Frame::new(Command::Send).with_body(b"{}".to_vec()),
+            &mut plain,
+        );
+        assert_eq!(
+            plain, b"SEND\n\n{}\0",
+            "no NUL in the body, no content-length"
+        );
     }
 
     #[test]

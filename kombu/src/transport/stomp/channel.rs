@@ -1,0 +1,544 @@
+//! A kombu channel on one STOMP session: publishing, consuming, acknowledgements, and
+//! recovery of a lost session (reconnect with bounded backoff, resubscribe under the same
+//! consumer tags).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::client::Client;
+use super::convert::{
+    parse_destination, properties_of, queue_destination, send_destination, send_frame,
+};
+use super::frame::Frame;
+use super::{lock, Shared};
+use crate::error::{Error, ErrorKind, Result};
+use crate::field::FieldTable;
+use crate::transport::{
+    Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender, OutgoingMessage,
+    PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
+};
+use crate::{Exchange, Queue};
+
+/// The error for what RabbitMQ's STOMP plugin cannot do.
+fn unsupported(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{what} is not supported on STOMP. Declare the topology over AMQP (`kombu apply`, \
+             or `declare_all` on an amqp:// connection) or in the broker's definitions, and \
+             mark the entities `no_declare` (or turn `auto_declare` off) on stomp://"
+        ),
+    )
+}
+
+/// A consumer, kept so it can be resubscribed after a reconnect.
+struct ConsumerRecord {
+    queue: String,
+    no_ack: bool,
+    prefetch: u16,
+    sender: DeliverySender,
+    /// The subscription id on the current session.
+    subscription: String,
+}
+
+/// A delivery awaiting its acknowledgement.
+struct Unacked {
+    /// The session it came on; after a reconnect its `ack` id means nothing.
+    session: u64,
+    ack: String,
+}
+
+pub(crate) struct StompChannel {
+    conn: Arc<Shared>,
+    me: Weak<StompChannel>,
+    client: Mutex<Option<Arc<Client>>>,
+    session: AtomicU64,
+    recovering: tokio::sync::Mutex<()>,
+    consumers: Mutex<HashMap<String, ConsumerRecord>>,
+    unacked: Mutex<BTreeMap<u64, Unacked>>,
+    next_tag: AtomicU64,
+    prefetch: AtomicU32,
+    confirm: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl StompChannel {
+    pub(crate) fn new(conn: Arc<Shared>, client: Client) -> Arc<StompChannel> {
+        Arc::new_cyclic(|me| StompChannel {
+            conn,
+            me: me.clone(),
+            client: Mutex::new(Some(Arc::new(client))),
+            session: AtomicU64::new(0),
+            recovering: tokio::sync::Mutex::new(()),
+            consumers: Mutex::default(),
+            unacked: Mutex::default(),
+            next_tag: AtomicU64::new(1),
+            prefetch: AtomicU32::new(0),
+            confirm: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) || self.conn.is_closed() {
+            return Err(Error::new(ErrorKind::Channel, "the channel is closed"));
+        }
+        Ok(())
+    }
+
+    /// The session, if it is up (for what cannot wait: acknowledgements).
+    fn current(&self) -> Option<Arc<Client>> {
+        lock(&self.client).as_ref().filter(|c| c.is_open()).cloned()
+    }
+
+    /// The live session, recovering it first if it was lost.
+    async fn live(&self) -> Result<Arc<Client>> {
+        self.check_open()?;
+        if let Some(client) = self.current() {
+            return Ok(client);
+        }
+        let timeout = self.conn.options().recovery_timeout;
+        match tokio::time::timeout(timeout, self.recover()).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                ErrorKind::Connection,
+                format!("the STOMP session was lost and did not come back within {timeout:?}"),
+            )),
+        }
+    }
+
+    /// Reconnect (once, however many callers ask) and resubscribe every consumer. A consumer
+    /// whose queue is gone is cancelled (its receiver hears why); the others carry on.
+    async fn recover(&self) -> Result<Arc<Client>> {
+        let _guard = self.recovering.lock().await;
+        let mut backoff = self.conn.options().initial_backoff;
+        loop {
+            self.check_open()?;
+            if let Some(client) = self.current() {
+                return Ok(client);
+            }
+            match self.conn.connect_any().await {
+                Ok(client) => {
+                    let client = Arc::new(client);
+                    let session = self.session.fetch_add(1, Ordering::SeqCst) + 1;
+                    *lock(&self.client) = Some(Arc::clone(&client));
+                    match self.resubscribe(&client, session).await {
+                        Ok(()) => {
+                            self.conn.recovered();
+                            tracing::info!(session, "STOMP session recovered");
+                            return Ok(client);
+                        }
+                        // The session broke again (a refused subscription ends it): go on
+                        // with the consumers that are left.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "resubscribing after a reconnect failed")
+                        }
+                    }
+                }
+                Err(e) => {
+                    if e.kind() == ErrorKind::AccessRefused {
+                        return Err(e);
+                    }
+                    tracing::warn!(error = %e, ?backoff, "STOMP reconnect failed; retrying");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.conn.options().max_backoff);
+        }
+    }
+
+    async fn resubscribe(&self, client: &Arc<Client>, session: u64) -> Result<()> {
+        let tags: Vec<String> = lock(&self.consumers).keys().cloned().collect();
+        for tag in tags {
+            let Some((queue, no_ack, prefetch)) = lock(&self.consumers)
+                .get(&tag)
+                .map(|r| (r.queue.clone(), r.no_ack, r.prefetch))
+            else {
+                continue;
+            };
+            match self.subscribe(client, &queue, no_ack, prefetch).await {
+                Ok((id, rx)) => {
+                    if let Some(record) = lock(&self.consumers).get_mut(&tag) {
+                        record.subscription = id.clone();
+                    }
+                    self.spawn_forward(tag, id, session, rx);
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    if let Some(record) = lock(&self.consumers).remove(&tag) {
+                        let _ = record.sender.send(ConsumerEvent::Cancelled {
+                            consumer_tag: tag.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        client: &Client,
+        queue: &str,
+        no_ack: bool,
+        prefetch: u16,
+    ) -> Result<(String, mpsc::UnboundedReceiver<Frame>)> {
+        let mut headers = vec![(
+            "ack".to_owned(),
+            if no_ack { "auto" } else { "client-individual" }.to_owned(),
+        )];
+        if prefetch > 0 {
+            headers.push(("prefetch-count".to_owned(), prefetch.to_string()));
+        }
+        client
+            .subscribe(&queue_destination(queue), &headers)
+            .await
+            .map_err(|e| Error::new(e.kind(), format!("consuming queue `{queue}`: {e}")))
+    }
+
+    fn spawn_forward(
+        &self,
+        tag: String,
+        subscription: String,
+        session: u64,
+        rx: mpsc::UnboundedReceiver<Frame>,
+    ) {
+        tokio::spawn(forward(self.me.clone(), tag, subscription, session, rx));
+    }
+
+    /// Turns a MESSAGE into a delivery for the consumer `tag`.
+    fn deliver(&self, tag: &str, session: u64, frame: Frame) {
+        let consumers = lock(&self.consumers);
+        let Some(record) = consumers.get(tag) else {
+            return;
+        };
+        let delivery_tag = self.next_tag.fetch_add(1, Ordering::SeqCst);
+        let ack = frame.header("ack").map(str::to_owned);
+        if let (false, Some(ack)) = (record.no_ack, ack) {
+            lock(&self.unacked).insert(delivery_tag, Unacked { session, ack });
+        }
+        let (exchange, routing_key) = parse_destination(frame.header("destination").unwrap_or(""));
+        let delivery = Delivery {
+            delivery_tag,
+            redelivered: frame.header("redelivered") == Some("true"),
+            exchange,
+            routing_key,
+            consumer_tag: tag.to_owned(),
+            properties: properties_of(&frame),
+            body: frame.body,
+        };
+        if record
+            .sender
+            .send(ConsumerEvent::Delivery(delivery))
+            .is_err()
+        {
+            // No one listens any more: give the message back rather than hold it.
+            drop(consumers);
+            let _ = self.reject(delivery_tag, true);
+        }
+    }
+
+    /// The `ack` ids for `delivery_tag` (and every earlier one when `multiple`), removed from
+    /// the unacknowledged set; an error for a tag from a lost session or an unknown tag.
+    fn take_unacked(&self, delivery_tag: u64, multiple: bool) -> Result<Vec<String>> {
+        let session = self.session.load(Ordering::SeqCst);
+        let mut unacked = lock(&self.unacked);
+        let tags: Vec<u64> = if multiple {
+            unacked.range(..=delivery_tag).map(|(t, _)| *t).collect()
+        } else if unacked.contains_key(&delivery_tag) {
+            vec![delivery_tag]
+        } else {
+            return Err(Error::new(
+                ErrorKind::Channel,
+                format!("unknown delivery tag {delivery_tag} (already settled, or never delivered on this channel)"),
+            ));
+        };
+        let mut ids = Vec::with_capacity(tags.len());
+        let mut stale = false;
+        for t in tags {
+            if let Some(u) = unacked.remove(&t) {
+                if u.session == session {
+                    ids.push(u.ack);
+                } else {
+                    stale = true;
+                }
+            }
+        }
+        if stale {
+            return Err(Error::new(
+                ErrorKind::Channel,
+                "the message was delivered on a STOMP session that has since been lost; the \
+                 broker delivers it again",
+            ));
+        }
+        Ok(ids)
+    }
+
+    fn settle(
+        &self,
+        delivery_tag: u64,
+        multiple: bool,
+        send: impl Fn(&Client, &str) -> Result<()>,
+    ) -> Result<()> {
+        let ids = self.take_unacked(delivery_tag, multiple)?;
+        let Some(client) = self.current() else {
+            return Err(Error::new(
+                ErrorKind::Channel,
+                "the STOMP session is down; the broker delivers unacknowledged messages again",
+            ));
+        };
+        for id in &ids {
+            send(&client, id)?;
+        }
+        Ok(())
+    }
+}
+
+/// Moves one subscription's MESSAGE frames to its consumer; when the subscription ends without
+/// being cancelled, the session was lost, so recover it (which resubscribes).
+async fn forward(
+    channel: Weak<StompChannel>,
+    tag: String,
+    subscription: String,
+    session: u64,
+    mut rx: mpsc::UnboundedReceiver<Frame>,
+) {
+    while let Some(frame) = rx.recv().await {
+        let Some(channel) = channel.upgrade() else {
+            return;
+        };
+        channel.deliver(&tag, session, frame);
+    }
+    let Some(channel) = channel.upgrade() else {
+        return;
+    };
+    let still_ours = lock(&channel.consumers)
+        .get(&tag)
+        .is_some_and(|r| r.subscription == subscription);
+    if still_ours && channel.check_open().is_ok() {
+        tracing::warn!(consumer_tag = %tag, "STOMP session lost; recovering");
+        let _ = channel.recover().await;
+    }
+}
+
+#[async_trait]
+impl TransportChannel for StompChannel {
+    async fn declare_exchange(&self, exchange: &Exchange) -> Result<()> {
+        // The predeclared exchanges exist; there is nothing to declare.
+        if exchange.name.is_empty() || exchange.name.starts_with("amq.") {
+            return Ok(());
+        }
+        Err(unsupported(&format!(
+            "declaring exchange `{}`",
+            exchange.name
+        )))
+    }
+
+    async fn delete_exchange(&self, name: &str, _if_unused: bool) -> Result<()> {
+        Err(unsupported(&format!("deleting exchange `{name}`")))
+    }
+
+    async fn declare_queue(&self, queue: &Queue) -> Result<QueueDeclared> {
+        Err(unsupported(&format!("declaring queue `{}`", queue.name)))
+    }
+
+    async fn bind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        _: &FieldTable,
+    ) -> Result<()> {
+        Err(unsupported(&format!(
+            "binding queue `{queue}` to exchange `{exchange}` with key `{key}`"
+        )))
+    }
+
+    async fn unbind_queue(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        _: &FieldTable,
+    ) -> Result<()> {
+        Err(unsupported(&format!(
+            "unbinding queue `{queue}` from exchange `{exchange}` (key `{key}`)"
+        )))
+    }
+
+    async fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        _: &FieldTable,
+    ) -> Result<()> {
+        Err(unsupported(&format!(
+            "binding exchange `{destination}` to exchange `{source}` with key `{key}`"
+        )))
+    }
+
+    async fn unbind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        _: &FieldTable,
+    ) -> Result<()> {
+        Err(unsupported(&format!(
+            "unbinding exchange `{destination}` from exchange `{source}` (key `{key}`)"
+        )))
+    }
+
+    async fn delete_queue(&self, name: &str, _if_unused: bool, _if_empty: bool) -> Result<u32> {
+        Err(unsupported(&format!("deleting queue `{name}`")))
+    }
+
+    async fn purge_queue(&self, name: &str) -> Result<u32> {
+        Err(unsupported(&format!("purging queue `{name}`")))
+    }
+
+    async fn confirm_select(&self) -> Result<()> {
+        self.check_open()?;
+        self.confirm.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: OutgoingMessage,
+        flags: PublishFlags,
+    ) -> Result<PendingConfirm> {
+        if flags.mandatory {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "mandatory publishing is not supported on STOMP (it has no basic.return); \
+                 publish without `mandatory`, or over AMQP",
+            ));
+        }
+        let frame = send_frame(
+            send_destination(exchange, routing_key),
+            message.body,
+            &message.properties,
+        )?;
+        let client = self.live().await?;
+        if self.confirm.load(Ordering::SeqCst) {
+            let receipt = client.send_for_receipt(frame)?;
+            let what = format!("publishing to exchange `{exchange}` with key `{routing_key}`");
+            Ok(Box::pin(async move {
+                receipt
+                    .wait()
+                    .await
+                    .map(|()| Confirmation::Ack)
+                    .map_err(|e| Error::new(e.kind(), format!("{what}: {e}")))
+            }))
+        } else {
+            client.send_now(&frame)?;
+            Ok(Box::pin(std::future::ready(Ok(Confirmation::NotRequested))))
+        }
+    }
+
+    async fn qos(&self, prefetch_count: u16) -> Result<()> {
+        self.check_open()?;
+        self.prefetch
+            .store(u32::from(prefetch_count), Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: &ConsumeOptions,
+        sender: DeliverySender,
+    ) -> Result<()> {
+        if options.exclusive {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("exclusive consumers (queue `{queue}`) are not supported on STOMP"),
+            ));
+        }
+        if !options.arguments.is_empty() {
+            let names: Vec<&str> = options.arguments.keys().map(String::as_str).collect();
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "consumer arguments ({}) are not supported on STOMP",
+                    names.join(", ")
+                ),
+            ));
+        }
+        if lock(&self.consumers).contains_key(consumer_tag) {
+            return Err(Error::new(
+                ErrorKind::Channel,
+                format!("consumer tag `{consumer_tag}` is already in use on this channel"),
+            ));
+        }
+        let prefetch = u16::try_from(self.prefetch.load(Ordering::SeqCst)).unwrap_or(u16::MAX);
+        let client = self.live().await?;
+        let session = self.session.load(Ordering::SeqCst);
+        let (subscription, rx) = self
+            .subscribe(&client, queue, options.no_ack, prefetch)
+            .await?;
+        lock(&self.consumers).insert(
+            consumer_tag.to_owned(),
+            ConsumerRecord {
+                queue: queue.to_owned(),
+                no_ack: options.no_ack,
+                prefetch,
+                sender,
+                subscription: subscription.clone(),
+            },
+        );
+        self.spawn_forward(consumer_tag.to_owned(), subscription, session, rx);
+        Ok(())
+    }
+
+    async fn cancel(&self, consumer_tag: &str) -> Result<()> {
+        let Some(record) = lock(&self.consumers).remove(consumer_tag) else {
+            return Ok(());
+        };
+        // Messages it received and has not settled stay unacknowledged, as on AMQP.
+        match self.current() {
+            Some(client) => client.unsubscribe(&record.subscription).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn get(&self, queue: &str, _no_ack: bool) -> Result<Option<Delivery>> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("STOMP has no basic.get (queue `{queue}`): consume the queue instead"),
+        ))
+    }
+
+    fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
+        self.settle(delivery_tag, multiple, |client, id| client.ack(id))
+    }
+
+    fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
+        self.settle(delivery_tag, false, |client, id| client.nack(id, requeue))
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        lock(&self.consumers).clear();
+        lock(&self.unacked).clear();
+        let client = lock(&self.client).take();
+        match client {
+            // The broker returns what was not acknowledged to its queues.
+            Some(client) if client.is_open() => client.disconnect().await,
+            _ => Ok(()),
+        }
+    }
+}

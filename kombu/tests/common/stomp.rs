@@ -1,0 +1,173 @@
+//! The suite on `stomp://` (`KOMBU_TEST_TRANSPORT=stomp`).
+//!
+//! STOMP cannot declare, bind, delete, purge, inspect a queue or `basic.get`, and the suite's
+//! tests set up their own exchanges and queues and look into queues with `basic.get`. So the
+//! connection the tests get is a STOMP connection with an AMQP connection beside it for those
+//! operations only, as a deployment that declares its topology over AMQP (`kombu apply`) and
+//! runs its clients on STOMP would. Everything a client does is STOMP: publishing (with
+//! confirms as receipts), consuming (with prefetch), acknowledging, rejecting, closing. A
+//! message taken with `basic.get` is settled on the AMQP side it came from. Tests whose subject
+//! is one of the AMQP-only operations are in `tests/stomp_not_applicable.txt` and are skipped
+//! on STOMP.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kombu::transport::amqp::{AmqpOptions, AmqpTransport};
+use kombu::transport::stomp::{StompOptions, StompTransport};
+use kombu::transport::{
+    ConsumeOptions, Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags,
+    QueueDeclared, Transport, TransportChannel,
+};
+use kombu::{BrokerUrl, Connection, Exchange, FieldTable, Queue, Result};
+
+/// Delivery tags of messages taken with `basic.get` over AMQP carry this bit.
+const AMQP_TAG: u64 = 1 << 63;
+
+pub fn stomp_url() -> String {
+    std::env::var("KOMBU_TEST_STOMP_URL")
+        .unwrap_or_else(|_| "stomp://guest:guest@127.0.0.1:61613/".to_owned())
+}
+
+fn amqp_url() -> String {
+    std::env::var("KOMBU_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672//".to_owned())
+}
+
+/// A STOMP connection whose declarations go over AMQP.
+pub async fn connect() -> Connection {
+    let url = BrokerUrl::parse(&stomp_url()).unwrap();
+    let stomp = StompTransport::connect(std::slice::from_ref(&url), StompOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let amqp_url = BrokerUrl::parse(&amqp_url()).unwrap();
+    let amqp = AmqpTransport::connect(std::slice::from_ref(&amqp_url), AmqpOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {amqp_url}: {e}"));
+    Connection::from_transport(
+        Arc::new(Split {
+            stomp,
+            amqp,
+            open: AtomicBool::new(true),
+        }),
+        url,
+    )
+}
+
+struct Split {
+    stomp: StompTransport,
+    amqp: AmqpTransport,
+    open: AtomicBool,
+}
+
+#[async_trait]
+impl Transport for Split {
+    async fn open_channel(&self) -> Result<Arc<dyn TransportChannel>> {
+        Ok(Arc::new(SplitChannel {
+            stomp: self.stomp.open_channel().await?,
+            amqp: self.amqp.open_channel().await?,
+        }))
+    }
+    async fn close(&self) -> Result<()> {
+        self.open.store(false, Ordering::SeqCst);
+        self.stomp.close().await?;
+        self.amqp.close().await
+    }
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::SeqCst) && self.stomp.is_open()
+    }
+}
+
+struct SplitChannel {
+    stomp: Arc<dyn TransportChannel>,
+    amqp: Arc<dyn TransportChannel>,
+}
+
+#[async_trait]
+impl TransportChannel for SplitChannel {
+    async fn declare_exchange(&self, exchange: &Exchange) -> Result<()> {
+        self.amqp.declare_exchange(exchange).await
+    }
+    async fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<()> {
+        self.amqp.delete_exchange(name, if_unused).await
+    }
+    async fn declare_queue(&self, queue: &Queue) -> Result<QueueDeclared> {
+        self.amqp.declare_queue(queue).await
+    }
+    async fn bind_queue(&self, q: &str, e: &str, k: &str, a: &FieldTable) -> Result<()> {
+        self.amqp.bind_queue(q, e, k, a).await
+    }
+    async fn unbind_queue(&self, q: &str, e: &str, k: &str, a: &FieldTable) -> Result<()> {
+        self.amqp.unbind_queue(q, e, k, a).await
+    }
+    async fn bind_exchange(&self, d: &str, s: &str, k: &str, a: &FieldTable) -> Result<()> {
+        self.amqp.bind_exchange(d, s, k, a).await
+    }
+    async fn unbind_exchange(&self, d: &str, s: &str, k: &str, a: &FieldTable) -> Result<()> {
+        self.amqp.unbind_exchange(d, s, k, a).await
+    }
+    async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {
+        self.amqp.delete_queue(name, if_unused, if_empty).await
+    }
+    async fn purge_queue(&self, name: &str) -> Result<u32> {
+        self.amqp.purge_queue(name).await
+    }
+    async fn confirm_select(&self) -> Result<()> {
+        self.stomp.confirm_select().await
+    }
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: OutgoingMessage,
+        flags: PublishFlags,
+    ) -> Result<PendingConfirm> {
+        self.stomp
+            .publish(exchange, routing_key, message, flags)
+            .await
+    }
+    async fn qos(&self, prefetch_count: u16) -> Result<()> {
+        self.stomp.qos(prefetch_count).await
+    }
+    async fn consume(
+        &self,
+        queue: &str,
+        consumer_tag: &str,
+        options: &ConsumeOptions,
+        sender: DeliverySender,
+    ) -> Result<()> {
+        self.stomp
+            .consume(queue, consumer_tag, options, sender)
+            .await
+    }
+    async fn cancel(&self, consumer_tag: &str) -> Result<()> {
+        self.stomp.cancel(consumer_tag).await
+    }
+    async fn get(&self, queue: &str, no_ack: bool) -> Result<Option<Delivery>> {
+        let got = self.amqp.get(queue, no_ack).await?;
+        Ok(got.map(|mut d| {
+            d.delivery_tag |= AMQP_TAG;
+            d
+        }))
+    }
+    fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
+        if delivery_tag & AMQP_TAG != 0 {
+            self.amqp.ack(delivery_tag & !AMQP_TAG, multiple)
+        } else {
+            self.stomp.ack(delivery_tag, multiple)
+        }
+    }
+    fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
+        if delivery_tag & AMQP_TAG != 0 {
+            self.amqp.reject(delivery_tag & !AMQP_TAG, requeue)
+        } else {
+            self.stomp.reject(delivery_tag, requeue)
+        }
+    }
+    async fn close(&self) -> Result<()> {
+        let stomp = self.stomp.close().await;
+        self.amqp.close().await?;
+        stomp
+    }
+}
