@@ -151,7 +151,17 @@ impl Connection {
 
     /// Use a transport built elsewhere (a custom transport, or one configured by hand).
     pub fn from_transport(transport: Arc<dyn Transport>, url: BrokerUrl) -> Self {
-        Connection::assemble(transport, url, Vec::new(), ConnectionOptions::default())
+        Connection::from_transport_with(transport, url, ConnectionOptions::default())
+    }
+
+    /// [`Connection::from_transport`] with options (the transport-specific ones are the
+    /// caller's business: the transport is already built).
+    pub fn from_transport_with(
+        transport: Arc<dyn Transport>,
+        url: BrokerUrl,
+        options: ConnectionOptions,
+    ) -> Self {
+        Connection::assemble(transport, url, Vec::new(), options)
     }
 
     fn assemble(

@@ -5,70 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+#[path = "common/proxy.rs"]
+mod proxy;
 
 use kombu::transport::amqp::AmqpOptions;
 use kombu::{Connection, ConnectionOptions, Consumer, ErrorKind, Producer, Queue};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
-
-/// Forwards a local port to RabbitMQ until cut; `restore` listens again on the same port.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start() -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let proxy = Proxy {
-            port,
-            up: Arc::new(AtomicBool::new(true)),
-            tasks: Arc::default(),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let tasks = Arc::clone(&self.tasks);
-        let up = Arc::clone(&self.up);
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up.load(Ordering::SeqCst) {
-                    continue; // Cut: drop the connection at once.
-                }
-                let Ok(mut broker) = TcpStream::connect("127.0.0.1:5672").await else {
-                    continue;
-                };
-                let pipe = tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
-                });
-                tasks.lock().unwrap().push(pipe);
-            }
-        });
-        self.tasks.lock().unwrap().push(accept);
-    }
-
-    /// Cut every connection and refuse new ones.
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-
-    /// Accept connections again on the same port.
-    async fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
-        self.serve(listener);
-    }
-}
+use proxy::Proxy;
+use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_during_an_outage_fail_within_the_bound_and_resume_after_it() {
@@ -80,7 +25,7 @@ async fn publishes_during_an_outage_fail_within_the_bound_and_resume_after_it() 
         eprintln!("skipped: RabbitMQ not reachable at 127.0.0.1:5672; set KOMBU_REQUIRE_BROKER=1 to make this a failure");
         return;
     }
-    let proxy = Proxy::start().await;
+    let proxy = Proxy::start(5672).await;
     let options = ConnectionOptions::default().amqp(
         AmqpOptions::default()
             .recovery_timeout(Duration::from_secs(2))

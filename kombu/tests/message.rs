@@ -228,7 +228,7 @@ async fn ack_on_a_no_ack_delivery_is_a_no_op() {
         .await
         .unwrap();
 
-    let message = q.get(true).await.unwrap().expect("a message");
+    let message = common::get_one_no_ack(&q).await;
     message.ack().unwrap();
     message.ack().unwrap();
     message.requeue().unwrap();
@@ -306,12 +306,11 @@ async fn body_that_cannot_be_decompressed_is_a_decode_error() {
 #[tokio::test]
 async fn decompressed_size_is_bounded_by_the_connection_limit() {
     let t = test_name!();
-    let conn = kombu::Connection::connect_with(
-        &common::url(t),
+    let conn = common::connect_with(
+        t,
         kombu::ConnectionOptions::default().max_decompressed(1_000),
     )
-    .await
-    .unwrap();
+    .await;
     let ch = conn.channel().await.unwrap();
     let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
     let big = json!({"filler": "z".repeat(100_000)});

@@ -137,11 +137,16 @@ pub fn name(test: &str, entity: &str) -> String {
 
 /// Connect to the test's broker.
 pub async fn connect(test: &str) -> Connection {
-    if transport() == "stomp" {
-        return stomp::connect().await;
+    connect_with(test, kombu::ConnectionOptions::default()).await
+}
+
+/// Connect to the test's broker with options.
+pub async fn connect_with(test: &str, options: kombu::ConnectionOptions) -> Connection {
+    if is_stomp() {
+        return stomp::connect(options).await;
     }
     let url = url(test);
-    Connection::connect(&url)
+    Connection::connect_with(&url, options)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
 }
@@ -210,6 +215,23 @@ pub async fn get_within(queue: &BoundQueue, wait: Duration) -> Option<Message> {
         if Instant::now() >= deadline {
             return None;
         }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The next message of `queue`, taken with `no_ack` (the broker forgets it at once), waiting
+/// up to [`WAIT`] for it.
+pub async fn get_one_no_ack(queue: &BoundQueue) -> Message {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(message) = queue.get(true).await.unwrap() {
+            return message;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message arrived in queue `{}` within {WAIT:?}",
+            queue.name()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -20,7 +20,7 @@ use kombu::transport::{
     ConsumeOptions, Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags,
     QueueDeclared, Transport, TransportChannel,
 };
-use kombu::{BrokerUrl, Connection, Exchange, FieldTable, Queue, Result};
+use kombu::{BrokerUrl, Connection, ConnectionOptions, Exchange, FieldTable, Queue, Result};
 
 /// Delivery tags of messages taken with `basic.get` over AMQP carry this bit.
 const AMQP_TAG: u64 = 1 << 63;
@@ -36,7 +36,7 @@ fn amqp_url() -> String {
 }
 
 /// A STOMP connection whose declarations go over AMQP.
-pub async fn connect() -> Connection {
+pub async fn connect(options: ConnectionOptions) -> Connection {
     let url = BrokerUrl::parse(&stomp_url()).unwrap();
     let stomp = StompTransport::connect(std::slice::from_ref(&url), StompOptions::default())
         .await
@@ -45,13 +45,14 @@ pub async fn connect() -> Connection {
     let amqp = AmqpTransport::connect(std::slice::from_ref(&amqp_url), AmqpOptions::default())
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {amqp_url}: {e}"));
-    Connection::from_transport(
+    Connection::from_transport_with(
         Arc::new(Split {
             stomp,
             amqp,
             open: AtomicBool::new(true),
         }),
         url,
+        options,
     )
 }
 

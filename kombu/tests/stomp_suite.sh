@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The behaviour suite on stomp:// against RabbitMQ's STOMP plugin (61613) and, for the
+# declarations STOMP cannot make, RabbitMQ over AMQP (5672). The tests listed in
+# stomp_not_applicable.txt are skipped, with the reason given there.
+#
+#   bash kombu/tests/stomp_suite.sh [extra cargo test arguments]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+skips=()
+while read -r name _; do
+  skips+=(--skip "$name")
+done < <(grep -Ev '^[[:space:]]*(#|$)' "$here/stomp_not_applicable.txt")
+suite=(--test producer --test consumer --test message --test dead_letter --test qos --test simple_queue --test routing --test derive)
+echo "+ KOMBU_TEST_TRANSPORT=stomp cargo test ${suite[*]} $* -- ($(( ${#skips[@]} / 2 )) not applicable skipped)"
+KOMBU_TEST_TRANSPORT=stomp cargo test "$@" "${suite[@]}" -- --exact "${skips[@]}"
