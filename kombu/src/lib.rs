@@ -170,6 +170,7 @@
 //! | `all-codecs` | every compression codec |
 //! | `amqp` (default) | the AMQP 0-9-1 transport on lapin |
 //! | `tls` | `amqps://` with rustls |
+//! | `stomp` (default) | `stomp://`: STOMP 1.2 for RabbitMQ's STOMP plugin (see [`transport::stomp`]) |
 //! | `python-types` | [`python_types`]: typed values for Python kombu's JSON wrappers |
 //! | `topology` (default) | [`topology`]: topology files, their checks and JSON Schema |
 //! | `derive` (default) | `#[derive(Producer)]` and `#[derive(Consumer)]` |
