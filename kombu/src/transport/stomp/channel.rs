@@ -121,6 +121,10 @@ impl StompChannel {
             if let Some(client) = self.current() {
                 return Ok(client);
             }
+            // Only a consumer's forwarding task still holds the channel: its owner dropped it.
+            if self.me.strong_count() <= 1 {
+                return Err(Error::new(ErrorKind::Channel, "the channel was dropped"));
+            }
             match self.conn.connect_any().await {
                 Ok(client) => {
                     let client = Arc::new(client);
@@ -167,7 +171,16 @@ impl StompChannel {
                     }
                     self.spawn_forward(tag, id, session, rx);
                 }
-                Err(e) if e.kind() == ErrorKind::NotFound => {
+                // The broker refused this subscription (its queue is gone, or locked to another
+                // connection): trying again would fail the same way, so cancel the consumer.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::NotFound
+                            | ErrorKind::AccessRefused
+                            | ErrorKind::PreconditionFailed
+                    ) =>
+                {
                     if let Some(record) = lock(&self.consumers).remove(&tag) {
                         let _ = record.sender.send(ConsumerEvent::Cancelled {
                             consumer_tag: tag.clone(),

@@ -120,9 +120,12 @@ impl Receipt {
     }
 }
 
-/// The error kind of a server's refusal, from RabbitMQ's `message` header.
+/// The error kind of why a receipt never came: a lost connection, or the server's refusal
+/// (an ERROR frame) classified by RabbitMQ's `message` header.
 fn kind_of(why: &str) -> ErrorKind {
-    if why.contains("not_found") || why.contains("NOT_FOUND") {
+    if !why.starts_with(REFUSED) {
+        ErrorKind::Connection
+    } else if why.contains("not_found") || why.contains("NOT_FOUND") {
         ErrorKind::NotFound
     } else if why.contains("precondition_failed") || why.contains("PRECONDITION_FAILED") {
         ErrorKind::PreconditionFailed
@@ -164,15 +167,18 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// How [`error_text`] starts.
+const REFUSED: &str = "the STOMP server refused";
+
 /// The server's reason in an ERROR frame: its `message` header and body.
 fn error_text(frame: &Frame) -> String {
     let message = frame.header("message").unwrap_or("error");
     let body = String::from_utf8_lossy(&frame.body);
     let body = body.trim();
     if body.is_empty() {
-        format!("the STOMP server refused: {message}")
+        format!("{REFUSED}: {message}")
     } else {
-        format!("the STOMP server refused: {message} ({body})")
+        format!("{REFUSED}: {message} ({body})")
     }
 }
 
