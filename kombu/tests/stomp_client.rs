@@ -1,6 +1,7 @@
 //! The STOMP 1.2 client against RabbitMQ's STOMP plugin (port 61613): handshake, receipts,
 //! subscriptions with client-individual acks, NUL bytes in bodies, NACK and redelivery, a
-//! refused login, and a message crossing from STOMP to AMQP.
+//! refused login, a message crossing from STOMP to AMQP, and heart-beats (against a silent
+//! server of the test's own).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "stomp")]
@@ -188,4 +189,57 @@ async fn a_stomp_message_reaches_an_amqp_consumer_with_its_properties() {
     m.ack().unwrap();
     client.disconnect().await.unwrap();
     conn.close().await.unwrap();
+}
+
+/// A server that completes the handshake, offering heart-beats, and then says nothing: the
+/// client sends its heart-beats, and ends the session when the server's do not come.
+#[tokio::test]
+async fn heart_beats_go_out_and_a_silent_server_ends_the_session() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !got.contains(&0) {
+            let n = socket.read(&mut chunk).await.unwrap();
+            got.extend_from_slice(&chunk[..n]);
+        }
+        socket
+            .write_all(b"CONNECTED\nversion:1.2\nheart-beat:200,200\n\n\0")
+            .await
+            .unwrap();
+        // Count the heart-beat EOLs the client sends until it hangs up.
+        let mut beats = 0;
+        loop {
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return beats,
+                Ok(n) => beats += chunk[..n].iter().filter(|b| **b == b'\n').count(),
+            }
+        }
+    });
+    let options = ConnectOptions {
+        address,
+        heartbeat: (Duration::from_millis(200), Duration::from_millis(200)),
+        ..ConnectOptions::default()
+    };
+    let client = Client::connect(&options).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while client.is_open() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session outlived a silent server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let err = client
+        .send(&Frame::new(Command::Send).header_pair("destination", "/queue/x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("heart-beat"), "{err}");
+    drop(client);
+    let beats = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert!(beats >= 1, "no heart-beat reached the server");
 }

@@ -2,8 +2,8 @@
 //! recovery of a lost session (reconnect with bounded backoff, resubscribe under the same
 //! consumer tags).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
@@ -41,8 +41,9 @@ struct ConsumerRecord {
     no_ack: bool,
     prefetch: u16,
     sender: DeliverySender,
-    /// The subscription id on the current session.
+    /// The subscription id, and the session it belongs to.
     subscription: String,
+    session: u64,
 }
 
 /// A delivery awaiting its acknowledgement.
@@ -52,14 +53,40 @@ struct Unacked {
     ack: String,
 }
 
+/// The session in use and its number, read together so an ack never meets another session.
+#[derive(Clone)]
+struct Live {
+    session: u64,
+    client: Arc<Client>,
+}
+
+/// Counts the callers inside [`StompChannel::recover`] while they hold the channel.
+struct Recovering<'a>(&'a AtomicUsize);
+
+impl<'a> Recovering<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Recovering(count)
+    }
+}
+
+impl Drop for Recovering<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub(crate) struct StompChannel {
     conn: Arc<Shared>,
     me: Weak<StompChannel>,
-    client: Mutex<Option<Arc<Client>>>,
-    session: AtomicU64,
+    live: Mutex<Option<Live>>,
+    sessions: AtomicU64,
     recovering: tokio::sync::Mutex<()>,
+    in_recovery: AtomicUsize,
     consumers: Mutex<HashMap<String, ConsumerRecord>>,
     unacked: Mutex<BTreeMap<u64, Unacked>>,
+    /// Delivery tags of messages whose session was lost before they were settled.
+    lost: Mutex<BTreeSet<u64>>,
     next_tag: AtomicU64,
     prefetch: AtomicU32,
     confirm: AtomicBool,
@@ -71,11 +98,16 @@ impl StompChannel {
         Arc::new_cyclic(|me| StompChannel {
             conn,
             me: me.clone(),
-            client: Mutex::new(Some(Arc::new(client))),
-            session: AtomicU64::new(0),
+            live: Mutex::new(Some(Live {
+                session: 0,
+                client: Arc::new(client),
+            })),
+            sessions: AtomicU64::new(0),
             recovering: tokio::sync::Mutex::new(()),
+            in_recovery: AtomicUsize::new(0),
             consumers: Mutex::default(),
             unacked: Mutex::default(),
+            lost: Mutex::default(),
             next_tag: AtomicU64::new(1),
             prefetch: AtomicU32::new(0),
             confirm: AtomicBool::new(false),
@@ -91,19 +123,31 @@ impl StompChannel {
     }
 
     /// The session, if it is up (for what cannot wait: acknowledgements).
-    fn current(&self) -> Option<Arc<Client>> {
-        lock(&self.client).as_ref().filter(|c| c.is_open()).cloned()
+    fn current(&self) -> Option<Live> {
+        lock(&self.live)
+            .as_ref()
+            .filter(|l| l.client.is_open())
+            .cloned()
     }
 
-    /// The live session, recovering it first if it was lost.
-    async fn live(&self) -> Result<Arc<Client>> {
+    /// The live session, recovering it first if it was lost. Recovery runs in a task of its
+    /// own, so a caller that gives up waiting does not cut it short.
+    async fn live(&self) -> Result<Live> {
         self.check_open()?;
-        if let Some(client) = self.current() {
-            return Ok(client);
+        if let Some(live) = self.current() {
+            return Ok(live);
         }
+        let Some(me) = self.me.upgrade() else {
+            return Err(Error::new(ErrorKind::Channel, "the channel was dropped"));
+        };
         let timeout = self.conn.options().recovery_timeout;
-        match tokio::time::timeout(timeout, self.recover()).await {
-            Ok(result) => result,
+        let recovery = tokio::spawn(async move { me.recover().await });
+        match tokio::time::timeout(timeout, recovery).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(Error::new(
+                ErrorKind::Connection,
+                format!("recovering the STOMP session failed: {e}"),
+            )),
             Err(_) => Err(Error::new(
                 ErrorKind::Connection,
                 format!("the STOMP session was lost and did not come back within {timeout:?}"),
@@ -112,34 +156,45 @@ impl StompChannel {
     }
 
     /// Reconnect (once, however many callers ask) and resubscribe every consumer. A consumer
-    /// whose queue is gone is cancelled (its receiver hears why); the others carry on.
-    async fn recover(&self) -> Result<Arc<Client>> {
+    /// whose queue is gone is cancelled (its receiver hears why); the others carry on. Stops
+    /// when the channel is closed, or dropped by everyone but the callers of `recover`.
+    async fn recover(&self) -> Result<Live> {
+        let _counted = Recovering::enter(&self.in_recovery);
         let _guard = self.recovering.lock().await;
         let mut backoff = self.conn.options().initial_backoff;
         loop {
             self.check_open()?;
-            if let Some(client) = self.current() {
-                return Ok(client);
+            if let Some(live) = self.current() {
+                return Ok(live);
             }
-            // Only a consumer's forwarding task still holds the channel: its owner dropped it.
-            if self.me.strong_count() <= 1 {
+            if self.me.strong_count() <= self.in_recovery.load(Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Channel, "the channel was dropped"));
             }
             match self.conn.connect_any().await {
                 Ok(client) => {
                     let client = Arc::new(client);
-                    let session = self.session.fetch_add(1, Ordering::SeqCst) + 1;
-                    *lock(&self.client) = Some(Arc::clone(&client));
+                    if self.check_open().is_err() {
+                        let _ = client.disconnect().await;
+                        return Err(Error::new(ErrorKind::Channel, "the channel is closed"));
+                    }
+                    let session = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.forget_unacked_before(session);
+                    let live = Live {
+                        session,
+                        client: Arc::clone(&client),
+                    };
+                    *lock(&self.live) = Some(live.clone());
                     match self.resubscribe(&client, session).await {
                         Ok(()) => {
                             self.conn.recovered();
                             tracing::info!(session, "STOMP session recovered");
-                            return Ok(client);
+                            return Ok(live);
                         }
-                        // The session broke again (a refused subscription ends it): go on
-                        // with the consumers that are left.
+                        // Not every consumer is back: drop this session and start over with
+                        // the consumers that are left.
                         Err(e) => {
-                            tracing::warn!(error = %e, "resubscribing after a reconnect failed")
+                            tracing::warn!(error = %e, "resubscribing after a reconnect failed");
+                            client.abort(format!("resubscribing failed: {e}"));
                         }
                     }
                 }
@@ -151,7 +206,25 @@ impl StompChannel {
                 }
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(self.conn.options().max_backoff);
+            backoff = backoff
+                .saturating_mul(2)
+                .min(self.conn.options().max_backoff);
+        }
+    }
+
+    /// Unsettled deliveries of earlier sessions can no longer be settled: remember their tags
+    /// to say so when someone tries.
+    fn forget_unacked_before(&self, session: u64) {
+        let mut unacked = lock(&self.unacked);
+        let old: Vec<u64> = unacked
+            .iter()
+            .filter(|(_, u)| u.session < session)
+            .map(|(t, _)| *t)
+            .collect();
+        let mut lost = lock(&self.lost);
+        for tag in old {
+            unacked.remove(&tag);
+            lost.insert(tag);
         }
     }
 
@@ -166,10 +239,20 @@ impl StompChannel {
             };
             match self.subscribe(client, &queue, no_ack, prefetch).await {
                 Ok((id, rx)) => {
-                    if let Some(record) = lock(&self.consumers).get_mut(&tag) {
-                        record.subscription = id.clone();
+                    let registered = match lock(&self.consumers).get_mut(&tag) {
+                        Some(record) => {
+                            record.subscription = id.clone();
+                            record.session = session;
+                            true
+                        }
+                        None => false,
+                    };
+                    if registered {
+                        self.spawn_forward(tag, id, Arc::clone(client), session, rx);
+                    } else {
+                        // Cancelled meanwhile: end the subscription just made.
+                        client.unsubscribe(&id).await?;
                     }
-                    self.spawn_forward(tag, id, session, rx);
                 }
                 // The broker refused this subscription (its queue is gone, or locked to another
                 // connection): trying again would fail the same way, so cancel the consumer.
@@ -219,22 +302,52 @@ impl StompChannel {
         &self,
         tag: String,
         subscription: String,
+        client: Arc<Client>,
         session: u64,
         rx: mpsc::UnboundedReceiver<Frame>,
     ) {
-        tokio::spawn(forward(self.me.clone(), tag, subscription, session, rx));
+        tokio::spawn(forward(
+            self.me.clone(),
+            tag,
+            subscription,
+            client,
+            session,
+            rx,
+        ));
     }
 
-    /// Turns a MESSAGE into a delivery for the consumer `tag`.
-    fn deliver(&self, tag: &str, session: u64, frame: Frame) {
-        let consumers = lock(&self.consumers);
-        let Some(record) = consumers.get(tag) else {
+    /// Turns a MESSAGE of `subscription` into a delivery for the consumer `tag`. A message no
+    /// consumer takes any more goes back to its queue.
+    fn deliver(
+        &self,
+        tag: &str,
+        subscription: &str,
+        client: &Arc<Client>,
+        session: u64,
+        frame: Frame,
+    ) {
+        let mut consumers = lock(&self.consumers);
+        let record = consumers
+            .get(tag)
+            .filter(|r| r.session == session && r.subscription == subscription);
+        let Some(record) = record else {
+            drop(consumers);
+            if let Some(ack) = frame.header("ack") {
+                let _ = client.nack(ack, true);
+            }
             return;
         };
         let delivery_tag = self.next_tag.fetch_add(1, Ordering::SeqCst);
         let ack = frame.header("ack").map(str::to_owned);
-        if let (false, Some(ack)) = (record.no_ack, ack) {
-            lock(&self.unacked).insert(delivery_tag, Unacked { session, ack });
+        let no_ack = record.no_ack;
+        if let (false, Some(ack)) = (no_ack, ack.as_ref()) {
+            lock(&self.unacked).insert(
+                delivery_tag,
+                Unacked {
+                    session,
+                    ack: ack.clone(),
+                },
+            );
         }
         let (exchange, routing_key) = parse_destination(frame.header("destination").unwrap_or(""));
         let delivery = Delivery {
@@ -249,31 +362,55 @@ impl StompChannel {
         if record
             .sender
             .send(ConsumerEvent::Delivery(delivery))
-            .is_err()
+            .is_ok()
         {
-            // No one listens any more: give the message back rather than hold it.
-            drop(consumers);
-            let _ = self.reject(delivery_tag, true);
+            return;
         }
+        // No one listens any more: end the subscription and give the message back, rather
+        // than hold it or have the broker send it here again and again.
+        consumers.remove(tag);
+        drop(consumers);
+        lock(&self.unacked).remove(&delivery_tag);
+        if let (false, Some(ack)) = (no_ack, ack) {
+            let _ = client.nack(&ack, true);
+        }
+        let (client, subscription) = (Arc::clone(client), subscription.to_owned());
+        tokio::spawn(async move {
+            let _ = client.unsubscribe(&subscription).await;
+        });
     }
 
-    /// The `ack` ids for `delivery_tag` (and every earlier one when `multiple`), removed from
-    /// the unacknowledged set; an error for a tag from a lost session or an unknown tag.
-    fn take_unacked(&self, delivery_tag: u64, multiple: bool) -> Result<Vec<String>> {
-        let session = self.session.load(Ordering::SeqCst);
+    /// The `ack` ids for `delivery_tag` (and every earlier one when `multiple`) that belong to
+    /// `session`, removed from the unacknowledged set, and whether any belonged to a lost
+    /// session. An unknown tag is an error.
+    fn take_unacked(
+        &self,
+        delivery_tag: u64,
+        multiple: bool,
+        session: u64,
+    ) -> Result<(Vec<String>, bool)> {
         let mut unacked = lock(&self.unacked);
+        let mut lost = lock(&self.lost);
+        let mut stale = false;
         let tags: Vec<u64> = if multiple {
+            let before = lost.len();
+            lost.retain(|t| *t > delivery_tag);
+            stale |= lost.len() != before;
             unacked.range(..=delivery_tag).map(|(t, _)| *t).collect()
         } else if unacked.contains_key(&delivery_tag) {
             vec![delivery_tag]
+        } else if lost.remove(&delivery_tag) {
+            return Ok((Vec::new(), true));
         } else {
             return Err(Error::new(
                 ErrorKind::Channel,
-                format!("unknown delivery tag {delivery_tag} (already settled, or never delivered on this channel)"),
+                format!(
+                    "unknown delivery tag {delivery_tag} (already settled, or never delivered \
+                     on this channel)"
+                ),
             ));
         };
         let mut ids = Vec::with_capacity(tags.len());
-        let mut stale = false;
         for t in tags {
             if let Some(u) = unacked.remove(&t) {
                 if u.session == session {
@@ -283,60 +420,81 @@ impl StompChannel {
                 }
             }
         }
-        if stale {
-            return Err(Error::new(
-                ErrorKind::Channel,
-                "the message was delivered on a STOMP session that has since been lost; the \
-                 broker delivers it again",
-            ));
-        }
-        Ok(ids)
+        Ok((ids, stale))
     }
 
+    /// ACK or NACK what `delivery_tag` covers on the live session; then an error if part of it
+    /// came on a session that was lost (the broker delivers those again).
     fn settle(
         &self,
         delivery_tag: u64,
         multiple: bool,
         send: impl Fn(&Client, &str) -> Result<()>,
     ) -> Result<()> {
-        let ids = self.take_unacked(delivery_tag, multiple)?;
-        let Some(client) = self.current() else {
+        let live = self.current();
+        let session = live.as_ref().map_or(u64::MAX, |l| l.session);
+        let (ids, stale) = self.take_unacked(delivery_tag, multiple, session)?;
+        if let Some(live) = &live {
+            for id in &ids {
+                send(&live.client, id)?;
+            }
+        }
+        if stale || live.is_none() {
             return Err(Error::new(
                 ErrorKind::Channel,
-                "the STOMP session is down; the broker delivers unacknowledged messages again",
+                "the message was delivered on a STOMP session that has since been lost; the \
+                 broker delivers it again",
             ));
-        };
-        for id in &ids {
-            send(&client, id)?;
         }
         Ok(())
+    }
+
+    /// Tells every consumer it is over (recovery gave up), so none waits forever.
+    fn cancel_all(&self, reason: &str) {
+        let consumers: Vec<(String, ConsumerRecord)> = lock(&self.consumers).drain().collect();
+        for (tag, record) in consumers {
+            let _ = record.sender.send(ConsumerEvent::Cancelled {
+                consumer_tag: tag,
+                reason: reason.to_owned(),
+            });
+        }
     }
 }
 
 /// Moves one subscription's MESSAGE frames to its consumer; when the subscription ends without
-/// being cancelled, the session was lost, so recover it (which resubscribes).
+/// being cancelled, the session was lost, so recover it (which resubscribes). If recovery gives
+/// up, the consumers hear why.
 async fn forward(
     channel: Weak<StompChannel>,
     tag: String,
     subscription: String,
+    client: Arc<Client>,
     session: u64,
     mut rx: mpsc::UnboundedReceiver<Frame>,
 ) {
     while let Some(frame) = rx.recv().await {
         let Some(channel) = channel.upgrade() else {
+            if let Some(ack) = frame.header("ack") {
+                let _ = client.nack(ack, true);
+            }
             return;
         };
-        channel.deliver(&tag, session, frame);
+        channel.deliver(&tag, &subscription, &client, session, frame);
     }
+    drop(client);
     let Some(channel) = channel.upgrade() else {
         return;
     };
     let still_ours = lock(&channel.consumers)
         .get(&tag)
-        .is_some_and(|r| r.subscription == subscription);
+        .is_some_and(|r| r.subscription == subscription && r.session == session);
     if still_ours && channel.check_open().is_ok() {
         tracing::warn!(consumer_tag = %tag, "STOMP session lost; recovering");
-        let _ = channel.recover().await;
+        if let Err(e) = channel.recover().await {
+            if channel.check_open().is_ok() {
+                channel.cancel_all(&format!("the STOMP session could not be recovered: {e}"));
+            }
+        }
     }
 }
 
@@ -442,7 +600,7 @@ impl TransportChannel for StompChannel {
             message.body,
             &message.properties,
         )?;
-        let client = self.live().await?;
+        let client = self.live().await?.client;
         if self.confirm.load(Ordering::SeqCst) {
             let receipt = client.send_for_receipt(frame)?;
             let what = format!("publishing to exchange `{exchange}` with key `{routing_key}`");
@@ -496,8 +654,7 @@ impl TransportChannel for StompChannel {
             ));
         }
         let prefetch = u16::try_from(self.prefetch.load(Ordering::SeqCst)).unwrap_or(u16::MAX);
-        let client = self.live().await?;
-        let session = self.session.load(Ordering::SeqCst);
+        let Live { session, client } = self.live().await?;
         let (subscription, rx) = self
             .subscribe(&client, queue, options.no_ack, prefetch)
             .await?;
@@ -509,9 +666,10 @@ impl TransportChannel for StompChannel {
                 prefetch,
                 sender,
                 subscription: subscription.clone(),
+                session,
             },
         );
-        self.spawn_forward(consumer_tag.to_owned(), subscription, session, rx);
+        self.spawn_forward(consumer_tag.to_owned(), subscription, client, session, rx);
         Ok(())
     }
 
@@ -519,10 +677,14 @@ impl TransportChannel for StompChannel {
         let Some(record) = lock(&self.consumers).remove(consumer_tag) else {
             return Ok(());
         };
-        // Messages it received and has not settled stay unacknowledged, as on AMQP.
+        // Messages it received and has not settled stay unacknowledged, as on AMQP. A
+        // subscription of a lost session ended with it; one being remade by recovery is ended
+        // there, when recovery finds the consumer gone.
         match self.current() {
-            Some(client) => client.unsubscribe(&record.subscription).await,
-            None => Ok(()),
+            Some(live) if live.session == record.session => {
+                live.client.unsubscribe(&record.subscription).await
+            }
+            _ => Ok(()),
         }
     }
 
@@ -547,10 +709,11 @@ impl TransportChannel for StompChannel {
         }
         lock(&self.consumers).clear();
         lock(&self.unacked).clear();
-        let client = lock(&self.client).take();
-        match client {
+        lock(&self.lost).clear();
+        let live = lock(&self.live).take();
+        match live {
             // The broker returns what was not acknowledged to its queues.
-            Some(client) if client.is_open() => client.disconnect().await,
+            Some(live) if live.client.is_open() => live.client.disconnect().await,
             _ => Ok(()),
         }
     }

@@ -62,9 +62,11 @@ struct Shared {
     receipts: Mutex<Waiters>,
     failure: Mutex<Option<String>>,
     closed: AtomicBool,
-    last_read_ms: AtomicU64,
-    next_id: AtomicU64,
 }
+
+/// Subscription and receipt ids are unique in the process, so an id of one session can never
+/// name something of another.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -73,14 +75,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     /// Records why the connection ended and fails everything waiting.
     fn fail(&self, why: String) {
+        self.fail_with(why, None);
+    }
+
+    /// Like [`Shared::fail`]; when the server's ERROR names the frame it refuses (its
+    /// `receipt-id`), only that frame's receipt gets the refusal, and the others learn that the
+    /// session ended.
+    fn fail_with(&self, why: String, refused: Option<&str>) {
         self.closed.store(true, Ordering::SeqCst);
         let mut failure = lock(&self.failure);
         if failure.is_none() {
             *failure = Some(why.clone());
         }
         drop(failure);
-        for (_, w) in lock(&self.receipts).drain() {
-            let _ = w.send(Err(why.clone()));
+        for (id, w) in lock(&self.receipts).drain() {
+            let reason = match refused {
+                Some(r) if r != id => {
+                    format!("the STOMP session ended when the server refused another frame: {why}")
+                }
+                _ => why.clone(),
+            };
+            let _ = w.send(Err(reason));
         }
         lock(&self.subscriptions).clear();
     }
@@ -253,6 +268,8 @@ impl Client {
                 let text = error_text(&connected);
                 let kind = if text.contains("login")
                     || text.contains("Access refused")
+                    || text.contains("access denied")
+                    || text.contains("access_refused")
                     || text.contains("credentials")
                 {
                     ErrorKind::AccessRefused
@@ -291,23 +308,22 @@ impl Client {
         let send_every = (cx > 0 && sy > 0).then(|| Duration::from_millis(cx.max(sy)));
         let expect_every = (sx > 0 && cy > 0).then(|| Duration::from_millis(sx.max(cy)));
         let shared = Arc::new(Shared::default());
-        let started = Instant::now();
         let (queue, outgoing) = mpsc::unbounded_channel();
         let tasks = vec![
             tokio::spawn(read_loop(
                 reader,
                 buf,
                 Arc::clone(&shared),
+                queue.clone(),
                 options.limits,
-                started,
+                expect_every,
             )),
             tokio::spawn(write_loop(
                 writer,
                 outgoing,
                 Arc::clone(&shared),
                 send_every,
-                expect_every,
-                started,
+                options.timeout,
             )),
         ];
         Ok(Client {
@@ -329,12 +345,18 @@ impl Client {
         !self.shared.closed.load(Ordering::SeqCst)
     }
 
-    /// A fresh identifier for subscriptions and receipts.
+    /// A fresh identifier for subscriptions and receipts, unique in the process.
     pub fn next_id(&self, prefix: &str) -> String {
-        format!(
-            "{prefix}-{}",
-            self.shared.next_id.fetch_add(1, Ordering::SeqCst)
-        )
+        format!("{prefix}-{}", NEXT_ID.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Ends the session at once, without DISCONNECT: the socket closes, the server returns
+    /// what was not acknowledged, and everything waiting fails with `why`.
+    pub fn abort(&self, why: String) {
+        self.shared.fail(why);
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 
     /// Queues a frame for the writer without waiting: frames go out in the order they were
@@ -449,20 +471,20 @@ async fn read_loop(
     mut reader: tokio::net::tcp::OwnedReadHalf,
     mut buf: Vec<u8>,
     shared: Arc<Shared>,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
     limits: Limits,
-    started: Instant,
+    expect_every: Option<Duration>,
 ) {
+    // The spec allows some tolerance: two heart-beat periods of silence end the session.
+    let patience = expect_every.map(|every| every.saturating_mul(2));
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         loop {
             match decode(&buf, &limits) {
                 Ok(Some((item, used))) => {
                     buf.drain(..used);
-                    shared
-                        .last_read_ms
-                        .store(millis(started.elapsed()), Ordering::SeqCst);
                     if let Item::Frame(frame) = item {
-                        dispatch(&shared, frame);
+                        dispatch(&shared, &writer, frame);
                     }
                 }
                 Ok(None) => break,
@@ -472,17 +494,25 @@ async fn read_loop(
                 }
             }
         }
-        match reader.read(&mut chunk).await {
+        let read = match patience {
+            Some(limit) => match tokio::time::timeout(limit, reader.read(&mut chunk)).await {
+                Ok(read) => read,
+                Err(_) => {
+                    shared.fail(format!(
+                        "no heart-beat from the STOMP server for {} ms",
+                        millis(limit)
+                    ));
+                    return;
+                }
+            },
+            None => reader.read(&mut chunk).await,
+        };
+        match read {
             Ok(0) => {
                 shared.fail("the STOMP server closed the connection".to_owned());
                 return;
             }
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                shared
-                    .last_read_ms
-                    .store(millis(started.elapsed()), Ordering::SeqCst);
-            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => {
                 shared.fail(format!("STOMP read: {e}"));
                 return;
@@ -491,13 +521,28 @@ async fn read_loop(
     }
 }
 
-fn dispatch(shared: &Shared, frame: Frame) {
+/// Routes a frame from the server. A MESSAGE no subscription takes any more (it was
+/// unsubscribed, or its receiver is gone) goes back to its queue.
+fn dispatch(shared: &Shared, writer: &mpsc::UnboundedSender<Vec<u8>>, frame: Frame) {
     match frame.command {
         Command::Message => {
             let sub = frame.header("subscription").unwrap_or_default().to_owned();
-            let subs = lock(&shared.subscriptions);
-            if let Some(tx) = subs.get(&sub) {
-                let _ = tx.send(frame);
+            let refused = {
+                let subs = lock(&shared.subscriptions);
+                match subs.get(&sub) {
+                    Some(tx) => tx.send(frame).err().map(|e| e.0),
+                    None => Some(frame),
+                }
+            };
+            if let Some(ack) = refused.as_ref().and_then(|f| f.header("ack")) {
+                let mut out = Vec::new();
+                encode(
+                    &Frame::new(Command::Nack)
+                        .header_pair("id", ack)
+                        .header_pair("requeue", "true"),
+                    &mut out,
+                );
+                let _ = writer.send(out);
             }
         }
         Command::Receipt => {
@@ -506,7 +551,7 @@ fn dispatch(shared: &Shared, frame: Frame) {
                 let _ = w.send(Ok(()));
             }
         }
-        Command::Error => shared.fail(error_text(&frame)),
+        Command::Error => shared.fail_with(error_text(&frame), frame.header("receipt-id")),
         _ => {}
     }
 }
@@ -516,14 +561,10 @@ async fn write_loop(
     mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
     shared: Arc<Shared>,
     send_every: Option<Duration>,
-    expect_every: Option<Duration>,
-    started: Instant,
+    write_timeout: Duration,
 ) {
-    // Wake at least this often to send heart-beats and check the server's.
-    let tick = [send_every, expect_every]
-        .into_iter()
-        .flatten()
-        .min()
+    // Wake at least this often to send heart-beats.
+    let tick = send_every
         .map(|d| d / 2)
         .unwrap_or(Duration::from_secs(3600));
     let mut last_sent = Instant::now();
@@ -542,7 +583,10 @@ async fn write_loop(
                     match outgoing.try_recv() {
                         Ok(more) if batch.len() < 256 * 1024 => batch.extend_from_slice(&more),
                         Ok(more) => {
-                            if write(&mut writer, &shared, &batch).await.is_err() {
+                            if write(&mut writer, &shared, &batch, write_timeout)
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                             batch.clear();
@@ -551,7 +595,10 @@ async fn write_loop(
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
-                if write(&mut writer, &shared, &batch).await.is_err() {
+                if write(&mut writer, &shared, &batch, write_timeout)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 last_sent = Instant::now();
@@ -562,30 +609,42 @@ async fn write_loop(
         }
         if let Some(every) = send_every {
             if last_sent.elapsed() >= every / 2 {
-                if write(&mut writer, &shared, b"\n").await.is_err() {
+                if write(&mut writer, &shared, b"\n", write_timeout)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 last_sent = Instant::now();
             }
         }
-        if let Some(every) = expect_every {
-            // The spec allows some tolerance: two periods of silence end the session.
-            let silent = millis(started.elapsed())
-                .saturating_sub(shared.last_read_ms.load(Ordering::SeqCst));
-            if silent > millis(every) * 2 {
-                shared.fail(format!(
-                    "no heart-beat from the STOMP server for {silent} ms"
-                ));
-                return;
-            }
-        }
     }
 }
 
-async fn write(writer: &mut OwnedWriteHalf, shared: &Shared, bytes: &[u8]) -> std::io::Result<()> {
-    let result = writer.write_all(bytes).await;
-    if let Err(e) = &result {
-        shared.fail(format!("STOMP write: {e}"));
+/// Writes `bytes`; a failure, or a peer that takes nothing for `limit` (a half-open
+/// connection), ends the session.
+async fn write(
+    writer: &mut OwnedWriteHalf,
+    shared: &Shared,
+    bytes: &[u8],
+    limit: Duration,
+) -> std::result::Result<(), ()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        let why = match tokio::time::timeout(limit, writer.write(&bytes[written..])).await {
+            Ok(Ok(0)) => "STOMP write: the connection is closed".to_owned(),
+            Ok(Ok(n)) => {
+                written += n;
+                continue;
+            }
+            Ok(Err(e)) => format!("STOMP write: {e}"),
+            Err(_) => format!(
+                "STOMP write: the server took nothing for {} ms",
+                millis(limit)
+            ),
+        };
+        shared.fail(why);
+        return Err(());
     }
-    result
+    Ok(())
 }
