@@ -15,6 +15,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -234,22 +236,6 @@ impl Bench {
     }
 }
 
-fn rate(n: u64, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     // `cargo test --benches` runs bench targets with `--bench` absent; do nothing then.
     if !std::env::args().any(|a| a == "--bench") {
@@ -293,9 +279,9 @@ fn main() {
             lapin,
             kombu,
             queue: queue.clone(),
-            n: env("KOMBU_BENCH_MESSAGES", 20_000),
+            n: support::env("KOMBU_BENCH_MESSAGES", 20_000),
         };
-        let rounds = env("KOMBU_BENCH_ROUNDS", 5);
+        let rounds = support::env("KOMBU_BENCH_ROUNDS", 5);
         println!(
             "{} messages of {} bytes per round, {rounds} rounds per side, alternating",
             bench.n,
@@ -311,37 +297,31 @@ fn main() {
             ("consume, ack per message", 2),
             ("consume, batched ack (100)", 3),
         ] {
-            if let Ok(only) = std::env::var("KOMBU_BENCH_ONLY") {
-                if !name.contains(only.as_str()) {
-                    continue;
-                }
+            if support::skipped(name) {
+                continue;
             }
-            let (mut l, mut k) = (Vec::new(), Vec::new());
-            for round in 0..rounds {
-                // Alternate which side goes first, so drift favours neither.
-                for side in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
-                    let elapsed = match (kind, side) {
-                        (0 | 1, 0) => {
-                            bench.purge().await;
-                            bench.lapin_publish(kind == 1).await
-                        }
-                        (0 | 1, _) => {
-                            bench.purge().await;
-                            bench.kombu_publish(kind == 1).await
-                        }
-                        (_, 0) => {
-                            bench.fill().await;
-                            bench.lapin_consume(kind == 3).await
-                        }
-                        (_, _) => {
-                            bench.fill().await;
-                            bench.kombu_consume(kind == 3).await
-                        }
-                    };
-                    if side == 0 { &mut l } else { &mut k }.push(rate(bench.n, elapsed));
+            let b = &bench;
+            let (lm, km) = support::compare(rounds, bench.n, move |kombu| async move {
+                match (kind, kombu) {
+                    (0 | 1, false) => {
+                        b.purge().await;
+                        b.lapin_publish(kind == 1).await
+                    }
+                    (0 | 1, true) => {
+                        b.purge().await;
+                        b.kombu_publish(kind == 1).await
+                    }
+                    (_, false) => {
+                        b.fill().await;
+                        b.lapin_consume(kind == 3).await
+                    }
+                    (_, true) => {
+                        b.fill().await;
+                        b.kombu_consume(kind == 3).await
+                    }
                 }
-            }
-            let (lm, km) = (median(l), median(k));
+            })
+            .await;
             println!("{name:<34} {lm:>12.0} {km:>12.0} {:>8.3}", km / lm);
         }
         let ch = bench.lapin.create_channel().await.unwrap();

@@ -16,6 +16,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -171,22 +173,6 @@ impl Bench {
     }
 }
 
-fn rate(n: u64, d: Duration) -> f64 {
-    n as f64 / d.as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     // `cargo test --benches` runs bench targets with `--bench` absent; do nothing then.
     if !std::env::args().any(|a| a == "--bench") {
@@ -217,9 +203,9 @@ fn main() {
             stomp,
             amqp,
             queue,
-            n: env("KOMBU_BENCH_MESSAGES", 20_000),
+            n: support::env("KOMBU_BENCH_MESSAGES", 20_000),
         };
-        let rounds = env("KOMBU_BENCH_ROUNDS", 5);
+        let rounds = support::env("KOMBU_BENCH_ROUNDS", 5);
         println!(
             "{} messages of {} bytes per round, {rounds} rounds per side, alternating",
             bench.n,
@@ -234,37 +220,31 @@ fn main() {
             ("publish, receipts (256 in flight)", 1),
             ("consume, ack per message", 2),
         ] {
-            if let Ok(only) = std::env::var("KOMBU_BENCH_ONLY") {
-                if !name.contains(only.as_str()) {
-                    continue;
-                }
+            if support::skipped(name) {
+                continue;
             }
-            let (mut raw, mut kombu) = (Vec::new(), Vec::new());
-            for round in 0..rounds {
-                // Alternate which side goes first, so drift favours neither.
-                for side in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
-                    let elapsed = match (kind, side) {
-                        (0 | 1, 0) => {
-                            bench.purge().await;
-                            bench.raw_publish(kind == 1).await
-                        }
-                        (0 | 1, _) => {
-                            bench.purge().await;
-                            bench.kombu_publish(kind == 1).await
-                        }
-                        (_, 0) => {
-                            bench.fill().await;
-                            bench.raw_consume().await
-                        }
-                        (_, _) => {
-                            bench.fill().await;
-                            bench.kombu_consume().await
-                        }
-                    };
-                    if side == 0 { &mut raw } else { &mut kombu }.push(rate(bench.n, elapsed));
+            let b = &bench;
+            let (r, k) = support::compare(rounds, bench.n, move |kombu| async move {
+                match (kind, kombu) {
+                    (0 | 1, false) => {
+                        b.purge().await;
+                        b.raw_publish(kind == 1).await
+                    }
+                    (0 | 1, true) => {
+                        b.purge().await;
+                        b.kombu_publish(kind == 1).await
+                    }
+                    (_, false) => {
+                        b.fill().await;
+                        b.raw_consume().await
+                    }
+                    (_, true) => {
+                        b.fill().await;
+                        b.kombu_consume().await
+                    }
                 }
-            }
-            let (r, k) = (median(raw), median(kombu));
+            })
+            .await;
             println!("{name:<34} {r:>12.0} {k:>12.0} {:>8.3}", k / r);
         }
         bench.queue.delete(false, false).await.unwrap();
