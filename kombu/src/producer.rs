@@ -443,6 +443,7 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         Ok(Confirming {
             pending,
             keep,
+            confirm: p.confirm,
             exchange: exchange.to_owned(),
             routing_key: routing_key.to_owned(),
         })
@@ -457,6 +458,8 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
 struct Confirming {
     pending: PendingConfirm,
     keep: Option<OutgoingMessage>,
+    /// The producer asked for confirms: only the broker's ack is success.
+    confirm: bool,
     exchange: String,
     routing_key: String,
 }
@@ -479,6 +482,20 @@ impl Confirming {
                     ErrorKind::Nacked,
                     format!(
                         "the broker refused the message to exchange '{}' with routing key '{}'",
+                        self.exchange, self.routing_key
+                    ),
+                );
+                Err(match self.keep {
+                    Some(m) => err.with_message(m),
+                    None => err,
+                })
+            }
+            Confirmation::NotRequested if self.confirm => {
+                let err = Error::new(
+                    ErrorKind::Channel,
+                    format!(
+                        "the message to exchange '{}' with routing key '{}' was published without \
+                         publisher confirms on a confirming producer; whether the broker has it is unknown",
                         self.exchange, self.routing_key
                     ),
                 );

@@ -741,3 +741,79 @@ async fn a_pipelined_nack_hands_back_the_refused_message() {
         .expect("the refused message comes back");
     assert_eq!(returned.body, br#"{"n":2}"#);
 }
+
+/// An `Arc<Producer>` shared by many tasks from its very first publish (a web service's
+/// case): every publish is confirmed by the broker or fails, none is taken for confirmed
+/// without the broker's word, and the queue holds exactly what was confirmed. Repeated on
+/// fresh producers, since the first use is where confirm mode is switched on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_on_a_fresh_confirming_producer_get_every_publish_confirmed() {
+    const TASKS: usize = 32;
+    let per_task: usize = if common::transport() == "amqp" {
+        2000
+    } else {
+        300
+    };
+    let t = test_name!();
+    for round in 0..3 {
+        let (conn, ch) = open(t).await;
+        let q = declare(&ch, Queue::new(common::name(t, &format!("q{round}")))).await;
+        let producer = std::sync::Arc::new(Producer::new(&ch).routing_key(q.name()).confirm(true));
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..TASKS {
+            let producer = std::sync::Arc::clone(&producer);
+            tasks.spawn(async move {
+                let mut confirmed = 0usize;
+                let mut failed = Vec::new();
+                for n in 0..per_task {
+                    match producer.publish(&json!({"t": task, "n": n})).await {
+                        Ok(()) => confirmed += 1,
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (confirmed, failed)
+            });
+        }
+        let mut confirmed = 0;
+        let mut failed = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (ok, errors) = done.unwrap();
+            confirmed += ok;
+            failed.extend(errors);
+        }
+        assert!(
+            failed.is_empty(),
+            "round {round}: {} publishes failed on a healthy broker, first: {}",
+            failed.len(),
+            failed[0]
+        );
+        assert_eq!(confirmed, TASKS * per_task, "round {round}");
+        common::wait_for_ready(&q, u32::try_from(confirmed).unwrap()).await;
+        q.delete(false, false).await.unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+/// `Connection::close` waits for the confirms of publishes already made, so a pipeline
+/// flushed after it learns that the broker took every message.
+#[tokio::test]
+async fn close_waits_for_outstanding_confirms() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name()).confirm(true);
+    let mut pipeline = producer.pipeline(1000);
+    for n in 0..1000 {
+        pipeline
+            .send(producer.publish(&json!({"n": n})))
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+    pipeline.flush().await.unwrap();
+
+    let (_check_conn, check) = open(t).await;
+    let q = q.queue().clone().bind(&check);
+    common::wait_for_ready(&q, 1000).await;
+    q.delete(false, false).await.unwrap();
+}

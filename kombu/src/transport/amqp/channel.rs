@@ -110,6 +110,10 @@ enum AckCmd {
         requeue: bool,
     },
     Flush(oneshot::Sender<()>),
+    /// The channel was dropped without `close`: send what is queued, then close it.
+    Close {
+        prefetch: Option<u16>,
+    },
 }
 
 #[derive(Clone)]
@@ -121,11 +125,23 @@ pub(super) struct Slot {
 pub(super) struct AmqpChannel {
     conn: Arc<ConnInner>,
     me: Weak<AmqpChannel>,
-    slot: Mutex<Option<Slot>>,
+    /// Shared with the ack task, which sends what was queued even after the channel is dropped.
+    slot: Arc<Mutex<Option<Slot>>>,
     generation: AtomicU32,
     reopening: tokio::sync::Mutex<()>,
     prefetch: Mutex<Option<u16>>,
+    /// Confirm mode, set only while `confirm_gate` is held for writing; a reopened channel
+    /// restores it before anyone can publish on it.
     confirm: AtomicBool,
+    /// Publishes hold it for reading until their frames are handed to lapin; turning confirm
+    /// mode on holds it for writing until the broker's `confirm.select-ok`. So no publish is
+    /// sent in the window where the broker already numbers publishes and lapin does not yet,
+    /// which would put lapin's numbering out of step with the broker's for good.
+    confirm_gate: tokio::sync::RwLock<()>,
+    /// Held while lapin registers a publish's confirm and queues its frames (one synchronous
+    /// step): publishes from several threads then reach the wire in the order lapin numbered
+    /// them, so each confirm (and each return) is matched with its own message.
+    publish_order: Mutex<()>,
     consumers: Mutex<HashMap<String, ConsumerRecord>>,
     cancelled: Mutex<HashSet<String>>,
     acks: mpsc::UnboundedSender<AckCmd>,
@@ -167,14 +183,16 @@ impl AmqpChannel {
         let me = Arc::new_cyclic(|me| AmqpChannel {
             conn,
             me: me.clone(),
-            slot: Mutex::new(Some(Slot {
+            slot: Arc::new(Mutex::new(Some(Slot {
                 channel,
                 generation: 1,
-            })),
+            }))),
             generation: AtomicU32::new(1),
             reopening: tokio::sync::Mutex::new(()),
             prefetch: Mutex::new(None),
             confirm: AtomicBool::new(false),
+            confirm_gate: tokio::sync::RwLock::new(()),
+            publish_order: Mutex::new(()),
             consumers: Mutex::default(),
             cancelled: Mutex::default(),
             acks,
@@ -182,7 +200,12 @@ impl AmqpChannel {
             batch: Arc::default(),
             closed: AtomicBool::new(false),
         });
-        tokio::spawn(ack_loop(Arc::downgrade(&me), rx));
+        tokio::spawn(ack_loop(
+            Arc::downgrade(&me),
+            Arc::clone(&me.slot),
+            Arc::clone(&me.batch),
+            rx,
+        ));
         Ok(me)
     }
 
@@ -341,22 +364,84 @@ impl AmqpChannel {
     }
 
     /// Wait until every ack and reject queued so far has been sent.
-    pub(super) async fn flush_acks(&self) {
+    async fn flush_acks(&self) {
         let (tx, rx) = oneshot::channel();
         if self.acks.send(AckCmd::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
     }
 
-    async fn enable_confirms(&self, slot: &Slot) -> Result<()> {
-        if !self.confirm.swap(true, Ordering::SeqCst) {
-            slot.channel
+    /// Turn publisher confirms on, once: returns when the broker has answered
+    /// `confirm.select-ok`, and no publish on this channel goes out in between.
+    async fn enable_confirms(&self) -> Result<()> {
+        if self.confirm.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _no_publishes = self.confirm_gate.write().await;
+        let mut attempts = 0;
+        loop {
+            if self.confirm.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let slot = self.channel().await?;
+            // No reopen may run between choosing the slot and its select-ok: a reopen reads
+            // `confirm` to decide whether the new channel needs confirm mode.
+            let _no_reopen = self.reopening.lock().await;
+            if !self.slot_connected(slot.generation) {
+                continue; // Reopened or died since: select on the live one.
+            }
+            self.confirm.store(true, Ordering::SeqCst);
+            match slot
+                .channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await
-                .map_err(|e| error("confirm.select", e))?;
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.confirm.store(false, Ordering::SeqCst);
+                    attempts += 1;
+                    if attempts >= 3 || !channel_went_away(&e) {
+                        return Err(error("confirm.select", e));
+                    }
+                }
+            }
         }
-        Ok(())
     }
+
+    /// Everything this channel owes the broker before it closes: queued acks and rejects
+    /// sent, and the confirms of publishes already made received (bounded by the confirm
+    /// timeout), so their publishers learn the outcome instead of a closed channel.
+    pub(super) async fn settle(&self) {
+        self.flush_acks().await;
+        if !self.confirm.load(Ordering::SeqCst) {
+            return;
+        }
+        let slot = lock(&self.slot).clone();
+        if let Some(slot) = slot.filter(|s| s.channel.status().connected()) {
+            let timeout = self.conn.options().confirm_timeout;
+            if tokio::time::timeout(timeout, slot.channel.wait_for_confirms())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    ?timeout,
+                    "closing with publisher confirms still outstanding"
+                );
+            }
+        }
+    }
+}
+
+/// Whether a lapin error says the channel or the connection went away under an operation
+/// (rather than the broker refusing it).
+fn channel_went_away(e: &lapin::Error) -> bool {
+    matches!(
+        e.kind(),
+        lapin::ErrorKind::InvalidChannelState(..)
+            | lapin::ErrorKind::InvalidConnectionState(..)
+            | lapin::ErrorKind::IOError(..)
+            | lapin::ErrorKind::MissingHeartbeatError
+    )
 }
 
 fn to_delivery(d: lapin::message::Delivery, generation: u32, consumer_tag: &str) -> Delivery {
@@ -454,41 +539,53 @@ async fn forward(
     }
 }
 
-async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<AckCmd>) {
+/// Sends acks and rejects in the order they were made. It owns what it needs to send them
+/// (the slot and the batch), so what was queued still goes out after the channel is dropped;
+/// then it closes the channel.
+async fn ack_loop(
+    channel: Weak<AmqpChannel>,
+    slot: Arc<Mutex<Option<Slot>>>,
+    batch: Arc<BatchState>,
+    mut rx: mpsc::UnboundedReceiver<AckCmd>,
+) {
     loop {
         // While finished messages wait in the batch, wake up when the oldest is due.
-        let due = channel.upgrade().and_then(|ch| {
-            let delay = (*lock(&ch.batch.config))?.max_delay;
-            lock(&ch.batch.done).1.map(|since| since + delay)
-        });
+        let due = (*lock(&batch.config))
+            .and_then(|config| lock(&batch.done).1.map(|since| since + config.max_delay));
         let next = match due {
             Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                 Ok(cmd) => cmd,
                 Err(_) => {
-                    let Some(ch) = channel.upgrade() else { return };
-                    send_batch(&ch, true).await;
+                    send_batch(&slot, &batch, true).await;
                     continue;
                 }
             },
             None => rx.recv().await,
         };
         let Some(cmd) = next else { return };
-        let Some(ch) = channel.upgrade() else { return };
         let (tag, outcome) = match cmd {
             AckCmd::Flush(reply) => {
-                send_batch(&ch, true).await;
+                send_batch(&slot, &batch, true).await;
                 let _ = reply.send(());
                 continue;
             }
             AckCmd::Batch => {
-                let max_count = lock(&ch.batch.config).map_or(1, |c| c.max_count);
-                if lock(&ch.batch.done).0.len() >= max_count {
-                    send_batch(&ch, false).await;
+                let max_count = lock(&batch.config).map_or(1, |c| c.max_count);
+                if lock(&batch.done).0.len() >= max_count {
+                    send_batch(&slot, &batch, false).await;
                 }
                 continue;
             }
+            AckCmd::Close { prefetch } => {
+                send_batch(&slot, &batch, true).await;
+                let current = lock(&slot).take();
+                if let Some(current) = current {
+                    let _ = close_safely(current.channel, prefetch).await;
+                }
+                return;
+            }
             AckCmd::Ack { tag, multiple } => (tag, {
-                match slot_for(&ch, tag) {
+                match slot_for(&slot, tag) {
                     Some(slot) => slot
                         .channel
                         .basic_ack(tag & TAG_MASK, BasicAckOptions { multiple })
@@ -498,7 +595,7 @@ async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<Ac
                 }
             }),
             AckCmd::Reject { tag, requeue } => (tag, {
-                match slot_for(&ch, tag) {
+                match slot_for(&slot, tag) {
                     Some(slot) => slot
                         .channel
                         .basic_reject(tag & TAG_MASK, BasicRejectOptions { requeue })
@@ -508,7 +605,9 @@ async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<Ac
                 }
             }),
         };
-        ch.pending_acks.fetch_sub(1, Ordering::SeqCst);
+        if let Some(ch) = channel.upgrade() {
+            ch.pending_acks.fetch_sub(1, Ordering::SeqCst);
+        }
         if let Err(e) = outcome {
             tracing::warn!(error = %e, delivery_tag = tag & TAG_MASK, "settling a delivery failed; the broker will redeliver it");
         }
@@ -518,17 +617,17 @@ async fn ack_loop(channel: Weak<AmqpChannel>, mut rx: mpsc::UnboundedReceiver<Ac
 /// Ack, with one `multiple = true`, every finished message below the oldest one still being
 /// handled: nothing unfinished is ever covered. With `all`, the finished messages above it are
 /// then acked one by one, so no ack waits longer than the batch delay.
-async fn send_batch(ch: &AmqpChannel, all: bool) {
-    let generation = u64::from(ch.current_generation());
+async fn send_batch(slot: &Mutex<Option<Slot>>, batch: &BatchState, all: bool) {
+    let generation = lock(slot).as_ref().map(|s| u64::from(s.generation));
     let acks: Vec<(u64, bool)> = {
-        let floor = lock(&ch.batch.outstanding)
+        let floor = lock(&batch.outstanding)
             .first()
             .copied()
             .unwrap_or(u64::MAX);
-        let mut guard = lock(&ch.batch.done);
+        let mut guard = lock(&batch.done);
         let (done, since) = &mut *guard;
         // Tags of a channel that died can no longer be acked.
-        done.retain(|t| t >> TAG_BITS == generation);
+        done.retain(|t| Some(t >> TAG_BITS) == generation);
         let mut acks = Vec::new();
         if let Some(&highest) = done.range(..floor).next_back() {
             acks.push((highest, true));
@@ -541,7 +640,7 @@ async fn send_batch(ch: &AmqpChannel, all: bool) {
         acks
     };
     for (tag, multiple) in acks {
-        if let Some(slot) = slot_for(ch, tag) {
+        if let Some(slot) = slot_for(slot, tag) {
             if let Err(e) = slot
                 .channel
                 .basic_ack(tag & TAG_MASK, BasicAckOptions { multiple })
@@ -553,11 +652,9 @@ async fn send_batch(ch: &AmqpChannel, all: bool) {
     }
 }
 
-fn slot_for(ch: &AmqpChannel, tag: u64) -> Option<Slot> {
+fn slot_for(slot: &Mutex<Option<Slot>>, tag: u64) -> Option<Slot> {
     let generation = u32::try_from(tag >> TAG_BITS).ok()?;
-    lock(&ch.slot)
-        .clone()
-        .filter(|s| s.generation == generation)
+    lock(slot).clone().filter(|s| s.generation == generation)
 }
 
 /// What a binding leads to.
@@ -666,15 +763,7 @@ impl AmqpChannel {
         let slot = self.channel().await?;
         match op(slot.channel.clone()).await {
             Ok(v) => Ok((v, slot)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    lapin::ErrorKind::InvalidChannelState(..)
-                        | lapin::ErrorKind::InvalidConnectionState(..)
-                        | lapin::ErrorKind::IOError(..)
-                        | lapin::ErrorKind::MissingHeartbeatError
-                ) =>
-            {
+            Err(e) if channel_went_away(&e) => {
                 // The channel or the connection went away under this operation: wait for
                 // recovery (bounded by `recovery_timeout`), then run it once more.
                 let conn = self.conn.connection().await?;
@@ -829,8 +918,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn confirm_select(&self) -> Result<()> {
-        let slot = self.channel().await?;
-        self.enable_confirms(&slot).await
+        self.enable_confirms().await
     }
 
     async fn publish(
@@ -842,17 +930,20 @@ impl TransportChannel for AmqpChannel {
     ) -> Result<PendingConfirm> {
         if flags.mandatory {
             // A return is only known for sure once the confirm arrives.
-            let slot = self.channel().await?;
-            self.enable_confirms(&slot).await?;
+            self.enable_confirms().await?;
         }
         let properties = to_properties(&message.properties);
         let body = &message.body;
         let properties = &properties;
+        let order = &self.publish_order;
+        // Whether this publish is confirmed is decided under the gate, with its frames.
+        let gate = self.confirm_gate.read().await;
+        let confirming = self.confirm.load(Ordering::SeqCst);
         let (confirm, _) = self
             .run(
                 || format!("publishing to exchange '{exchange}'"),
                 |ch| async move {
-                    ch.basic_publish(
+                    let publish = ch.basic_publish(
                         exchange.into(),
                         routing_key.into(),
                         BasicPublishOptions {
@@ -861,12 +952,13 @@ impl TransportChannel for AmqpChannel {
                         },
                         body,
                         properties.clone(),
-                    )
-                    .await
+                    );
+                    in_order(order, publish).await
                 },
             )
             .await?;
-        if !self.confirm.load(Ordering::SeqCst) {
+        drop(gate);
+        if !confirming {
             return Ok(Box::pin(std::future::ready(Ok(Confirmation::NotRequested))));
         }
         let timeout = self.conn.options().confirm_timeout;
@@ -891,7 +983,21 @@ impl TransportChannel for AmqpChannel {
                 }
                 Ok(Ok(lapin::Confirmation::Ack(None))) => Ok(Confirmation::Ack),
                 Ok(Ok(lapin::Confirmation::Nack(_))) => Ok(Confirmation::Nack),
-                Ok(Ok(lapin::Confirmation::NotRequested)) => Ok(Confirmation::NotRequested),
+                // Confirm mode was on when this was published, so the broker will confirm it;
+                // lapin not tracking it would be a bug, and it is never taken for success.
+                Ok(Ok(lapin::Confirmation::NotRequested)) => {
+                    let err = Error::new(
+                        ErrorKind::Channel,
+                        format!(
+                            "the confirm of a publish to exchange '{exchange}' was not tracked; \
+                             whether the broker has the message is unknown"
+                        ),
+                    );
+                    Err(match keep {
+                        Some(m) => err.with_message(m),
+                        None => err,
+                    })
+                }
             }
         }))
     }
@@ -1004,7 +1110,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn close(&self) -> Result<()> {
-        self.flush_acks().await;
+        self.settle().await;
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
@@ -1043,15 +1149,26 @@ impl Drop for AmqpChannel {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Close here rather than leave it to lapin's automatic close on drop, which can cross a
-        // close from the broker (see `close_safely`).
-        let slot = lock(&self.slot).take();
+        // The ack task sends what is still queued, then closes the channel itself rather than
+        // leave it to lapin's automatic close on drop, which can cross a close from the broker
+        // (see `close_safely`). It can only run while the runtime does.
         let prefetch = *lock(&self.prefetch);
-        if let (Some(slot), Ok(handle)) = (slot, tokio::runtime::Handle::try_current()) {
-            handle.spawn(async move {
-                let _ = close_safely(slot.channel, prefetch).await;
-            });
-        }
+        let _ = self.acks.send(AckCmd::Close { prefetch });
+    }
+}
+
+/// Run a publish's first poll, in which lapin registers its confirm and queues its frames,
+/// under `order`; the rest (waiting for the frames to be written) runs outside it.
+async fn in_order<F: Future>(order: &Mutex<()>, publish: F) -> F::Output {
+    let mut publish = std::pin::pin!(publish);
+    let first = std::future::poll_fn(|cx| {
+        let _turn = lock(order);
+        std::task::Poll::Ready(publish.as_mut().poll(cx))
+    })
+    .await;
+    match first {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => publish.await,
     }
 }
 

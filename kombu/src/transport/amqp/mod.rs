@@ -418,22 +418,7 @@ impl Transport for AmqpTransport {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let channels: Vec<Arc<AmqpChannel>> = lock(&self.inner.channels)
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for channel in channels {
-            channel.flush_acks().await;
-        }
-        let conn = lock(&self.inner.current).take();
-        if let Some(conn) = conn {
-            if conn.status().connected() {
-                conn.close(200, "OK".into())
-                    .await
-                    .map_err(|e| error("closing the connection", e))?;
-            }
-        }
-        Ok(())
+        self.inner.settle_and_close().await
     }
 
     fn is_open(&self) -> bool {
@@ -454,12 +439,36 @@ impl Drop for AmqpTransport {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        let conn = lock(&self.inner.current).take();
-        if let (Some(conn), Ok(handle)) = (conn, tokio::runtime::Handle::try_current()) {
+        // The same as `close`, in the background: it can only run while the runtime does (a
+        // program that returns from `main` right after the drop may end before it has).
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let inner = Arc::clone(&self.inner);
             handle.spawn(async move {
-                let _ = conn.close(200, "OK".into()).await;
+                let _ = inner.settle_and_close().await;
             });
         }
+    }
+}
+
+impl ConnInner {
+    /// Send every channel's queued acks, wait for outstanding confirms, then close.
+    async fn settle_and_close(&self) -> Result<()> {
+        let channels: Vec<Arc<AmqpChannel>> = lock(&self.channels)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for channel in channels {
+            channel.settle().await;
+        }
+        let conn = lock(&self.current).take();
+        if let Some(conn) = conn {
+            if conn.status().connected() {
+                conn.close(200, "OK".into())
+                    .await
+                    .map_err(|e| error("closing the connection", e))?;
+            }
+        }
+        Ok(())
     }
 }
 
