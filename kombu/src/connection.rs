@@ -264,6 +264,18 @@ impl Connection {
 
     /// Close the connection: consumers stop, unacknowledged messages return to their queues,
     /// exclusive queues are deleted.
+    ///
+    /// This is the way to finish. Before it closes, every ack and reject that returned `Ok`
+    /// (they are queued, not sent, when made) is sent, batched acks included, and the confirms
+    /// of publishes already made are awaited (up to the confirm timeout), so a publish or a
+    /// pipeline awaited after `close` reports the broker's answer rather than a lost connection.
+    ///
+    /// Dropping the connection without `close` does the same in a background task, which runs
+    /// only while the tokio runtime does: a program that returns from `main` (or a test that
+    /// ends) right after the drop may stop before it, and then unsent acks are lost (the broker
+    /// redelivers those messages, flagged `redelivered`) and unconfirmed publishes stay unknown.
+    /// Nothing here makes an unconfirmed publish safe: only an awaited confirm says the broker
+    /// has the message.
     pub async fn close(&self) -> Result<()> {
         self.inner.transport.close().await
     }

@@ -328,3 +328,63 @@ async fn decompressed_size_is_bounded_by_the_connection_limit() {
     let fine = get_one(&q).await;
     assert_eq!(fine.payload().unwrap(), &common::json(small));
 }
+
+/// Publish `count` messages to `queue` and take them all with `consumer`, acking each: every
+/// ack returns `Ok` (it is queued, not yet sent).
+async fn consume_and_ack(ch: &kombu::Channel, queue: &Queue, consumer: &mut Consumer, count: u32) {
+    let producer = Producer::new(ch).routing_key(queue.name.as_str());
+    for n in 0..count {
+        producer.publish(&json!({ "n": n })).await.unwrap();
+    }
+    consumer.consume().await.unwrap();
+    for _ in 0..count {
+        let message = consumer.recv(WAIT).await.unwrap();
+        message.ack().unwrap();
+    }
+}
+
+/// An ack that returned `Ok` reaches the broker when the connection is closed right after it.
+#[tokio::test]
+async fn close_sends_every_ack_that_returned_ok() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let q = Queue::new(common::name(t, "q"));
+    declare(&ch, q.clone()).await;
+    let mut consumer = Consumer::new(&ch, [q.clone()]).prefetch_count(500);
+    consume_and_ack(&ch, &q, &mut consumer, 500).await;
+    conn.close().await.unwrap();
+
+    let (_conn, check) = open(t).await;
+    let q = declare(&check, q).await;
+    common::wait_for_ready(&q, 0).await;
+    let status = q.status().await.unwrap();
+    assert_eq!(status.message_count, 0, "acked messages came back");
+    q.delete(false, false).await.unwrap();
+}
+
+/// The same when everything is dropped without `close` while the runtime keeps running (the
+/// close then happens in the background, after the queued acks).
+#[tokio::test]
+async fn dropping_the_connection_still_sends_the_acks_that_returned_ok() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let q = Queue::new(common::name(t, "q"));
+    declare(&ch, q.clone()).await;
+    let mut consumer = Consumer::new(&ch, [q.clone()]).prefetch_count(500);
+    consume_and_ack(&ch, &q, &mut consumer, 500).await;
+    drop(consumer);
+    drop(ch);
+    drop(conn);
+
+    let (check_conn, check) = open(t).await;
+    let q = declare(&check, q).await;
+    // Wait until the dropped connection is gone: its unacked messages, if any, are back then.
+    common::eventually("the dropped consumer is gone", || async {
+        q.status().await.unwrap().consumer_count == 0
+    })
+    .await;
+    let status = q.status().await.unwrap();
+    assert_eq!(status.message_count, 0, "acked messages came back");
+    q.delete(false, false).await.unwrap();
+    drop(check_conn);
+}

@@ -60,6 +60,8 @@ type Waiters = HashMap<String, oneshot::Sender<std::result::Result<(), String>>>
 struct Shared {
     subscriptions: Mutex<HashMap<String, mpsc::UnboundedSender<Frame>>>,
     receipts: Mutex<Waiters>,
+    /// Woken whenever a receipt is settled, for [`Client::disconnect`] waiting for the rest.
+    receipt_settled: tokio::sync::Notify,
     failure: Mutex<Option<String>>,
     closed: AtomicBool,
 }
@@ -97,6 +99,7 @@ impl Shared {
             };
             let _ = w.send(Err(reason));
         }
+        self.receipt_settled.notify_waiters();
         lock(&self.subscriptions).clear();
     }
 
@@ -447,6 +450,19 @@ impl Client {
 
     /// Says goodbye (waiting for the receipt, so nothing sent before is lost) and closes.
     pub async fn disconnect(&self) -> Result<()> {
+        // RabbitMQ answers a SEND's receipt once the message is safely routed, but DISCONNECT's
+        // at once, and then closes: wait for the receipts still to come (bounded) first, so
+        // their publishers learn the outcome.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let settled = self.shared.receipt_settled.notified();
+            if lock(&self.shared.receipts).is_empty() || !self.is_open() {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                break;
+            }
+        }
         if self.is_open() {
             let result = self
                 .send_with_receipt(Frame::new(Command::Disconnect))
@@ -550,6 +566,7 @@ fn dispatch(shared: &Shared, writer: &mpsc::UnboundedSender<Vec<u8>>, frame: Fra
             if let Some(w) = lock(&shared.receipts).remove(&id) {
                 let _ = w.send(Ok(()));
             }
+            shared.receipt_settled.notify_waiters();
         }
         Command::Error => shared.fail_with(error_text(&frame), frame.header("receipt-id")),
         _ => {}
