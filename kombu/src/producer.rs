@@ -366,11 +366,12 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         self
     }
 
-    fn encode(&self, registry: &Registry) -> Result<OutgoingMessage> {
+    fn encode(&mut self, registry: &Registry) -> Result<OutgoingMessage> {
         let p = self.producer;
-        let encoded = match &self.payload {
+        let encoded = match &mut self.payload {
+            // Moved, not copied: a large body is held once.
             Payload::Body(body) => registry.encode_body(
-                body.clone(),
+                std::mem::replace(body, Body::Bytes(Vec::new())),
                 self.content_type.as_deref(),
                 self.content_encoding.as_deref(),
             )?,
@@ -406,11 +407,14 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
                 .unwrap_or(p.exchange.delivery_mode),
         );
         properties.priority = Some(properties.priority.unwrap_or(0));
-        Ok(OutgoingMessage { body, properties })
+        Ok(OutgoingMessage {
+            body: body.into(),
+            properties,
+        })
     }
 
     /// Hand the message to the broker; the confirmation is still to come.
-    async fn start(self) -> Result<Confirming> {
+    async fn start(mut self) -> Result<Confirming> {
         let p = self.producer;
         p.prepare().await?;
         for entity in &self.declare {
@@ -430,7 +434,8 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         let message = self.encode(registry)?;
         let exchange = self.exchange.as_deref().unwrap_or(&p.exchange.name);
         let routing_key = self.routing_key.as_deref().unwrap_or(&p.routing_key);
-        // In confirm mode keep a copy, to hand back if the broker refuses the message.
+        // In confirm mode keep the message (shared, not copied), to hand back if the broker
+        // refuses it.
         let keep = p.confirm.then(|| message.clone());
         let flags = PublishFlags {
             mandatory: self.mandatory,

@@ -739,7 +739,7 @@ async fn a_pipelined_nack_hands_back_the_refused_message() {
     let returned = err
         .returned_message()
         .expect("the refused message comes back");
-    assert_eq!(returned.body, br#"{"n":2}"#);
+    assert_eq!(&returned.body[..], br#"{"n":2}"#);
 }
 
 /// An `Arc<Producer>` shared by many tasks from its very first publish (a web service's

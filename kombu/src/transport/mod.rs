@@ -29,8 +29,9 @@ use crate::{Exchange, Queue};
 /// A message on its way to the broker: body (serialized and maybe compressed) and properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
-    /// The body bytes as sent.
-    pub body: Vec<u8>,
+    /// The body bytes as sent: shared, so keeping the message to hand back after a refusal
+    /// costs no copy (`Vec<u8>` converts without copying: `body.into()`).
+    pub body: bytes::Bytes,
     /// The basic properties.
     pub properties: Properties,
 }

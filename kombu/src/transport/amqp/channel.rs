@@ -933,7 +933,7 @@ impl TransportChannel for AmqpChannel {
             self.enable_confirms().await?;
         }
         let properties = to_properties(&message.properties);
-        let body = &message.body;
+        let body: &[u8] = &message.body;
         let properties = &properties;
         let order = &self.publish_order;
         // Whether this publish is confirmed is decided under the gate, with its frames.
@@ -976,7 +976,7 @@ impl TransportChannel for AmqpChannel {
                 )),
                 Ok(Ok(lapin::Confirmation::Ack(Some(returned)))) => {
                     let message = keep.unwrap_or_else(|| OutgoingMessage {
-                        body: returned.delivery.data.clone(),
+                        body: returned.delivery.data.clone().into(),
                         properties: from_properties(&returned.delivery.properties),
                     });
                     Err(Error::unroutable(&exchange, &routing_key, message))

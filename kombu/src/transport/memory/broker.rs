@@ -655,7 +655,7 @@ impl Broker {
                 seq: state.seq,
                 exchange: exchange.to_owned(),
                 routing_key: routing_key.to_owned(),
-                body: Arc::from(message.body),
+                body: message.body,
                 properties,
                 redelivered: false,
                 expires_at: None,

@@ -2,7 +2,6 @@
 //! consumers, and the limits (TTL, max length, dead-lettering) read from its arguments.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::field::{FieldTable, FieldValue};
@@ -17,7 +16,7 @@ pub(super) struct Stored {
     pub seq: u64,
     pub exchange: String,
     pub routing_key: String,
-    pub body: Arc<[u8]>,
+    pub body: bytes::Bytes,
     pub properties: Properties,
     pub redelivered: bool,
     pub expires_at: Option<Instant>,

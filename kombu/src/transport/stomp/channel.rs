@@ -597,7 +597,7 @@ impl TransportChannel for StompChannel {
         }
         let frame = send_frame(
             send_destination(exchange, routing_key),
-            message.body,
+            Vec::from(message.body),
             &message.properties,
         )?;
         let client = self.live().await?.client;
