@@ -8,11 +8,15 @@
 //! Decoding follows Python kombu exactly (see [`Registry::decode`]): a missing content type means
 //! `application/data`, a missing encoding `utf-8`; the accept list is checked before any decoder
 //! runs; an empty body is returned as it is; a type with no decoder gives text for text encodings
-//! and bytes for `binary`. What this module does not own: compression (see
-//! [`crate::compression`]), which wraps the serialized bytes.
+//! and bytes for `binary`. Every built-in decoder bounds how deep a body nests and how much
+//! it may expand (YAML aliases, pickle memo references), so a hostile body is a decode error,
+//! never a stack overflow or an exhausted memory. What this module does not own: compression
+//! (see [`crate::compression`]), which wraps the serialized bytes.
 
 mod accept;
 mod json;
+mod limits;
+mod msgpack;
 mod pickle;
 mod yaml;
 
@@ -350,8 +354,7 @@ impl Registry {
             return match &entry.codec {
                 Codec::Json => json::decode(body),
                 Codec::Yaml => yaml::decode(body),
-                Codec::Msgpack => rmp_serde::from_slice(body)
-                    .map_err(|e| Error::decode(format!("body is not valid msgpack: {e}"))),
+                Codec::Msgpack => msgpack::decode(body),
                 Codec::Pickle => pickle::decode(body),
                 Codec::Raw => Ok(Value::Bytes(body.to_vec())),
                 Codec::Custom(s) => s.decode(body),
