@@ -146,13 +146,13 @@ enum Item {
     Memo(u32),
 }
 
-/// A container: its own cost, its items, and how deep its own items nest (not counting what
-/// memo references stand for). Each node has one owner (a stack slot, a memo entry or one
-/// parent): copies are real copies, as in `serde-pickle`, so only memo references share, and
-/// a node that changes is never inside another.
+/// A container: its items, and how deep they nest (not counting what memo references stand
+/// for). It costs one cell wherever it is copied or expanded (a clone allocates what it
+/// holds, not the original's spare capacity). Each node has one owner (a stack slot, a memo
+/// entry or one parent): copies are real copies, as in `serde-pickle`, so only memo
+/// references share, and a node that changes is never inside another.
 #[derive(Debug)]
 struct Node {
-    cells: u64,
     items: Vec<Item>,
     height: usize,
 }
@@ -437,14 +437,11 @@ impl<'a> Machine<'a> {
         self.leaf(len)
     }
 
+    /// Pushes a new container holding `items`, charging `cells` for making it.
     fn container(&mut self, items: Vec<Item>, cells: u64) -> Result<()> {
         self.charge(cells)?;
         let height = self.height_above(&items)?;
-        self.nodes.push(Node {
-            cells,
-            items,
-            height,
-        });
+        self.nodes.push(Node { items, height });
         self.stack.push(Item::Node(self.nodes.len() - 1));
         Ok(())
     }
@@ -530,10 +527,9 @@ impl<'a> Machine<'a> {
             Item::Memo(_) => return Err(malformed("a memo entry refers to another", self.at)),
         };
         let copy_of = |m: &mut Self, n: usize| -> Result<usize> {
-            let (cells, height) = (m.nodes[n].cells, m.nodes[n].height);
-            m.charge(cells)?;
+            let height = m.nodes[n].height;
+            m.charge(1)?;
             m.nodes.push(Node {
-                cells,
                 items: Vec::new(),
                 height,
             });
@@ -656,7 +652,7 @@ impl<'a> Machine<'a> {
                 continue;
             }
             let depth = frame.depth + 1;
-            let cells = frame.cells.saturating_add(node.cells);
+            let cells = frame.cells.saturating_add(1);
             if depth > MAX_DEPTH {
                 return Err(Error::decode(too_deep("pickle")));
             }
@@ -786,6 +782,17 @@ mod tests {
             body.extend(b")a");
         }
         body.push(op::STOP);
+        check(&body).unwrap();
+    }
+
+    #[test]
+    fn references_to_a_mark_built_value_cost_what_a_clone_costs() {
+        // Python's `[frozenset({1, 2})] * 10_000`, protocol 4: the frozenset once (its MARK
+        // vector has 128 slots), then 10,000 memo references to it. A clone holds 2 items,
+        // not 128 slots.
+        let mut body = b"\x80\x04(K\x01K\x02\x91\x94]\x94(".to_vec();
+        body.extend(b"h\x00".repeat(10_000));
+        body.extend(b"e.");
         check(&body).unwrap();
     }
 
