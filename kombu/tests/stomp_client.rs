@@ -243,3 +243,67 @@ async fn heart_beats_go_out_and_a_silent_server_ends_the_session() {
     let beats = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
     assert!(beats >= 1, "no heart-beat reached the server");
 }
+
+/// A server that completes the handshake and then sends a frame that never ends: the client
+/// refuses it once it passes the frame limit, ends the session with a protocol error, and
+/// closes the socket itself (the server reads the end of the stream while the client is
+/// still held).
+#[tokio::test]
+async fn a_frame_past_the_limit_ends_the_session_and_closes_the_socket() {
+    use kombu::transport::stomp::frame::Limits;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !got.contains(&0) {
+            let n = socket.read(&mut chunk).await.unwrap();
+            got.extend_from_slice(&chunk[..n]);
+        }
+        socket
+            .write_all(b"CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0MESSAGE\nsubscription:s\n\n")
+            .await
+            .unwrap();
+        // Body bytes without the NUL, until the client hangs up.
+        let filler = vec![b'x'; 4096];
+        let mut sent = 0usize;
+        let (mut from_client, mut to_client) = socket.split();
+        loop {
+            tokio::select! {
+                written = to_client.write_all(&filler) => match written {
+                    Ok(()) => sent += filler.len(),
+                    Err(_) => return sent,
+                },
+                read = from_client.read(&mut chunk) => match read {
+                    Ok(0) | Err(_) => return sent,
+                    Ok(_) => {}
+                },
+            }
+        }
+    });
+    let options = ConnectOptions {
+        address,
+        heartbeat: (Duration::ZERO, Duration::ZERO),
+        limits: Limits {
+            max_frame: 64 * 1024,
+            ..Limits::default()
+        },
+        ..ConnectOptions::default()
+    };
+    let client = Client::connect(&options).await.unwrap();
+    let sent = tokio::time::timeout(WAIT, server)
+        .await
+        .expect("the client kept reading an endless frame")
+        .unwrap();
+    assert!(sent >= 64 * 1024, "refused after {sent} bytes");
+    assert!(!client.is_open());
+    let err = client
+        .send(&Frame::new(Command::Send).header_pair("destination", "/queue/x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), kombu::ErrorKind::Connection, "{err}");
+    assert!(err.to_string().contains("larger than the limit"), "{err}");
+}

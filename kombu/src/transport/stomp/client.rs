@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::frame::{decode, encode, Command, Frame, Item, Limits};
+use super::frame::{encode, Command, Decoder, Frame, Item, Limits};
 use crate::{Error, ErrorKind, Result};
 
 /// How to connect.
@@ -231,17 +231,12 @@ impl Client {
             .write_all(&out)
             .await
             .map_err(|e| Error::new(ErrorKind::Connection, format!("STOMP CONNECT: {e}")))?;
-        let mut buf = Vec::new();
+        let mut decoder = Decoder::new(options.limits);
         let connected = tokio::time::timeout(options.timeout, async {
             loop {
-                match decode(&buf, &options.limits)? {
-                    Some((Item::Frame(f), used)) => {
-                        buf.drain(..used);
-                        return Ok(f);
-                    }
-                    Some((Item::Heartbeat, used)) => {
-                        buf.drain(..used);
-                    }
+                match decoder.next_item()? {
+                    Some(Item::Frame(f)) => return Ok(f),
+                    Some(Item::Heartbeat) => {}
                     None => {
                         let mut chunk = [0u8; 4096];
                         let n = reader.read(&mut chunk).await.map_err(|e| {
@@ -253,7 +248,7 @@ impl Client {
                                 "the STOMP server closed the connection during the handshake",
                             ));
                         }
-                        buf.extend_from_slice(&chunk[..n]);
+                        decoder.push(&chunk[..n]);
                     }
                 }
             }
@@ -315,10 +310,9 @@ impl Client {
         let tasks = vec![
             tokio::spawn(read_loop(
                 reader,
-                buf,
+                decoder,
                 Arc::clone(&shared),
                 queue.clone(),
-                options.limits,
                 expect_every,
             )),
             tokio::spawn(write_loop(
@@ -483,56 +477,57 @@ impl Drop for Client {
     }
 }
 
+/// Reads and dispatches frames until the session ends; then wakes the writer so it ends too
+/// and the socket closes (a peer that broke the protocol is not listened to any more).
 async fn read_loop(
-    mut reader: tokio::net::tcp::OwnedReadHalf,
-    mut buf: Vec<u8>,
+    reader: tokio::net::tcp::OwnedReadHalf,
+    decoder: Decoder,
     shared: Arc<Shared>,
     writer: mpsc::UnboundedSender<Vec<u8>>,
-    limits: Limits,
     expect_every: Option<Duration>,
 ) {
+    let why = read_until_done(reader, decoder, &shared, &writer, expect_every).await;
+    shared.fail(why);
+    // An empty write: the writer wakes, sees the session closed, and drops its half.
+    let _ = writer.send(Vec::new());
+}
+
+/// Reads until the connection ends or breaks the protocol, and says why.
+async fn read_until_done(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    mut decoder: Decoder,
+    shared: &Shared,
+    writer: &mpsc::UnboundedSender<Vec<u8>>,
+    expect_every: Option<Duration>,
+) -> String {
     // The spec allows some tolerance: two heart-beat periods of silence end the session.
     let patience = expect_every.map(|every| every.saturating_mul(2));
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         loop {
-            match decode(&buf, &limits) {
-                Ok(Some((item, used))) => {
-                    buf.drain(..used);
-                    if let Item::Frame(frame) = item {
-                        dispatch(&shared, &writer, frame);
-                    }
-                }
+            match decoder.next_item() {
+                Ok(Some(Item::Frame(frame))) => dispatch(shared, writer, frame),
+                Ok(Some(Item::Heartbeat)) => {}
                 Ok(None) => break,
-                Err(e) => {
-                    shared.fail(e.to_string());
-                    return;
-                }
+                Err(e) => return format!("the STOMP server broke the protocol: {e}"),
             }
         }
         let read = match patience {
             Some(limit) => match tokio::time::timeout(limit, reader.read(&mut chunk)).await {
                 Ok(read) => read,
                 Err(_) => {
-                    shared.fail(format!(
+                    return format!(
                         "no heart-beat from the STOMP server for {} ms",
                         millis(limit)
-                    ));
-                    return;
+                    )
                 }
             },
             None => reader.read(&mut chunk).await,
         };
         match read {
-            Ok(0) => {
-                shared.fail("the STOMP server closed the connection".to_owned());
-                return;
-            }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => {
-                shared.fail(format!("STOMP read: {e}"));
-                return;
-            }
+            Ok(0) => return "the STOMP server closed the connection".to_owned(),
+            Ok(n) => decoder.push(&chunk[..n]),
+            Err(e) => return format!("STOMP read: {e}"),
         }
     }
 }

@@ -6,7 +6,9 @@
 //! read up to `content-length` bytes (so it may contain NULs) or else up to the first NUL. A
 //! lone EOL between frames is a heart-beat. Repeated headers: the first one counts. Limits on
 //! the frame size, the number of headers and the length of a header line keep a hostile peer
-//! from making us buffer without end.
+//! from making us buffer without end. A [`Decoder`] reads a stream that arrives in pieces and
+//! resumes where it stopped, so a frame that trickles in (or never ends) costs one look per
+//! byte, not one per byte per read.
 
 use std::fmt;
 
@@ -174,15 +176,6 @@ impl From<FrameError> for crate::Error {
     }
 }
 
-/// Finds the next line in `buf` from `start`: (line without EOL, index after the EOL).
-fn line(buf: &[u8], start: usize) -> Option<(&[u8], usize)> {
-    let rel = buf.get(start..)?.iter().position(|&b| b == b'\n')?;
-    let end = start + rel;
-    let content = &buf[start..end];
-    let content = content.strip_suffix(b"\r").unwrap_or(content);
-    Some((content, end + 1))
-}
-
 fn unescape(raw: &str, what: &str) -> Result<String, FrameError> {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
@@ -222,79 +215,278 @@ fn escape(raw: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes the item at the front of `buf`: `Ok(Some((item, bytes used)))`, `Ok(None)` when
-/// more bytes are needed, or an error when the bytes cannot become a frame within `limits`.
-pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Item, usize)>, FrameError> {
-    // Heart-beats: EOLs between frames.
-    match buf.first() {
-        None => return Ok(None),
-        Some(b'\n') => return Ok(Some((Item::Heartbeat, 1))),
-        Some(b'\r') => {
-            return match buf.get(1) {
-                None => Ok(None),
-                Some(b'\n') => Ok(Some((Item::Heartbeat, 2))),
-                Some(_) => Err(FrameError::new(
-                    "a carriage return not followed by a line feed",
-                )),
+/// How far the item at the front of the buffer has been read, in offsets from its start.
+#[derive(Debug)]
+enum Progress {
+    /// Looking for the end of the command line; `searched` bytes have been looked at.
+    Command { searched: usize },
+    /// Reading headers: the next line starts at `line`, and `searched` bytes of it have been
+    /// looked at.
+    Headers {
+        command: Command,
+        headers: Vec<(String, String)>,
+        line: usize,
+        searched: usize,
+    },
+    /// Reading the body, which starts at `body`: `length` bytes, or up to a NUL of which
+    /// `searched` bytes have been looked at.
+    Body {
+        command: Command,
+        headers: Vec<(String, String)>,
+        body: usize,
+        length: Option<usize>,
+        searched: usize,
+    },
+}
+
+/// Decodes a byte stream that arrives in pieces, looking at each byte about once: an item
+/// cut across reads resumes where the last call stopped, and consumed bytes are dropped
+/// from the buffer in bulk, not frame by frame. A frame past [`Limits::max_frame`] is an
+/// error as soon as more than the limit has arrived, so a peer that never ends a frame
+/// costs at most the limit.
+#[derive(Debug)]
+pub struct Decoder {
+    limits: Limits,
+    buf: Vec<u8>,
+    /// Where the item being read starts in `buf`; what is before it is consumed.
+    start: usize,
+    progress: Progress,
+    scanned: u64,
+}
+
+impl Decoder {
+    /// A decoder for what a peer sends, within `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            buf: Vec::new(),
+            start: 0,
+            progress: Progress::Command { searched: 0 },
+            scanned: 0,
+        }
+    }
+
+    /// Adds bytes read from the peer.
+    pub fn push(&mut self, bytes: &[u8]) {
+        // Drop the consumed prefix once it is at least as long as what is kept, so moving
+        // the rest costs no more than the bytes already read past.
+        if self.start > 0 && self.start >= self.buf.len() - self.start {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// How many bytes the decoder has examined so far (searching for line ends and NULs, and
+    /// reading header lines): about one per byte received.
+    pub fn scanned(&self) -> u64 {
+        self.scanned
+    }
+
+    /// Bytes held for the item not yet whole.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The next whole item, `Ok(None)` when more bytes are needed, or an error when the bytes
+    /// cannot become a frame within the limits (the stream is then unusable).
+    pub fn next_item(&mut self) -> Result<Option<Item>, FrameError> {
+        let limits = self.limits;
+        loop {
+            let item = &self.buf[self.start..];
+            match &mut self.progress {
+                Progress::Command { searched } => {
+                    if *searched == 0 {
+                        match item {
+                            [] => return Ok(None),
+                            [b'\n', ..] => return Ok(Some(self.consume(1, Item::Heartbeat))),
+                            [b'\r'] => return Ok(None),
+                            [b'\r', b'\n', ..] => {
+                                return Ok(Some(self.consume(2, Item::Heartbeat)))
+                            }
+                            [b'\r', ..] => {
+                                return Err(FrameError::new(
+                                    "a carriage return not followed by a line feed",
+                                ))
+                            }
+                            _ => {}
+                        }
+                    }
+                    let Some(end) = find(item, *searched, b'\n', &mut self.scanned) else {
+                        *searched = item.len();
+                        if item.len() > limits.max_header_line {
+                            return Err(FrameError::new(
+                                "the command line is longer than the limit",
+                            ));
+                        }
+                        return Ok(None);
+                    };
+                    let command = parse_command(trim_cr(&item[..end]))?;
+                    self.progress = Progress::Headers {
+                        command,
+                        headers: Vec::new(),
+                        line: end + 1,
+                        searched: 0,
+                    };
+                }
+                Progress::Headers {
+                    command,
+                    headers,
+                    line,
+                    searched,
+                } => {
+                    let Some(end) = find(item, *line + *searched, b'\n', &mut self.scanned) else {
+                        *searched = item.len() - *line;
+                        if *searched > limits.max_header_line {
+                            return Err(FrameError::new("a header line is longer than the limit"));
+                        }
+                        if item.len() > limits.max_frame {
+                            return Err(too_large(limits.max_frame));
+                        }
+                        return Ok(None);
+                    };
+                    let raw = trim_cr(&item[*line..end]);
+                    self.scanned += raw.len() as u64;
+                    if raw.is_empty() {
+                        let headers = std::mem::take(headers);
+                        let command = *command;
+                        let length = content_length(&headers)?;
+                        let body = end + 1;
+                        if let Some(n) = length {
+                            if body.saturating_add(n) > limits.max_frame {
+                                return Err(FrameError::new(format!(
+                                    "content-length {n} is larger than the limit of {} bytes",
+                                    limits.max_frame
+                                )));
+                            }
+                        }
+                        self.progress = Progress::Body {
+                            command,
+                            headers,
+                            body,
+                            length,
+                            searched: 0,
+                        };
+                        continue;
+                    }
+                    if raw.len() > limits.max_header_line {
+                        return Err(FrameError::new("a header line is longer than the limit"));
+                    }
+                    if headers.len() == limits.max_headers {
+                        return Err(FrameError::new(format!(
+                            "more than {} headers",
+                            limits.max_headers
+                        )));
+                    }
+                    headers.push(parse_header(*command, raw)?);
+                    *line = end + 1;
+                    *searched = 0;
+                }
+                Progress::Body {
+                    body,
+                    length,
+                    searched,
+                    ..
+                } => {
+                    let (body, body_end) = match *length {
+                        Some(n) => {
+                            let end = *body + n;
+                            match item.get(end) {
+                                None => return Ok(None),
+                                Some(0) => (*body, end),
+                                Some(_) => return Err(FrameError::new(
+                                    "the body is not followed by a NUL byte where content-length says it ends",
+                                )),
+                            }
+                        }
+                        None => match find(item, *body + *searched, 0, &mut self.scanned) {
+                            Some(end) => (*body, end),
+                            None => {
+                                *searched = item.len() - *body;
+                                if item.len() > limits.max_frame {
+                                    return Err(too_large(limits.max_frame));
+                                }
+                                return Ok(None);
+                            }
+                        },
+                    };
+                    let bytes = item[body..body_end].to_vec();
+                    let Progress::Body {
+                        command, headers, ..
+                    } = std::mem::replace(&mut self.progress, Progress::Command { searched: 0 })
+                    else {
+                        return Err(FrameError::new("the decoder lost its place"));
+                    };
+                    let frame = Frame {
+                        command,
+                        headers,
+                        body: bytes,
+                    };
+                    return Ok(Some(self.consume(body_end + 1, Item::Frame(frame))));
+                }
             }
         }
-        Some(_) => {}
     }
-    let too_long = |n: usize| n > limits.max_header_line;
-    let Some((command_line, mut at)) = line(buf, 0) else {
-        if too_long(buf.len()) {
-            return Err(FrameError::new("the command line is longer than the limit"));
+
+    /// Marks `used` bytes of the front item consumed and starts on the next.
+    fn consume(&mut self, used: usize, item: Item) -> Item {
+        self.start += used;
+        self.progress = Progress::Command { searched: 0 };
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
         }
-        return Ok(None);
-    };
-    let command_text = std::str::from_utf8(command_line)
-        .map_err(|_| FrameError::new("the command is not UTF-8"))?;
-    let command = Command::parse(command_text).ok_or_else(|| {
+        item
+    }
+}
+
+/// The first `byte` in `item` at or after `from`, counting what is looked at.
+fn find(item: &[u8], from: usize, byte: u8, scanned: &mut u64) -> Option<usize> {
+    let rest = item.get(from..)?;
+    let found = rest.iter().position(|&b| b == byte);
+    *scanned += found.map_or(rest.len(), |i| i + 1) as u64;
+    found.map(|i| from + i)
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn too_large(limit: usize) -> FrameError {
+    FrameError::new(format!(
+        "the frame is larger than the limit of {limit} bytes"
+    ))
+}
+
+fn parse_command(line: &[u8]) -> Result<Command, FrameError> {
+    let text =
+        std::str::from_utf8(line).map_err(|_| FrameError::new("the command is not UTF-8"))?;
+    Command::parse(text).ok_or_else(|| {
         FrameError::new(format!(
             "unknown command `{}`",
-            command_text.chars().take(40).collect::<String>()
+            text.chars().take(40).collect::<String>()
         ))
-    })?;
-    let mut headers = Vec::new();
-    loop {
-        let Some((raw, next)) = line(buf, at) else {
-            if too_long(buf.len() - at) {
-                return Err(FrameError::new("a header line is longer than the limit"));
-            }
-            if buf.len() > limits.max_frame {
-                return Err(FrameError::new("the frame is larger than the limit"));
-            }
-            return Ok(None);
-        };
-        at = next;
-        if raw.is_empty() {
-            break;
-        }
-        if too_long(raw.len()) {
-            return Err(FrameError::new("a header line is longer than the limit"));
-        }
-        if headers.len() == limits.max_headers {
-            return Err(FrameError::new(format!(
-                "more than {} headers",
-                limits.max_headers
-            )));
-        }
-        let text =
-            std::str::from_utf8(raw).map_err(|_| FrameError::new("a header is not UTF-8"))?;
-        let (name, value) = text.split_once(':').ok_or_else(|| {
-            FrameError::new(format!("header line without `:` in a {command} frame"))
-        })?;
-        let (name, value) = if command.escapes_headers() {
-            (
-                unescape(name, "a header name")?,
-                unescape(value, "a header value")?,
-            )
-        } else {
-            (name.to_owned(), value.to_owned())
-        };
-        headers.push((name, value));
+    })
+}
+
+fn parse_header(command: Command, raw: &[u8]) -> Result<(String, String), FrameError> {
+    let text = std::str::from_utf8(raw).map_err(|_| FrameError::new("a header is not UTF-8"))?;
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| FrameError::new(format!("header line without `:` in a {command} frame")))?;
+    if command.escapes_headers() {
+        Ok((
+            unescape(name, "a header name")?,
+            unescape(value, "a header value")?,
+        ))
+    } else {
+        Ok((name.to_owned(), value.to_owned()))
     }
-    let length = headers
+}
+
+/// The body length a frame's first `content-length` header gives, if any.
+fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, FrameError> {
+    headers
         .iter()
         .find(|(n, _)| n == "content-length")
         .map(|(_, v)| {
@@ -302,41 +494,20 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Item, usize)>, Fram
                 .parse::<usize>()
                 .map_err(|_| FrameError::new(format!("content-length `{v}` is not a number")))
         })
-        .transpose()?;
-    let (body_end, frame_end) =
-        match length {
-            Some(n) => {
-                if at.saturating_add(n) > limits.max_frame {
-                    return Err(FrameError::new(format!(
-                        "content-length {n} is larger than the limit of {} bytes",
-                        limits.max_frame
-                    )));
-                }
-                let end = at + n;
-                match buf.get(end) {
-                    None => return Ok(None),
-                    Some(0) => (end, end + 1),
-                    Some(_) => return Err(FrameError::new(
-                        "the body is not followed by a NUL byte where content-length says it ends",
-                    )),
-                }
-            }
-            None => match buf[at..].iter().position(|&b| b == 0) {
-                Some(rel) => (at + rel, at + rel + 1),
-                None => {
-                    if buf.len() > limits.max_frame {
-                        return Err(FrameError::new("the frame is larger than the limit"));
-                    }
-                    return Ok(None);
-                }
-            },
-        };
-    let frame = Frame {
-        command,
-        headers,
-        body: buf[at..body_end].to_vec(),
-    };
-    Ok(Some((Item::Frame(frame), frame_end)))
+        .transpose()
+}
+
+/// Decodes the item at the front of `buf`: `Ok(Some((item, bytes used)))`, `Ok(None)` when
+/// more bytes are needed, or an error when the bytes cannot become a frame within `limits`.
+/// For a whole buffer at hand; a stream read in pieces wants a [`Decoder`], which does not
+/// look at the same bytes again on every read.
+pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Item, usize)>, FrameError> {
+    let mut decoder = Decoder::new(*limits);
+    decoder.push(buf);
+    Ok(decoder.next_item()?.map(|item| {
+        let used = buf.len() - decoder.buffered();
+        (item, used)
+    }))
 }
 
 /// Appends the wire form of `frame` to `out`, with `content-length` when the body holds a NUL
@@ -488,5 +659,112 @@ mod tests {
         // A command line that never ends.
         let err = decode(&[b'S'; 40], &limits).unwrap_err();
         assert!(err.to_string().contains("command line"), "{err}");
+    }
+    /// Feeds `bytes` in pieces of `piece` bytes and returns the items and the decoder.
+    fn fed(bytes: &[u8], piece: usize, limits: Limits) -> (Vec<Item>, Decoder) {
+        let mut d = Decoder::new(limits);
+        let mut items = Vec::new();
+        for chunk in bytes.chunks(piece) {
+            d.push(chunk);
+            while let Some(item) = d.next_item().unwrap() {
+                items.push(item);
+            }
+        }
+        (items, d)
+    }
+
+    #[test]
+    fn a_frame_fed_in_small_pieces_is_scanned_about_once() {
+        let big = Frame::new(Command::Message)
+            .header_pair("destination", "/queue/a")
+            .header_pair("x-long", "y".repeat(20_000));
+        let nul_body = [vec![0u8], vec![b'x'; 200_000]].concat();
+        for (frame, decoded) in [
+            // Found by its NUL.
+            (
+                big.clone().with_body(vec![b'x'; 200_000]),
+                big.clone().with_body(vec![b'x'; 200_000]),
+            ),
+            // Read by its content-length (which encoding adds).
+            (
+                big.clone().with_body(nul_body.clone()),
+                big.header_pair("content-length", "200001")
+                    .with_body(nul_body),
+            ),
+        ] {
+            let mut whole = Vec::new();
+            encode(&frame, &mut whole);
+            let (items, d) = fed(&whole, 7, Limits::default());
+            assert!(
+                items == [Item::Frame(decoded)],
+                "the frame came back altered"
+            );
+            let len = whole.len() as u64;
+            assert!(
+                d.scanned() <= 2 * len,
+                "{} bytes scanned for a {len}-byte frame",
+                d.scanned()
+            );
+        }
+    }
+
+    #[test]
+    fn many_frames_in_one_read_are_each_scanned_once() {
+        let mut stream = Vec::new();
+        for i in 0..5_000 {
+            encode(
+                &Frame::new(Command::Message).with_body(format!("message {i}")),
+                &mut stream,
+            );
+            stream.push(b'\n');
+        }
+        let (items, d) = fed(&stream, stream.len(), Limits::default());
+        assert_eq!(items.len(), 10_000);
+        let len = stream.len() as u64;
+        assert!(d.scanned() <= 2 * len, "{} scanned of {len}", d.scanned());
+    }
+
+    #[test]
+    fn an_oversized_frame_is_refused_before_it_is_whole() {
+        let limits = Limits {
+            max_frame: 4096,
+            ..Limits::default()
+        };
+        // No NUL and no content-length: refused once more than the limit is buffered.
+        let mut d = Decoder::new(limits);
+        d.push(b"MESSAGE\ndestination:/queue/a\n\n");
+        let mut refused = None;
+        for _ in 0..100 {
+            d.push(&[b'x'; 100]);
+            if let Err(e) = d.next_item() {
+                refused = Some(e);
+                break;
+            }
+        }
+        let err = refused.expect("a frame past the limit was still buffered");
+        assert!(err.to_string().contains("larger than the limit"), "{err}");
+        assert!(
+            d.buffered() <= 4096 + 100,
+            "{} bytes buffered",
+            d.buffered()
+        );
+        // A content-length past the limit is refused as soon as the headers are read.
+        let mut d = Decoder::new(limits);
+        d.push(b"MESSAGE\ncontent-length:5000\n\n");
+        let err = d.next_item().unwrap_err();
+        assert!(err.to_string().contains("larger than the limit"), "{err}");
+        // Endless headers too.
+        let mut d = Decoder::new(limits);
+        d.push(b"MESSAGE\n");
+        let mut refused = None;
+        for i in 0..1000 {
+            d.push(format!("h{i}:v\n").as_bytes());
+            if let Err(e) = d.next_item() {
+                refused = Some(e);
+                break;
+            }
+        }
+        let err = refused.expect("endless headers were still buffered");
+        assert!(err.to_string().contains("larger than the limit"), "{err}");
     }
 }
