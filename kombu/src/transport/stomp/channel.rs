@@ -13,7 +13,7 @@ use super::client::Client;
 use super::convert::{
     parse_destination, properties_of, queue_destination, send_destination, send_frame,
 };
-use super::frame::Frame;
+use super::frame::{Command, Frame};
 use super::{lock, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::FieldTable;
@@ -449,6 +449,23 @@ impl StompChannel {
         Ok(())
     }
 
+    /// The server ended the subscription of consumer `tag` (as AMQP's basic.cancel from the
+    /// broker does): the consumer hears why and is forgotten; the session and the channel's
+    /// other consumers carry on, and its unsettled deliveries can still be settled.
+    fn cancelled_by_server(&self, tag: &str, subscription: &str, session: u64, reason: &str) {
+        let mut consumers = lock(&self.consumers);
+        let ours = consumers
+            .get(tag)
+            .is_some_and(|r| r.subscription == subscription && r.session == session);
+        if let Some(record) = ours.then(|| consumers.remove(tag)).flatten() {
+            drop(consumers);
+            let _ = record.sender.send(ConsumerEvent::Cancelled {
+                consumer_tag: tag.to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
     /// Tells every consumer it is over (recovery gave up), so none waits forever.
     fn cancel_all(&self, reason: &str) {
         let consumers: Vec<(String, ConsumerRecord)> = lock(&self.consumers).drain().collect();
@@ -479,6 +496,17 @@ async fn forward(
             }
             return;
         };
+        if frame.command == Command::Error {
+            // The server cancelled this subscription (its queue was deleted).
+            let said = String::from_utf8_lossy(&frame.body);
+            let reason = format!(
+                "{}: {}",
+                frame.header("message").unwrap_or("cancelled by the server"),
+                said.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+            channel.cancelled_by_server(&tag, &subscription, session, &reason);
+            return;
+        }
         channel.deliver(&tag, &subscription, &client, session, frame);
     }
     drop(client);

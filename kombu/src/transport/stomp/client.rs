@@ -54,7 +54,10 @@ impl Default for ConnectOptions {
     }
 }
 
-type Waiters = HashMap<String, oneshot::Sender<std::result::Result<(), String>>>;
+/// Why a frame failed: the kind of error it is and what the server or the session said.
+type Failure = (ErrorKind, String);
+
+type Waiters = HashMap<String, oneshot::Sender<std::result::Result<(), Failure>>>;
 
 #[derive(Default)]
 struct Shared {
@@ -75,15 +78,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Records why the connection ended and fails everything waiting.
+    /// Records why the connection ended and fails everything waiting with a connection error.
     fn fail(&self, why: String) {
-        self.fail_with(why, None);
+        self.fail_with(ErrorKind::Connection, why, None);
     }
 
-    /// Like [`Shared::fail`]; when the server's ERROR names the frame it refuses (its
-    /// `receipt-id`), only that frame's receipt gets the refusal, and the others learn that the
-    /// session ended.
-    fn fail_with(&self, why: String, refused: Option<&str>) {
+    /// Like [`Shared::fail`], for the server's ERROR, whose kind is `kind`: when it names the
+    /// frame it refuses (its `receipt-id`), only that frame's receipt gets the refusal, and the
+    /// others learn that the session ended (a connection error).
+    fn fail_with(&self, kind: ErrorKind, why: String, refused: Option<&str>) {
         self.closed.store(true, Ordering::SeqCst);
         let mut failure = lock(&self.failure);
         if failure.is_none() {
@@ -91,13 +94,14 @@ impl Shared {
         }
         drop(failure);
         for (id, w) in lock(&self.receipts).drain() {
-            let reason = match refused {
-                Some(r) if r != id => {
-                    format!("the STOMP session ended when the server refused another frame: {why}")
-                }
-                _ => why.clone(),
+            let failure = match refused {
+                Some(r) if r != id => (
+                    ErrorKind::Connection,
+                    format!("the STOMP session ended when the server refused another frame: {why}"),
+                ),
+                _ => (kind, why.clone()),
             };
-            let _ = w.send(Err(reason));
+            let _ = w.send(Err(failure));
         }
         self.receipt_settled.notify_waiters();
         lock(&self.subscriptions).clear();
@@ -115,7 +119,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct Receipt {
     id: String,
-    rx: oneshot::Receiver<std::result::Result<(), String>>,
+    rx: oneshot::Receiver<std::result::Result<(), Failure>>,
     shared: Arc<Shared>,
     timeout: Duration,
 }
@@ -125,7 +129,7 @@ impl Receipt {
     pub async fn wait(self) -> Result<()> {
         match tokio::time::timeout(self.timeout, self.rx).await {
             Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(why))) => Err(Error::new(kind_of(&why), why)),
+            Ok(Ok(Err((kind, why)))) => Err(Error::new(kind, why)),
             Ok(Err(_)) => Err(self.shared.error()),
             Err(_) => {
                 lock(&self.shared.receipts).remove(&self.id);
@@ -138,24 +142,62 @@ impl Receipt {
     }
 }
 
-/// The error kind of why a receipt never came: a lost connection, or the server's refusal
-/// (an ERROR frame) classified by RabbitMQ's `message` header.
-fn kind_of(why: &str) -> ErrorKind {
-    if !why.starts_with(REFUSED) {
-        ErrorKind::Connection
-    } else if why.contains("not_found") || why.contains("NOT_FOUND") {
-        ErrorKind::NotFound
-    } else if why.contains("precondition_failed") || why.contains("PRECONDITION_FAILED") {
-        ErrorKind::PreconditionFailed
-    } else if why.contains("access_refused")
-        || why.contains("ACCESS_REFUSED")
-        || why.contains("resource_locked")
-        || why.contains("RESOURCE_LOCKED")
-    {
-        ErrorKind::AccessRefused
-    } else {
-        ErrorKind::Channel
+/// The AMQP reply code of the event an ERROR frame from RabbitMQ reports. The STOMP plugin
+/// is an AMQP client inside the broker: a refusal names the AMQP error in its `message`
+/// header (`not_found`), and a closed connection or channel carries the AMQP close in its
+/// body (`{server_initiated_close,320,...}` when the broker closed an idle connection;
+/// `Processing error` for each frame in flight when it closed a busy one).
+fn reply_code(frame: &Frame) -> Option<u16> {
+    let body = String::from_utf8_lossy(&frame.body);
+    if let Some((_, rest)) = body.split_once("server_initiated_close,") {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(code) = digits.parse() {
+            return Some(code);
+        }
     }
+    if body.contains("connection_closing") {
+        return Some(320);
+    }
+    Some(match frame.header("message")? {
+        "not_found" => 404,
+        "access_refused" => 403,
+        "resource_locked" => 405,
+        "precondition_failed" => 406,
+        "not_allowed" => 530,
+        // What RabbitMQ answers to every frame in flight when the broker closes the connection
+        // under them (the frames were not at fault): AMQP's 541 internal-error, a connection
+        // error.
+        "Processing error" => 541,
+        // The handshake: a virtual host that is missing or not allowed (AMQP's 530 at
+        // connection.open), or a login refused (AMQP's 403 at connection.start-ok).
+        "Bad CONNECT" if body.contains("Virtual host") => 530,
+        "Bad CONNECT"
+            if ["Access refused", "login", "credentials", "Authentication"]
+                .iter()
+                .any(|word| body.contains(word)) =>
+        {
+            403
+        }
+        _ => return None,
+    })
+}
+
+/// The kind of an AMQP reply code, as the AMQP transport gives it, so the same event is the
+/// same kind on both transports.
+fn kind_of_code(code: u16) -> ErrorKind {
+    match code {
+        404 => ErrorKind::NotFound,
+        406 => ErrorKind::PreconditionFailed,
+        403 | 405 => ErrorKind::AccessRefused,
+        312 => ErrorKind::Unroutable,
+        320 | 501..=541 => ErrorKind::Connection,
+        _ => ErrorKind::Channel,
+    }
+}
+
+/// The kind of an ERROR frame: what its AMQP equivalent is, else `otherwise`.
+fn kind_of_error(frame: &Frame, otherwise: ErrorKind) -> ErrorKind {
+    reply_code(frame).map_or(otherwise, kind_of_code)
 }
 
 /// A connected STOMP session.
@@ -263,18 +305,8 @@ impl Client {
         match connected.command {
             Command::Connected => {}
             Command::Error => {
-                let text = error_text(&connected);
-                let kind = if text.contains("login")
-                    || text.contains("Access refused")
-                    || text.contains("access denied")
-                    || text.contains("access_refused")
-                    || text.contains("credentials")
-                {
-                    ErrorKind::AccessRefused
-                } else {
-                    ErrorKind::Connection
-                };
-                return Err(Error::new(kind, text));
+                let kind = kind_of_error(&connected, ErrorKind::Connection);
+                return Err(Error::new(kind, error_text(&connected)));
             }
             other => {
                 return Err(Error::new(
@@ -398,6 +430,8 @@ impl Client {
 
     /// Subscribes to `destination` with the given extra headers (`client-individual`
     /// acknowledgements unless they set `ack`); MESSAGE frames arrive on the returned receiver.
+    /// An ERROR frame on it means the server cancelled the subscription (its queue was
+    /// deleted); nothing follows it, and the session goes on.
     pub async fn subscribe(
         &self,
         destination: &str,
@@ -563,7 +597,27 @@ fn dispatch(shared: &Shared, writer: &mpsc::UnboundedSender<Vec<u8>>, frame: Fra
             }
             shared.receipt_settled.notify_waiters();
         }
-        Command::Error => shared.fail_with(error_text(&frame), frame.header("receipt-id")),
+        Command::Error => {
+            // An ERROR naming a subscription and no frame of ours is how RabbitMQ ends one
+            // subscription when its queue is deleted (AMQP's basic.cancel from the broker):
+            // the subscription hears it, and the session goes on.
+            let cancelled = frame
+                .header("subscription")
+                .filter(|_| frame.header("receipt-id").is_none())
+                .map(str::to_owned);
+            match cancelled {
+                Some(sub) => {
+                    if let Some(tx) = lock(&shared.subscriptions).remove(&sub) {
+                        let _ = tx.send(frame);
+                    }
+                }
+                None => shared.fail_with(
+                    kind_of_error(&frame, ErrorKind::Channel),
+                    error_text(&frame),
+                    frame.header("receipt-id"),
+                ),
+            }
+        }
         _ => {}
     }
 }
@@ -659,4 +713,72 @@ async fn write(
         return Err(());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(message: &str, body: &str) -> Frame {
+        Frame::new(Command::Error)
+            .header_pair("message", message)
+            .with_body(body.as_bytes().to_vec())
+    }
+
+    /// The ERROR frames RabbitMQ 3.10's STOMP plugin sends, each with the kind the same event
+    /// has on AMQP.
+    #[test]
+    fn rabbitmq_error_frames_get_the_kind_of_their_amqp_event() {
+        let cases = [
+            // The broker closed an idle connection (management UI, rabbitmqctl).
+            (
+                error(
+                    "AMQP channel died",
+                    "Reason: {shutdown,\n {connection_closing,\n {server_initiated_close,320,\"bye\"}}}",
+                ),
+                ErrorKind::Connection,
+            ),
+            // ... or a busy one: every frame in flight gets this.
+            (
+                error("Processing error", "Processing error"),
+                ErrorKind::Connection,
+            ),
+            (
+                error("Bad CONNECT", "Virtual host '/nope' access denied"),
+                ErrorKind::Connection,
+            ),
+            (
+                error("Bad CONNECT", "Access refused for user 'guest'\n"),
+                ErrorKind::AccessRefused,
+            ),
+            (
+                error("not_found", "NOT_FOUND - no queue 'q' in vhost '/'"),
+                ErrorKind::NotFound,
+            ),
+            (
+                error("access_refused", "ACCESS_REFUSED - ..."),
+                ErrorKind::AccessRefused,
+            ),
+            (
+                error("resource_locked", "RESOURCE_LOCKED - ..."),
+                ErrorKind::AccessRefused,
+            ),
+            (
+                error("precondition_failed", "PRECONDITION_FAILED - ..."),
+                ErrorKind::PreconditionFailed,
+            ),
+            (
+                error("Invalid destination", "'/nowhere' is not a valid destination"),
+                ErrorKind::Channel,
+            ),
+        ];
+        for (frame, kind) in cases {
+            assert_eq!(
+                kind_of_error(&frame, ErrorKind::Channel),
+                kind,
+                "{}",
+                error_text(&frame)
+            );
+        }
+    }
 }
