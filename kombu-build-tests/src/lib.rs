@@ -28,3 +28,16 @@ pub mod billing {
 pub mod orders {
     kombu::include_topology!("orders");
 }
+
+/// The generated-code corpus (`corpus/*.toml`): names from many scripts, keywords, names the
+/// generator uses itself, recursive messages and every field type. Each file is a module.
+pub mod corpus {
+    include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
+
+    /// The existing type `corpus/fields.toml` refers to as `crate::corpus::External`.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub struct External {
+        /// Anything.
+        pub id: u64,
+    }
+}

@@ -4,7 +4,7 @@
 //! resolved to generated or external Rust types, and handler method names are made unique.
 //! Everything this step relies on was validated when the topology loaded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use indexmap::IndexMap;
 use kombu::topology::{
@@ -393,15 +393,23 @@ fn consumer(
         })
         .collect();
     // Handler names must be unique in the trait (and leave room for `on_failure`): a clash is
-    // resolved by prefixing the queue.
+    // resolved by prefixing the queue, and a clash that leaves (variant `x` of queue `a` and
+    // the handler of queue `a_x`) by a number.
     let mut count: HashMap<String, usize> = HashMap::new();
     for h in queues.iter().flat_map(|q| &q.handlers) {
         *count.entry(h.ident.clone()).or_default() += 1;
     }
+    let mut taken: HashSet<String> = HashSet::new();
     for q in &mut queues {
         for h in &mut q.handlers {
             if count[&h.ident] > 1 || h.ident == "on_failure" {
                 h.ident = format!("{}_{}", q.queue.ident, h.ident);
+            }
+            let stem = h.ident.clone();
+            let mut n = 1;
+            while !taken.insert(h.ident.clone()) {
+                n += 1;
+                h.ident = format!("{stem}_{n}");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! IR → tokens. Every path is absolute (`::kombu::`, `::core::`, `::std::`); items refer to
 //! each other relative to the module the output is included in.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use proc_macro2::{Literal, TokenStream};
@@ -10,7 +11,7 @@ use crate::ir::{
     Arg, BindingDecl, Confirm, ConsumeSpec, ConsumerSpec, ExchangeDecl, Field, FieldType,
     MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, ProducerSpec, QueueDecl,
 };
-use crate::names::ident;
+use crate::names::{ident, Scope};
 
 /// Something in the IR that cannot be turned into Rust (front ends check first, so this is
 /// rare: an identifier or a type path that does not parse).
@@ -37,29 +38,113 @@ impl std::error::Error for Error {}
 
 type R<T> = Result<T, Error>;
 
+/// One piece of a generated module, in order. [`generate_each`] hands them out one at a
+/// time so that a front end can format and drop each before the next is made: a topology of
+/// 100,000 queues is gigabytes of tokens and syntax trees at once, and tens of megabytes of
+/// text one item at a time.
+#[derive(Debug)]
+pub enum Piece {
+    /// A whole item.
+    Item(TokenStream),
+    /// The start of an inline module (`#attrs pub mod name {`); the items up to the matching
+    /// [`Piece::ModuleEnd`] are its contents.
+    ModuleStart {
+        /// Its doc comment and attributes.
+        attrs: TokenStream,
+        /// Its name.
+        name: proc_macro2::Ident,
+    },
+    /// The end of the module last started.
+    ModuleEnd,
+}
+
 /// Generates the items of one module.
 pub fn generate(module: &Module) -> R<TokenStream> {
-    let exchanges = exchanges(&module.exchanges)?;
-    let mut messages = Vec::new();
+    let mut top = TokenStream::new();
+    let mut open: Option<(TokenStream, proc_macro2::Ident, TokenStream)> = None;
+    generate_each(module, |piece| {
+        match piece {
+            Piece::Item(item) => match &mut open {
+                Some((_, _, body)) => body.extend(item),
+                None => top.extend(item),
+            },
+            Piece::ModuleStart { attrs, name } => open = Some((attrs, name, TokenStream::new())),
+            Piece::ModuleEnd => {
+                if let Some((attrs, name, body)) = open.take() {
+                    top.extend(quote! { #attrs pub mod #name { #body } });
+                }
+            }
+        }
+        Ok::<(), Error>(())
+    })?;
+    Ok(top)
+}
+
+/// Generates the items of one module piece by piece, handing each to `emit` (see [`Piece`]).
+/// Every identifier is unique in its namespace: a name the generator uses itself gets a
+/// trailing `_`, and two items that would still share one are an error naming both.
+pub fn generate_each<E: From<Error>>(
+    module: &Module,
+    mut emit: impl FnMut(Piece) -> Result<(), E>,
+) -> Result<(), E> {
+    let cx = Context::new(&module.messages);
+    let mut types = Scope::reserving("the generated module", &["exchanges", "queues"]);
+    let mut exchange_fns = Vec::with_capacity(module.exchanges.len());
+    emit(Piece::ModuleStart {
+        attrs: quote! {
+            /// The exchanges of this topology, as declarations.
+            #[allow(dead_code)]
+        },
+        name: ident("exchanges")?,
+    })?;
+    let mut scope = Scope::new("module `exchanges`");
+    for x in &module.exchanges {
+        let (item, f) = exchange_item(x, &mut scope)?;
+        exchange_fns.push(f);
+        emit(Piece::Item(item))?;
+    }
+    emit(Piece::ModuleEnd)?;
     for m in &module.messages {
-        messages.push(message(m, &module.extra_derives)?);
+        if matches!(m.kind, MessageKind::External(_)) {
+            continue;
+        }
+        let id = types.claim(&m.ident, format_args!("message `{}`", m.name))?;
+        emit(Piece::Item(message(m, id, &module.extra_derives, &cx)?))?;
     }
-    let declare_all = declare_all(module)?;
-    let mut producers = Vec::new();
+    let mut queue_fns = Vec::with_capacity(module.queues.len());
+    emit(Piece::ModuleStart {
+        attrs: quote! {
+            /// The queues of this topology, as declarations with their bindings.
+            #[allow(dead_code)]
+        },
+        name: ident("queues")?,
+    })?;
+    let mut scope = Scope::new("module `queues`");
+    for q in &module.queues {
+        let (item, f) = queue_item(q, &mut scope)?;
+        queue_fns.push(f);
+        emit(Piece::Item(item))?;
+    }
+    emit(Piece::ModuleEnd)?;
+    emit(Piece::Item(declare_all(&exchange_fns, &queue_fns)))?;
     for p in &module.producers {
-        producers.push(producer_items(p)?);
+        if p.define_struct {
+            types.claim(&p.ident, format_args!("producer `{}`", p.name))?;
+        }
+        emit(Piece::Item(producer(p, &cx)?))?;
     }
-    let mut consumers = Vec::new();
     for c in &module.consumers {
-        consumers.push(consumer_items(c)?);
+        types.claim(
+            &format!("{}Handler", c.ident),
+            format_args!("the handler trait of consumer `{}`", c.name),
+        )?;
+        types.claim(
+            &format!("{}Consumer", c.ident),
+            format_args!("consumer `{}`", c.name),
+        )?;
+        emit(Piece::Item(consumer(c, &cx)?))?;
     }
-    Ok(quote! {
-        #exchanges
-        #(#messages)*
-        #declare_all
-        #(#producers)*
-        #(#consumers)*
-    })
+    Ok(())
 }
 
 /// `#[doc = ...]` lines for a description.
@@ -169,34 +254,26 @@ fn binding(b: &BindingDecl) -> R<TokenStream> {
     Ok(quote! { ::kombu::Binding::new(#source, #key) #args })
 }
 
-fn exchanges(list: &[ExchangeDecl]) -> R<TokenStream> {
-    let mut items = Vec::new();
-    for x in list {
-        let f = ident(&x.ident)?;
-        let konst = ident(&x.ident.to_uppercase())?;
-        let name = &x.name;
-        let body = exchange(x)?;
-        let doc = doc_with(
-            format!("Exchange `{name}` ({}).", x.kind),
-            x.description.as_deref(),
-        );
-        let const_doc = format!(" The name of exchange `{name}`.");
-        items.push(quote! {
-            #[doc = #const_doc]
-            pub const #konst: &str = #name;
-            #doc
-            pub fn #f() -> ::kombu::Exchange {
-                #body
-            }
-        });
-    }
-    Ok(quote! {
-        /// The exchanges of this topology, as declarations.
-        #[allow(dead_code)]
-        pub mod exchanges {
-            #(#items)*
+/// One exchange's constant and function in module `exchanges`, and the function's name.
+fn exchange_item(x: &ExchangeDecl, scope: &mut Scope) -> R<(TokenStream, proc_macro2::Ident)> {
+    let name = &x.name;
+    let f = scope.claim(&x.ident, format_args!("exchange `{name}`"))?;
+    let konst = scope.claim_const(&x.ident, format_args!("the constant of exchange `{name}`"))?;
+    let body = exchange(x)?;
+    let doc = doc_with(
+        format!("Exchange `{name}` ({}).", x.kind),
+        x.description.as_deref(),
+    );
+    let const_doc = format!(" The name of exchange `{name}`.");
+    let item = quote! {
+        #[doc = #const_doc]
+        pub const #konst: &str = #name;
+        #doc
+        pub fn #f() -> ::kombu::Exchange {
+            #body
         }
-    })
+    };
+    Ok((item, f))
 }
 
 fn queue(q: &QueueDecl) -> R<TokenStream> {
@@ -256,46 +333,210 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-/// Queues need the exchange list to name binding sources, so they are generated with it.
-fn queues(list: &[QueueDecl]) -> R<TokenStream> {
-    let mut items = Vec::new();
-    for q in list {
-        let f = ident(&q.ident)?;
-        let konst = ident(&q.ident.to_uppercase())?;
-        let name = &q.name;
-        let body = queue(q)?;
-        let doc = doc_with(format!("Queue `{name}`."), q.description.as_deref());
-        let const_doc = format!(" The name of queue `{name}`.");
-        items.push(quote! {
-            #[doc = #const_doc]
-            pub const #konst: &str = #name;
-            #doc
-            pub fn #f() -> ::kombu::Queue { #body }
-        });
-    }
-    Ok(quote! {
-        /// The queues of this topology, as declarations with their bindings.
-        #[allow(dead_code)]
-        pub mod queues {
-            #(#items)*
+/// One queue's constant and function in module `queues`, and the function's name.
+fn queue_item(q: &QueueDecl, scope: &mut Scope) -> R<(TokenStream, proc_macro2::Ident)> {
+    let name = &q.name;
+    let f = scope.claim(&q.ident, format_args!("queue `{name}`"))?;
+    let konst = scope.claim_const(&q.ident, format_args!("the constant of queue `{name}`"))?;
+    let body = queue(q)?;
+    let doc = doc_with(format!("Queue `{name}`."), q.description.as_deref());
+    let const_doc = format!(" The name of queue `{name}`.");
+    let item = quote! {
+        #[doc = #const_doc]
+        pub const #konst: &str = #name;
+        #doc
+        pub fn #f() -> ::kombu::Queue { #body }
+    };
+    Ok((item, f))
+}
+
+/// What generating a module needs to know about all of it: which message fields must be
+/// boxed.
+#[derive(Default)]
+struct Context {
+    /// Generated message types that contain themselves (directly, or through others, by
+    /// fields that hold the value itself: a message or an optional one), each with the number
+    /// of its cycle (its strongly connected component).
+    cyclic: HashMap<String, usize>,
+}
+
+impl Context {
+    fn new(messages: &[MessageType]) -> Self {
+        let generated: HashMap<&str, usize> = messages
+            .iter()
+            .filter(|m| !matches!(m.kind, MessageKind::External(_)))
+            .enumerate()
+            .map(|(i, m)| (m.ident.as_str(), i))
+            .collect();
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); generated.len()];
+        for m in messages {
+            let Some(&from) = generated.get(m.ident.as_str()) else {
+                continue;
+            };
+            let fields: Vec<&Field> = match &m.kind {
+                MessageKind::Struct(fields) => fields.iter().collect(),
+                MessageKind::Enum { variants, .. } => {
+                    variants.iter().flat_map(|v| &v.fields).collect()
+                }
+                MessageKind::External(_) => Vec::new(),
+            };
+            for f in fields {
+                if let Some(to) = held(&f.ty).and_then(|t| generated.get(t)) {
+                    edges[from].push(*to);
+                }
+            }
         }
-    })
+        let components = strongly_connected(&edges);
+        let mut size = vec![0usize; generated.len()];
+        for c in &components {
+            size[*c] += 1;
+        }
+        let cyclic = generated
+            .iter()
+            .filter(|(_, &i)| size[components[i]] > 1 || edges[i].contains(&i))
+            .map(|(name, &i)| ((*name).to_owned(), components[i]))
+            .collect();
+        Context { cyclic }
+    }
+
+    /// Whether a field of message `owner` that holds message `target` itself needs a `Box`:
+    /// both are in one cycle, so without it the type would have infinite size.
+    fn boxes(&self, owner: Option<&str>, target: &str) -> bool {
+        owner
+            .and_then(|o| self.cyclic.get(o))
+            .is_some_and(|c| self.cyclic.get(target) == Some(c))
+    }
+}
+
+/// The message a field of this type holds inline (itself or optional): a list or a map puts
+/// its elements on the heap, so it breaks a cycle.
+fn held(t: &FieldType) -> Option<&str> {
+    match t {
+        FieldType::Message(m) => Some(m),
+        FieldType::Optional(inner) => held(inner),
+        _ => None,
+    }
+}
+
+/// The strongly connected components of a graph (Tarjan's algorithm, iterative so that a
+/// long chain of messages does not exhaust the stack): the component number of each node.
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let mut index = vec![UNSEEN; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut component = vec![UNSEEN; n];
+    let mut stack = Vec::new();
+    let mut next_index = 0;
+    let mut next_component = 0;
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        // (node, next edge to follow)
+        let mut work = vec![(root, 0usize)];
+        while let Some((v, e)) = work.pop() {
+            if e == 0 {
+                index[v] = next_index;
+                low[v] = next_index;
+                next_index += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = edges[v].get(e) {
+                work.push((v, e + 1));
+                if index[w] == UNSEEN {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            if low[v] == index[v] {
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component[w] = next_component;
+                    if w == v {
+                        break;
+                    }
+                }
+                next_component += 1;
+            }
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+        }
+    }
+    component
+}
+
+/// The identifiers of a list of fields: each field's own, and the name it is bound to as a
+/// parameter (the same, unless the generated function already has a parameter of that name).
+struct FieldNames {
+    fields: Vec<proc_macro2::Ident>,
+    bindings: Vec<proc_macro2::Ident>,
+}
+
+fn field_names(list: &[Field], owner: &str, reserved: &'static [&'static str]) -> R<FieldNames> {
+    let mut fields_scope = Scope::new(owner.to_owned());
+    let mut params_scope = Scope::reserving(format!("the parameters for {owner}"), reserved);
+    let mut names = FieldNames {
+        fields: Vec::with_capacity(list.len()),
+        bindings: Vec::with_capacity(list.len()),
+    };
+    for f in list {
+        let what = format_args!("field `{}`", f.name);
+        names.fields.push(fields_scope.claim(&f.ident, what)?);
+        names.bindings.push(params_scope.claim(&f.ident, what)?);
+    }
+    Ok(names)
 }
 
 /// A variant's fields as parameters: their names and their types.
-fn params(fields: &[Field]) -> R<(Vec<proc_macro2::Ident>, Vec<TokenStream>)> {
-    let names = fields
-        .iter()
-        .map(|f| ident(&f.ident))
-        .collect::<R<Vec<_>>>()?;
+fn params(
+    fields: &[Field],
+    message: &str,
+    reserved: &'static [&'static str],
+    cx: &Context,
+) -> R<(FieldNames, Vec<TokenStream>)> {
+    let names = field_names(fields, &format!("message `{message}`"), reserved)?;
     let types = fields
         .iter()
-        .map(|f| field_type(&f.ty))
+        .map(|f| field_type(&f.ty, Some(message), cx))
         .collect::<R<Vec<_>>>()?;
     Ok((names, types))
 }
 
-fn field_type(t: &FieldType) -> R<TokenStream> {
+/// `Type { a, b: b_ }`: a variant's fields bound to their parameter names.
+fn field_pattern(names: &FieldNames) -> TokenStream {
+    let parts = names.fields.iter().zip(&names.bindings).map(|(f, b)| {
+        if f == b {
+            quote! { #f }
+        } else {
+            quote! { #f: #b }
+        }
+    });
+    quote! { #(#parts),* }
+}
+
+/// A message type as the generator writes it: a generated message by its identifier, anything
+/// else (an existing type) by its path.
+fn message_type(path: &str) -> R<TokenStream> {
+    if !path.is_empty() && !path.contains(|c: char| ":<>&[]() ,".contains(c)) {
+        let id = ident(path)?;
+        return Ok(quote! { #id });
+    }
+    let ty = rust_type(path)?;
+    Ok(quote! { #ty })
+}
+
+/// The Rust type of a field of message `owner` (`None` outside a generated module).
+fn field_type(t: &FieldType, owner: Option<&str>, cx: &Context) -> R<TokenStream> {
+    field_type_at(t, owner, true, cx)
+}
+
+fn field_type_at(t: &FieldType, owner: Option<&str>, inline: bool, cx: &Context) -> R<TokenStream> {
     Ok(match t {
         FieldType::Primitive(p) => match p.as_str() {
             "string" | "timestamp" | "uuid" => quote! { ::std::string::String },
@@ -315,20 +556,24 @@ fn field_type(t: &FieldType) -> R<TokenStream> {
             other => return Err(Error::new(format!("unknown primitive type `{other}`"))),
         },
         FieldType::Optional(inner) => {
-            let inner = field_type(inner)?;
+            let inner = field_type_at(inner, owner, inline, cx)?;
             quote! { ::core::option::Option<#inner> }
         }
         FieldType::List(inner) => {
-            let inner = field_type(inner)?;
+            let inner = field_type_at(inner, owner, false, cx)?;
             quote! { ::std::vec::Vec<#inner> }
         }
         FieldType::Map(inner) => {
-            let inner = field_type(inner)?;
+            let inner = field_type_at(inner, owner, false, cx)?;
             quote! { ::std::collections::BTreeMap<::std::string::String, #inner> }
         }
         FieldType::Message(name) => {
-            let ty = rust_type(name)?;
-            quote! { #ty }
+            let ty = message_type(name)?;
+            if inline && cx.boxes(owner, name) {
+                quote! { ::std::boxed::Box<#ty> }
+            } else {
+                ty
+            }
         }
     })
 }
@@ -344,11 +589,17 @@ fn primitive_note(t: &FieldType) -> Option<&'static str> {
     }
 }
 
-fn fields(list: &[Field], public: bool) -> R<Vec<TokenStream>> {
+fn fields(
+    list: &[Field],
+    names: &FieldNames,
+    owner: &str,
+    public: bool,
+    cx: &Context,
+) -> R<Vec<TokenStream>> {
     list.iter()
-        .map(|f| {
-            let id = ident(&f.ident)?;
-            let ty = field_type(&f.ty)?;
+        .zip(&names.fields)
+        .map(|(f, id)| {
+            let ty = field_type(&f.ty, Some(owner), cx)?;
             let base = f
                 .description
                 .clone()
@@ -359,7 +610,7 @@ fn fields(list: &[Field], public: bool) -> R<Vec<TokenStream>> {
             };
             let doc = doc(description.as_deref());
             let wire = &f.name;
-            let rename = (f.ident.trim_start_matches("r#") != wire.as_str())
+            let rename = (id.to_string().trim_start_matches("r#") != wire.as_str())
                 .then(|| quote! { #[serde(rename = #wire)] });
             let optional = matches!(f.ty, FieldType::Optional(_)).then(|| {
                 quote! { #[serde(default, skip_serializing_if = "::core::option::Option::is_none")] }
@@ -389,14 +640,19 @@ fn derives(extra: &[String]) -> R<TokenStream> {
     })
 }
 
-fn message(m: &MessageType, extra: &[String]) -> R<TokenStream> {
-    let id = ident(&m.ident)?;
+fn message(
+    m: &MessageType,
+    id: proc_macro2::Ident,
+    extra: &[String],
+    cx: &Context,
+) -> R<TokenStream> {
     let derive = derives(extra)?;
     match &m.kind {
         MessageKind::External(_) => Ok(TokenStream::new()),
         MessageKind::Struct(list) => {
             let doc = doc_with(format!("Message `{}`.", m.name), m.description.as_deref());
-            let fields = fields(list, true)?;
+            let names = field_names(list, &format!("message `{}`", m.name), &[])?;
+            let fields = fields(list, &names, &m.ident, true, cx)?;
             Ok(quote! {
                 #doc
                 #derive
@@ -412,9 +668,10 @@ fn message(m: &MessageType, extra: &[String]) -> R<TokenStream> {
                 format!("Message `{}`, dispatched on its `{tag}` field.", m.name),
                 m.description.as_deref(),
             );
+            let mut scope = Scope::new(format!("message `{}`", m.name));
             let mut items = Vec::new();
             for v in variants {
-                let vid = ident(&v.ident)?;
+                let vid = scope.claim(&v.ident, format_args!("variant `{}`", v.tag))?;
                 let vdoc = doc_with(
                     format!("`{tag} = \"{}\"`.", v.tag),
                     v.description.as_deref(),
@@ -423,7 +680,9 @@ fn message(m: &MessageType, extra: &[String]) -> R<TokenStream> {
                 if v.fields.is_empty() {
                     items.push(quote! { #vdoc #[serde(rename = #wire)] #vid });
                 } else {
-                    let fields = fields(&v.fields, false)?;
+                    let owner = format!("variant `{}` of message `{}`", v.tag, m.name);
+                    let names = field_names(&v.fields, &owner, &[])?;
+                    let fields = fields(&v.fields, &names, &m.ident, false, cx)?;
                     items.push(quote! { #vdoc #[serde(rename = #wire)] #vid { #(#fields,)* } });
                 }
             }
@@ -431,7 +690,7 @@ fn message(m: &MessageType, extra: &[String]) -> R<TokenStream> {
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde", tag = #tag)]
-                #[allow(dead_code)]
+                #[allow(dead_code, clippy::large_enum_variant)]
                 pub enum #id {
                     #(#items,)*
                 }
@@ -440,21 +699,8 @@ fn message(m: &MessageType, extra: &[String]) -> R<TokenStream> {
     }
 }
 
-fn declare_all(module: &Module) -> R<TokenStream> {
-    let xs = module
-        .exchanges
-        .iter()
-        .map(|x| ident(&x.ident))
-        .collect::<R<Vec<_>>>()?;
-    let qs = module
-        .queues
-        .iter()
-        .map(|q| ident(&q.ident))
-        .collect::<R<Vec<_>>>()?;
-    let queues = queues(&module.queues)?;
-    Ok(quote! {
-        #queues
-
+fn declare_all(xs: &[proc_macro2::Ident], qs: &[proc_macro2::Ident]) -> TokenStream {
+    quote! {
         /// Declares every exchange, queue and binding of this topology on `channel`: the
         /// exchanges first (with their exchange-to-exchange bindings), then the queues.
         #[allow(dead_code)]
@@ -463,11 +709,25 @@ fn declare_all(module: &Module) -> R<TokenStream> {
             #(channel.declare_queue(&queues::#qs()).await?;)*
             ::core::result::Result::Ok(())
         }
-    })
+    }
 }
 
-fn method(m: &MethodSpec, field: &proc_macro2::Ident) -> R<TokenStream> {
-    let id = ident(&m.ident)?;
+/// The methods every producer has; a topology's method of the same name gets a trailing `_`.
+const PRODUCER_METHODS: &[&str] = &[
+    "exchange",
+    "new",
+    "from_connection",
+    "publish",
+    "declare",
+    "producer",
+];
+
+fn method(
+    m: &MethodSpec,
+    id: proc_macro2::Ident,
+    field: &proc_macro2::Ident,
+    cx: &Context,
+) -> R<TokenStream> {
     let key = &m.routing_key;
     let doc = doc_with(
         format!("Publishes with routing key `{key}`."),
@@ -486,7 +746,7 @@ fn method(m: &MethodSpec, field: &proc_macro2::Ident) -> R<TokenStream> {
             #(.header(#header_keys, #header_values))*
             .await
     };
-    let ty = rust_type(&m.message)?;
+    let ty = message_type(&m.message)?;
     match &m.input {
         MethodInput::Message => Ok(quote! {
             #doc
@@ -496,15 +756,17 @@ fn method(m: &MethodSpec, field: &proc_macro2::Ident) -> R<TokenStream> {
         }),
         MethodInput::Variant { ident: v, fields } => {
             let v = ident(v)?;
-            let (names, types) = params(fields)?;
+            let (names, types) = params(fields, &m.message, &[], cx)?;
             let build = if fields.is_empty() {
                 quote! { #ty::#v }
             } else {
-                quote! { #ty::#v { #(#names),* } }
+                let pattern = field_pattern(&names);
+                quote! { #ty::#v { #pattern } }
             };
+            let bindings = &names.bindings;
             Ok(quote! {
                 #doc
-                pub async fn #id(&self #(, #names: #types)*) -> ::kombu::Result<()> {
+                pub async fn #id(&self #(, #bindings: #types)*) -> ::kombu::Result<()> {
                     let message = &#build;
                     #publish
                 }
@@ -515,6 +777,10 @@ fn method(m: &MethodSpec, field: &proc_macro2::Ident) -> R<TokenStream> {
 
 /// The items of one producer (its struct, if it defines one, and its impl).
 pub fn producer_items(p: &ProducerSpec) -> R<TokenStream> {
+    producer(p, &Context::default())
+}
+
+fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
     let id = ident(&p.ident)?;
     let field = ident(&p.field)?;
     let doc = doc_with(format!("Producer `{}`.", p.name), p.description.as_deref());
@@ -537,10 +803,17 @@ pub fn producer_items(p: &ProducerSpec) -> R<TokenStream> {
         quote! { ::kombu::DeliveryMode::Transient }
     };
     let confirm = p.confirm == Confirm::Wait;
+    let mut scope = Scope::reserving(
+        format!("the methods of producer `{}`", p.name),
+        PRODUCER_METHODS,
+    );
     let methods = p
         .methods
         .iter()
-        .map(|m| method(m, &field))
+        .map(|m| {
+            let id = scope.claim(&m.ident, format_args!("method `{}`", m.ident))?;
+            method(m, id, &field, cx)
+        })
         .collect::<R<Vec<_>>>()?;
     let others = p
         .other_fields
@@ -559,7 +832,8 @@ pub fn producer_items(p: &ProducerSpec) -> R<TokenStream> {
     Ok(quote! {
         #definition
 
-        #[allow(dead_code)]
+        // A variant's fields are the method's parameters, and the topology names the methods.
+        #[allow(dead_code, clippy::too_many_arguments, clippy::wrong_self_convention)]
         impl #id {
             #[doc = #exchange_doc]
             pub fn exchange() -> ::kombu::Exchange {
@@ -608,12 +882,20 @@ pub fn producer_items(p: &ProducerSpec) -> R<TokenStream> {
     })
 }
 
-fn handler_sig(c: &ConsumeSpec, h: &crate::ir::HandlerSpec) -> R<(TokenStream, TokenStream)> {
-    let id = ident(&h.ident)?;
+/// The parameter a handler gets besides the message or its fields.
+const HANDLER_PARAMS: &[&str] = &["delivery"];
+
+/// A handler method's signature, and the arguments the consumer calls it with.
+fn handler_sig(
+    c: &ConsumeSpec,
+    h: &crate::ir::HandlerSpec,
+    id: &proc_macro2::Ident,
+    cx: &Context,
+) -> R<(TokenStream, TokenStream)> {
     let queue = &c.queue.name;
     let (params, call_args, doc) = match &h.variant {
         None => {
-            let ty = rust_type(&c.message)?;
+            let ty = message_type(&c.message)?;
             (
                 quote! { message: #ty, },
                 quote! { message, },
@@ -624,10 +906,11 @@ fn handler_sig(c: &ConsumeSpec, h: &crate::ir::HandlerSpec) -> R<(TokenStream, T
             )
         }
         Some((v, fields)) => {
-            let (names, types) = params(fields)?;
+            let (names, types) = params(fields, &c.message, HANDLER_PARAMS, cx)?;
+            let bindings = &names.bindings;
             (
-                quote! { #(#names: #types,)* },
-                quote! { #(#names,)* },
+                quote! { #(#bindings: #types,)* },
+                quote! { #(#bindings,)* },
                 doc_with(
                     format!("Handles variant `{v}` from queue `{queue}`."),
                     h.description.as_deref(),
@@ -645,6 +928,29 @@ fn handler_sig(c: &ConsumeSpec, h: &crate::ir::HandlerSpec) -> R<(TokenStream, T
 
 /// The items of one consumer: its handler trait and its consumer struct.
 pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
+    consumer(c, &Context::default())
+}
+
+/// The name of the consumer's handler type parameter: `H`, unless a message it dispatches is
+/// called that (inside the impl, `H` would mean the parameter).
+fn handler_param(c: &ConsumerSpec) -> proc_macro2::Ident {
+    let used: HashSet<&str> = c
+        .queues
+        .iter()
+        .flat_map(|q| {
+            q.message
+                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+        })
+        .collect();
+    let mut name = "H".to_owned();
+    while used.contains(name.as_str()) {
+        name.push('_');
+    }
+    proc_macro2::Ident::new(&name, proc_macro2::Span::call_site())
+}
+
+fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
+    let handler_ty = handler_param(c);
     let stem = &c.ident;
     let trait_id = ident(&format!("{stem}Handler"))?;
     let struct_id = ident(&format!("{stem}Consumer"))?;
@@ -653,20 +959,31 @@ pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
     let mut sigs = Vec::new();
     let mut arms = Vec::new();
     let mut queue_fns = Vec::new();
-    let mut declared_sigs: Vec<String> = Vec::new();
+    let hook = c.on_failure == OnFailure::Hook;
+    let mut scope = Scope::reserving(
+        format!("the handler methods of consumer `{name}`"),
+        if hook { &["on_failure"] } else { &[] },
+    );
+    // Queues that carry the same message share its handler methods.
+    let mut declared: HashMap<&str, proc_macro2::Ident> = HashMap::new();
     for q in &c.queues {
         queue_fns.push(queue(&q.queue)?);
         let queue = &q.queue.name;
-        let ty = rust_type(&q.message)?;
+        let ty = message_type(&q.message)?;
         let mut variant_arms = Vec::new();
         for h in &q.handlers {
-            let (sig, args) = handler_sig(q, h)?;
-            // Queues that carry the same message share its handler methods.
-            if !declared_sigs.contains(&h.ident) {
-                declared_sigs.push(h.ident.clone());
+            let (hid, first) = match declared.get(h.ident.as_str()) {
+                Some(id) => (id.clone(), false),
+                None => {
+                    let id = scope.claim(&h.ident, format_args!("handler `{}`", h.ident))?;
+                    declared.insert(&h.ident, id.clone());
+                    (id, true)
+                }
+            };
+            let (sig, args) = handler_sig(q, h, &hid, cx)?;
+            if first {
                 sigs.push(sig);
             }
-            let hid = ident(&h.ident)?;
             match &h.variant {
                 None => variant_arms.push(quote! {
                     ::core::result::Result::Ok(message) => ::core::result::Result::Ok(self.handler.#hid(#args delivery).await),
@@ -676,7 +993,9 @@ pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
                     let pattern = if fields.is_empty() {
                         quote! { #ty::#v }
                     } else {
-                        quote! { #ty::#v { #args } }
+                        let names = field_names(fields, &format!("message `{}`", q.message), HANDLER_PARAMS)?;
+                        let fields = field_pattern(&names);
+                        quote! { #ty::#v { #fields } }
                     };
                     variant_arms.push(quote! {
                         ::core::result::Result::Ok(#pattern) => ::core::result::Result::Ok(self.handler.#hid(#args delivery).await),
@@ -730,7 +1049,7 @@ pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
     );
     Ok(quote! {
         #trait_doc
-        #[allow(dead_code)]
+        #[allow(dead_code, clippy::too_many_arguments, clippy::wrong_self_convention)]
         pub trait #trait_id: ::core::marker::Send + ::core::marker::Sync {
             #(#sigs)*
             #hook_sig
@@ -738,13 +1057,13 @@ pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
 
         #struct_doc
         #[allow(dead_code)]
-        pub struct #struct_id<H> {
+        pub struct #struct_id<#handler_ty> {
             consumer: ::kombu::Consumer,
-            handler: H,
+            handler: #handler_ty,
         }
 
         #[allow(dead_code)]
-        impl<H: #trait_id> #struct_id<H> {
+        impl<#handler_ty: #trait_id> #struct_id<#handler_ty> {
             /// The consumer's name in the topology.
             pub const NAME: &'static str = #name;
             /// The prefetch count it consumes with.
@@ -752,7 +1071,7 @@ pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
 
             /// Declares the queues (with their exchanges and bindings), sets the prefetch and
             /// starts consuming.
-            pub async fn start(channel: &::kombu::Channel, handler: H) -> ::kombu::Result<Self> {
+            pub async fn start(channel: &::kombu::Channel, handler: #handler_ty) -> ::kombu::Result<Self> {
                 let mut consumer = ::kombu::Consumer::new(channel, [#(#queue_fns),*])
                     .prefetch_count(#prefetch)
                     #accept;
@@ -761,7 +1080,7 @@ pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
             }
 
             /// The handler.
-            pub fn handler(&self) -> &H {
+            pub fn handler(&self) -> &#handler_ty {
                 &self.handler
             }
 

@@ -13,5 +13,5 @@ mod expand;
 pub mod ir;
 mod names;
 
-pub use expand::{consumer_items, generate, producer_items, Error};
+pub use expand::{consumer_items, generate, generate_each, producer_items, Error, Piece};
 pub use names::ident;

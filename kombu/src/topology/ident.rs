@@ -1,7 +1,9 @@
 //! Names as Rust identifiers: the case conversions generated code uses, and the check that a
 //! name survives them.
 
-use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
+use heck::{ToSnakeCase, ToUpperCamelCase};
+
+use super::EntityKind;
 
 /// A type name: `feed_task` → `FeedTask`.
 pub fn type_ident(name: &str) -> String {
@@ -13,9 +15,32 @@ pub fn fn_ident(name: &str) -> String {
     name.to_snake_case()
 }
 
-/// A constant name: `media.video` → `MEDIA_VIDEO`.
+/// A constant name: `media.video` → `MEDIA_VIDEO`. It is the function name in upper case,
+/// with a trailing `_` when upper case changes nothing (`名前` → `名前_`), so that a queue's
+/// or exchange's constant never takes its function's identifier (the rule kombu-build's
+/// generator applies; upper case can still merge two names, `ß` and `ss`, which `kombu check`
+/// refuses).
 pub fn const_ident(name: &str) -> String {
-    name.to_shouty_snake_case()
+    let function = fn_ident(name);
+    let upper = function.to_uppercase();
+    if upper == function {
+        upper + "_"
+    } else {
+        upper
+    }
+}
+
+/// The Rust types kombu-build generates at the top of a module for an entity: a message's
+/// type, a producer's struct, a consumer's handler trait and consumer struct. They share one
+/// namespace, so two entities whose types would have the same name are refused.
+pub(crate) fn generated_types(kind: EntityKind, name: &str) -> Vec<String> {
+    let stem = type_ident(name);
+    match kind {
+        EntityKind::Message => vec![stem],
+        EntityKind::Producer => vec![format!("{stem}Producer")],
+        EntityKind::Consumer => vec![format!("{stem}Handler"), format!("{stem}Consumer")],
+        _ => Vec::new(),
+    }
 }
 
 /// Keywords that cannot be written even as raw identifiers.
@@ -65,6 +90,12 @@ mod tests {
         assert_eq!(type_ident("feed-task"), "FeedTask");
         assert_eq!(fn_ident("importFeed"), "import_feed");
         assert_eq!(const_ident("media.video"), "MEDIA_VIDEO");
+        assert_eq!(const_ident("名前"), "名前_");
+        assert_eq!(const_ident("ß"), const_ident("ss"));
+        assert_eq!(
+            generated_types(EntityKind::Producer, "media"),
+            generated_types(EntityKind::Message, "media_producer")
+        );
         assert_eq!(problem(&type_ident("2fa")), Some("it starts with a digit"));
         assert_eq!(
             problem(&fn_ident("self")),

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use indexmap::IndexMap;
 
 use super::diagnostic::{Code, Sink};
-use super::ident::{fn_ident, problem, suggest, type_ident};
+use super::ident::{const_ident, fn_ident, generated_types, problem, suggest, type_ident};
 use super::load::Origins;
 use super::model::{At, BindingDef, FieldDef, MessageDef, Name, TopologyModel};
 use super::route::{predeclared, Routes};
@@ -46,6 +46,7 @@ pub(crate) fn validate(
     c.messages();
     let reached = c.producers();
     c.consumers();
+    c.generated_types();
     c.orphans(&reached);
     c.dead_letter_cycles();
 }
@@ -176,6 +177,15 @@ impl<'a> Check<'a> {
                 kind.as_str(),
                 names.iter().map(|n| (n.as_str(), origins.get(kind, n))),
                 fn_ident,
+            );
+            // Constants: upper case can merge names whose functions differ (`ß` and `ss`).
+            let mut functions = BTreeSet::new();
+            self.collisions(
+                kind.as_str(),
+                (names.iter())
+                    .filter(|n| functions.insert(fn_ident(n)))
+                    .map(|n| (n.as_str(), origins.get(kind, n))),
+                const_ident,
             );
         }
         for (name, x) in &model.exchanges {
@@ -665,6 +675,42 @@ impl<'a> Check<'a> {
                 .map(|k| (k.as_str(), origins.get(EntityKind::Consumer, k))),
             type_ident,
         );
+    }
+
+    /// Reports entities of different kinds whose generated types would share a name (message
+    /// `media_producer` and producer `media` both give `MediaProducer`).
+    fn generated_types(&mut self) {
+        let model = self.model;
+        let entities = (model.messages.iter())
+            .filter(|(_, m)| m.rust.is_none())
+            .map(|(n, _)| (EntityKind::Message, n))
+            .chain(model.producers.keys().map(|n| (EntityKind::Producer, n)))
+            .chain(model.consumers.keys().map(|n| (EntityKind::Consumer, n)));
+        let mut seen: HashMap<String, (EntityKind, &String)> = HashMap::new();
+        for (kind, name) in entities {
+            for ty in generated_types(kind, name) {
+                match seen.get(&ty) {
+                    Some(&(k, first)) if k != kind => {
+                        let (files, other) = (self.files, self.origin(k, first));
+                        let span = self.origin(kind, name);
+                        let d = self.sink.push(
+                            files,
+                            Code::DuplicateName,
+                            span,
+                            format!("{} `{first}` and {} `{name}` would both generate the Rust type `{ty}`", k.as_str(), kind.as_str()),
+                        );
+                        if let Some(s) = other {
+                            d.related(files, s, "the other one");
+                        }
+                        d.help("rename one of them");
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(ty, (kind, name));
+                    }
+                }
+            }
+        }
     }
 
     fn orphans<T>(&mut self, reached: &BTreeMap<String, T>) {

@@ -1,0 +1,465 @@
+//! The generated-code corpus (`corpus/*.toml`, compiled by `build.rs`): every file `kombu check`
+//! accepts generates code that compiles, and its items are usable under the names the
+//! generator documents. Names from many scripts, keywords, names the generator uses itself,
+//! recursive messages and every field type; each test below uses what one file generates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kombu::{Connection, Disposition, Message};
+use kombu_build_tests::corpus::{collisions, fields, keywords, recursion, scripts};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Serializes to JSON and back, and checks that nothing changed.
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) -> String {
+    let json = serde_json::to_string(value).unwrap();
+    let back: T = serde_json::from_str(&json).unwrap();
+    assert_eq!(&back, value);
+    json
+}
+
+async fn channel(test: &str) -> (Connection, kombu::Channel) {
+    let conn = Connection::connect(&format!("memory://kombu-build-tests-corpus-{test}"))
+        .await
+        .unwrap();
+    let channel = conn.channel().await.unwrap();
+    (conn, channel)
+}
+
+#[test]
+fn a_name_without_letter_case_gets_a_constant_beside_its_function() {
+    assert_eq!(scripts::queues::名前_, "名前");
+    assert_eq!(scripts::queues::名前().name, "名前");
+    assert_eq!(scripts::exchanges::注文_, "注文");
+    assert_eq!(scripts::exchanges::注文().name, "注文");
+    assert_eq!(scripts::queues::ЗАКАЗ, "заказ");
+    assert_eq!(scripts::queues::ΠΑΡΑΓΓΕΛΊΑ, "παραγγελία");
+    assert_eq!(scripts::queues::STRASSE, "straße");
+    assert_eq!(scripts::queues::طلب_, "طلب");
+    assert_eq!(scripts::queues::הזמנה_, "הזמנה");
+    assert_eq!(scripts::queues::주문_, "주문");
+}
+
+#[test]
+fn fields_named_in_other_scripts_keep_their_wire_names() {
+    let order = scripts::Заказ {
+        сумма: 12.5,
+        товары: BTreeMap::from([("чай".to_owned(), 2)]),
+    };
+    assert_eq!(round_trip(&order), r#"{"сумма":12.5,"Товары":{"чай":2}}"#);
+    let new = scripts::طلب::جديد { رقم: 7 };
+    assert_eq!(round_trip(&new), r#"{"نوع":"جديد","رقم":7}"#);
+}
+
+#[derive(Default)]
+struct 作業者 {
+    seen: Mutex<Vec<String>>,
+}
+
+impl scripts::作業者Handler for 作業者 {
+    async fn 名前(&self, message: scripts::注文, _: &Message) -> Disposition {
+        self.seen.lock().unwrap().push(format!(
+            "{} {} {:?}",
+            message.番号, message.名前, message.品目
+        ));
+        Disposition::Ack
+    }
+
+    async fn заказ(&self, _: scripts::Заказ, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+
+    async fn παραγγελία(
+        &self, _: scripts::Παραγγελία, _: &Message
+    ) -> Disposition {
+        Disposition::Ack
+    }
+}
+
+#[tokio::test]
+async fn a_message_sent_by_a_method_named_in_japanese_reaches_its_handler() {
+    let (conn, channel) = channel("scripts").await;
+    scripts::declare_all(&channel).await.unwrap();
+    let mut consumer = scripts::作業者Consumer::start(&channel, 作業者::default())
+        .await
+        .unwrap();
+    scripts::注文Producer::new(&channel)
+        .送る(&scripts::注文 {
+            番号: 1,
+            名前: "茶".to_owned(),
+            品目: vec!["緑茶".to_owned()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(consumer.handle_next(WAIT).await.unwrap(), Disposition::Ack);
+    assert_eq!(
+        *consumer.handler().seen.lock().unwrap(),
+        ["1 茶 [\"緑茶\"]"]
+    );
+    conn.close().await.unwrap();
+}
+
+#[derive(Default)]
+struct Impl {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Impl {
+    fn saw(&self, what: String) -> Disposition {
+        self.seen.lock().unwrap().push(what);
+        Disposition::Ack
+    }
+}
+
+impl keywords::ImplHandler for Impl {
+    async fn r#async(&self, message: keywords::Type, _: &Message) -> Disposition {
+        self.saw(format!("async {} {:?}", message.r#type, message.r#async))
+    }
+
+    async fn r#await(&self, message: keywords::H, _: &Message) -> Disposition {
+        self.saw(format!("await {}", message.r#gen))
+    }
+
+    async fn r#try(&self, message: keywords::Option, _: &Message) -> Disposition {
+        self.saw(format!("try {:?}", message.some))
+    }
+
+    async fn r#dyn(&self, message: keywords::Result, _: &Message) -> Disposition {
+        self.saw(format!("dyn {}", message.ok))
+    }
+
+    async fn r#loop(
+        &self,
+        delivery_: String,
+        message: u32,
+        crate_name: bool,
+        delivery: &Message,
+    ) -> Disposition {
+        self.saw(format!(
+            "loop {delivery_} {message} {crate_name} on {}",
+            delivery.routing_key()
+        ))
+    }
+
+    async fn new(&self, r#while: i8, _: &Message) -> Disposition {
+        self.saw(format!("new {}", r#while))
+    }
+
+    async fn fn_on_failure(&self, _: &Message) -> Disposition {
+        self.saw("on_failure variant".to_owned())
+    }
+
+    async fn r#gen(&self, message: keywords::String, _: &Message) -> Disposition {
+        self.saw(format!("gen {}", message.value))
+    }
+
+    async fn on_failure(&self, error: kombu::Error, _: &Message) -> Disposition {
+        self.seen.lock().unwrap().push(format!("failed: {error}"));
+        Disposition::Reject
+    }
+}
+
+#[tokio::test]
+async fn keywords_and_the_generators_own_names_are_items_of_their_own() {
+    assert_eq!(keywords::exchanges::TYPE, "type");
+    assert_eq!(keywords::exchanges::r#type().name, "type");
+    assert_eq!(keywords::queues::r#gen().name, "gen");
+    assert_eq!(keywords::queues::GEN, "gen");
+    let (conn, channel) = channel("keywords").await;
+    keywords::declare_all(&channel).await.unwrap();
+    let mut consumer = keywords::ImplConsumer::start(&channel, Impl::default())
+        .await
+        .unwrap();
+    // The producer's own `new`, then the topology's methods `new`, `publish`, `exchange`,
+    // `declare`, `producer` and `from_connection`, which meet the producer's own and get `_`.
+    let producer = keywords::TypeProducer::new(&channel);
+    assert_eq!(keywords::TypeProducer::exchange().name, "type");
+    producer
+        .new_(&keywords::Type {
+            r#type: "t".to_owned(),
+            r#async: Some(1),
+            r#fn: vec![],
+            r#match: true,
+            r#struct: BTreeMap::new(),
+        })
+        .await
+        .unwrap();
+    producer.publish_(&keywords::H { r#gen: 2 }).await.unwrap();
+    producer
+        .exchange_(&keywords::Option { some: None })
+        .await
+        .unwrap();
+    producer
+        .declare_(&keywords::Result { ok: true })
+        .await
+        .unwrap();
+    producer.producer_("d".to_owned(), 3, true).await.unwrap();
+    producer.from_connection_(-4).await.unwrap();
+    producer.r#async().await.unwrap();
+    keywords::MatchProducer::new(&channel)
+        .string(&keywords::String {
+            value: "s".to_owned(),
+        })
+        .await
+        .unwrap();
+    for _ in 0..8 {
+        assert_eq!(consumer.handle_next(WAIT).await.unwrap(), Disposition::Ack);
+    }
+    let mut seen = consumer.handler().seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "async t Some(1)",
+            "await 2",
+            "dyn true",
+            "gen s",
+            "loop d 3 true on fn",
+            "new -4",
+            "on_failure variant",
+            "try None",
+        ]
+    );
+    conn.close().await.unwrap();
+}
+
+#[test]
+fn a_variant_field_named_like_a_handler_parameter_keeps_its_wire_name() {
+    let command = keywords::Command::Loop {
+        delivery: "d".to_owned(),
+        message: 1,
+        crate_name: false,
+    };
+    assert_eq!(
+        round_trip(&command),
+        r#"{"type":"loop","delivery":"d","message":1,"crate_name":false}"#
+    );
+}
+
+#[derive(Default)]
+struct Orders {
+    seen: Mutex<Vec<String>>,
+}
+
+impl collisions::OrderCreatedHandler for Orders {
+    async fn order_created(&self, _: collisions::OrderCreated, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+
+    async fn a_x(&self, n: u8, _: &Message) -> Disposition {
+        self.seen.lock().unwrap().push(format!("a_x {n}"));
+        Disposition::Ack
+    }
+
+    async fn a_y(&self, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+
+    async fn b_x(&self, n: u8, _: &Message) -> Disposition {
+        self.seen.lock().unwrap().push(format!("b_x {n}"));
+        Disposition::Ack
+    }
+
+    async fn b_y(&self, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+
+    async fn a_x_2(&self, message: collisions::AX, _: &Message) -> Disposition {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("a_x_2 {}", message.v2));
+        Disposition::Ack
+    }
+
+    async fn v2(&self, _: collisions::AX, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+}
+
+#[tokio::test]
+async fn handlers_whose_names_meet_are_told_apart() {
+    assert_eq!(collisions::exchanges::ORDER_CREATED, "order-created");
+    assert_eq!(collisions::queues::ORDER_CREATED, "order_created");
+    let (conn, channel) = channel("collisions").await;
+    collisions::declare_all(&channel).await.unwrap();
+    let mut consumer = collisions::OrderCreatedConsumer::start(&channel, Orders::default())
+        .await
+        .unwrap();
+    let producer = collisions::OrderCreatedProducer::new(&channel);
+    producer.a_x(1).await.unwrap();
+    producer.b_x(2).await.unwrap();
+    producer
+        .a_x_2(&collisions::AX { v2: "v".to_owned() })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(consumer.handle_next(WAIT).await.unwrap(), Disposition::Ack);
+    }
+    let mut seen = consumer.handler().seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["a_x 1", "a_x_2 v", "b_x 2"]);
+    conn.close().await.unwrap();
+}
+
+#[test]
+fn a_message_that_contains_itself_is_boxed() {
+    let list = recursion::Node {
+        value: 1,
+        next: Some(Box::new(recursion::Node {
+            value: 2,
+            next: None,
+        })),
+    };
+    assert_eq!(round_trip(&list), r#"{"value":1,"next":{"value":2}}"#);
+    // A list or a map already holds its elements on the heap: no box there.
+    let leaf = recursion::Tree {
+        label: "leaf".to_owned(),
+        children: vec![],
+        by_name: BTreeMap::new(),
+        parent: None,
+        root: recursion::Node {
+            value: 0,
+            next: None,
+        },
+    };
+    let tree = recursion::Tree {
+        label: "root".to_owned(),
+        children: vec![leaf.clone()],
+        by_name: BTreeMap::from([("leaf".to_owned(), leaf.clone())]),
+        parent: Some(Some(Box::new(leaf))),
+        root: list,
+    };
+    round_trip(&tree);
+}
+
+#[test]
+fn messages_that_contain_each_other_are_boxed() {
+    let ping = recursion::Ping {
+        pong: Box::new(recursion::Pong {
+            ping: None,
+            pings: vec![],
+        }),
+    };
+    let pong = recursion::Pong {
+        ping: Some(Box::new(ping.clone())),
+        pings: vec![ping],
+    };
+    assert_eq!(
+        round_trip(&pong),
+        r#"{"ping":{"pong":{"pings":[]}},"pings":[{"pong":{"pings":[]}}]}"#
+    );
+    let x = recursion::X {
+        y: Box::new(recursion::Y {
+            z: Box::new(recursion::Z {
+                x: None,
+                leaf: recursion::Leaf { value: 3 },
+            }),
+        }),
+    };
+    assert_eq!(round_trip(&x), r#"{"y":{"z":{"leaf":{"value":3}}}}"#);
+}
+
+#[test]
+fn an_enum_that_contains_itself_is_boxed() {
+    use recursion::Expr;
+    let expr = Expr::Add {
+        left: Box::new(Expr::Num { value: 1 }),
+        right: Some(Box::new(Expr::Neg {
+            inner: Box::new(Expr::Sum {
+                terms: vec![Expr::Num { value: 2 }],
+            }),
+        })),
+    };
+    assert_eq!(
+        round_trip(&expr),
+        r#"{"op":"add","left":{"op":"num","value":1},"right":{"op":"neg","inner":{"op":"sum","terms":[{"op":"num","value":2}]}}}"#
+    );
+    let wrapped = Expr::Wrap {
+        statement: Box::new(recursion::Statement {
+            expr: Some(Box::new(expr)),
+            next: None,
+        }),
+    };
+    round_trip(&wrapped);
+}
+
+#[tokio::test]
+async fn a_producer_method_takes_a_recursive_variants_boxed_fields() {
+    let (conn, channel) = channel("recursion").await;
+    recursion::declare_all(&channel).await.unwrap();
+    let exprs = recursion::queues::exprs().bind(&channel);
+    recursion::TreesProducer::new(&channel)
+        .neg(Box::new(recursion::Expr::Num { value: 5 }))
+        .await
+        .unwrap();
+    let mut got = None;
+    for _ in 0..100 {
+        got = exprs.get(false).await.unwrap();
+        if got.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let message = got.unwrap();
+    assert_eq!(
+        message.decode::<recursion::Expr>().unwrap(),
+        recursion::Expr::Neg {
+            inner: Box::new(recursion::Expr::Num { value: 5 })
+        }
+    );
+    message.ack().unwrap();
+    conn.close().await.unwrap();
+}
+
+#[test]
+fn every_field_type_round_trips() {
+    let inner = fields::Inner { n: 1 };
+    let all = fields::All {
+        string: "s".to_owned(),
+        bool: true,
+        i8: -8,
+        i16: -16,
+        i32: -32,
+        i64: -64,
+        u8: 8,
+        u16: 16,
+        u32: 32,
+        u64: 64,
+        f32: 0.5,
+        f64: 0.25,
+        bytes: vec![0, 255],
+        timestamp: "2024-01-02T03:04:05Z".to_owned(),
+        uuid: "67e55044-10b1-426f-9247-bb680e5fe0c8".to_owned(),
+        json: serde_json::json!({"any": [1, "thing"]}),
+        optional: Some("o".to_owned()),
+        list: vec![1, 2],
+        map: BTreeMap::from([("k".to_owned(), false)]),
+        message: inner.clone(),
+        optional_message: None,
+        list_message: vec![inner.clone()],
+        map_message: BTreeMap::from([("m".to_owned(), inner.clone())]),
+        external: kombu_build_tests::corpus::External { id: 9 },
+        optional_external: None,
+        nested: vec![None, Some(BTreeMap::from([("t".to_owned(), vec![])]))],
+        deep: BTreeMap::from([("d".to_owned(), vec![Some(inner.clone()), None])]),
+    };
+    round_trip(&all);
+    round_trip(&fields::Variants::Empty);
+    round_trip(&fields::Variants::Primitives {
+        bytes: vec![1],
+        json: serde_json::Value::Null,
+        uuid: None,
+    });
+    round_trip(&fields::Variants::Messages {
+        inner,
+        all: Some(all),
+        external: vec![],
+    });
+}
