@@ -312,16 +312,23 @@ impl Decoder {
                             _ => {}
                         }
                     }
+                    // Each limit holds however the bytes arrive: checked while the end of what
+                    // it bounds is missing, and again once it is found (a line may end in CR,
+                    // which does not count).
                     let Some(end) = find(item, *searched, b'\n', &mut self.scanned) else {
                         *searched = item.len();
-                        if item.len() > limits.max_header_line {
+                        if item.len() > limits.max_header_line + 1 {
                             return Err(FrameError::new(
                                 "the command line is longer than the limit",
                             ));
                         }
                         return Ok(None);
                     };
-                    let command = parse_command(trim_cr(&item[..end]))?;
+                    let line = trim_cr(&item[..end]);
+                    if line.len() > limits.max_header_line {
+                        return Err(FrameError::new("the command line is longer than the limit"));
+                    }
+                    let command = parse_command(line)?;
                     self.progress = Progress::Headers {
                         command,
                         headers: Vec::new(),
@@ -337,7 +344,7 @@ impl Decoder {
                 } => {
                     let Some(end) = find(item, *line + *searched, b'\n', &mut self.scanned) else {
                         *searched = item.len() - *line;
-                        if *searched > limits.max_header_line {
+                        if *searched > limits.max_header_line + 1 {
                             return Err(FrameError::new("a header line is longer than the limit"));
                         }
                         if item.len() > limits.max_frame {
@@ -345,6 +352,9 @@ impl Decoder {
                         }
                         return Ok(None);
                     };
+                    if end > limits.max_frame {
+                        return Err(too_large(limits.max_frame));
+                    }
                     let raw = trim_cr(&item[*line..end]);
                     self.scanned += raw.len() as u64;
                     if raw.is_empty() {
@@ -400,6 +410,9 @@ impl Decoder {
                             }
                         }
                         None => match find(item, *body + *searched, 0, &mut self.scanned) {
+                            Some(end) if end > limits.max_frame => {
+                                return Err(too_large(limits.max_frame))
+                            }
                             Some(end) => (*body, end),
                             None => {
                                 *searched = item.len() - *body;
