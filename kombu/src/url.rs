@@ -4,7 +4,8 @@
 //! `amqp://host`, `amqp://host/` and `amqp://host//` all mean the vhost `/`, and `%2f` decodes to
 //! `/`. Defaults: guest/guest, `localhost`, port 5672 (5671 for `amqps`, 61613 for `stomp`).
 //! `memory://NAME` names an isolated in-process broker. Several URLs joined by `;` are failover
-//! alternates ([`BrokerUrl::parse_many`]). The password never appears in `Display` or `Debug`.
+//! alternates ([`BrokerUrl::parse_many`]). The password never appears in `Display` or `Debug`;
+//! [`BrokerUrl::to_uri_with_password`] writes a URL that parses back to the same value.
 
 use std::fmt;
 use std::str::FromStr;
@@ -135,7 +136,17 @@ impl BrokerUrl {
                     Some(decode(user, "user name")?),
                     userinfo
                         .filter(|i| i.contains(':'))
-                        .map(|_| decode(pass, "password"))
+                        .map(|_| {
+                            // Never echoed: it is a password.
+                            percent_decode_str(pass)
+                                .decode_utf8()
+                                .map(|p| p.into_owned())
+                                .map_err(|_| {
+                                    Error::invalid_url(
+                                        "the password is not valid percent-encoded UTF-8",
+                                    )
+                                })
+                        })
                         .transpose()?,
                 )
             }
@@ -188,39 +199,125 @@ impl BrokerUrl {
         self.password = password.into();
     }
 
-    /// The URL with the password in clear, for handing to a transport.
+    /// The URL with the password in clear, for handing to a transport. It parses back to
+    /// this same URL, options included: every character the syntax gives a meaning to is
+    /// percent-encoded, and a host with a `:` (IPv6) is written in brackets. (A user name,
+    /// virtual host or non-`memory` host that is empty cannot be written: parsing reads
+    /// those as the defaults.)
     pub fn to_uri_with_password(&self) -> String {
         self.render(true)
     }
 
     fn render(&self, show_password: bool) -> String {
-        const ENCODE: &AsciiSet = &CONTROLS
-            .add(b' ')
-            .add(b'/')
-            .add(b':')
-            .add(b'@')
-            .add(b'%')
-            .add(b'?')
-            .add(b'#');
-        let user = utf8_percent_encode(&self.userid, ENCODE);
-        let password = if show_password {
-            utf8_percent_encode(&self.password, ENCODE).to_string()
-        } else {
-            "**".to_owned()
-        };
         let mut out = format!("{}://", self.scheme.as_str());
-        if self.scheme == Scheme::Memory {
-            out.push_str(&self.host);
-            return out;
+        let memory = self.scheme == Scheme::Memory;
+        // `memory://NAME` stays that short when nothing else was given.
+        if !(memory && self.userid == "guest" && self.password == "guest") {
+            out.push_str(&encoded(&self.userid, COMPONENT));
+            out.push(':');
+            if show_password {
+                out.push_str(&encoded(&self.password, COMPONENT));
+            } else {
+                out.push_str("**");
+            }
+            out.push('@');
         }
-        out.push_str(&format!("{user}:{password}@{}:{}/", self.host, self.port));
-        out.push_str(&if self.virtual_host == "/" {
-            "/".to_owned()
+        if self.host.contains(':') {
+            out.push('[');
+            out.push_str(&encoded(&self.host, IN_BRACKETS));
+            out.push(']');
         } else {
-            utf8_percent_encode(&self.virtual_host, ENCODE).to_string()
-        });
+            out.push_str(&encoded(&self.host, COMPONENT));
+        }
+        if !(memory && self.port == 0) {
+            out.push_str(&format!(":{}", self.port));
+        }
+        if !(memory && self.virtual_host == "/") {
+            out.push('/');
+            if self.virtual_host == "/" {
+                out.push('/');
+            } else {
+                out.push_str(&encoded(&self.virtual_host, COMPONENT));
+            }
+        }
+        let o = &self.options;
+        let mut query = Vec::new();
+        if let Some(d) = o.heartbeat {
+            query.push(format!("heartbeat={}", seconds_text(d)));
+        }
+        if let Some(d) = o.connection_timeout {
+            query.push(format!("connection_timeout={}", seconds_text(d)));
+        }
+        if let Some(n) = o.frame_max {
+            query.push(format!("frame_max={n}"));
+        }
+        if let Some(n) = o.channel_max {
+            query.push(format!("channel_max={n}"));
+        }
+        if let Some(name) = &o.connection_name {
+            query.push(format!("connection_name={}", encoded(name, COMPONENT)));
+        }
+        if !query.is_empty() {
+            out.push('?');
+            out.push_str(&query.join("&"));
+        }
         out
     }
+}
+
+/// What is percent-encoded in a user name, password, host, virtual host or option value:
+/// everything the URL syntax (and `;` between failover URLs) gives a meaning to, spaces
+/// (parsing trims) and control characters. Non-ASCII is always encoded.
+const COMPONENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'/')
+    .add(b':')
+    .add(b'@')
+    .add(b'%')
+    .add(b'?')
+    .add(b'#')
+    .add(b';')
+    .add(b'&')
+    .add(b'=')
+    .add(b'[')
+    .add(b']');
+
+/// Inside the brackets of an IPv6 host, `:` stands for itself.
+const IN_BRACKETS: &AsciiSet = &COMPONENT.remove(b':');
+
+fn encoded(text: &str, set: &'static AsciiSet) -> String {
+    utf8_percent_encode(text, set).to_string()
+}
+
+/// Seconds as exact decimal text (`2.5`, `0.000000001`), which [`parse_seconds`] reads back
+/// to the same duration.
+fn seconds_text(d: Duration) -> String {
+    let nanos = d.subsec_nanos();
+    if nanos == 0 {
+        d.as_secs().to_string()
+    } else {
+        let fraction = format!("{nanos:09}");
+        format!("{}.{}", d.as_secs(), fraction.trim_end_matches('0'))
+    }
+}
+
+/// Seconds as Python kombu writes them: decimal text is read exactly (to the nanosecond),
+/// anything else a float understands (`1e3`) through a float.
+fn parse_seconds(text: &str) -> Option<Duration> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(whole) && (fraction.is_empty() || digits(fraction)) && fraction.len() <= 9 {
+        let secs = whole.parse::<u64>().ok()?;
+        let nanos = if fraction.is_empty() {
+            0
+        } else {
+            format!("{fraction:0<9}").parse::<u32>().ok()?
+        };
+        return Some(Duration::new(secs, nanos));
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 impl FromStr for BrokerUrl {
@@ -298,7 +395,16 @@ fn split_host_port(hostport: &str) -> Result<(&str, Option<u16>)> {
     let port = match port {
         None | Some("") => None,
         Some(p) => Some(p.parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| {
-            Error::invalid_url(format!("port `{p}` is not a number from 1 to 65535"))
+            // Shown only when it is digits: a password with an unencoded `/` ends the
+            // authority early and its tail reads as a port here.
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                Error::invalid_url(format!("port `{p}` is not a number from 1 to 65535"))
+            } else {
+                Error::invalid_url(
+                    "the port is not a number from 1 to 65535 (a `/` in a password must be \
+                     written %2F)",
+                )
+            }
         })?),
     };
     Ok((host, port))
@@ -316,12 +422,8 @@ fn parse_options(query: Option<&str>) -> Result<UrlOptions> {
         let bad = |expected: &str| {
             Error::invalid_url(format!("option `{key}={value}`: expected {expected}"))
         };
-        let seconds = |v: &str| {
-            v.parse::<f64>()
-                .ok()
-                .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                .ok_or_else(|| bad("a non-negative number of seconds"))
-        };
+        let seconds =
+            |v: &str| parse_seconds(v).ok_or_else(|| bad("a non-negative number of seconds"));
         match key.as_str() {
             "heartbeat" => {
                 let secs: u16 = value
@@ -527,7 +629,7 @@ mod tests {
         let cases = [
             ("amqp://h:99999", "port `99999`"),
             ("amqp://h:0", "port `0`"),
-            ("amqp://h:abc", "port `abc`"),
+            ("amqp://h:abc", "the port is not a number"),
             ("ftp://h", "unknown scheme `ftp`"),
             ("localhost:5672", "has no scheme"),
             ("amqp://h/?hearbeat=5", "did you mean `heartbeat`"),
@@ -585,6 +687,143 @@ mod tests {
                 u,
                 "{url}"
             );
+        }
+    }
+    #[test]
+    fn options_and_awkward_hosts_survive_rendering() {
+        for url in [
+            "amqp://u:p@h:1/v?heartbeat=10&connection_timeout=2.5&frame_max=131072&channel_max=64&connection_name=svc%20a%26b",
+            "amqp://u:p@a%2Fb:1//",
+            "amqp://u:p@%5B::1%5D:1//",
+            "stomp://u:p@[fe80::1%25eth0]:61614/x",
+            "amqp://u:p@h:1/v?connection_timeout=0.000000001",
+            "memory://name?heartbeat=3",
+            "memory://u:p@name/v",
+        ] {
+            let u = BrokerUrl::parse(url).unwrap();
+            assert_eq!(
+                BrokerUrl::parse(&u.to_uri_with_password()).unwrap(),
+                u,
+                "{url} rendered as {}",
+                u.to_uri_with_password()
+            );
+        }
+    }
+
+    #[test]
+    fn a_password_that_is_not_valid_percent_encoding_is_not_echoed() {
+        let err = BrokerUrl::parse("amqp://u:s3cr%ff@h/")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr"), "{err}");
+        // An unencoded `/` in the password cuts the authority short: the password looks like
+        // a port, and the error must not show it either.
+        let err = BrokerUrl::parse("amqp://u:s3cr/t@h/")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr"), "{err}");
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text with everything the URL syntax gives a meaning to, escapes, spaces, control
+        /// and non-ASCII characters (but no snowman: that marks passwords).
+        fn text(min: usize) -> impl Strategy<Value = String> {
+            proptest::string::string_regex(&format!(
+                "[a-zA-Z0-9 :/@?#%;&=+.,!~*'()\\[\\]_\\-\\t\\nÿé日本]{{{min},10}}"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn duration() -> impl Strategy<Value = Duration> {
+            (0u64..1 << 40, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n))
+        }
+
+        fn options() -> impl Strategy<Value = UrlOptions> {
+            (
+                proptest::option::of(0u64..=65535),
+                proptest::option::of(duration()),
+                proptest::option::of(4096u32..),
+                proptest::option::of(any::<u16>()),
+                proptest::option::of(text(0)),
+            )
+                .prop_map(
+                    |(heartbeat, connection_timeout, frame_max, channel_max, connection_name)| {
+                        UrlOptions {
+                            heartbeat: heartbeat.map(Duration::from_secs),
+                            connection_timeout,
+                            frame_max,
+                            channel_max,
+                            connection_name,
+                        }
+                    },
+                )
+        }
+
+        /// Any URL `parse` can return: a user name, a host (but for `memory`), a port (0 only
+        /// for `memory`) and a virtual host are never empty, as parsing fills in defaults.
+        fn url() -> impl Strategy<Value = BrokerUrl> {
+            (
+                prop_oneof![
+                    Just(Scheme::Amqp),
+                    Just(Scheme::Amqps),
+                    Just(Scheme::Stomp),
+                    Just(Scheme::Memory)
+                ],
+                text(1),
+                text(0).prop_map(|p| format!("\u{2603}{p}")),
+                text(0),
+                1u16..,
+                text(1),
+                options(),
+            )
+                .prop_map(
+                    |(scheme, userid, password, host, port, virtual_host, options)| {
+                        let memory = scheme == Scheme::Memory;
+                        BrokerUrl {
+                            scheme,
+                            host: if host.is_empty() && !memory {
+                                "h".to_owned()
+                            } else {
+                                host
+                            },
+                            port: if memory && port % 2 == 0 { 0 } else { port },
+                            userid,
+                            password,
+                            virtual_host,
+                            options,
+                        }
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn the_uri_with_password_parses_back_to_the_same_url(u in url()) {
+                let written = u.to_uri_with_password();
+                let back = BrokerUrl::parse(&written);
+                prop_assert!(back.is_ok(), "{written}: {back:?}");
+                prop_assert_eq!(back.unwrap(), u, "{}", written);
+            }
+
+            #[test]
+            fn the_redacted_form_is_the_same_url_without_the_password(u in url()) {
+                let shown = u.to_string();
+                let debug = format!("{u:?}");
+                for text in [&shown, &debug] {
+                    prop_assert!(!text.contains('\u{2603}') && !text.contains("%E2%98%83"), "{}", text);
+                }
+                let mut expected = u.clone();
+                expected.set_password("**");
+                prop_assert_eq!(BrokerUrl::parse(&shown).unwrap(), expected, "{}", shown);
+            }
         }
     }
 }
