@@ -307,3 +307,33 @@ async fn a_frame_past_the_limit_ends_the_session_and_closes_the_socket() {
     assert_eq!(err.kind(), kombu::ErrorKind::Connection, "{err}");
     assert!(err.to_string().contains("larger than the limit"), "{err}");
 }
+
+/// CONNECT headers are not escaped, so a line break in a credential would end its header and
+/// start another (`passcode:x` then `login:admin`): refused before anything is sent, and
+/// without showing the passcode.
+#[tokio::test]
+async fn credentials_a_connect_frame_cannot_carry_are_refused_before_connecting() {
+    for options in [
+        ConnectOptions {
+            passcode: "s3cret\nlogin:admin".to_owned(),
+            ..ConnectOptions::default()
+        },
+        ConnectOptions {
+            login: "guest\r".to_owned(),
+            ..ConnectOptions::default()
+        },
+        ConnectOptions {
+            vhost: "v\0".to_owned(),
+            ..ConnectOptions::default()
+        },
+    ] {
+        // Nothing listens here: only a check before connecting can answer InvalidUrl.
+        let options = ConnectOptions {
+            address: "127.0.0.1:1".to_owned(),
+            ..options
+        };
+        let err = Client::connect(&options).await.unwrap_err();
+        assert_eq!(err.kind(), kombu::ErrorKind::InvalidUrl, "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}

@@ -245,6 +245,19 @@ fn error_text(frame: &Frame) -> String {
 impl Client {
     /// Connects, authenticates and negotiates heart-beats.
     pub async fn connect(options: &ConnectOptions) -> Result<Client> {
+        // CONNECT headers are not escaped (STOMP 1.0 compatibility): a line break would end
+        // the header early and start another, and a NUL would end the frame.
+        for (what, value) in [
+            ("login", &options.login),
+            ("passcode", &options.passcode),
+            ("virtual host", &options.vhost),
+        ] {
+            if value.contains(['\n', '\r', '\0']) {
+                return Err(Error::invalid_url(format!(
+                    "the STOMP {what} holds a line break or NUL, which a CONNECT frame cannot carry"
+                )));
+            }
+        }
         let stream = tokio::time::timeout(options.timeout, TcpStream::connect(&options.address))
             .await
             .map_err(|_| {
