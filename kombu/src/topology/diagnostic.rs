@@ -132,6 +132,10 @@ impl fmt::Display for Code {
 }
 
 /// One problem, with where it is.
+///
+/// Names and text taken from a file are shown with their control characters escaped (`\n`,
+/// `\0`, `\u{1b}`, and the invisible direction overrides), so that a hostile name cannot
+/// rewrite the terminal, forge a line of output, or hide what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// The stable code.
@@ -199,7 +203,7 @@ impl Sink {
     ) -> &mut Diagnostic {
         let diagnostic = Diagnostic {
             code,
-            message: message.into(),
+            message: escape(&message.into()),
             location: span.and_then(|s| Location::resolve(files, s)),
             related: Vec::new(),
             help: None,
@@ -223,16 +227,60 @@ impl Diagnostic {
         note: impl Into<String>,
     ) -> &mut Self {
         if let Some(loc) = Location::resolve(files, span) {
-            self.related.push((loc, note.into()));
+            self.related.push((loc, escape(&note.into())));
         }
         self
     }
 
     /// Sets the help line.
     pub(crate) fn help(&mut self, help: impl Into<String>) -> &mut Self {
-        self.help = Some(help.into());
+        self.help = Some(escape(&help.into()));
         self
     }
+}
+
+/// Whether a character is shown escaped: control characters, and the invisible characters
+/// that reorder or hide text (bidirectional overrides and isolates, zero-width characters,
+/// line and paragraph separators).
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// Appends `c` to `out`, escaped the way Rust writes it if it is [`hidden`] (a tab is kept
+/// when `keep_tab`, for source lines, where it lines the caret up).
+pub(crate) fn push_escaped(out: &mut String, c: char, keep_tab: bool) {
+    match c {
+        '\t' if keep_tab => out.push('\t'),
+        '\t' => out.push_str("\\t"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\0' => out.push_str("\\0"),
+        c if hidden(c) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+        c => out.push(c),
+    }
+}
+
+/// `text` with its [`hidden`] characters escaped.
+pub(crate) fn escape(text: &str) -> String {
+    if !text.chars().any(hidden) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut out, c, false);
+    }
+    out
 }
 
 /// The diagnostics of a topology that failed to load: every error found (and the warnings

@@ -65,7 +65,21 @@ pub struct SourceFile {
     /// The full text.
     pub text: String,
     line_starts: Vec<usize>,
+    /// For text that is not all ASCII, the byte offset of every `CHECKPOINT`th character, so
+    /// that turning a byte offset into a column (and back) walks at most that many characters
+    /// however long the line: a one-line JSON file of megabytes would otherwise make every
+    /// position cost the whole line.
+    checkpoints: Option<Vec<usize>>,
 }
+
+/// Characters between two checkpoints of a non-ASCII file.
+const CHECKPOINT: usize = 64;
+
+/// How many characters of a source line a diagnostic shows at most.
+const SHOWN_LINE: usize = 120;
+
+/// How many characters before the column a cut line keeps.
+const SHOWN_BEFORE: usize = 40;
 
 impl SourceFile {
     /// A file with its name, format and text.
@@ -74,12 +88,50 @@ impl SourceFile {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
+        let checkpoints = (!text.is_ascii()).then(|| {
+            text.char_indices()
+                .step_by(CHECKPOINT)
+                .map(|(i, _)| i)
+                .collect()
+        });
         SourceFile {
             name: name.into(),
             format,
             text,
             line_starts,
+            checkpoints,
         }
+    }
+
+    /// The index (in characters) of the character at a byte offset (rounded down to a
+    /// character boundary).
+    fn char_index(&self, offset: usize) -> usize {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let Some(checkpoints) = &self.checkpoints else {
+            return offset;
+        };
+        let k = checkpoints
+            .partition_point(|&b| b <= offset)
+            .saturating_sub(1);
+        let from = checkpoints.get(k).copied().unwrap_or(0);
+        k * CHECKPOINT + self.text.get(from..offset).map_or(0, |s| s.chars().count())
+    }
+
+    /// The byte offset of the character with index `index` (the end of the text past it).
+    fn byte_of_char(&self, index: usize) -> usize {
+        let Some(checkpoints) = &self.checkpoints else {
+            return index.min(self.text.len());
+        };
+        let Some(&from) = checkpoints.get(index / CHECKPOINT) else {
+            return self.text.len();
+        };
+        self.text
+            .get(from..)
+            .and_then(|rest| rest.char_indices().nth(index % CHECKPOINT))
+            .map_or(self.text.len(), |(i, _)| from + i)
     }
 
     /// The position of a byte offset.
@@ -87,36 +139,36 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(0, |s| s.chars().count());
+        let column = self.char_index(offset) - self.char_index(start);
         Pos {
             line: u32::try_from(line).unwrap_or(u32::MAX),
             column: u32::try_from(column + 1).unwrap_or(u32::MAX),
         }
     }
 
-    /// The text of a 1-based line, without its line break.
-    pub fn line(&self, line: u32) -> &str {
-        let i = (line as usize).saturating_sub(1);
-        let Some(&start) = self.line_starts.get(i) else {
-            return "";
-        };
+    /// The byte range of a 1-based line, without its line break.
+    fn line_range(&self, line: u32) -> Option<(usize, usize)> {
+        let i = (line as usize).checked_sub(1)?;
+        let start = *self.line_starts.get(i)?;
         let end = self
             .line_starts
             .get(i + 1)
             .copied()
             .unwrap_or(self.text.len());
-        self.text
-            .get(start..end)
+        let text = self.text.get(start..end)?;
+        Some((start, start + text.trim_end_matches(['\n', '\r']).len()))
+    }
+
+    /// The text of a 1-based line, without its line break.
+    pub fn line(&self, line: u32) -> &str {
+        self.line_range(line)
+            .and_then(|(start, end)| self.text.get(start..end))
             .unwrap_or("")
-            .trim_end_matches(['\n', '\r'])
     }
 }
 
 /// A resolved place in a file, with the line's text: what a diagnostic shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {
     /// The file's display name.
     pub file: String,
@@ -126,27 +178,72 @@ pub struct Location {
     pub column: u32,
     /// How many characters to underline (at least 1).
     pub width: u32,
-    /// The text of the line.
+    /// The text of the line as shown: a line longer than 120 characters is cut to 120
+    /// around the column (each cut marked with `…`), and control characters are escaped
+    /// (`\n`, `\0`, `\u{1b}`), so that what a file holds cannot garble a terminal.
     pub source_line: String,
+    /// The column (from 1, in characters of `source_line`) the carets start at.
+    pub source_column: u32,
+    /// How many characters of `source_line` the carets underline (at least 1).
+    pub source_width: u32,
 }
 
 impl Location {
     /// Resolve a span against the file it points into.
     pub(crate) fn resolve(files: &[SourceFile], span: Span) -> Option<Location> {
         let file = files.get(span.file.0 as usize)?;
-        let source_line = file.line(span.start.line).to_owned();
-        let line_len = u32::try_from(source_line.chars().count()).unwrap_or(u32::MAX);
-        let width = if span.end.line == span.start.line && span.end.column > span.start.column {
-            span.end.column - span.start.column
+        let (start, end) = file.line_range(span.start.line).unwrap_or((0, 0));
+        let first = file.char_index(start);
+        let line_len = file.char_index(end) - first;
+        let column = span.start.column.max(1);
+        let width = if span.end.line == span.start.line && span.end.column > column {
+            span.end.column - column
         } else {
-            line_len.saturating_sub(span.start.column - 1).max(1)
+            u32::try_from(line_len)
+                .unwrap_or(u32::MAX)
+                .saturating_sub(column - 1)
+        }
+        .max(1);
+        // The characters shown: all of a short line, else a window around the column.
+        let at = column as usize - 1;
+        let (from, to) = if line_len <= SHOWN_LINE {
+            (0, line_len)
+        } else {
+            let from = at.saturating_sub(SHOWN_BEFORE).min(line_len - SHOWN_LINE);
+            (from, from + SHOWN_LINE)
         };
+        let shown = file
+            .text
+            .get(file.byte_of_char(first + from)..file.byte_of_char(first + to))
+            .unwrap_or("");
+        let mut source_line = String::new();
+        let mut lead = 0;
+        let mut under = 0;
+        if from > 0 {
+            source_line.push('…');
+            lead += 1;
+        }
+        for (i, c) in (from..).zip(shown.chars()) {
+            let before = source_line.len();
+            super::diagnostic::push_escaped(&mut source_line, c, true);
+            let n = source_line.get(before..).map_or(1, |s| s.chars().count());
+            if i < at {
+                lead += n;
+            } else if i < at + width as usize {
+                under += n;
+            }
+        }
+        if to < line_len {
+            source_line.push('…');
+        }
         Some(Location {
-            file: file.name.clone(),
+            file: super::diagnostic::escape(&file.name),
             line: span.start.line,
-            column: span.start.column,
-            width: width.max(1),
+            column,
+            width,
             source_line,
+            source_column: u32::try_from(lead + 1).unwrap_or(u32::MAX),
+            source_width: u32::try_from(under.max(1)).unwrap_or(u32::MAX),
         })
     }
 
@@ -165,10 +262,10 @@ impl Location {
         let lead: String = self
             .source_line
             .chars()
-            .take(self.column.saturating_sub(1) as usize)
+            .take(self.source_column.saturating_sub(1) as usize)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        let carets = "^".repeat(self.width as usize);
+        let carets = "^".repeat(self.source_width as usize);
         if label.is_empty() {
             writeln!(f, "{pad} | {lead}{carets}")
         } else {
