@@ -6,8 +6,15 @@
 #![cfg(feature = "topology")]
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use kombu::topology::{Code, Diagnostics, Format, SourceFile, Topology};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/topology/hostile")
+        .join(name)
+}
 
 fn load(name: &str, format: Format, text: &str) -> Result<Topology, Diagnostics> {
     Topology::from_sources([SourceFile::new(name, format, text)])
@@ -22,6 +29,261 @@ fn only_error(result: Result<Topology, Diagnostics>) -> kombu::topology::Diagnos
     let errors: Vec<_> = d.errors().cloned().collect();
     assert_eq!(errors.len(), 1, "{d}");
     errors.into_iter().next().unwrap()
+}
+
+fn place(d: &kombu::topology::Diagnostic) -> (u32, u32) {
+    let loc = d
+        .location
+        .as_ref()
+        .unwrap_or_else(|| panic!("{d} has no place"));
+    (loc.line, loc.column)
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML aliases
+
+#[test]
+fn an_alias_bomb_is_refused_at_the_alias_that_crosses_the_limit() {
+    let d = only_error(Topology::from_path(fixture("alias_bomb.yaml")));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    // a..e expand to about 75,000 nodes; the first `*e` of `f` crosses 100,000.
+    assert_eq!(place(&d), (11, 14), "{d}");
+    assert!(d.message.contains("alias `*e`"), "{d}");
+    assert!(d.message.contains("100000"), "{d}");
+}
+
+/// Run by `an_alias_bomb_peaks_under_100_mb` in a process of its own, so that the peak it
+/// reads is the bomb's and no other test's.
+#[test]
+#[ignore = "run in its own process by an_alias_bomb_peaks_under_100_mb"]
+fn alias_bomb_in_a_fresh_process() {
+    let d = Topology::from_path(fixture("alias_bomb.yaml")).unwrap_err();
+    assert!(d.errors().any(|d| d.code == Code::LimitExceeded), "{d}");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    println!("alias bomb peak memory: {peak_kb} kB");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn an_alias_bomb_peaks_under_100_mb() {
+    // The child gets 2 GB of address space, so that a regression fails fast instead of
+    // eating the machine (the unbounded expansion took 17 GB).
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 2097152 && exec \"$0\" \"$@\"")
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "alias_bomb_in_a_fresh_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak_kb: u64 = stdout
+        .split("alias bomb peak memory: ")
+        .nth(1)
+        .and_then(|v| v.split(" kB").next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no figure in {stdout}"));
+    println!("alias bomb peak memory: {peak_kb} kB");
+    assert!(peak_kb < 100 * 1024, "peak {peak_kb} kB");
+}
+
+#[test]
+fn aliases_cannot_nest_deeper_than_the_file_limit() {
+    // 100 levels behind an anchor, used 100 levels down: 200 in all.
+    let mut text = String::from("version: 1\nqueues:\n  q:\n    arguments:\n      deep: &deep ");
+    text.push_str(&"[".repeat(100));
+    text.push_str(&"]".repeat(100));
+    text.push_str("\n      use: ");
+    text.push_str(&"[".repeat(100));
+    text.push_str("*deep");
+    text.push_str(&"]".repeat(100));
+    text.push('\n');
+    let d = only_error(load("deep.yaml", Format::Yaml, &text));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    assert_eq!(place(&d), (6, 112), "{d}");
+    assert!(d.message.contains("alias `*deep`"), "{d}");
+}
+
+#[test]
+fn ordinary_aliases_still_work() {
+    let mut text = String::from(
+        "version: 1\nexchanges:\n  media: {type: topic}\nqueues:\n  q0: {bindings: [&binding {exchange: media, routing_key: \"#\"}]}\n",
+    );
+    for i in 1..2000 {
+        writeln!(text, "  q{i}: {{bindings: [*binding]}}").unwrap();
+    }
+    let t = load("aliases.yaml", Format::Yaml, &text).unwrap();
+    assert_eq!(t.model().queues.len(), 2000);
+    assert_eq!(t.route("media", "any.key", None).len(), 2000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depth
+
+fn nested(wrapper: &str, depth: usize) -> String {
+    format!(
+        "{}string{}",
+        format!("{wrapper}<").repeat(depth),
+        ">".repeat(depth)
+    )
+}
+
+#[test]
+fn a_type_nested_20000_deep_is_refused_at_the_field() {
+    let text = format!(
+        "version = 1\n\n[messages.m]\nfields.deep = \"{}\"\n",
+        nested("optional", 20_000)
+    );
+    let d = only_error(load("deep.toml", Format::Toml, &text));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    assert_eq!(place(&d), (4, 15), "{d}");
+    assert!(d.message.contains("64"), "{d}");
+    // The message does not echo the 160,000-character type.
+    assert!(d.to_string().len() < 1000, "{d}");
+}
+
+#[test]
+fn a_list_type_nested_5000_deep_is_refused_at_the_field() {
+    let text = format!(
+        "version: 1\nmessages:\n  m:\n    fields:\n      deep: {}\n",
+        nested("list", 5000)
+    );
+    let d = only_error(load("deep.yaml", Format::Yaml, &text));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    assert_eq!(place(&d), (5, 13), "{d}");
+}
+
+#[test]
+fn types_up_to_64_deep_are_accepted() {
+    let text = |depth| {
+        format!(
+            "version = 1\n\n[messages.m]\nfields.deep = \"{}\"\n",
+            nested("map", depth)
+        )
+    };
+    load("deep.toml", Format::Toml, &text(64)).unwrap();
+    let d = only_error(load("deep.toml", Format::Toml, &text(65)));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+}
+
+/// A table `depth` levels deep as indented YAML blocks, below `arguments` of queue `q`.
+fn deep_arguments_yaml(depth: usize) -> String {
+    let mut text = String::from("version: 1\nqueues:\n  q:\n    arguments:\n");
+    for i in 0..depth {
+        writeln!(text, "{}a:", " ".repeat(6 + i)).unwrap();
+    }
+    writeln!(text, "{}a: 1", " ".repeat(6 + depth)).unwrap();
+    text
+}
+
+#[test]
+fn an_arguments_table_5000_deep_is_refused_at_its_position() {
+    let d = only_error(load("deep.yaml", Format::Yaml, &deep_arguments_yaml(5000)));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    // The root, `queues`, `q` and `arguments` are four levels (the last opens on line 5);
+    // the 129th opens on line 130, indented 131.
+    assert_eq!(place(&d), (130, 132), "{d}");
+    assert!(d.message.contains("128"), "{d}");
+}
+
+#[test]
+fn tables_up_to_the_limit_load() {
+    // Root, queues, q, arguments: four levels, then 124 more in the arguments.
+    let t = load("deep.yaml", Format::Yaml, &deep_arguments_yaml(124)).unwrap();
+    assert_eq!(t.queues().len(), 1);
+    let d = only_error(load("deep.yaml", Format::Yaml, &deep_arguments_yaml(125)));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+}
+
+#[test]
+fn nesting_100000_deep_is_an_error_in_every_format_not_a_stack_overflow() {
+    let open = "[".repeat(100_000);
+    let close = "]".repeat(100_000);
+
+    let prefix = "{\"version\": 1, \"queues\": {\"q\": {\"arguments\": {\"a\": ";
+    let json = format!("{prefix}{open}{close}}}}}}}");
+    let d = only_error(load("deep.json", Format::Json, &json));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    // The reader refuses flow nesting past 255 levels while reading ahead, before the 129th
+    // level reaches the loader: the place is inside the nest, within the reader's reach.
+    let (line, column) = place(&d);
+    assert_eq!(line, 1);
+    assert!(
+        (prefix.len() as u32 + 125..=prefix.len() as u32 + 260).contains(&column),
+        "{d}"
+    );
+
+    // Within the reader's limit, the loader refuses the 129th level where it opens.
+    let json = format!("{prefix}{}{}}}}}}}}}", "[".repeat(200), "]".repeat(200));
+    let d = only_error(load("deep.json", Format::Json, &json));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    assert_eq!(place(&d), (1, prefix.len() as u32 + 125), "{d}");
+
+    let objects = format!("{}1{}", "{\"a\": ".repeat(100_000), "}".repeat(100_000));
+    let d = only_error(load("deep.json", Format::Json, &objects));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+
+    let yaml = format!("version: 1\nx: {open}{close}\n");
+    let d = only_error(load("deep.yaml", Format::Yaml, &yaml));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+
+    let toml = format!("version = 1\nx = {open}{close}\n");
+    let d = load("deep.toml", Format::Toml, &toml).unwrap_err();
+    assert!(d.errors().all(|d| d.code == Code::Syntax), "{d}");
+    let toml = format!(
+        "version = 1\nx = {}1{}\n",
+        "{a = ".repeat(100_000),
+        "}".repeat(100_000)
+    );
+    let d = load("deep.toml", Format::Toml, &toml).unwrap_err();
+    assert!(d.errors().count() >= 1, "{d}");
+}
+
+#[test]
+fn toml_nesting_past_the_limit_through_headers_and_dotted_keys_is_refused() {
+    // toml's own limit is per key path and per inline value; a header path and dotted keys
+    // below it add up past 128.
+    let header = vec!["a"; 70].join(".");
+    let dotted = vec!["b"; 70].join(".");
+    let text = format!("version = 1\n\n[queues.q.arguments.{header}]\n{dotted} = 1\n");
+    let d = only_error(load("deep.toml", Format::Toml, &text));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    assert_eq!(d.location.as_ref().unwrap().line, 4, "{d}");
+}
+
+#[test]
+fn a_json_file_is_reported_as_json() {
+    let d = only_error(load(
+        "broken.json",
+        Format::Json,
+        "{\"version\": 1,\n  \"queues\": {]\n}\n",
+    ));
+    assert_eq!(d.code, Code::Syntax, "{d}");
+    assert!(d.message.starts_with("invalid JSON: "), "{d}");
+    // The deeply nested file of the report: one 200 KB line.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let d = only_error(load("deep.json", Format::Json, &deep));
+    assert_eq!(d.code, Code::LimitExceeded, "{d}");
+    assert!(
+        d.message.contains("JSON") && !d.message.contains("YAML"),
+        "{d}"
+    );
+    assert!(d.to_string().len() < 600, "{d}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ codes! {
     /// The file could not be read.
     Io = "E007", Error,
         "The file could not be read, or its extension names no format this library reads (`.toml`, `.yaml`, `.yml`, `.json`).";
+    /// The file exceeds a limit that keeps loading it bounded.
+    LimitExceeded = "E008", Error,
+        "The file nests tables and lists more than 128 levels deep, nests a field type (`optional<`, `list<`, `map<`) more than 64 levels deep, or its YAML aliases expand to more than 100,000 nodes. Real topologies stay far below these limits; they are there so that a hostile or generated file cannot exhaust the stack or the memory of `kombu check` and code generation. Flatten the structure, or write out what the aliases repeat.";
     /// An exchange is referenced but declared nowhere.
     UndeclaredExchange = "E101", Error,
         "A binding, producer or alternate exchange names an exchange that no file declares (and that is not one RabbitMQ predeclares, such as `amq.topic`). RabbitMQ answers such a bind with 404 NOT_FOUND. Declare the exchange or fix the name.";

@@ -3,12 +3,27 @@
 //! TOML (through `toml`'s spanned document parser) and YAML/JSON (through `saphyr-parser`'s
 //! event stream) both land here, so everything after parsing — decoding into the model,
 //! errors, validation — is written once for every format.
+//!
+//! Recursion elsewhere (decoding, dropping, code generation) follows the shape of this tree,
+//! so the tree is bounded here, where it is built: at most `MAX_DEPTH` levels of tables and
+//! lists, and YAML aliases may add at most `MAX_ALIAS_NODES` nodes to a file (a "billion
+//! laughs" file of a few hundred bytes would otherwise expand to gigabytes). YAML and JSON are
+//! read from an event stream without recursion, so a file nested far deeper is refused at the
+//! first level too many, not with a stack overflow; `toml` has its own nesting limits.
+
+use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Code, Sink};
-use super::source::{FileId, Pos, SourceFile, Span};
+use super::source::{FileId, Format, Pos, SourceFile, Span};
+
+/// How many levels of tables and lists a file may nest, counting the file's top-level table.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// How many nodes YAML aliases may add to one file in all.
+pub(crate) const MAX_ALIAS_NODES: usize = 100_000;
 
 /// A value with the span it was read from.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +70,8 @@ impl NodeValue {
 pub(crate) fn parse(files: &[SourceFile], file: FileId, sink: &mut Sink) -> Option<Node> {
     let source = files.get(file.0 as usize)?;
     match source.format {
-        super::Format::Toml => parse_toml(files, source, file, sink),
-        super::Format::Yaml | super::Format::Json => parse_yaml(files, source, file, sink),
+        Format::Toml => parse_toml(files, source, file, sink),
+        Format::Yaml | Format::Json => parse_yaml(files, source, file, sink),
     }
 }
 
@@ -66,6 +81,16 @@ fn byte_span(source: &SourceFile, file: FileId, range: std::ops::Range<usize>) -
         start: source.pos_of_byte(range.start),
         end: source.pos_of_byte(range.end),
     }
+}
+
+fn too_deep(files: &[SourceFile], sink: &mut Sink, span: Span) {
+    sink.push(
+        files,
+        Code::LimitExceeded,
+        Some(span),
+        format!("tables and lists nest deeper than {MAX_DEPTH} levels here"),
+    )
+    .help("a topology needs a handful of levels; flatten this structure");
 }
 
 fn parse_toml(
@@ -88,49 +113,72 @@ fn parse_toml(
         return None;
     }
     let span = byte_span(source, file, doc.span());
-    Some(Node {
-        value: toml_table(source, file, doc.into_inner()),
-        span,
-    })
-}
-
-fn toml_table(source: &SourceFile, file: FileId, table: DeTable<'_>) -> NodeValue {
-    NodeValue::Map(
-        table
-            .into_iter()
-            .map(|(k, v)| {
-                let key = Key {
-                    span: byte_span(source, file, k.span()),
-                    name: k.into_inner().into_owned(),
-                };
-                (key, toml_value(source, file, v))
-            })
-            .collect(),
-    )
-}
-
-fn toml_value(source: &SourceFile, file: FileId, v: toml::Spanned<DeValue<'_>>) -> Node {
-    let span = byte_span(source, file, v.span());
-    let value = match v.into_inner() {
-        DeValue::String(s) => NodeValue::Str(s.into_owned()),
-        DeValue::Integer(i) => match i128::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) => NodeValue::Int(n),
-            Err(_) => NodeValue::Str(i.as_str().to_owned()),
-        },
-        DeValue::Float(f) => {
-            NodeValue::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN))
-        }
-        DeValue::Boolean(b) => NodeValue::Bool(b),
-        DeValue::Datetime(d) => NodeValue::Str(d.to_string()),
-        DeValue::Array(items) => NodeValue::Seq(
-            items
-                .into_iter()
-                .map(|v| toml_value(source, file, v))
-                .collect(),
-        ),
-        DeValue::Table(t) => toml_table(source, file, t),
+    let mut reader = TomlReader {
+        files,
+        source,
+        file,
+        sink,
     };
-    Node { value, span }
+    let value = reader.table(doc.into_inner(), 1)?;
+    Some(Node { value, span })
+}
+
+/// Turns `toml`'s document into nodes. `toml` bounds the nesting of one key path and of one
+/// inline value (to 80 each), but a table header's path and dotted keys below it add up, so
+/// the depth is checked here too; the recursion is therefore at most `MAX_DEPTH` deep.
+struct TomlReader<'a> {
+    files: &'a [SourceFile],
+    source: &'a SourceFile,
+    file: FileId,
+    sink: &'a mut Sink,
+}
+
+impl TomlReader<'_> {
+    fn span(&self, range: std::ops::Range<usize>) -> Span {
+        byte_span(self.source, self.file, range)
+    }
+
+    /// A table at `depth` (the file's table is 1).
+    fn table(&mut self, table: DeTable<'_>, depth: usize) -> Option<NodeValue> {
+        let mut entries = Vec::with_capacity(table.len());
+        for (k, v) in table {
+            let key = Key {
+                span: self.span(k.span()),
+                name: k.into_inner().into_owned(),
+            };
+            entries.push((key, self.value(v, depth + 1)?));
+        }
+        Some(NodeValue::Map(entries))
+    }
+
+    /// A value whose tables and lists, if it is one, are at `depth`.
+    fn value(&mut self, v: toml::Spanned<DeValue<'_>>, depth: usize) -> Option<Node> {
+        let span = self.span(v.span());
+        let value = match v.into_inner() {
+            DeValue::String(s) => NodeValue::Str(s.into_owned()),
+            DeValue::Integer(i) => match i128::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => NodeValue::Int(n),
+                Err(_) => NodeValue::Str(i.as_str().to_owned()),
+            },
+            DeValue::Float(f) => {
+                NodeValue::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN))
+            }
+            DeValue::Boolean(b) => NodeValue::Bool(b),
+            DeValue::Datetime(d) => NodeValue::Str(d.to_string()),
+            DeValue::Array(_) | DeValue::Table(_) if depth > MAX_DEPTH => {
+                too_deep(self.files, self.sink, span);
+                return None;
+            }
+            DeValue::Array(items) => NodeValue::Seq(
+                items
+                    .into_iter()
+                    .map(|v| self.value(v, depth + 1))
+                    .collect::<Option<_>>()?,
+            ),
+            DeValue::Table(t) => self.table(t, depth)?,
+        };
+        Some(Node { value, span })
+    }
 }
 
 fn yaml_pos(marker: &saphyr_parser::Marker) -> Pos {
@@ -193,9 +241,43 @@ fn yaml_scalar(text: &str, style: ScalarStyle) -> NodeValue {
     NodeValue::Str(text.to_owned())
 }
 
-enum Frame {
-    Seq(Span, Vec<Node>),
-    Map(Span, Vec<(Key, Node)>, Option<Key>),
+/// A table or list being read, with what its finished children add up to.
+struct Frame {
+    span: Span,
+    anchor: usize,
+    kind: FrameKind,
+    /// Nodes in the subtree so far, this one included.
+    nodes: usize,
+    /// The most levels of tables and lists below this one so far.
+    below: usize,
+}
+
+enum FrameKind {
+    Seq(Vec<Node>),
+    /// The entries and the key waiting for its value.
+    Map(Vec<(Key, Node)>, Option<Key>),
+}
+
+/// An anchored node, kept for its aliases, with its size in nodes and its levels of tables
+/// and lists.
+struct Anchored {
+    node: Node,
+    nodes: usize,
+    levels: usize,
+}
+
+/// The alias at `pos` as written (`*name`), for messages.
+fn alias_text(source: &SourceFile, pos: Pos) -> String {
+    let rest = source.text_from(pos);
+    let mut name: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '[' | ']' | '{' | '}'))
+        .take(64)
+        .collect();
+    if !name.starts_with('*') {
+        name = "*".to_owned();
+    }
+    name
 }
 
 fn parse_yaml(
@@ -204,10 +286,16 @@ fn parse_yaml(
     file: FileId,
     sink: &mut Sink,
 ) -> Option<Node> {
+    // JSON is read with the YAML reader (of which it is a subset), but named as itself.
+    let format = if source.format == Format::Json {
+        "JSON"
+    } else {
+        "YAML"
+    };
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
-    let mut anchors: std::collections::HashMap<usize, Node> = std::collections::HashMap::new();
-    let mut anchor_of: Vec<usize> = Vec::new();
+    let mut anchors: HashMap<usize, Anchored> = HashMap::new();
+    let mut expanded = 0usize;
     let mut ok = true;
     let parser = Parser::new_from_str(&source.text);
     for item in parser {
@@ -223,97 +311,153 @@ fn parse_yaml(
                     start: pos,
                     end: pos,
                 };
-                sink.push(
-                    files,
-                    Code::Syntax,
-                    Some(span),
-                    format!("invalid YAML: {}", e.info()),
-                );
-                return None;
-            }
-        };
-        let span = yaml_span(file, &span);
-        let complete: Option<(Node, usize)> = match event {
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
-            Event::DocumentStart(_) => {
-                if root.is_some() {
-                    sink.push(files, Code::Syntax, Some(span), "a topology file holds one YAML document; split the others into their own files");
-                    ok = false;
-                }
-                None
-            }
-            Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((
-                    Node {
-                        value: node.value.clone(),
-                        span,
-                    },
-                    0,
-                )),
-                None => {
+                // The reader refuses flow collections (`[`, `{`) nested past 255 levels
+                // itself, and looks ahead far enough to do so before the levels reach us.
+                if e.info() == "recursion limit exceeded" {
+                    sink.push(
+                        files,
+                        Code::LimitExceeded,
+                        Some(span),
+                        format!("`[` and `{{` nest deeper than the {format} reader allows here (a topology may nest {MAX_DEPTH} levels)"),
+                    );
+                } else {
                     sink.push(
                         files,
                         Code::Syntax,
                         Some(span),
-                        "invalid YAML: alias of an unknown anchor",
+                        format!("invalid {format}: {}", e.info()),
+                    );
+                }
+                return None;
+            }
+        };
+        let span = yaml_span(file, &span);
+        // A finished node: the node, its anchor, its size in nodes and its levels.
+        let complete: Option<(Node, usize, usize, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+            Event::DocumentStart(_) => {
+                if root.is_some() {
+                    sink.push(
+                        files,
+                        Code::Syntax,
+                        Some(span),
+                        format!("a topology file holds one {format} document; split the others into their own files"),
+                    );
+                    ok = false;
+                }
+                None
+            }
+            Event::Alias(id) => {
+                let Some(anchored) = anchors.get(&id) else {
+                    sink.push(
+                        files,
+                        Code::Syntax,
+                        Some(span),
+                        format!("invalid {format}: alias of an unknown anchor"),
+                    );
+                    return None;
+                };
+                if stack.len() + anchored.levels > MAX_DEPTH {
+                    sink.push(
+                        files,
+                        Code::LimitExceeded,
+                        Some(span),
+                        format!(
+                            "alias `{}` nests tables and lists deeper than {MAX_DEPTH} levels here",
+                            alias_text(source, span.start)
+                        ),
                     );
                     return None;
                 }
-            },
+                expanded = expanded.saturating_add(anchored.nodes);
+                if expanded > MAX_ALIAS_NODES {
+                    sink.push(
+                        files,
+                        Code::LimitExceeded,
+                        Some(span),
+                        format!(
+                            "alias `{}` repeats {} nodes, which takes what the aliases of this file expand to past {MAX_ALIAS_NODES} nodes",
+                            alias_text(source, span.start),
+                            anchored.nodes
+                        ),
+                    )
+                    .help("write out what the aliases repeat, or repeat less");
+                    return None;
+                }
+                Some((
+                    Node {
+                        value: anchored.node.value.clone(),
+                        span,
+                    },
+                    0,
+                    anchored.nodes,
+                    anchored.levels,
+                ))
+            }
             Event::Scalar(text, style, anchor, _tag) => Some((
                 Node {
                     value: yaml_scalar(&text, style),
                     span,
                 },
                 anchor,
+                1,
+                0,
             )),
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq(span, Vec::new()));
-                anchor_of.push(anchor);
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(span, Vec::new(), None));
-                anchor_of.push(anchor);
-                None
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let anchor = anchor_of.pop().unwrap_or(0);
-                match stack.pop() {
-                    Some(Frame::Seq(start, items)) => Some((
-                        Node {
-                            value: NodeValue::Seq(items),
-                            span: Span {
-                                end: span.end,
-                                ..start
-                            },
-                        },
-                        anchor,
-                    )),
-                    Some(Frame::Map(start, entries, _)) => Some((
-                        Node {
-                            value: NodeValue::Map(entries),
-                            span: Span {
-                                end: span.end,
-                                ..start
-                            },
-                        },
-                        anchor,
-                    )),
-                    None => None,
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    too_deep(files, sink, span);
+                    return None;
                 }
+                let kind = match event {
+                    Event::SequenceStart(..) => FrameKind::Seq(Vec::new()),
+                    _ => FrameKind::Map(Vec::new(), None),
+                };
+                stack.push(Frame {
+                    span,
+                    anchor,
+                    kind,
+                    nodes: 1,
+                    below: 0,
+                });
+                None
             }
+            Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|frame| {
+                let value = match frame.kind {
+                    FrameKind::Seq(items) => NodeValue::Seq(items),
+                    FrameKind::Map(entries, _) => NodeValue::Map(entries),
+                };
+                let node = Node {
+                    value,
+                    span: Span {
+                        end: span.end,
+                        ..frame.span
+                    },
+                };
+                (node, frame.anchor, frame.nodes, frame.below + 1)
+            }),
         };
-        let Some((node, anchor)) = complete else {
+        let Some((node, anchor, nodes, levels)) = complete else {
             continue;
         };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    nodes,
+                    levels,
+                },
+            );
         }
-        match stack.last_mut() {
-            None => root = Some(node),
-            Some(Frame::Seq(_, items)) => items.push(node),
-            Some(Frame::Map(_, entries, pending)) => match pending.take() {
+        let Some(parent) = stack.last_mut() else {
+            root = Some(node);
+            continue;
+        };
+        parent.nodes = parent.nodes.saturating_add(nodes);
+        parent.below = parent.below.max(levels);
+        match &mut parent.kind {
+            FrameKind::Seq(items) => items.push(node),
+            FrameKind::Map(entries, pending) => match pending.take() {
                 None => {
                     let name = match &node.value {
                         NodeValue::Str(s) => s.clone(),

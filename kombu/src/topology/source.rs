@@ -159,6 +159,16 @@ impl SourceFile {
         Some((start, start + text.trim_end_matches(['\n', '\r']).len()))
     }
 
+    /// The rest of the line from a position.
+    pub(crate) fn text_from(&self, pos: Pos) -> &str {
+        let Some((start, end)) = self.line_range(pos.line) else {
+            return "";
+        };
+        let from =
+            self.byte_of_char(self.char_index(start) + (pos.column as usize).saturating_sub(1));
+        self.text.get(from.min(end)..end).unwrap_or("")
+    }
+
     /// The text of a 1-based line, without its line break.
     pub fn line(&self, line: u32) -> &str {
         self.line_range(line)

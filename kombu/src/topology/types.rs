@@ -78,44 +78,50 @@ impl Primitive {
     }
 }
 
+/// How many `optional<`, `list<` and `map<` a field type may nest. Code generation follows
+/// the nesting, and no message needs more than a few.
+pub(crate) const MAX_TYPE_DEPTH: usize = 64;
+
+/// Makes a wrapper type around its inner type.
+type Wrap = fn(Box<TypeExpr>) -> TypeExpr;
+
+const WRAPPERS: &[(&str, Wrap)] = &[
+    ("optional", TypeExpr::Optional),
+    ("list", TypeExpr::List),
+    ("map", TypeExpr::Map),
+];
+
+/// Why a type expression did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TypeError {
+    /// It nests deeper than [`MAX_TYPE_DEPTH`] (else it is malformed).
+    pub(crate) too_deep: bool,
+    /// What is wrong, in one sentence.
+    pub(crate) message: String,
+}
+
+impl TypeError {
+    fn invalid(message: String) -> Self {
+        TypeError {
+            too_deep: false,
+            message,
+        }
+    }
+}
+
+/// A type expression for a message: cut to 60 characters, so that a hostile one cannot fill
+/// the screen.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
 impl TypeExpr {
-    /// Parses a type expression.
+    /// Parses a type expression (at most 64 levels of `optional<`, `list<` and `map<`).
     pub fn parse(text: &str) -> Result<TypeExpr, String> {
-        let text = text.trim();
-        for (wrapper, make) in [
-            (
-                "optional",
-                TypeExpr::Optional as fn(Box<TypeExpr>) -> TypeExpr,
-            ),
-            ("list", TypeExpr::List),
-            ("map", TypeExpr::Map),
-        ] {
-            if let Some(rest) = text.strip_prefix(wrapper) {
-                let rest = rest.trim_start();
-                if let Some(inner) = rest.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
-                    return Ok(make(Box::new(TypeExpr::parse(inner)?)));
-                }
-                if rest.starts_with('<') {
-                    return Err(format!("`{text}` is missing its closing `>`"));
-                }
-            }
-        }
-        if let Some((_, p)) = PRIMITIVES.iter().find(|(n, _)| *n == text) {
-            return Ok(TypeExpr::Primitive(*p));
-        }
-        if text.is_empty() {
-            return Err("the type is empty".to_owned());
-        }
-        if text
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        {
-            return Ok(TypeExpr::Message(text.to_owned()));
-        }
-        Err(format!(
-            "`{text}` is not a type: use a primitive ({}), optional<T>, list<T>, map<T> or a message name",
-            PRIMITIVES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ))
+        parse_type(text).map_err(|e| e.message)
     }
 
     /// The message names this type refers to.
@@ -126,6 +132,71 @@ impl TypeExpr {
             TypeExpr::Message(m) => vec![m.as_str()],
         }
     }
+}
+
+/// Parses a type expression, peeling the wrappers off in a loop (no recursion, however deep
+/// the text nests).
+pub(crate) fn parse_type(text: &str) -> Result<TypeExpr, TypeError> {
+    let mut wrappers: Vec<Wrap> = Vec::new();
+    let mut text = text.trim();
+    'peel: loop {
+        for (wrapper, make) in WRAPPERS {
+            let Some(rest) = text.strip_prefix(wrapper) else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            if let Some(inner) = rest.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
+                if wrappers.len() == MAX_TYPE_DEPTH {
+                    return Err(TypeError {
+                        too_deep: true,
+                        message: format!(
+                            "the type nests `optional<`, `list<` and `map<` more than {MAX_TYPE_DEPTH} levels deep"
+                        ),
+                    });
+                }
+                wrappers.push(*make);
+                text = inner.trim();
+                continue 'peel;
+            }
+            if rest.starts_with('<') {
+                return Err(TypeError::invalid(format!(
+                    "`{}` is missing its closing `>`",
+                    shown(text)
+                )));
+            }
+        }
+        break;
+    }
+    let mut t = leaf(text)?;
+    for make in wrappers.into_iter().rev() {
+        t = make(Box::new(t));
+    }
+    Ok(t)
+}
+
+/// A type without wrappers: a primitive or a message name.
+fn leaf(text: &str) -> Result<TypeExpr, TypeError> {
+    if let Some((_, p)) = PRIMITIVES.iter().find(|(n, _)| *n == text) {
+        return Ok(TypeExpr::Primitive(*p));
+    }
+    if text.is_empty() {
+        return Err(TypeError::invalid("the type is empty".to_owned()));
+    }
+    if text
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        return Ok(TypeExpr::Message(text.to_owned()));
+    }
+    Err(TypeError::invalid(format!(
+        "`{}` is not a type: use a primitive ({}), optional<T>, list<T>, map<T> or a message name",
+        shown(text),
+        PRIMITIVES
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 impl fmt::Display for TypeExpr {

@@ -13,11 +13,12 @@ use super::diagnostic::{Code, Sink};
 use super::ident::{const_ident, fn_ident, generated_types, problem, suggest, type_ident};
 use super::load::Origins;
 use super::model::{At, BindingDef, FieldDef, MessageDef, Name, TopologyModel};
+use super::node::MAX_DEPTH;
 use super::route::{predeclared, Routes};
 use super::source::{SourceFile, Span};
-use super::types::TypeExpr;
+use super::types::parse_type;
 use super::EntityKind;
-use crate::{ExchangeKind, QueueType};
+use crate::{ExchangeKind, FieldTable, FieldValue, QueueType};
 
 struct Check<'a> {
     files: &'a [SourceFile],
@@ -41,6 +42,7 @@ pub(crate) fn validate(
         sink,
         routes: Routes::new(model),
     };
+    c.table_depths();
     c.exchanges();
     c.queues();
     c.messages();
@@ -52,6 +54,47 @@ pub(crate) fn validate(
 }
 
 impl<'a> Check<'a> {
+    /// Refuses argument and header tables nested deeper than a file may nest (a model built
+    /// in code is not bounded by a parser): code generation follows their nesting.
+    fn table_depths(&mut self) {
+        let model = self.model;
+        let mut tables: Vec<(EntityKind, &str, &FieldTable)> = Vec::new();
+        for (name, x) in &model.exchanges {
+            tables.push((EntityKind::Exchange, name, &x.arguments));
+            for b in &x.bindings {
+                tables.push((EntityKind::Exchange, name, &b.headers));
+                tables.push((EntityKind::Exchange, name, &b.arguments));
+            }
+        }
+        for (name, q) in &model.queues {
+            tables.push((EntityKind::Queue, name, &q.arguments));
+            for b in &q.bindings {
+                tables.push((EntityKind::Queue, name, &b.headers));
+                tables.push((EntityKind::Queue, name, &b.arguments));
+            }
+        }
+        for (name, p) in &model.producers {
+            for m in p.methods.values() {
+                tables.push((EntityKind::Producer, name, &m.headers));
+            }
+        }
+        for (kind, name, table) in tables {
+            if table_depth(table) > MAX_DEPTH {
+                let files = self.files;
+                let span = self.origin(kind, name);
+                self.sink.push(
+                    files,
+                    Code::LimitExceeded,
+                    span,
+                    format!(
+                        "{} `{name}` has a table nested deeper than {MAX_DEPTH} levels",
+                        kind.as_str()
+                    ),
+                );
+            }
+        }
+    }
+
     fn origin(&self, kind: EntityKind, name: &str) -> Option<Span> {
         self.origins.get(kind, name)
     }
@@ -330,14 +373,19 @@ impl<'a> Check<'a> {
                     format!("field `{fname}` of {owner} has the name of the enum's tag field"),
                 );
             }
-            match TypeExpr::parse(&f.ty) {
+            match parse_type(&f.ty) {
                 Err(why) => {
                     let files = self.files;
+                    let code = if why.too_deep {
+                        Code::LimitExceeded
+                    } else {
+                        Code::InvalidMessage
+                    };
                     self.sink.push(
                         files,
-                        Code::InvalidMessage,
+                        code,
                         f.span(),
-                        format!("field `{fname}` of {owner}: {why}"),
+                        format!("field `{fname}` of {owner}: {}", why.message),
                     );
                 }
                 Ok(t) => {
@@ -814,4 +862,25 @@ impl<'a> Check<'a> {
             }
         }
     }
+}
+
+/// How many levels of tables and lists a table nests (itself included), walked without
+/// recursion.
+fn table_depth(table: &FieldTable) -> usize {
+    let mut deepest = 1;
+    let mut todo: Vec<(&FieldValue, usize)> = table.values().map(|v| (v, 2)).collect();
+    while let Some((value, depth)) = todo.pop() {
+        match value {
+            FieldValue::Table(t) => {
+                deepest = deepest.max(depth);
+                todo.extend(t.values().map(|v| (v, depth + 1)));
+            }
+            FieldValue::Array(items) => {
+                deepest = deepest.max(depth);
+                todo.extend(items.iter().map(|v| (v, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
