@@ -15,8 +15,11 @@ use kombu::topology::Topology;
 use kombu::transport::stomp::frame::{self, Decoder, Item, Limits};
 use kombu::BrokerUrl;
 
+/// A fuzz target: any bytes in, a panic when what it checks does not hold.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as the corpus folders and `fuzz/fuzz_targets/` name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("stomp_frame", stomp_frame),
     ("url", url),
     ("topology", topology),
@@ -51,7 +54,10 @@ fn decode_in_pieces(data: &[u8], piece: usize) -> (Vec<Item>, bool) {
     let scanned = decoder.scanned();
     let bound = 4 * data.len() as u64 + 64;
     if scanned > bound {
-        panic!("the decoder looked at {scanned} bytes for {} received", data.len());
+        panic!(
+            "the decoder looked at {scanned} bytes for {} received",
+            data.len()
+        );
     }
     (items, false)
 }
@@ -66,7 +72,10 @@ pub fn stomp_frame(data: &[u8]) {
     let (whole, whole_failed) = decode_in_pieces(data, data.len());
     let (pieces, pieces_failed) = decode_in_pieces(data, usize::from(piece % 64) + 1);
     if whole != pieces || whole_failed != pieces_failed {
-        panic!("reads of {} bytes found other items than one read", piece % 64 + 1);
+        panic!(
+            "reads of {} bytes found other items than one read",
+            piece % 64 + 1
+        );
     }
     for item in whole {
         if let Item::Frame(f) = item {
@@ -96,12 +105,17 @@ pub fn url(data: &[u8]) {
     let written = parsed.to_uri_with_password();
     match BrokerUrl::parse(&written) {
         Ok(back) if back == parsed => {}
-        Ok(back) => panic!("{text:?} parses, is written as {written:?}, which parses otherwise: {back:?}"),
+        Ok(back) => {
+            panic!("{text:?} parses, is written as {written:?}, which parses otherwise: {back:?}")
+        }
         Err(e) => panic!("{text:?} parses, is written as {written:?}, which does not parse: {e}"),
     }
     let shown = parsed.to_string();
     let password = parsed.password();
-    if password.len() >= 6 && !text.replacen(password, "", 1).contains(password) && shown.contains(password) {
+    if password.len() >= 6
+        && !text.replacen(password, "", 1).contains(password)
+        && shown.contains(password)
+    {
         panic!("the password of {text:?} is shown: {shown}");
     }
 }
