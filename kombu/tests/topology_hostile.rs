@@ -266,6 +266,9 @@ fn toml_nesting_past_the_limit_through_headers_and_dotted_keys_is_refused() {
     assert_eq!(d.location.as_ref().unwrap().line, 4, "{d}");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Diagnostics that stay readable
+
 #[test]
 fn a_json_file_is_reported_as_json() {
     let d = only_error(load(
@@ -285,9 +288,6 @@ fn a_json_file_is_reported_as_json() {
     );
     assert!(d.to_string().len() < 600, "{d}");
 }
-
-// ---------------------------------------------------------------------------------------------
-// Diagnostics that stay readable
 
 #[test]
 fn a_long_line_is_cut_around_the_column() {
@@ -357,4 +357,117 @@ fn control_characters_in_echoed_lines_are_escaped() {
         !shown.chars().any(|c| c != '\n' && c.is_control()),
         "{shown:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size
+
+/// `queues` queues spread over 100 topic exchanges, each bound with its own key; a producer
+/// and a consumer per 100 queues.
+fn big_topology(queues: usize) -> String {
+    let mut text = String::from("version = 1\n\n[messages.job]\nfields.id = \"u64\"\n\n");
+    for x in 0..100 {
+        writeln!(text, "[exchanges.x{x:03}]\ntype = \"topic\"\n").unwrap();
+    }
+    for i in 0..queues {
+        writeln!(
+            text,
+            "[queues.queue-{i:06}]\nbindings = [{{ exchange = \"x{:03}\", routing_key = \"jobs.{i}.#\" }}]\n",
+            i % 100
+        )
+        .unwrap();
+    }
+    for i in (0..queues).step_by(100) {
+        writeln!(
+            text,
+            "[producers.p{i}]\nexchange = \"x{:03}\"\nmethods.send = {{ message = \"job\", routing_key = \"jobs.{i}.new\" }}\n",
+            i % 100
+        )
+        .unwrap();
+        writeln!(text, "[consumers.c{i}]\nqueues.queue-{i:06} = \"job\"\n").unwrap();
+    }
+    text
+}
+
+#[test]
+fn a_hundred_thousand_queues_check() {
+    let t = Topology::from_toml_str(&big_topology(100_000)).unwrap();
+    assert_eq!(t.model().queues.len(), 100_000);
+    assert_eq!(t.model().producers.len(), 1000);
+    assert_eq!(
+        t.route("x042", "jobs.99942.x", None),
+        ["queue-099942".to_owned()].into()
+    );
+    // Every queue without a consumer or a producer is bound, so nothing is an orphan.
+    assert!(
+        t.warnings().is_empty(),
+        "{:?}",
+        t.warnings().iter().take(3).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_hundred_thousand_queue_names_in_yaml_still_find_a_duplicate() {
+    let mut text = String::from("version: 1\nqueues:\n");
+    for i in 0..100_000 {
+        writeln!(text, "  q{i}: {{}}").unwrap();
+    }
+    text.push_str("  q77: {durable: false}\n");
+    let d = only_error(load("many.yaml", Format::Yaml, &text));
+    assert_eq!(d.code, Code::DuplicateName, "{d}");
+    assert_eq!(place(&d), (100_003, 3), "{d}");
+    assert_eq!(d.related[0].0.line, 80, "{d}");
+}
+
+#[test]
+fn many_misspelt_references_are_all_reported() {
+    let mut text = String::from("version = 1\n");
+    for i in 0..20_000 {
+        writeln!(text, "[exchanges.exchange-{i:05}]\ntype = \"fanout\"").unwrap();
+        writeln!(
+            text,
+            "[queues.queue-{i:05}]\nbindings = [{{ exchange = \"exchnage-{i:05}\" }}]"
+        )
+        .unwrap();
+    }
+    let d = load("typos.toml", Format::Toml, &text).unwrap_err();
+    let undeclared: Vec<_> = d
+        .errors()
+        .filter(|d| d.code == Code::UndeclaredExchange)
+        .collect();
+    assert_eq!(undeclared.len(), 20_000);
+    // The first ones still get a suggestion.
+    assert_eq!(
+        undeclared[0].help.as_deref(),
+        Some("did you mean `exchange-00000`?")
+    );
+}
+
+#[test]
+fn a_dead_letter_chain_of_5000_queues_is_one_cycle() {
+    let n = 5000;
+    let mut text = String::from("version = 1\n\n[exchanges.dlx]\n");
+    for i in 0..n {
+        writeln!(
+            text,
+            "[queues.q{i:04}]\ndead_letter_exchange = \"dlx\"\ndead_letter_routing_key = \"to-{:04}\"\nbindings = [{{ exchange = \"dlx\", routing_key = \"to-{i:04}\" }}]",
+            (i + 1) % n
+        )
+        .unwrap();
+    }
+    let t = Topology::from_toml_str(&text).unwrap();
+    let cycles: Vec<_> = t
+        .warnings()
+        .iter()
+        .filter(|w| w.code == Code::DeadLetterCycle)
+        .collect();
+    assert_eq!(cycles.len(), 1, "{cycles:?}");
+    assert!(
+        cycles[0]
+            .message
+            .starts_with("dead-letter cycle without a message TTL: `q0000` -> `q0001` -> "),
+        "{}",
+        &cycles[0].message[..200]
+    );
+    assert!(cycles[0].message.ends_with("`q4999` -> `q0000`"));
 }

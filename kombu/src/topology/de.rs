@@ -166,15 +166,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
         }
     }
     let mut items = ctx.sink.into_inner().items;
-    let mut seen = Vec::new();
-    items.retain(|d| {
-        if seen.contains(d) {
-            false
-        } else {
-            seen.push(d.clone());
-            true
-        }
-    });
+    let mut seen = HashSet::new();
+    items.retain(|d| seen.insert(d.clone()));
     if !context.is_empty() {
         for d in &mut items {
             d.message = format!("{context}: {}", d.message);

@@ -139,7 +139,7 @@ impl fmt::Display for Code {
 /// Names and text taken from a file are shown with their control characters escaped (`\n`,
 /// `\0`, `\u{1b}`, and the invisible direction overrides), so that a hostile name cannot
 /// rewrite the terminal, forge a line of output, or hide what it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     /// The stable code.
     pub code: Code,
@@ -295,14 +295,12 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub(crate) fn new(mut items: Vec<Diagnostic>) -> Self {
-        items.sort_by(|a, b| {
-            let key = |d: &Diagnostic| {
-                d.location
-                    .as_ref()
-                    .map(|l| (l.file.clone(), l.line, l.column))
-            };
-            key(a).cmp(&key(b)).then(a.code.cmp(&b.code))
-        });
+        fn key(d: &Diagnostic) -> Option<(&str, u32, u32)> {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.as_str(), l.line, l.column))
+        }
+        items.sort_by(|a, b| key(a).cmp(&key(b)).then(a.code.cmp(&b.code)));
         items.dedup();
         Diagnostics { items }
     }

@@ -254,8 +254,9 @@ struct Frame {
 
 enum FrameKind {
     Seq(Vec<Node>),
-    /// The entries and the key waiting for its value.
-    Map(Vec<(Key, Node)>, Option<Key>),
+    /// The entries, the key waiting for its value, and where each key was first defined (so
+    /// that duplicates are found in constant time however large the table).
+    Map(Vec<(Key, Node)>, Option<Key>, HashMap<String, Span>),
 }
 
 /// An anchored node, kept for its aliases, with its size in nodes and its levels of tables
@@ -410,7 +411,7 @@ fn parse_yaml(
                 }
                 let kind = match event {
                     Event::SequenceStart(..) => FrameKind::Seq(Vec::new()),
-                    _ => FrameKind::Map(Vec::new(), None),
+                    _ => FrameKind::Map(Vec::new(), None, HashMap::new()),
                 };
                 stack.push(Frame {
                     span,
@@ -424,7 +425,7 @@ fn parse_yaml(
             Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|frame| {
                 let value = match frame.kind {
                     FrameKind::Seq(items) => NodeValue::Seq(items),
-                    FrameKind::Map(entries, _) => NodeValue::Map(entries),
+                    FrameKind::Map(entries, _, _) => NodeValue::Map(entries),
                 };
                 let node = Node {
                     value,
@@ -457,7 +458,7 @@ fn parse_yaml(
         parent.below = parent.below.max(levels);
         match &mut parent.kind {
             FrameKind::Seq(items) => items.push(node),
-            FrameKind::Map(entries, pending) => match pending.take() {
+            FrameKind::Map(entries, pending, seen) => match pending.take() {
                 None => {
                     let name = match &node.value {
                         NodeValue::Str(s) => s.clone(),
@@ -476,9 +477,8 @@ fn parse_yaml(
                         span: node.span,
                     });
                 }
-                Some(key) => {
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-                        let first = first.span;
+                Some(key) => match seen.get(&key.name) {
+                    Some(&first) => {
                         sink.push(
                             files,
                             Code::DuplicateName,
@@ -486,10 +486,12 @@ fn parse_yaml(
                             format!("duplicate key `{}`", key.name),
                         )
                         .related(files, first, "first defined here");
-                    } else {
+                    }
+                    None => {
+                        seen.insert(key.name.clone(), key.span);
                         entries.push((key, node));
                     }
-                }
+                },
             },
         }
     }

@@ -5,7 +5,7 @@
 //! declarations, that routes reach queues, and that what producers route to a queue is what
 //! its consumer expects. Every rule has a stable [`Code`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use indexmap::IndexMap;
 
@@ -18,6 +18,7 @@ use super::route::{predeclared, Routes};
 use super::source::{SourceFile, Span};
 use super::types::parse_type;
 use super::EntityKind;
+use crate::suggest::Suggester;
 use crate::{ExchangeKind, FieldTable, FieldValue, QueueType};
 
 struct Check<'a> {
@@ -26,6 +27,66 @@ struct Check<'a> {
     origins: &'a Origins,
     sink: &'a mut Sink,
     routes: Routes,
+    /// The exchanges with a headers exchange at or behind them.
+    headers_behind: HashSet<&'a str>,
+    /// Did-you-mean over the exchanges, messages and queues, made on first use.
+    exchange_names: Option<Suggester<'a>>,
+    message_names: Option<Suggester<'a>>,
+    queue_names: Option<Suggester<'a>>,
+}
+
+/// The primitive types a misspelt field type may have meant.
+const SUGGESTED_PRIMITIVES: &[&str] = &[
+    "string",
+    "bool",
+    "i64",
+    "u64",
+    "f64",
+    "bytes",
+    "timestamp",
+    "uuid",
+    "json",
+];
+
+/// The exchanges at or behind which (through exchange-to-exchange bindings and alternate
+/// exchanges) a headers exchange lies, so that header values published to them matter: every
+/// exchange that reaches a headers exchange, found in one walk back from all of them.
+fn headers_behind(model: &TopologyModel) -> HashSet<&str> {
+    // Where a message at an exchange can come from: the exchanges it is bound to, and the
+    // exchanges whose alternate it is.
+    let mut sources: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (name, x) in &model.exchanges {
+        for b in &x.bindings {
+            sources
+                .entry(name.as_str())
+                .or_default()
+                .push(b.exchange.as_str());
+        }
+        if let Some(alt) = &x.alternate_exchange {
+            sources.entry(alt.as_str()).or_default().push(name.as_str());
+        }
+    }
+    let mut todo: Vec<&str> = model
+        .exchanges
+        .iter()
+        .filter(|(_, x)| x.kind == ExchangeKind::Headers)
+        .map(|(name, _)| name.as_str())
+        .chain(
+            super::route::PREDECLARED
+                .iter()
+                .filter(|(name, kind)| {
+                    *kind == ExchangeKind::Headers && !model.exchanges.contains_key(*name)
+                })
+                .map(|(name, _)| *name),
+        )
+        .collect();
+    let mut reached = HashSet::new();
+    while let Some(x) = todo.pop() {
+        if reached.insert(x) {
+            todo.extend(sources.get(x).into_iter().flatten().copied());
+        }
+    }
+    reached
 }
 
 /// Runs every rule.
@@ -41,6 +102,10 @@ pub(crate) fn validate(
         origins,
         sink,
         routes: Routes::new(model),
+        headers_behind: headers_behind(model),
+        exchange_names: None,
+        message_names: None,
+        queue_names: None,
     };
     c.table_depths();
     c.exchanges();
@@ -54,6 +119,27 @@ pub(crate) fn validate(
 }
 
 impl<'a> Check<'a> {
+    fn suggest_exchange(&mut self, name: &str) -> Option<&'a str> {
+        let model = self.model;
+        self.exchange_names
+            .get_or_insert_with(|| Suggester::new(model.exchanges.keys().map(String::as_str)))
+            .suggest(name)
+    }
+
+    fn suggest_message(&mut self, name: &str) -> Option<&'a str> {
+        let model = self.model;
+        self.message_names
+            .get_or_insert_with(|| Suggester::new(model.messages.keys().map(String::as_str)))
+            .suggest(name)
+    }
+
+    fn suggest_queue(&mut self, name: &str) -> Option<&'a str> {
+        let model = self.model;
+        self.queue_names
+            .get_or_insert_with(|| Suggester::new(model.queues.keys().map(String::as_str)))
+            .suggest(name)
+    }
+
     /// Refuses argument and header tables nested deeper than a file may nest (a model built
     /// in code is not bounded by a parser): code generation follows their nesting.
     fn table_depths(&mut self) {
@@ -112,17 +198,19 @@ impl<'a> Check<'a> {
     }
 
     fn undeclared_exchange(&mut self, name: &Name, what: String) {
-        let files = self.files;
-        let d = self.sink.push(
-            files,
-            Code::UndeclaredExchange,
-            name.span(),
-            format!("{what} names exchange `{name}`, which is not declared"),
-        );
-        match crate::suggest::did_you_mean(name, self.model.exchanges.keys().map(String::as_str)) {
-            Some(m) => d.help(format!("did you mean `{m}`?")),
-            None => d.help(format!("declare it under [exchanges.\"{name}\"]")),
+        let help = match self.suggest_exchange(name) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!("declare it under [exchanges.\"{name}\"]"),
         };
+        let files = self.files;
+        self.sink
+            .push(
+                files,
+                Code::UndeclaredExchange,
+                name.span(),
+                format!("{what} names exchange `{name}`, which is not declared"),
+            )
+            .help(help);
     }
 
     fn binding(&mut self, b: &BindingDef, of: &str) {
@@ -173,35 +261,6 @@ impl<'a> Check<'a> {
                 )
                 .help("make the exchange a topic exchange to match patterns");
         }
-    }
-
-    /// Whether a headers exchange is `exchange` or lies behind it (exchange-to-exchange
-    /// bindings and alternate exchanges), so that header values published to it matter.
-    fn reaches_headers_exchange(&self, exchange: &str) -> bool {
-        let model = self.model;
-        let mut todo = vec![exchange.to_owned()];
-        let mut seen = BTreeSet::new();
-        while let Some(x) = todo.pop() {
-            if !seen.insert(x.clone()) {
-                continue;
-            }
-            if self.exchange_kind(&x) == Some(&ExchangeKind::Headers) {
-                return true;
-            }
-            for (name, def) in &model.exchanges {
-                if def.bindings.iter().any(|b| *b.exchange == x) {
-                    todo.push(name.clone());
-                }
-            }
-            if let Some(alt) = model
-                .exchanges
-                .get(&x)
-                .and_then(|d| d.alternate_exchange.as_ref())
-            {
-                todo.push(alt.get().clone());
-            }
-        }
-        false
     }
 
     fn exchanges(&mut self) {
@@ -263,6 +322,7 @@ impl<'a> Check<'a> {
             }
             if let Some(dlx) = &q.dead_letter_exchange {
                 if !dlx.is_empty() && !self.exchange_exists(dlx) {
+                    let suggestion = self.suggest_exchange(dlx);
                     let files = self.files;
                     let d = self.sink.push(
                         files,
@@ -270,10 +330,7 @@ impl<'a> Check<'a> {
                         dlx.span(),
                         format!("queue `{name}` dead-letters to exchange `{dlx}`, which is not declared: its dead-lettered messages would be dropped"),
                     );
-                    if let Some(m) = crate::suggest::did_you_mean(
-                        dlx,
-                        model.exchanges.keys().map(String::as_str),
-                    ) {
+                    if let Some(m) = suggestion {
                         d.help(format!("did you mean `{m}`?"));
                     }
                 }
@@ -391,6 +448,12 @@ impl<'a> Check<'a> {
                 Ok(t) => {
                     for m in t.messages() {
                         if !self.model.messages.contains_key(m) {
+                            let suggestion = self.suggest_message(m).or_else(|| {
+                                crate::suggest::did_you_mean(
+                                    m,
+                                    SUGGESTED_PRIMITIVES.iter().copied(),
+                                )
+                            });
                             let files = self.files;
                             let d = self.sink.push(
                                 files,
@@ -398,18 +461,7 @@ impl<'a> Check<'a> {
                                 f.span(),
                                 format!("field `{fname}` of {owner} has type `{m}`, which is neither a primitive type nor a message of this topology"),
                             );
-                            let known = self.model.messages.keys().map(String::as_str).chain([
-                                "string",
-                                "bool",
-                                "i64",
-                                "u64",
-                                "f64",
-                                "bytes",
-                                "timestamp",
-                                "uuid",
-                                "json",
-                            ]);
-                            if let Some(s) = crate::suggest::did_you_mean(m, known) {
+                            if let Some(s) = suggestion {
                                 d.help(format!("did you mean `{s}`?"));
                             }
                         }
@@ -521,6 +573,7 @@ impl<'a> Check<'a> {
                 self.ident("method", mname, &fn_ident(mname), mname.span());
                 match model.messages.get(method.message.as_str()) {
                     None => {
+                        let suggestion = self.suggest_message(&method.message);
                         let files = self.files;
                         let d = self.sink.push(
                             files,
@@ -528,10 +581,7 @@ impl<'a> Check<'a> {
                             method.message.span(),
                             format!("method `{mname}` of producer `{pname}` sends message `{}`, which is not defined", method.message),
                         );
-                        if let Some(s) = crate::suggest::did_you_mean(
-                            &method.message,
-                            model.messages.keys().map(String::as_str),
-                        ) {
+                        if let Some(s) = suggestion {
                             d.help(format!("did you mean `{s}`?"));
                         }
                     }
@@ -555,7 +605,7 @@ impl<'a> Check<'a> {
                 }
                 if !method.headers.is_empty()
                     && kind.is_some()
-                    && !self.reaches_headers_exchange(&p.exchange)
+                    && !self.headers_behind.contains(p.exchange.as_str())
                 {
                     let files = self.files;
                     self.sink.push(
@@ -684,6 +734,7 @@ impl<'a> Check<'a> {
             self.ident("consumer", cname, &type_ident(cname), span);
             for (q, consume) in &c.queues {
                 if !model.queues.contains_key(q.as_str()) {
+                    let suggestion = self.suggest_queue(q);
                     let files = self.files;
                     let d = self.sink.push(
                         files,
@@ -691,13 +742,12 @@ impl<'a> Check<'a> {
                         q.span(),
                         format!("consumer `{cname}` reads queue `{q}`, which is not declared"),
                     );
-                    if let Some(s) =
-                        crate::suggest::did_you_mean(q, model.queues.keys().map(String::as_str))
-                    {
+                    if let Some(s) = suggestion {
                         d.help(format!("did you mean `{s}`?"));
                     }
                 }
                 if !model.messages.contains_key(&consume.message) {
+                    let suggestion = self.suggest_message(&consume.message);
                     let files = self.files;
                     let d = self.sink.push(
                         files,
@@ -705,10 +755,7 @@ impl<'a> Check<'a> {
                         consume.span(),
                         format!("consumer `{cname}` expects message `{}` on queue `{q}`, which is not defined", consume.message),
                     );
-                    if let Some(s) = crate::suggest::did_you_mean(
-                        &consume.message,
-                        model.messages.keys().map(String::as_str),
-                    ) {
+                    if let Some(s) = suggestion {
                         d.help(format!("did you mean `{s}`?"));
                     }
                 }
@@ -821,45 +868,62 @@ impl<'a> Check<'a> {
             }
             next.insert(name, targets);
         }
-        let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
-        for start in next.keys() {
-            // Depth-first search for a path back to `start`.
-            let mut stack: Vec<(String, Vec<String>)> =
-                vec![((*start).to_owned(), vec![(*start).to_owned()])];
-            let mut visited: BTreeSet<String> = BTreeSet::new();
-            while let Some((at, path)) = stack.pop() {
-                for n in next.get(at.as_str()).into_iter().flatten() {
-                    if n == start {
-                        let ttl = path
-                            .iter()
-                            .any(|q| model.queues.get(q).is_some_and(|q| q.message_ttl.is_some()));
-                        let mut key = path.clone();
-                        key.sort();
-                        if !ttl && reported.insert(key) {
-                            let files = self.files;
-                            let span = model
-                                .queues
-                                .get(*start)
-                                .and_then(|q| q.dead_letter_exchange.as_ref())
-                                .and_then(At::span);
-                            let mut shown = path.clone();
-                            shown.push((*start).to_owned());
-                            self.sink
-                                .push(
-                                    files,
-                                    Code::DeadLetterCycle,
-                                    span,
-                                    format!("dead-letter cycle without a message TTL: {}", shown.iter().map(|q| format!("`{q}`")).collect::<Vec<_>>().join(" -> ")),
-                                )
-                                .help("add `message_ttl` to one queue of the cycle to make a delayed retry loop");
-                        }
-                    } else if visited.insert(n.clone()) {
-                        let mut p = path.clone();
-                        p.push(n.clone());
-                        stack.push((n.clone(), p));
-                    }
-                }
+        // A cycle without a TTL is a cycle among the queues without one: the strongly
+        // connected components of that graph (one walk, however long the chains) each hold
+        // one, reported from the component's first queue by name.
+        let names: Vec<&str> = next
+            .keys()
+            .copied()
+            .filter(|q| {
+                model
+                    .queues
+                    .get(*q)
+                    .is_some_and(|q| q.message_ttl.is_none())
+            })
+            .collect();
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, q)| (*q, i)).collect();
+        let edges: Vec<Vec<usize>> = names
+            .iter()
+            .map(|q| {
+                next.get(q)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| index.get(t.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let component = components(&edges);
+        let mut reported = HashSet::new();
+        for (start, &c) in component.iter().enumerate() {
+            if !reported.insert(c) {
+                continue;
             }
+            let Some(cycle) = shortest_cycle(&edges, &component, start) else {
+                continue;
+            };
+            let files = self.files;
+            let span = names
+                .get(start)
+                .and_then(|q| model.queues.get(*q))
+                .and_then(|q| q.dead_letter_exchange.as_ref())
+                .and_then(At::span);
+            let shown: Vec<String> = cycle
+                .iter()
+                .chain([&start])
+                .filter_map(|&i| names.get(i))
+                .map(|q| format!("`{q}`"))
+                .collect();
+            self.sink
+                .push(
+                    files,
+                    Code::DeadLetterCycle,
+                    span,
+                    format!(
+                        "dead-letter cycle without a message TTL: {}",
+                        shown.join(" -> ")
+                    ),
+                )
+                .help("add `message_ttl` to one queue of the cycle to make a delayed retry loop");
         }
     }
 }
@@ -883,4 +947,91 @@ fn table_depth(table: &FieldTable) -> usize {
         }
     }
     deepest
+}
+
+/// The strongly connected component of each node of a graph given by its edges (Tarjan's
+/// algorithm, with an explicit stack so that a long chain cannot overflow the real one).
+/// Components are numbered from 0 in the order they complete.
+fn components(edges: &[Vec<usize>]) -> Vec<usize> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let mut order = vec![UNSEEN; n];
+    let mut low = vec![0; n];
+    let mut component = vec![UNSEEN; n];
+    let mut open: Vec<usize> = Vec::new();
+    let mut on_open = vec![false; n];
+    let mut calls: Vec<(usize, usize)> = Vec::new();
+    let mut next_order = 0;
+    let mut next_component = 0;
+    for root in 0..n {
+        if order[root] != UNSEEN {
+            continue;
+        }
+        order[root] = next_order;
+        low[root] = next_order;
+        next_order += 1;
+        open.push(root);
+        on_open[root] = true;
+        calls.push((root, 0));
+        while let Some(&(v, at)) = calls.last() {
+            if let Some(&w) = edges[v].get(at) {
+                if let Some(top) = calls.last_mut() {
+                    top.1 += 1;
+                }
+                if order[w] == UNSEEN {
+                    order[w] = next_order;
+                    low[w] = next_order;
+                    next_order += 1;
+                    open.push(w);
+                    on_open[w] = true;
+                    calls.push((w, 0));
+                } else if on_open[w] {
+                    low[v] = low[v].min(order[w]);
+                }
+                continue;
+            }
+            calls.pop();
+            if let Some(&(parent, _)) = calls.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == order[v] {
+                while let Some(w) = open.pop() {
+                    on_open[w] = false;
+                    component[w] = next_component;
+                    if w == v {
+                        break;
+                    }
+                }
+                next_component += 1;
+            }
+        }
+    }
+    component
+}
+
+/// The shortest cycle from `start` back to itself within its component, as the nodes from
+/// `start` on (without the return to it), if there is one.
+fn shortest_cycle(edges: &[Vec<usize>], component: &[usize], start: usize) -> Option<Vec<usize>> {
+    let c = component.get(start)?;
+    let mut came_from: HashMap<usize, usize> = HashMap::new();
+    let mut todo = VecDeque::from([start]);
+    while let Some(v) = todo.pop_front() {
+        for &w in edges.get(v)? {
+            if w == start {
+                let mut path = vec![v];
+                let mut at = v;
+                while let Some(&p) = came_from.get(&at) {
+                    path.push(p);
+                    at = p;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            if component.get(w) == Some(c) && w != start && !came_from.contains_key(&w) {
+                came_from.insert(w, v);
+                todo.push_back(w);
+            }
+        }
+    }
+    None
 }
