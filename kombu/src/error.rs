@@ -57,6 +57,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind of an AMQP reply code, the one mapping every transport uses for a broker's
+    /// refusal (STOMP's ERROR frames from RabbitMQ carry the same codes): 404, 406, 403/405,
+    /// 312, and the connection-level codes (320 forced close, 5xx) as `Connection`.
+    pub(crate) fn of_reply_code(code: u16) -> ErrorKind {
+        match code {
+            404 => ErrorKind::NotFound,
+            406 => ErrorKind::PreconditionFailed,
+            403 | 405 => ErrorKind::AccessRefused,
+            312 => ErrorKind::Unroutable,
+            320 | 501..=541 => ErrorKind::Connection,
+            _ => ErrorKind::Channel,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Connection => "connection error",

@@ -164,14 +164,7 @@ pub(super) fn error(context: &str, e: lapin::Error) -> Error {
     let kind = match e.kind() {
         lapin::ErrorKind::ProtocolError(amqp) => {
             let code = amqp.get_id();
-            let kind = match code {
-                404 => ErrorKind::NotFound,
-                406 => ErrorKind::PreconditionFailed,
-                403 | 405 => ErrorKind::AccessRefused,
-                312 => ErrorKind::Unroutable,
-                320 | 501..=541 => ErrorKind::Connection,
-                _ => ErrorKind::Channel,
-            };
+            let kind = ErrorKind::of_reply_code(code);
             return Error::new(kind, format!("{context}: {code} {}", amqp.get_message()));
         }
         lapin::ErrorKind::IOError(_)

@@ -182,22 +182,10 @@ fn reply_code(frame: &Frame) -> Option<u16> {
     })
 }
 
-/// The kind of an AMQP reply code, as the AMQP transport gives it, so the same event is the
-/// same kind on both transports.
-fn kind_of_code(code: u16) -> ErrorKind {
-    match code {
-        404 => ErrorKind::NotFound,
-        406 => ErrorKind::PreconditionFailed,
-        403 | 405 => ErrorKind::AccessRefused,
-        312 => ErrorKind::Unroutable,
-        320 | 501..=541 => ErrorKind::Connection,
-        _ => ErrorKind::Channel,
-    }
-}
-
-/// The kind of an ERROR frame: what its AMQP equivalent is, else `otherwise`.
+/// The kind of an ERROR frame: what its AMQP equivalent is (the same mapping the AMQP
+/// transport uses, so the same event is the same kind on both), else `otherwise`.
 fn kind_of_error(frame: &Frame, otherwise: ErrorKind) -> ErrorKind {
-    reply_code(frame).map_or(otherwise, kind_of_code)
+    reply_code(frame).map_or(otherwise, ErrorKind::of_reply_code)
 }
 
 /// A connected STOMP session.
