@@ -9,12 +9,14 @@
 //! Exit codes: 0 success, 1 findings (errors, or warnings with `--deny-warnings`; changes that
 //! `apply` refused), 2 the command could not run (unreadable file, unreachable broker).
 
+mod apply;
 mod check;
 mod definitions;
 mod diff;
 mod fmt;
 mod graph;
 mod management;
+mod migrate;
 mod route;
 
 use std::path::PathBuf;
@@ -108,9 +110,17 @@ enum Command {
         /// The virtual host.
         #[arg(long, default_value = "/")]
         vhost: String,
-        /// Also recreate entities and remove bindings (never a queue holding messages).
+        /// Also recreate entities (with their bindings; a queue's messages move through a
+        /// temporary queue `<queue>.kombu-migrate`) and remove bindings.
         #[arg(long)]
         allow_destructive: bool,
+        /// The AMQP URL that moves messages when a queue is recreated (default: the
+        /// management host and credentials, port 5672, the virtual host).
+        #[arg(long, value_name = "URL")]
+        amqp: Option<String>,
+        /// Stop a queue migration after the named state (for testing that apply resumes).
+        #[arg(long, hide = true, value_name = "STATE")]
+        stop_after: Option<String>,
     },
     /// Rewrite files in the canonical order and layout (`--check` only reports).
     Fmt {
@@ -189,7 +199,16 @@ fn main() -> ExitCode {
             broker,
             vhost,
             allow_destructive,
-        } => management::apply(&files, &broker, &vhost, allow_destructive),
+            amqp,
+            stop_after,
+        } => apply::apply(&apply::Options {
+            files: &files,
+            broker: &broker,
+            vhost: &vhost,
+            amqp: amqp.as_deref(),
+            allow_destructive,
+            stop_after: stop_after.as_deref(),
+        }),
         Command::Fmt { files, check } => fmt::run(&files, check),
         Command::Export {
             files,

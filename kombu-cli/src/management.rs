@@ -16,14 +16,14 @@ use serde_json::Value;
 use crate::definitions::definitions;
 
 /// A management API endpoint: base URL, credentials and virtual host.
-struct Api {
+pub(crate) struct Api {
     agent: ureq::Agent,
     base: String,
     auth: String,
-    vhost: String,
+    pub(crate) vhost: String,
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
@@ -32,7 +32,7 @@ const MAX_ANSWER: u64 = 1 << 30;
 
 impl Api {
     /// `http://user:pass@host:15672` (guest/guest when no credentials are given).
-    fn new(url: &str, vhost: &str) -> Result<Api, crate::Failure> {
+    pub(crate) fn new(url: &str, vhost: &str) -> Result<Api, crate::Failure> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| format!("--broker {url}: expected http://user:pass@host:15672"))?;
@@ -61,11 +61,12 @@ impl Api {
         format!("{}/{path}", self.base)
     }
 
-    fn check(
+    /// The status and body of an answer; an error only when there was no answer.
+    fn answer(
         &self,
         what: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<String, crate::Failure> {
+    ) -> Result<(u16, String), crate::Failure> {
         let mut response = response
             .map_err(|e| format!("{what}: {e} (is the rabbitmq_management plugin enabled?)"))?;
         let status = response.status().as_u16();
@@ -77,6 +78,15 @@ impl Api {
             .limit(MAX_ANSWER)
             .read_to_string()
             .map_err(|e| format!("{what}: reading the broker's answer: {e}"))?;
+        Ok((status, body))
+    }
+
+    fn check(
+        &self,
+        what: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, crate::Failure> {
+        let (status, body) = self.answer(what, response)?;
         if (200..300).contains(&status) {
             Ok(body)
         } else {
@@ -87,7 +97,49 @@ impl Api {
         }
     }
 
-    fn get(&self, path: &str) -> Result<Value, crate::Failure> {
+    /// `GET`, with `None` for 404 (the entity does not exist).
+    pub(crate) fn get_opt(&self, path: &str) -> Result<Option<Value>, crate::Failure> {
+        let what = format!("GET {path}");
+        let (status, body) = self.answer(
+            &what,
+            self.agent
+                .get(self.url(path))
+                .header("Authorization", &self.auth)
+                .call(),
+        )?;
+        match status {
+            404 => Ok(None),
+            200..=299 => serde_json::from_str(&body)
+                .map(Some)
+                .map_err(|e| format!("{what}: {e}")),
+            _ => Err(format!(
+                "{what}: the broker answered {status}: {}",
+                body.trim()
+            )),
+        }
+    }
+
+    /// `DELETE`, where 404 (already gone) counts as done: steps that resume repeat it.
+    pub(crate) fn delete_opt(&self, path: &str) -> Result<bool, crate::Failure> {
+        let what = format!("DELETE {path}");
+        let (status, body) = self.answer(
+            &what,
+            self.agent
+                .delete(self.url(path))
+                .header("Authorization", &self.auth)
+                .call(),
+        )?;
+        match status {
+            404 => Ok(false),
+            200..=299 => Ok(true),
+            _ => Err(format!(
+                "{what}: the broker answered {status}: {}",
+                body.trim()
+            )),
+        }
+    }
+
+    pub(crate) fn get(&self, path: &str) -> Result<Value, crate::Failure> {
         let body = self.check(
             &format!("GET {path}"),
             self.agent
@@ -98,7 +150,7 @@ impl Api {
         serde_json::from_str(&body).map_err(|e| format!("GET {path}: {e}"))
     }
 
-    fn put(&self, path: &str, body: &Value) -> Result<(), crate::Failure> {
+    pub(crate) fn put(&self, path: &str, body: &Value) -> Result<(), crate::Failure> {
         self.check(
             &format!("PUT {path}"),
             self.agent
@@ -109,7 +161,7 @@ impl Api {
         .map(|_| ())
     }
 
-    fn post(&self, path: &str, body: &Value) -> Result<(), crate::Failure> {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<(), crate::Failure> {
         self.check(
             &format!("POST {path}"),
             self.agent
@@ -120,7 +172,7 @@ impl Api {
         .map(|_| ())
     }
 
-    fn delete(&self, path: &str) -> Result<(), crate::Failure> {
+    pub(crate) fn delete(&self, path: &str) -> Result<(), crate::Failure> {
         self.check(
             &format!("DELETE {path}"),
             self.agent
@@ -131,7 +183,7 @@ impl Api {
         .map(|_| ())
     }
 
-    fn list(&self, kind: &str) -> Result<Vec<Value>, crate::Failure> {
+    pub(crate) fn list(&self, kind: &str) -> Result<Vec<Value>, crate::Failure> {
         // Without rates and per-node statistics (queue totals, which `apply` checks before it
         // replaces a queue, stay): the answer is a fraction of the size and much faster.
         let query = if kind == "queues" {
@@ -163,30 +215,174 @@ pub(crate) fn fetch_definitions(broker: &str, vhost: &str) -> Result<Value, crat
     }))
 }
 
+/// One binding, as the management API and a definitions file spell it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Binding {
+    pub(crate) source: String,
+    pub(crate) destination: String,
+    /// A queue, or else an exchange (an exchange-to-exchange binding).
+    pub(crate) to_queue: bool,
+    pub(crate) routing_key: String,
+    pub(crate) arguments: Value,
+}
+
+impl Binding {
+    /// From a binding of the management API or of [`definitions`].
+    pub(crate) fn from_json(b: &Value) -> Binding {
+        Binding {
+            source: s(b, "source"),
+            destination: s(b, "destination"),
+            to_queue: s(b, "destination_type") == "queue",
+            routing_key: s(b, "routing_key"),
+            arguments: args(b),
+        }
+    }
+
+    /// The same binding to another destination of the same kind.
+    pub(crate) fn to(&self, destination: &str) -> Binding {
+        Binding {
+            destination: destination.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether `name` is its source or its destination exchange.
+    pub(crate) fn touches_exchange(&self, name: &str) -> bool {
+        self.source == name || (!self.to_queue && self.destination == name)
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.to_queue {
+            "queue"
+        } else {
+            "exchange"
+        }
+    }
+}
+
+impl std::fmt::Display for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "binding `{}` → {} `{}` key `{}`",
+            self.source,
+            self.kind(),
+            self.destination,
+            self.routing_key
+        )?;
+        if let Some(m) = self.arguments.as_object().filter(|m| !m.is_empty()) {
+            let pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            write!(f, " arguments {}", pairs.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl Api {
+    fn pair(&self, b: &Binding) -> String {
+        let d = if b.to_queue { "q" } else { "e" };
+        format!(
+            "bindings/{}/e/{}/{d}/{}",
+            enc(&self.vhost),
+            enc(&b.source),
+            enc(&b.destination)
+        )
+    }
+
+    /// Create a binding (creating one that exists changes nothing).
+    pub(crate) fn bind(&self, b: &Binding) -> Result<(), crate::Failure> {
+        self.post(
+            &self.pair(b),
+            &serde_json::json!({"routing_key": b.routing_key, "arguments": b.arguments}),
+        )
+    }
+
+    /// Delete a binding; one that is already gone counts as deleted.
+    pub(crate) fn unbind(&self, b: &Binding) -> Result<(), crate::Failure> {
+        let pair = self.pair(b);
+        let Some(Value::Array(list)) = self.get_opt(&pair)? else {
+            return Ok(());
+        };
+        for found in list.iter().filter(|f| Binding::from_json(f) == *b) {
+            self.delete_opt(&format!("{pair}/{}", enc(&s(found, "properties_key"))))?;
+        }
+        Ok(())
+    }
+
+    /// A queue as the management API shows it, or `None` when there is none by that name.
+    pub(crate) fn queue(&self, name: &str) -> Result<Option<Value>, crate::Failure> {
+        self.get_opt(&format!("queues/{}/{}", enc(&self.vhost), enc(name)))
+    }
+
+    /// The bindings that end at a queue (the default exchange's implicit one left out).
+    pub(crate) fn queue_bindings(&self, name: &str) -> Result<Vec<Binding>, crate::Failure> {
+        let path = format!("queues/{}/{}/bindings", enc(&self.vhost), enc(name));
+        Ok(match self.get_opt(&path)? {
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter(|b| !s(b, "source").is_empty())
+                .map(Binding::from_json)
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// The bindings an exchange is the source or the destination of.
+    pub(crate) fn exchange_bindings(&self, name: &str) -> Result<Vec<Binding>, crate::Failure> {
+        let mut out = Vec::new();
+        for side in ["source", "destination"] {
+            let path = format!(
+                "exchanges/{}/{}/bindings/{side}",
+                enc(&self.vhost),
+                enc(name)
+            );
+            if let Some(Value::Array(list)) = self.get_opt(&path)? {
+                out.extend(list.iter().map(Binding::from_json));
+            }
+        }
+        out.dedup();
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Action {
+pub(crate) enum Action {
     Unchanged,
     Create,
     Recreate,
     Remove,
 }
 
-struct Step {
-    action: Action,
-    what: String,
-    detail: String,
-    /// For `apply`: the request that carries it out.
-    run: Option<Request>,
+pub(crate) struct Step {
+    pub(crate) action: Action,
+    pub(crate) what: String,
+    pub(crate) detail: String,
+    /// For `apply`: what carries it out.
+    pub(crate) run: Option<Request>,
 }
 
 #[derive(Clone)]
-enum Request {
+pub(crate) enum Request {
     PutExchange(String, Value),
     PutQueue(String, Value),
-    Bind(String, String, bool, Value),
-    Unbind(String, String, bool, String),
-    RecreateQueue(String, Value, u64),
-    RecreateExchange(String, Value),
+    Bind(Binding),
+    Unbind(Binding),
+    /// Delete and declare again, then bind it as the file says (`Binding`s), and put back the
+    /// bindings the broker had that the file does not manage (their other end not in it).
+    RecreateExchange(String, Value, Vec<Binding>),
+    /// A queue that must be recreated: its messages and bindings move through a temporary
+    /// queue (see `migrate`), also when it is empty, so that no publish is lost meanwhile.
+    MigrateQueue(String, Value),
+}
+
+/// What `plan` found: the steps, what they do beyond themselves, and what is left alone.
+pub(crate) struct Plan {
+    pub(crate) steps: Vec<Step>,
+    /// Effects of the steps beyond the entities they name (bindings and messages).
+    pub(crate) collateral: Vec<String>,
+    pub(crate) left: String,
+    /// The queues (`true`) and exchanges (`false`) the files name.
+    pub(crate) managed: Vec<(bool, String)>,
 }
 
 fn field(v: &Value, key: &str) -> Value {
@@ -201,7 +397,7 @@ fn args(v: &Value) -> Value {
 }
 
 /// What differs between a wanted declaration and the broker's, key by key.
-fn drift(wanted: &Value, actual: &Value, keys: &[&str]) -> Vec<String> {
+pub(crate) fn drift(wanted: &Value, actual: &Value, keys: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for k in keys {
         let (w, a) = (field(wanted, k), field(actual, k));
@@ -233,7 +429,10 @@ fn drift(wanted: &Value, actual: &Value, keys: &[&str]) -> Vec<String> {
     out
 }
 
-fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<(Vec<Step>, String), crate::Failure> {
+/// The settings of a queue that a redeclare must match (the others are statistics).
+pub(crate) const QUEUE_KEYS: &[&str] = &["durable", "auto_delete"];
+
+pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Failure> {
     let topology = crate::load(files)?;
     let want = definitions(&topology, &api.vhost);
     let exchanges = api.list("exchanges")?;
@@ -244,9 +443,36 @@ fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<(Vec<Step>, String), crate
             .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
             .cloned()
     };
+    let wanted_bindings: Vec<Binding> = want["bindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(Binding::from_json)
+        .collect();
+    let broker_bindings: Vec<(Binding, &Value)> = bindings
+        .iter()
+        .filter(|b| !s(b, "source").is_empty())
+        .map(|b| (Binding::from_json(b), b))
+        .collect();
+    let managed: Vec<(bool, String)> = want["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|q| (true, s(q, "name")))
+        .chain(
+            want["exchanges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| (false, s(x, "name"))),
+        )
+        .collect();
+    let is_managed =
+        |to_queue: bool, name: &str| managed.iter().any(|(q, n)| *q == to_queue && n == name);
     let mut steps = Vec::new();
+    let mut collateral = Vec::new();
     for x in want["exchanges"].as_array().into_iter().flatten() {
-        let name = x["name"].as_str().unwrap_or_default().to_owned();
+        let name = s(x, "name");
         let body = serde_json::json!({"type": x["type"], "durable": x["durable"], "auto_delete": x["auto_delete"], "internal": x["internal"], "arguments": x["arguments"]});
         match by_name(&exchanges, &name) {
             None => steps.push(Step {
@@ -264,152 +490,162 @@ fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<(Vec<Step>, String), crate
                         detail: String::new(),
                         run: None,
                     });
-                } else {
-                    steps.push(Step {
-                        action: Action::Recreate,
-                        what: format!("exchange `{name}`"),
-                        detail: d.join("; "),
-                        run: Some(Request::RecreateExchange(name, body)),
-                    });
+                    continue;
                 }
+                let own: Vec<Binding> = wanted_bindings
+                    .iter()
+                    .filter(|b| b.touches_exchange(&name))
+                    .cloned()
+                    .collect();
+                collateral.push(format!(
+                    "exchange `{name}` is deleted and declared again: what is published to it meanwhile reaches no queue; its {} binding(s) from the file are created again",
+                    own.len()
+                ));
+                for (b, _) in broker_bindings
+                    .iter()
+                    .filter(|(b, _)| b.touches_exchange(&name) && !wanted_bindings.contains(b))
+                {
+                    // One the file manages goes for good (a remove step says so); another
+                    // (a worker's own binding, say) is put back after the recreate.
+                    if is_managed(b.to_queue, &b.destination) {
+                        continue;
+                    }
+                    collateral.push(format!(
+                        "{b} is on the broker, not in the file: the recreate of `{name}` deletes it; apply puts it back after"
+                    ));
+                }
+                steps.push(Step {
+                    action: Action::Recreate,
+                    what: format!("exchange `{name}`"),
+                    detail: d.join("; "),
+                    run: Some(Request::RecreateExchange(name, body, own)),
+                });
             }
         }
     }
     for q in want["queues"].as_array().into_iter().flatten() {
-        let name = q["name"].as_str().unwrap_or_default().to_owned();
+        let name = s(q, "name");
         let body = serde_json::json!({"durable": q["durable"], "auto_delete": q["auto_delete"], "arguments": q["arguments"]});
+        let temp = crate::migrate::temp_name(&name);
+        let in_progress = by_name(&queues, &temp);
         match by_name(&queues, &name) {
-            None => steps.push(Step {
+            None if in_progress.is_none() => steps.push(Step {
                 action: Action::Create,
                 what: format!("queue `{name}`"),
                 detail: String::new(),
                 run: Some(Request::PutQueue(name, body)),
             }),
-            Some(actual) => {
-                let d = drift(q, &actual, &["durable", "auto_delete"]);
-                let messages = actual.get("messages").and_then(Value::as_u64).unwrap_or(0);
-                if d.is_empty() {
+            actual => {
+                let d = match &actual {
+                    Some(actual) => drift(q, actual, QUEUE_KEYS),
+                    None => vec!["deleted by an interrupted migration".to_owned()],
+                };
+                let count = |v: &Option<Value>, key: &str| {
+                    v.as_ref()
+                        .and_then(|v| v.get(key))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                };
+                let messages = count(&actual, "messages");
+                let consumers = count(&actual, "consumers");
+                if d.is_empty() && in_progress.is_none() {
                     steps.push(Step {
                         action: Action::Unchanged,
                         what: format!("queue `{name}`"),
                         detail: String::new(),
                         run: None,
                     });
-                } else {
-                    steps.push(Step {
-                        action: Action::Recreate,
-                        what: format!("queue `{name}`"),
-                        detail: format!("{} ({messages} messages in it)", d.join("; ")),
-                        run: Some(Request::RecreateQueue(name, body, messages)),
-                    });
+                    continue;
                 }
+                let mut detail = d.join("; ");
+                if let Some(t) = &in_progress {
+                    let held = t.get("messages").and_then(Value::as_u64).unwrap_or(0);
+                    collateral.push(format!(
+                        "queue `{name}`: a migration was interrupted; apply resumes it ({held} message(s) in `{temp}`)"
+                    ));
+                    if detail.is_empty() {
+                        detail = "finish the interrupted migration".to_owned();
+                    }
+                }
+                if actual.is_some() && !d.is_empty() {
+                    collateral.push(format!(
+                        "queue `{name}` is deleted and declared again: its {messages} message(s) (as the management API last counted) and its bindings move to `{temp}` and back, none dropped; the order of messages published meanwhile is not kept"
+                    ));
+                }
+                if consumers > 0 {
+                    collateral.push(format!(
+                        "queue `{name}` has {consumers} consumer(s): the broker cancels them when it is deleted, and what they hold unacknowledged then is lost unless they ack it; stop them first"
+                    ));
+                }
+                steps.push(Step {
+                    action: Action::Recreate,
+                    what: format!("queue `{name}`"),
+                    detail: format!("{detail} ({messages} messages in it)"),
+                    run: Some(Request::MigrateQueue(name, body)),
+                });
             }
         }
     }
-    let managed: Vec<(String, String)> = want["queues"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|q| {
-            (
-                "queue".to_owned(),
-                q["name"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .chain(want["exchanges"].as_array().into_iter().flatten().map(|x| {
-            (
-                "exchange".to_owned(),
-                x["name"].as_str().unwrap_or_default().to_owned(),
-            )
-        }))
-        .collect();
-    let key_of = |b: &Value| {
-        (
-            s(b, "source"),
-            s(b, "destination"),
-            s(b, "destination_type"),
-            s(b, "routing_key"),
-            args(b),
-        )
-    };
-    let wanted_bindings: Vec<Value> = want["bindings"].as_array().cloned().unwrap_or_default();
     for b in &wanted_bindings {
-        let exists = bindings.iter().any(|a| key_of(a) == key_of(b));
-        let what = format!(
-            "binding `{}` → {} `{}` key `{}`",
-            s(b, "source"),
-            s(b, "destination_type"),
-            s(b, "destination"),
-            s(b, "routing_key")
-        );
-        if exists {
-            steps.push(Step {
-                action: Action::Unchanged,
-                what,
-                detail: String::new(),
-                run: None,
-            });
-        } else {
-            let to_queue = s(b, "destination_type") == "queue";
-            steps.push(Step { action: Action::Create, what, detail: String::new(), run: Some(Request::Bind(s(b, "source"), s(b, "destination"), to_queue, serde_json::json!({"routing_key": b["routing_key"], "arguments": b["arguments"]}))) });
-        }
+        let exists = broker_bindings.iter().any(|(a, _)| a == b);
+        steps.push(Step {
+            action: if exists {
+                Action::Unchanged
+            } else {
+                Action::Create
+            },
+            what: b.to_string(),
+            detail: String::new(),
+            run: (!exists).then(|| Request::Bind(b.clone())),
+        });
     }
-    for a in &bindings {
-        let dest = (s(a, "destination_type"), s(a, "destination"));
-        if s(a, "source").is_empty() || !managed.contains(&dest) {
+    for (a, _) in &broker_bindings {
+        if !is_managed(a.to_queue, &a.destination) || wanted_bindings.contains(a) {
             continue;
         }
-        if !wanted_bindings.iter().any(|b| key_of(a) == key_of(b)) {
-            let to_queue = dest.0 == "queue";
-            steps.push(Step {
-                action: Action::Remove,
-                what: format!(
-                    "binding `{}` → {} `{}` key `{}`",
-                    s(a, "source"),
-                    dest.0,
-                    dest.1,
-                    s(a, "routing_key")
-                ),
-                detail: "on the broker, not in the file".to_owned(),
-                run: Some(Request::Unbind(
-                    s(a, "source"),
-                    dest.1,
-                    to_queue,
-                    s(a, "properties_key"),
-                )),
-            });
-        }
+        steps.push(Step {
+            action: Action::Remove,
+            what: a.to_string(),
+            detail: "on the broker, not in the file".to_owned(),
+            run: Some(Request::Unbind(a.clone())),
+        });
     }
     // What the broker has and the files do not name: left alone, and said so.
-    let named = |kind: &str, name: &str| managed.iter().any(|(k, n)| k == kind && n == name);
     let other_exchanges = exchanges
         .iter()
         .filter(|x| {
             let n = s(x, "name");
-            !n.is_empty() && !n.starts_with("amq.") && !named("exchange", &n)
+            !n.is_empty() && !n.starts_with("amq.") && !is_managed(false, &n)
         })
         .count();
     let other_queues = queues
         .iter()
         .filter(|q| {
             let n = s(q, "name");
-            !n.starts_with("amq.gen-") && !named("queue", &n)
+            let migrating = crate::migrate::migrated_name(&n).is_some_and(|m| is_managed(true, m));
+            !n.starts_with("amq.gen-") && !is_managed(true, &n) && !migrating
         })
         .count();
     let left = format!(
         "left alone: {other_exchanges} exchange(s) and {other_queues} queue(s) on the broker that the files do not name"
     );
-    Ok((steps, left))
+    Ok(Plan {
+        steps,
+        collateral,
+        left,
+        managed,
+    })
 }
 
-fn s(v: &Value, key: &str) -> String {
+pub(crate) fn s(v: &Value, key: &str) -> String {
     v.get(key)
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
 }
 
-fn print(steps: &[Step]) {
+fn print(plan: &Plan) {
+    let steps = &plan.steps;
     let count = |a: Action| steps.iter().filter(|s| s.action == a).count();
     for s in steps.iter().filter(|s| s.action != Action::Unchanged) {
         let word = match s.action {
@@ -431,92 +667,18 @@ fn print(steps: &[Step]) {
         count(Action::Remove),
         count(Action::Unchanged)
     );
+    if !plan.collateral.is_empty() {
+        println!("collateral effects (with --allow-destructive):");
+        for c in &plan.collateral {
+            println!("  - {c}");
+        }
+    }
 }
 
 pub(crate) fn plan(files: &[PathBuf], broker: &str, vhost: &str) -> Result<u8, crate::Failure> {
     let api = Api::new(broker, vhost)?;
-    let (steps, left) = plan_steps(&api, files)?;
-    print(&steps);
-    println!("{left}");
-    Ok(0)
-}
-
-pub(crate) fn apply(
-    files: &[PathBuf],
-    broker: &str,
-    vhost: &str,
-    allow_destructive: bool,
-) -> Result<u8, crate::Failure> {
-    let api = Api::new(broker, vhost)?;
-    let (mut steps, _) = plan_steps(&api, files)?;
-    steps.sort_by_key(|s| match s.run {
-        Some(Request::PutExchange(..)) | Some(Request::RecreateExchange(..)) => 0,
-        Some(Request::PutQueue(..)) | Some(Request::RecreateQueue(..)) => 1,
-        Some(Request::Unbind(..)) => 2,
-        _ => 3,
-    });
-    let v = enc(vhost);
-    let mut refused = 0;
-    for step in &steps {
-        let Some(run) = &step.run else { continue };
-        let destructive = matches!(step.action, Action::Recreate | Action::Remove);
-        if destructive && !allow_destructive {
-            println!(
-                "  refused  {}: {} (needs --allow-destructive)",
-                step.what, step.detail
-            );
-            refused += 1;
-            continue;
-        }
-        match run {
-            Request::PutExchange(name, body) => {
-                api.put(&format!("exchanges/{v}/{}", enc(name)), body)?
-            }
-            Request::PutQueue(name, body) => api.put(&format!("queues/{v}/{}", enc(name)), body)?,
-            Request::Bind(source, dest, to_queue, body) => {
-                let d = if *to_queue { "q" } else { "e" };
-                api.post(
-                    &format!("bindings/{v}/e/{}/{d}/{}", enc(source), enc(dest)),
-                    body,
-                )?
-            }
-            Request::Unbind(source, dest, to_queue, props) => {
-                let d = if *to_queue { "q" } else { "e" };
-                api.delete(&format!(
-                    "bindings/{v}/e/{}/{d}/{}/{}",
-                    enc(source),
-                    enc(dest),
-                    enc(props)
-                ))?
-            }
-            Request::RecreateQueue(name, body, messages) => {
-                if *messages > 0 {
-                    println!("  refused  {}: it holds {messages} messages; drain it first (never deleted with messages in it)", step.what);
-                    refused += 1;
-                    continue;
-                }
-                api.delete(&format!("queues/{v}/{}?if-empty=true", enc(name)))?;
-                api.put(&format!("queues/{v}/{}", enc(name)), body)?;
-            }
-            Request::RecreateExchange(name, body) => {
-                api.delete(&format!("exchanges/{v}/{}", enc(name)))?;
-                api.put(&format!("exchanges/{v}/{}", enc(name)), body)?;
-            }
-        }
-        println!(
-            "  applied  {}{}",
-            step.what,
-            if step.detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", step.detail)
-            }
-        );
-    }
-    if refused > 0 {
-        // A recreated exchange lost its bindings; the next plan shows them again.
-        println!("{refused} change(s) refused; nothing was deleted");
-        return Ok(1);
-    }
+    let plan = plan_steps(&api, files)?;
+    print(&plan);
+    println!("{}", plan.left);
     Ok(0)
 }

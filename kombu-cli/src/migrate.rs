@@ -1,0 +1,279 @@
+//! Recreating a queue without losing a message or a publish: its messages and bindings move to a
+//! temporary queue and back, over AMQP (publisher confirms, acks only after the confirm) and the
+//! management API (declarations and bindings).
+//!
+//! The temporary queue is `<queue>.kombu-migrate`: durable, classic, named so that a later
+//! `apply` finds it. Where a migration stands is read from the broker, never kept here, so an
+//! `apply` interrupted at any step is finished by running `apply` again:
+//!
+//! | state           | on the broker                                 | next step                      |
+//! |-----------------|-----------------------------------------------|--------------------------------|
+//! | (start)         | `Q` with the old settings, no `T`             | declare `T`                    |
+//! | `temp-declared` | `Q` (old), `T`                                | bind `T` as `Q` is bound       |
+//! | `bound-temp`    | `Q` and `T` both bound (a publish reaches both) | unbind `Q`                   |
+//! | `switched-out`  | `T` bound, `Q` not                            | move `Q`'s messages to `T`     |
+//! | `moved-out`     | `Q` empty                                     | delete `Q` if empty            |
+//! | `deleted`       | `T` only                                      | declare `Q` with new settings  |
+//! | `recreated`     | `Q` (new, unbound), `T` bound                 | bind `Q` as `T` is bound       |
+//! | `bound-new`     | both bound                                    | unbind `T`                     |
+//! | `switched-back` | `Q` bound, `T` not                            | move `T`'s messages to `Q`     |
+//! | `moved-back`    | `T` empty                                     | delete `T` if empty: done      |
+//!
+//! Resuming: with `T` present, `Q` with the old settings resumes at `temp-declared` (each step
+//! repeated does nothing more), `Q` missing at `deleted`, `Q` with the new settings at
+//! `recreated`. At every moment each binding is on `Q`, on `T` or on both, and the queue about
+//! to receive them gets them before the other loses them: a publish through a binding reaches
+//! one of them at least. A message is acknowledged on the queue it leaves only once the broker
+//! has confirmed its copy: an interruption leaves it in both (a duplicate), never in neither.
+//!
+//! What this does not cover: a message published to `Q` through the default exchange while `Q`
+//! does not exist (between `moved-out` and `recreated`) is dropped, as the broker drops any
+//! publish to a missing queue; messages keep their properties and headers but are published
+//! anew (a per-message TTL starts again, the `redelivered` flag is cleared); the order of
+//! messages published during a migration is not kept; consumers of `Q` are cancelled when it is
+//! deleted (stop them first).
+
+use kombu::transport::amqp::{AmqpOptions, AmqpTransport};
+use kombu::transport::{
+    Confirmation, OutgoingMessage, PublishFlags, Transport as _, TransportChannel,
+};
+use serde_json::Value;
+
+use crate::management::{drift, enc, Api, Binding, QUEUE_KEYS};
+
+const SUFFIX: &str = ".kombu-migrate";
+
+/// The temporary queue of `queue`'s migration.
+pub(crate) fn temp_name(queue: &str) -> String {
+    format!("{queue}{SUFFIX}")
+}
+
+/// The queue a temporary queue is migrating, if `name` is one.
+pub(crate) fn migrated_name(name: &str) -> Option<&str> {
+    name.strip_suffix(SUFFIX)
+}
+
+/// Messages taken from a queue before their copies' confirms are awaited.
+const BATCH: usize = 500;
+
+/// How often a queue is emptied again when deleting it found a message that arrived meanwhile.
+const DELETE_ATTEMPTS: usize = 20;
+
+/// An AMQP connection that moves messages from one queue to another.
+pub(crate) struct Mover {
+    runtime: tokio::runtime::Runtime,
+    transport: AmqpTransport,
+}
+
+impl Mover {
+    /// Connect to `url` (`amqp://user:pass@host:5672/vhost`).
+    pub(crate) fn connect(url: &str) -> Result<Mover, crate::Failure> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting the AMQP runtime: {e}"))?;
+        let urls = kombu::BrokerUrl::parse_many(url).map_err(|e| format!("--amqp: {e}"))?;
+        let transport = runtime
+            .block_on(AmqpTransport::connect(&urls, AmqpOptions::default()))
+            .map_err(|e| format!("connecting to {}: {e}", redacted(url)))?;
+        Ok(Mover { runtime, transport })
+    }
+
+    /// Move every message of `from` to `to`; returns how many moved.
+    fn move_all(&self, from: &str, to: &str) -> Result<u64, crate::Failure> {
+        self.runtime
+            .block_on(async {
+                let channel = self.transport.open_channel().await?;
+                let moved = move_all(channel.as_ref(), from, to).await;
+                // Closing sends the acks still queued; on failure the messages not acked
+                // return to `from`, and their copies (if confirmed) stay in `to`.
+                let closed = channel.close().await;
+                let moved = moved?;
+                closed.map(|()| moved)
+            })
+            .map_err(|e| format!("moving the messages of `{from}` to `{to}`: {e}"))
+    }
+
+    /// Close the connection.
+    pub(crate) fn close(self) {
+        let _ = self.runtime.block_on(self.transport.close());
+    }
+}
+
+fn redacted(url: &str) -> String {
+    kombu::BrokerUrl::parse(url)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| "the AMQP broker".to_owned())
+}
+
+async fn move_all(channel: &dyn TransportChannel, from: &str, to: &str) -> kombu::Result<u64> {
+    channel.confirm_select().await?;
+    let mut moved = 0u64;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH {
+            match channel.get(from, false).await? {
+                Some(delivery) => batch.push(delivery),
+                None => break,
+            }
+        }
+        let Some(last) = batch.last().map(|d| d.delivery_tag) else {
+            return Ok(moved);
+        };
+        let count = batch.len();
+        let mut pending = Vec::with_capacity(count);
+        for delivery in batch {
+            let message = OutgoingMessage {
+                body: delivery.body.into(),
+                properties: delivery.properties,
+            };
+            // Mandatory: if `to` is gone the message comes back as an error, not dropped.
+            let flags = PublishFlags { mandatory: true };
+            pending.push(channel.publish("", to, message, flags).await?);
+        }
+        for confirm in pending {
+            match confirm.await? {
+                Confirmation::Ack => {}
+                other => {
+                    return Err(kombu::Error::new(
+                        kombu::ErrorKind::Nacked,
+                        format!("the broker did not take a copy ({other:?}); the original stays in `{from}`"),
+                    ))
+                }
+            }
+        }
+        // Every copy is confirmed: only now are the originals let go.
+        channel.ack(last, true)?;
+        moved += count as u64;
+    }
+}
+
+/// What a migration did.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Messages moved to the temporary queue.
+    pub(crate) moved_out: u64,
+    /// Messages moved back to the new queue.
+    pub(crate) moved_back: u64,
+    /// Bindings the new queue was given (as the old one had them).
+    pub(crate) bindings: usize,
+    /// Whether the queue was deleted (and declared again) in this run.
+    pub(crate) deleted: bool,
+}
+
+/// Stops at a named state when asked (`--stop-after`, for tests of resuming).
+fn reached(state: &str, stop_after: Option<&str>) -> Result<(), crate::Failure> {
+    if stop_after == Some(state) {
+        return Err(format!(
+            "stopped after `{state}` (--stop-after); run apply again to resume"
+        ));
+    }
+    Ok(())
+}
+
+/// The queue paths of the management API.
+fn path(api: &Api, name: &str) -> String {
+    format!("queues/{}/{}", enc(&api.vhost), enc(name))
+}
+
+/// Empty `from` into `to`, then delete `from` if it is empty (publishes may still reach it
+/// through the default exchange: then empty it again).
+fn drain_and_delete(
+    api: &Api,
+    mover: &Mover,
+    from: &str,
+    to: &str,
+    moved_state: &str,
+    stop_after: Option<&str>,
+) -> Result<u64, crate::Failure> {
+    let mut moved = 0;
+    let mut last_error = String::new();
+    for _ in 0..DELETE_ATTEMPTS {
+        moved += mover.move_all(from, to)?;
+        reached(moved_state, stop_after)?;
+        match api.delete_opt(&format!("{}?if-empty=true", path(api, from))) {
+            Ok(_) => return Ok(moved),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(format!(
+        "`{from}` kept receiving messages; it was not deleted ({last_error}); run apply again"
+    ))
+}
+
+/// Recreate queue `name` with the settings `body` (as the management API takes them), moving
+/// its messages and bindings through the temporary queue; resumes an interrupted migration.
+pub(crate) fn migrate(
+    api: &Api,
+    mover: &Mover,
+    name: &str,
+    body: &Value,
+    stop_after: Option<&str>,
+) -> Result<Outcome, crate::Failure> {
+    let temp = temp_name(name);
+    let mut outcome = Outcome::default();
+    let wanted = body.clone();
+    let is_new = |q: &Value| drift(&wanted, q, QUEUE_KEYS).is_empty();
+    let temp_exists = api.queue(&temp)?.is_some();
+    let current = api.queue(name)?;
+    if !temp_exists && current.as_ref().is_some_and(is_new) {
+        return Ok(outcome); // Nothing to do.
+    }
+    // Out: while `Q` still has its old settings.
+    if current.as_ref().is_some_and(|q| !is_new(q)) {
+        if !temp_exists {
+            api.put(
+                &path(api, &temp),
+                &serde_json::json!({"durable": true, "auto_delete": false, "arguments": {}}),
+            )?;
+        }
+        reached("temp-declared", stop_after)?;
+        let bindings = api.queue_bindings(name)?;
+        for b in &bindings {
+            api.bind(&b.to(&temp))?;
+        }
+        reached("bound-temp", stop_after)?;
+        for b in &bindings {
+            api.unbind(b)?;
+        }
+        reached("switched-out", stop_after)?;
+        outcome.moved_out = drain_and_delete(api, mover, name, &temp, "moved-out", stop_after)?;
+        outcome.deleted = true;
+        reached("deleted", stop_after)?;
+    }
+    // Declared anew.
+    if api.queue(name)?.is_none() {
+        api.put(&path(api, name), body)?;
+        outcome.deleted = true;
+    }
+    reached("recreated", stop_after)?;
+    // Back: `Q` has the new settings.
+    let bindings: Vec<Binding> = api.queue_bindings(&temp)?;
+    for b in &bindings {
+        api.bind(&b.to(name))?;
+    }
+    outcome.bindings = bindings.len();
+    reached("bound-new", stop_after)?;
+    for b in &bindings {
+        api.unbind(b)?;
+    }
+    reached("switched-back", stop_after)?;
+    outcome.moved_back = drain_and_delete(api, mover, &temp, name, "moved-back", stop_after)?;
+    Ok(outcome)
+}
+
+/// The AMQP URL beside a management URL: the same host and credentials, port 5672.
+pub(crate) fn amqp_url(broker: &str, vhost: &str) -> String {
+    let rest = broker.split_once("://").map_or(broker, |(_, r)| r);
+    let rest = rest.split('/').next().unwrap_or(rest);
+    let (creds, host) = match rest.rsplit_once('@') {
+        Some((c, h)) => (format!("{c}@"), h),
+        None => ("guest:guest@".to_owned(), rest),
+    };
+    let host = match host.rsplit_once(':') {
+        // An IPv6 address in brackets has colons of its own.
+        Some((h, port)) if !port.contains(']') => h,
+        _ => host,
+    };
+    format!("amqp://{creds}{host}:5672/{}", enc(vhost))
+}
