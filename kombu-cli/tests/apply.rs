@@ -1,0 +1,522 @@
+//! `kombu apply --allow-destructive` against the real RabbitMQ: a recreate keeps every route
+//! (bindings as source and as destination, the broker's own bindings), `plan` names the
+//! collateral effects first, and a queue that must be recreated keeps every message, with
+//! publishers running and when the migration is interrupted.
+//!
+//! Each test works in a virtual host of its own, deleted (with all it holds) when the test
+//! ends, failed or not.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use kombu::{Connection, Exchange, ExchangeKind, FieldValue, Producer};
+
+const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
+
+fn broker_available() -> bool {
+    let up = Command::new("curl")
+        .args([
+            "-sf",
+            "-u",
+            "guest:guest",
+            &format!("{MANAGEMENT}/overview"),
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
+            "KOMBU_REQUIRE_BROKER is set but the RabbitMQ management API is not reachable on 127.0.0.1:15672"
+        );
+        eprintln!("skipped: no RabbitMQ management API on 127.0.0.1:15672");
+    }
+    up
+}
+
+fn api(method: &str, path: &str, body: Option<&str>) -> String {
+    let url = format!("{MANAGEMENT}/{path}");
+    let mut args = vec![
+        "-s",
+        "-X",
+        method,
+        "-u",
+        "guest:guest",
+        "-H",
+        "content-type: application/json",
+    ];
+    if let Some(b) = body {
+        args.push("-d");
+        args.push(b);
+    }
+    args.push(&url);
+    let out = Command::new("curl").args(&args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A virtual host for one test, and a folder for its files; both deleted on drop.
+struct Vhost {
+    name: String,
+    dir: PathBuf,
+}
+
+impl Vhost {
+    fn new(tag: &str) -> Vhost {
+        let name = format!("kombu-apply-{tag}-{}", std::process::id());
+        api("DELETE", &format!("vhosts/{name}"), None);
+        api("PUT", &format!("vhosts/{name}"), Some("{}"));
+        api(
+            "PUT",
+            &format!("permissions/{name}/guest"),
+            Some(r#"{"configure":".*","write":".*","read":".*"}"#),
+        );
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Vhost { name, dir }
+    }
+
+    fn amqp(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// Runs `kombu ARGS --vhost <this>`; returns (exit code, stdout, stderr).
+    fn kombu(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_kombu"))
+            .args(args)
+            .args(["--vhost", &self.name])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The queues' names.
+    fn queues(&self) -> Vec<String> {
+        let list: serde_json::Value =
+            serde_json::from_str(&api("GET", &format!("queues/{}", self.name), None)).unwrap();
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|q| q["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn bindings(&self) -> Vec<(String, String, String)> {
+        let list: serde_json::Value =
+            serde_json::from_str(&api("GET", &format!("bindings/{}", self.name), None)).unwrap();
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["source"] != "")
+            .map(|b| {
+                let s = |k: &str| b[k].as_str().unwrap().to_owned();
+                (s("source"), s("destination"), s("routing_key"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        api("DELETE", &format!("vhosts/{}", self.name), None);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Publishes `bodies` to `exchange` with `key`, each confirmed, with a header `n`.
+async fn publish(conn: &Connection, exchange: &str, key: &str, bodies: &[String]) {
+    let channel = conn.channel().await.unwrap();
+    let producer = Producer::new(&channel)
+        .exchange(Exchange::new(exchange, ExchangeKind::Direct))
+        .auto_declare(false)
+        .confirm(true);
+    for (i, body) in bodies.iter().enumerate() {
+        producer
+            .publish_body(body.clone())
+            .routing_key(key)
+            .header("n", FieldValue::I64(i as i64))
+            .message_id(body.clone())
+            .priority(3)
+            .await
+            .unwrap();
+    }
+    channel.close().await.unwrap();
+}
+
+/// Takes every message of `queue` (no ack): their bodies, in order, and the first's headers.
+async fn drain(conn: &Connection, queue: &str) -> Vec<kombu::Message> {
+    let channel = conn.channel().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(m) = channel.basic_get(queue, true).await.unwrap() {
+        out.push(m);
+    }
+    channel.close().await.unwrap();
+    out
+}
+
+fn bodies(messages: &[kombu::Message]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+        .collect()
+}
+
+const ROUTES_V1: &str = r##"
+version = 1
+[exchanges.in]
+type = "direct"
+[exchanges.mid]
+type = "fanout"
+bindings = [{ exchange = "in", routing_key = "k" }]
+[exchanges.out]
+type = "fanout"
+bindings = [{ exchange = "mid", routing_key = "k" }]
+[exchanges.dlx]
+type = "fanout"
+[queues.via-mid]
+bindings = [{ exchange = "mid", routing_key = "k" }]
+[queues.via-out]
+bindings = [{ exchange = "out" }]
+[queues.work]
+dead_letter_exchange = "dlx"
+bindings = [{ exchange = "in", routing_key = "work" }]
+[queues.dead]
+bindings = [{ exchange = "dlx", routing_key = "#" }]
+"##;
+
+/// The same routes; `mid` and `dlx` change type, so both must be recreated.
+fn routes_v2() -> String {
+    ROUTES_V1
+        .replace(
+            "[exchanges.mid]\ntype = \"fanout\"",
+            "[exchanges.mid]\ntype = \"direct\"",
+        )
+        .replace(
+            "[exchanges.dlx]\ntype = \"fanout\"",
+            "[exchanges.dlx]\ntype = \"topic\"",
+        )
+}
+
+/// Applies the first version, adds a worker's own queue bound to `mid` (as Celery's pidbox
+/// queues are), and writes the second version.
+fn routes(vhost: &Vhost) -> (String, String) {
+    let v1 = vhost.file("v1.toml", ROUTES_V1);
+    let v2 = vhost.file("v2.toml", &routes_v2());
+    let (code, out, err) = vhost.kombu(&["apply", &v1]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v = &vhost.name;
+    api("PUT", &format!("queues/{v}/worker.pidbox"), Some("{}"));
+    api(
+        "POST",
+        &format!("bindings/{v}/e/mid/q/worker.pidbox"),
+        Some(r#"{"routing_key":"k"}"#),
+    );
+    (v1, v2)
+}
+
+#[test]
+fn plan_lists_a_foreign_binding_that_a_recreate_would_drop() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("plan");
+    let (_, v2) = routes(&vhost);
+    let (code, plan, err) = vhost.kombu(&["plan", &v2]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        plan.contains("recreate  exchange `mid`: type: broker \"fanout\", file \"direct\""),
+        "{plan}"
+    );
+    assert!(plan.contains("collateral effects"), "{plan}");
+    assert!(
+        plan.contains("binding `mid` → queue `worker.pidbox` key `k` is on the broker, not in the file: the recreate of `mid` deletes it"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("exchange `mid` is deleted and declared again: what is published to it meanwhile reaches no queue; its 3 binding(s) from the file are created again"),
+        "{plan}"
+    );
+    // Plan changes nothing.
+    assert!(vhost
+        .bindings()
+        .contains(&("mid".into(), "worker.pidbox".into(), "k".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreating_exchanges_keeps_every_route() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("routes");
+    let (_, v2) = routes(&vhost);
+    let before: BTreeSet<_> = vhost.bindings().into_iter().collect();
+    let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("deleted: exchange `mid`, exchange `dlx`")
+            || out.contains("deleted: exchange `dlx`, exchange `mid`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("exchange `mid` (3 binding(s) from the file, 1 from the broker put back)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("exchange `dlx` (1 binding(s) from the file, 0 from the broker put back)"),
+        "{out}"
+    );
+    // Every binding is back: as source (mid → out, mid → via-mid, mid → worker.pidbox), as
+    // destination (in → mid), the dead-letter one (dlx → dead).
+    let after: BTreeSet<_> = vhost.bindings().into_iter().collect();
+    assert_eq!(before, after);
+    let (_, plan, _) = vhost.kombu(&["plan", &v2]);
+    assert!(
+        plan.contains(
+            "0 to create, 0 to recreate (the broker would refuse a redeclare), 0 to remove"
+        ),
+        "{plan}"
+    );
+
+    // And they route: through in → mid → {via-mid, worker.pidbox, out → via-out}.
+    let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+    let sent: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    publish(&conn, "in", "k", &sent).await;
+    for queue in ["via-mid", "via-out", "worker.pidbox"] {
+        assert_eq!(bodies(&drain(&conn, queue).await), sent, "{queue}");
+    }
+    // Dead letters reach `dead` through the recreated `dlx`.
+    publish(&conn, "in", "work", &["doomed".to_owned()]).await;
+    let channel = conn.channel().await.unwrap();
+    let m = channel.basic_get("work", false).await.unwrap().unwrap();
+    m.reject().unwrap();
+    channel.close().await.unwrap();
+    assert_eq!(bodies(&drain(&conn, "dead").await), ["doomed"]);
+    conn.close().await.unwrap();
+}
+
+const MIGRATE_V1: &str = r#"
+version = 1
+[exchanges.jobs]
+type = "direct"
+[queues.work]
+max_priority = 5
+bindings = [{ exchange = "jobs", routing_key = "work" }, { exchange = "jobs", routing_key = "urgent" }]
+"#;
+
+/// The queue becomes a quorum queue: a recreate with messages in it.
+fn migrate_v2() -> String {
+    MIGRATE_V1.replace("max_priority = 5", "type = \"quorum\"")
+}
+
+/// What arrived against what was confirmed: (lost, duplicates).
+fn count(expected: &[String], arrived: &[String]) -> (Vec<String>, usize) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in arrived {
+        *seen.entry(a).or_default() += 1;
+    }
+    let lost = expected
+        .iter()
+        .filter(|e| !seen.contains_key(e.as_str()))
+        .cloned()
+        .collect();
+    let duplicates = seen.values().map(|n| n - 1).sum();
+    (lost, duplicates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_a_queue_under_load_loses_no_confirmed_message() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("load");
+    let v1 = vhost.file("v1.toml", MIGRATE_V1);
+    let v2 = vhost.file("v2.toml", &migrate_v2());
+    let (code, out, err) = vhost.kombu(&["apply", &v1]);
+    assert_eq!(code, 0, "{out}{err}");
+    let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+    let initial: Vec<String> = (0..5000).map(|i| format!("initial-{i}")).collect();
+    publish(&conn, "jobs", "work", &initial).await;
+
+    // A publisher that keeps publishing to the exchange, through both bindings, with
+    // confirms, until told to stop; it keeps what the broker confirmed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let confirmed = Arc::new(Mutex::new(Vec::new()));
+    let publisher = {
+        let (stop, published, confirmed) = (stop.clone(), published.clone(), confirmed.clone());
+        let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+        tokio::spawn(async move {
+            let channel = conn.channel().await.unwrap();
+            let producer = Producer::new(&channel)
+                .exchange(Exchange::new("jobs", ExchangeKind::Direct))
+                .auto_declare(false)
+                .confirm(true);
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let body = format!("live-{n}");
+                let key = if n % 2 == 0 { "work" } else { "urgent" };
+                let result = producer.publish_body(body.clone()).routing_key(key).await;
+                if result.is_ok() {
+                    confirmed.lock().unwrap().push(body);
+                }
+                n += 1;
+                published.store(n, Ordering::SeqCst);
+            }
+            conn.close().await.unwrap();
+        })
+    };
+    // The publisher is running before apply starts, and still after it ends.
+    let wait_for = |target: u64| {
+        let published = published.clone();
+        async move {
+            while published.load(Ordering::SeqCst) < target {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_for(100).await;
+    let at_start = published.load(Ordering::SeqCst);
+    let apply = {
+        let v2 = v2.clone();
+        let name = vhost.name.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_kombu"))
+                .args(["apply", &v2, "--allow-destructive", "--vhost", &name])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = apply.await.unwrap();
+    let during = published.load(Ordering::SeqCst) - at_start;
+    wait_for(published.load(Ordering::SeqCst) + 100).await;
+    stop.store(true, Ordering::SeqCst);
+    publisher.await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+
+    let arrived = drain(&conn, "work").await;
+    let sample = arrived
+        .iter()
+        .find(|m| m.body() == b"initial-7")
+        .expect("initial-7 arrived");
+    assert_eq!(sample.header("n"), Some(&FieldValue::I64(7)));
+    assert_eq!(sample.properties().priority, Some(3));
+    assert_eq!(sample.properties().message_id.as_deref(), Some("initial-7"));
+    assert_eq!(sample.content_type(), Some("text/plain"));
+    let arrived = bodies(&arrived);
+    conn.close().await.unwrap();
+    let mut expected = initial.clone();
+    expected.extend(confirmed.lock().unwrap().iter().cloned());
+    let (lost, duplicates) = count(&expected, &arrived);
+    eprintln!(
+        "migration under load: {} initial + {} confirmed live messages ({during} published while apply ran), {} arrived, {} lost, {duplicates} duplicates\n{stdout}",
+        initial.len(),
+        expected.len() - initial.len(),
+        arrived.len(),
+        lost.len(),
+    );
+    assert!(
+        lost.is_empty(),
+        "lost {}: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(20)]
+    );
+    assert!(during > 0, "the publisher published while apply ran");
+    assert!(stdout.contains("recreated: queue `work`"), "{stdout}");
+    assert!(
+        !vhost.queues().contains(&"work.kombu-migrate".to_owned()),
+        "the temporary queue is gone"
+    );
+    let (_, plan, _) = vhost.kombu(&["plan", &v2]);
+    assert!(plan.contains("0 to create, 0 to recreate"), "{plan}");
+    let bindings: BTreeSet<_> = vhost.bindings().into_iter().collect();
+    assert_eq!(
+        bindings,
+        BTreeSet::from([
+            ("jobs".into(), "work".into(), "urgent".into()),
+            ("jobs".into(), "work".into(), "work".into()),
+        ])
+    );
+}
+
+/// The states a migration can be interrupted after (see `kombu-cli/src/migrate.rs`).
+const STATES: &[&str] = &[
+    "temp-declared",
+    "bound-temp",
+    "switched-out",
+    "moved-out",
+    "deleted",
+    "recreated",
+    "bound-new",
+    "switched-back",
+    "moved-back",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_migration_resumes_and_loses_nothing() {
+    if !broker_available() {
+        return;
+    }
+    for state in STATES {
+        let vhost = Vhost::new(&format!("resume-{state}"));
+        let v1 = vhost.file("v1.toml", MIGRATE_V1);
+        let v2 = vhost.file("v2.toml", &migrate_v2());
+        let (code, out, err) = vhost.kombu(&["apply", &v1]);
+        assert_eq!(code, 0, "{out}{err}");
+        let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+        let first: Vec<String> = (0..300).map(|i| format!("first-{i}")).collect();
+        publish(&conn, "jobs", "work", &first).await;
+
+        let (code, out, err) =
+            vhost.kombu(&["apply", &v2, "--allow-destructive", "--stop-after", state]);
+        assert_eq!(code, 2, "{state}: {out}{err}");
+        assert!(err.contains(&format!("stopped after `{state}`")), "{err}");
+        assert!(
+            vhost.queues().contains(&"work.kombu-migrate".to_owned()),
+            "{state}: the temporary queue stays"
+        );
+        // Publishes while it stands still arrive too.
+        let between: Vec<String> = (0..50).map(|i| format!("between-{i}")).collect();
+        publish(&conn, "jobs", "urgent", &between).await;
+        let (_, plan, _) = vhost.kombu(&["plan", &v2]);
+        assert!(
+            plan.contains("a migration was interrupted; apply resumes it"),
+            "{state}: {plan}"
+        );
+
+        let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
+        assert_eq!(code, 0, "{state}: {out}{err}");
+        let arrived = bodies(&drain(&conn, "work").await);
+        conn.close().await.unwrap();
+        let mut expected = first.clone();
+        expected.extend(between);
+        let (lost, duplicates) = count(&expected, &arrived);
+        eprintln!(
+            "interrupted after {state}: {} sent, {} arrived, {} lost, {duplicates} duplicates",
+            expected.len(),
+            arrived.len(),
+            lost.len()
+        );
+        assert!(lost.is_empty(), "{state}: lost {lost:?}");
+        assert!(!vhost.queues().contains(&"work.kombu-migrate".to_owned()));
+        let (_, plan, _) = vhost.kombu(&["plan", &v2]);
+        assert!(
+            plan.contains("0 to create, 0 to recreate (the broker would refuse a redeclare), 0 to remove, 4 unchanged"),
+            "{state}: {plan}"
+        );
+    }
+}
