@@ -367,7 +367,7 @@ async fn migrating_a_queue_under_load_loses_no_confirmed_message() {
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 let body = format!("live-{n}");
-                let key = if n % 2 == 0 { "work" } else { "urgent" };
+                let key = if n.is_multiple_of(2) { "work" } else { "urgent" };
                 let result = producer.publish_body(body.clone()).routing_key(key).await;
                 if result.is_ok() {
                     confirmed.lock().unwrap().push(body);
