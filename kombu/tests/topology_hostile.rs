@@ -341,6 +341,14 @@ fn control_characters_in_names_are_escaped() {
             .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
         "{shown:?}"
     );
+    // Errors found while decoding an entity name it escaped too.
+    let json = "{\"version\": 1, \"queues\": {\"evil\\u001b[2J\": {\"durable\": 1}}}";
+    let d = only_error(load("names.json", Format::Json, json));
+    assert!(
+        d.message.starts_with("queue `evil\\u{1b}[2J`: "),
+        "{}",
+        d.message
+    );
 }
 
 #[test]

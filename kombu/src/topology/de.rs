@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 
-use super::diagnostic::{Code, Sink};
+use super::diagnostic::{escape, Code, Sink};
 use super::model::{AT_NAME, AT_SPAN, AT_VALUE};
 use super::node::{Key, Node, NodeValue};
 use super::source::{SourceFile, Span};
@@ -169,6 +169,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
     let mut seen = HashSet::new();
     items.retain(|d| seen.insert(d.clone()));
     if !context.is_empty() {
+        // The context holds the entity's name, as read from the file.
+        let context = escape(context);
         for d in &mut items {
             d.message = format!("{context}: {}", d.message);
         }
