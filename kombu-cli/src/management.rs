@@ -2,10 +2,10 @@
 //! management HTTP API (the `rabbitmq_management` plugin).
 //!
 //! The plan compares declared settings and arguments (so argument drift shows, which the
-//! Kubernetes operator cannot see), classes each difference like `kombu diff`, and leaves
-//! everything the topology does not name alone. `apply` creates what is missing; a change the
-//! broker would refuse (406) or that drops routes is refused unless `--allow-destructive`, and
-//! even then a queue that holds messages is never deleted.
+//! Kubernetes operator cannot see), classes each difference like `kombu diff`, lists what a
+//! recreate does beyond the entity (bindings the files do not name, messages, consumers), and
+//! leaves everything the topology does not name alone. `apply` (in `apply.rs`) carries the
+//! plan out.
 
 use std::path::PathBuf;
 
@@ -337,10 +337,14 @@ impl Api {
                 enc(name)
             );
             if let Some(Value::Array(list)) = self.get_opt(&path)? {
-                out.extend(list.iter().map(Binding::from_json));
+                for b in list.iter().map(Binding::from_json) {
+                    // A binding of the exchange to itself is on both lists: once is enough.
+                    if !out.contains(&b) {
+                        out.push(b);
+                    }
+                }
             }
         }
-        out.dedup();
         Ok(out)
     }
 }
