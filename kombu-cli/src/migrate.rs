@@ -19,6 +19,10 @@
 //! | `switched-back` | `Q` bound, `T` not                            | move `T`'s messages to `Q`     |
 //! | `moved-back`    | `T` empty                                     | delete `T` if empty: done      |
 //!
+//! `--stop-after STATE` (hidden, for tests) stops after a state; `moving-out` and `moving-back`
+//! end the process in the middle of a move, after a batch of copies is confirmed and before the
+//! originals are acknowledged.
+//!
 //! Resuming: with `T` present, `Q` with the old settings resumes at `temp-declared` (each step
 //! repeated does nothing more), `Q` missing at `deleted`, `Q` with the new settings at
 //! `recreated`. At every moment each binding is on `Q`, on `T` or on both, and the queue about
@@ -79,12 +83,14 @@ impl Mover {
         Ok(Mover { runtime, transport })
     }
 
-    /// Move every message of `from` to `to`; returns how many moved.
-    fn move_all(&self, from: &str, to: &str) -> Result<u64, crate::Failure> {
+    /// Move every message of `from` to `to`; returns how many moved. With `crash`, the
+    /// process ends at once after the first batch is confirmed and before it is acknowledged
+    /// (the worst moment to die: tests show it duplicates, never loses).
+    fn move_all(&self, from: &str, to: &str, crash: bool) -> Result<u64, crate::Failure> {
         self.runtime
             .block_on(async {
                 let channel = self.transport.open_channel().await?;
-                let moved = move_all(channel.as_ref(), from, to).await;
+                let moved = move_all(channel.as_ref(), from, to, crash).await;
                 // Closing sends the acks still queued; on failure the messages not acked
                 // return to `from`, and their copies (if confirmed) stay in `to`.
                 let closed = channel.close().await;
@@ -106,7 +112,12 @@ fn redacted(url: &str) -> String {
         .unwrap_or_else(|_| "the AMQP broker".to_owned())
 }
 
-async fn move_all(channel: &dyn TransportChannel, from: &str, to: &str) -> kombu::Result<u64> {
+async fn move_all(
+    channel: &dyn TransportChannel,
+    from: &str,
+    to: &str,
+    crash: bool,
+) -> kombu::Result<u64> {
     channel.confirm_select().await?;
     let mut moved = 0u64;
     loop {
@@ -141,6 +152,10 @@ async fn move_all(channel: &dyn TransportChannel, from: &str, to: &str) -> kombu
                     ))
                 }
             }
+        }
+        if crash {
+            eprintln!("crashed after copying {count} message(s) of `{from}` to `{to}`, before acknowledging them (--stop-after)");
+            std::process::exit(3);
         }
         // Every copy is confirmed: only now are the originals let go.
         channel.ack(last, true)?;
@@ -183,13 +198,14 @@ fn drain_and_delete(
     mover: &Mover,
     from: &str,
     to: &str,
-    moved_state: &str,
+    (moving_state, moved_state): (&str, &str),
     stop_after: Option<&str>,
 ) -> Result<u64, crate::Failure> {
     let mut moved = 0;
     let mut last_error = String::new();
+    let crash = stop_after == Some(moving_state);
     for _ in 0..DELETE_ATTEMPTS {
-        moved += mover.move_all(from, to)?;
+        moved += mover.move_all(from, to, crash)?;
         reached(moved_state, stop_after)?;
         match api.delete_opt(&format!("{}?if-empty=true", path(api, from))) {
             Ok(_) => return Ok(moved),
@@ -237,7 +253,14 @@ pub(crate) fn migrate(
             api.unbind(b)?;
         }
         reached("switched-out", stop_after)?;
-        outcome.moved_out = drain_and_delete(api, mover, name, &temp, "moved-out", stop_after)?;
+        outcome.moved_out = drain_and_delete(
+            api,
+            mover,
+            name,
+            &temp,
+            ("moving-out", "moved-out"),
+            stop_after,
+        )?;
         outcome.deleted = true;
         reached("deleted", stop_after)?;
     }
@@ -258,7 +281,14 @@ pub(crate) fn migrate(
         api.unbind(b)?;
     }
     reached("switched-back", stop_after)?;
-    outcome.moved_back = drain_and_delete(api, mover, &temp, name, "moved-back", stop_after)?;
+    outcome.moved_back = drain_and_delete(
+        api,
+        mover,
+        &temp,
+        name,
+        ("moving-back", "moved-back"),
+        stop_after,
+    )?;
     Ok(outcome)
 }
 
