@@ -88,6 +88,13 @@ pub(crate) fn apply(options: &Options<'_>) -> Result<u8, crate::Failure> {
     let api = Api::new(options.broker, options.vhost)?;
     let mut plan = plan_steps(&api, options.files)?;
     plan.steps.sort_by_key(order);
+    // What the plan said beyond the entities, said again before anything is done.
+    if options.allow_destructive && !plan.collateral.is_empty() {
+        println!("collateral effects:");
+        for c in &plan.collateral {
+            println!("  - {c}");
+        }
+    }
     let mut summary = Summary::default();
     let mut mover: Option<Mover> = None;
     let result = run(&api, &plan, options, &mut summary, &mut mover);
