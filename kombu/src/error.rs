@@ -60,6 +60,7 @@ impl ErrorKind {
     /// The kind of an AMQP reply code, the one mapping every transport uses for a broker's
     /// refusal (STOMP's ERROR frames from RabbitMQ carry the same codes): 404, 406, 403/405,
     /// 312, and the connection-level codes (320 forced close, 5xx) as `Connection`.
+    #[cfg(any(feature = "amqp", feature = "stomp"))]
     pub(crate) fn of_reply_code(code: u16) -> ErrorKind {
         match code {
             404 => ErrorKind::NotFound,

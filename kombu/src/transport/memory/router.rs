@@ -8,7 +8,7 @@
 //! What this module does not own: exchange-to-exchange chains and alternate exchanges, which
 //! the broker resolves by calling [`Router::route`] per exchange.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::field::{FieldTable, FieldValue};
 use crate::ExchangeKind;
@@ -216,8 +216,12 @@ fn headers_match(arguments: &FieldTable, headers: Option<&FieldTable>) -> bool {
 #[derive(Debug)]
 pub struct Router {
     kind: RouterKind,
-    /// Every binding, for listing, unbinding and emptiness.
-    bindings: Vec<BindingEntry>,
+    /// Every binding, for fanout and headers routing, unbinding and emptiness: a set, so
+    /// binding and unbinding cost the same however many bindings there are.
+    bindings: HashSet<BindingEntry>,
+    /// How many bindings of a direct exchange join each (key, destination): bindings that
+    /// differ only in arguments route alike, and the route goes with the last of them.
+    direct_pairs: HashMap<(String, Destination), usize>,
 }
 
 #[derive(Debug)]
@@ -240,7 +244,8 @@ impl Router {
         };
         Router {
             kind,
-            bindings: Vec::new(),
+            bindings: HashSet::new(),
+            direct_pairs: HashMap::new(),
         }
     }
 
@@ -259,26 +264,36 @@ impl Router {
                 map.entry(entry.key.clone())
                     .or_default()
                     .insert(entry.destination.clone());
+                *self
+                    .direct_pairs
+                    .entry((entry.key.clone(), entry.destination.clone()))
+                    .or_default() += 1;
             }
             RouterKind::Topic(trie) => trie.insert(&words(&entry.key), &entry.destination),
             RouterKind::Fanout | RouterKind::Headers => {}
         }
-        self.bindings.push(entry);
+        self.bindings.insert(entry);
         true
     }
 
     /// Remove a binding. Returns whether it existed.
     pub fn unbind(&mut self, entry: &BindingEntry) -> bool {
-        let Some(pos) = self.bindings.iter().position(|b| b == entry) else {
+        if !self.bindings.remove(entry) {
             return false;
-        };
-        self.bindings.remove(pos);
+        }
         match &mut self.kind {
             RouterKind::Direct(map) => {
-                let still_bound = self
-                    .bindings
-                    .iter()
-                    .any(|b| b.key == entry.key && b.destination == entry.destination);
+                let pair = (entry.key.clone(), entry.destination.clone());
+                let still_bound = match self.direct_pairs.get_mut(&pair) {
+                    Some(n) if *n > 1 => {
+                        *n -= 1;
+                        true
+                    }
+                    _ => {
+                        self.direct_pairs.remove(&pair);
+                        false
+                    }
+                };
                 if !still_bound {
                     if let Some(set) = map.get_mut(&entry.key) {
                         set.remove(&entry.destination);
@@ -416,6 +431,55 @@ mod tests {
 
     fn matches(binding: &str, key: &str) -> bool {
         !topic(&[binding], key).is_empty()
+    }
+
+    #[test]
+    fn a_direct_route_goes_with_the_last_binding_that_differs_only_in_arguments() {
+        let mut r = Router::new(&ExchangeKind::Direct);
+        let entry = |arg: i64| {
+            let mut arguments = FieldTable::new();
+            arguments.insert("x-n".into(), arg.into());
+            BindingEntry {
+                destination: q("jobs"),
+                key: "k".into(),
+                arguments,
+            }
+        };
+        let routes = |r: &Router| {
+            let mut out = BTreeSet::new();
+            r.route("k", None, &mut out);
+            out.len()
+        };
+        assert!(r.bind(entry(1)));
+        assert!(r.bind(entry(2)));
+        assert!(!r.bind(entry(2)), "the same binding twice is one binding");
+        assert!(r.unbind(&entry(1)));
+        assert_eq!(routes(&r), 1, "still bound with the other arguments");
+        assert!(!r.unbind(&entry(1)));
+        assert!(r.unbind(&entry(2)));
+        assert_eq!(routes(&r), 0);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn many_bindings_on_one_exchange_bind_and_unbind() {
+        let mut r = Router::new(&ExchangeKind::Direct);
+        let entry = |i: usize| BindingEntry {
+            destination: q(&format!("q{i}")),
+            key: format!("k{}", i % 7),
+            arguments: FieldTable::new(),
+        };
+        for i in 0..100_000 {
+            assert!(r.bind(entry(i)));
+        }
+        let mut out = BTreeSet::new();
+        r.route("k3", None, &mut out);
+        assert_eq!(out.len(), (0..100_000).filter(|i| i % 7 == 3).count());
+        assert_eq!(r.remove_destination(&q("q3")), 1);
+        for i in (0..100_000).filter(|i| *i != 3) {
+            assert!(r.unbind(&entry(i)));
+        }
+        assert!(r.is_empty());
     }
 
     #[test]
