@@ -96,8 +96,22 @@ pub(crate) fn apply(options: &Options<'_>) -> Result<u8, crate::Failure> {
         }
     }
     let mut summary = Summary::default();
-    let mut mover: Option<Mover> = None;
-    let result = run(&api, &plan, options, &mut summary, &mut mover);
+    let migrates = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.run, Some(Request::MigrateQueue(..))));
+    // Connected before anything changes: a broker without AMQP stops apply at the start, not
+    // halfway.
+    let mover = if migrates && options.allow_destructive {
+        let url = options.amqp.map_or_else(
+            || migrate::amqp_url(options.broker, options.vhost),
+            str::to_owned,
+        );
+        Some(Mover::connect(&url)?)
+    } else {
+        None
+    };
+    let result = run(&api, &plan, options, &mut summary, &mover);
     if let Some(m) = mover {
         m.close();
     }
@@ -111,7 +125,7 @@ fn run(
     plan: &crate::management::Plan,
     options: &Options<'_>,
     summary: &mut Summary,
-    mover: &mut Option<Mover>,
+    mover: &Option<Mover>,
 ) -> Result<(), crate::Failure> {
     let v = enc(options.vhost);
     let is_managed = |to_queue: bool, name: &str| {
@@ -180,15 +194,8 @@ fn run(
                 note = format!(" ({} + {kept} binding(s) created again)", own.len());
             }
             Request::MigrateQueue(name, body) => {
-                if mover.is_none() {
-                    let url = options.amqp.map_or_else(
-                        || migrate::amqp_url(options.broker, options.vhost),
-                        str::to_owned,
-                    );
-                    *mover = Some(Mover::connect(&url)?);
-                }
                 let Some(m) = mover.as_ref() else {
-                    continue;
+                    return Err("no AMQP connection to move messages with".to_owned());
                 };
                 let outcome = migrate::migrate(api, m, name, body, options.stop_after)?;
                 if outcome.deleted {

@@ -350,6 +350,13 @@ async fn migrating_a_queue_under_load_loses_no_confirmed_message() {
     let initial: Vec<String> = (0..5000).map(|i| format!("initial-{i}")).collect();
     publish(&conn, "jobs", "work", &initial).await;
 
+    let (_, plan, _) = vhost.kombu(&["plan", &v2]);
+    assert!(
+        plan.contains("queue `work` is deleted and declared again: its")
+            && plan.contains("move to `work.kombu-migrate` and back, none dropped"),
+        "{plan}"
+    );
+
     // A publisher that keeps publishing to the exchange, through both bindings, with
     // confirms, until told to stop; it keeps what the broker confirmed.
     let stop = Arc::new(AtomicBool::new(false));
