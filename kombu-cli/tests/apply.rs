@@ -148,8 +148,22 @@ async fn publish(conn: &Connection, exchange: &str, key: &str, bodies: &[String]
             .publish_body(body.clone())
             .routing_key(key)
             .header("n", FieldValue::I64(i as i64))
+            .header(
+                "nested",
+                FieldValue::Table(
+                    [("a".to_owned(), FieldValue::Bool(true))]
+                        .into_iter()
+                        .collect(),
+                ),
+            )
             .message_id(body.clone())
             .priority(3)
+            .correlation_id("corr")
+            .reply_to("replies")
+            .timestamp(1_700_000_000)
+            .kind("job")
+            .app_id("tests")
+            .expiration(std::time::Duration::from_secs(3600))
             .await
             .unwrap();
     }
@@ -428,6 +442,29 @@ async fn migrating_a_queue_under_load_loses_no_confirmed_message() {
     assert_eq!(sample.properties().priority, Some(3));
     assert_eq!(sample.properties().message_id.as_deref(), Some("initial-7"));
     assert_eq!(sample.content_type(), Some("text/plain"));
+    let p = sample.properties();
+    assert_eq!(
+        (
+            p.correlation_id.as_deref(),
+            p.reply_to.as_deref(),
+            p.timestamp,
+            p.kind.as_deref(),
+            p.app_id.as_deref()
+        ),
+        (
+            Some("corr"),
+            Some("replies"),
+            Some(1_700_000_000),
+            Some("job"),
+            Some("tests")
+        )
+    );
+    assert_eq!(p.expiration, Some(std::time::Duration::from_secs(3600)));
+    assert!(
+        matches!(sample.header("nested"), Some(FieldValue::Table(t)) if t.get("a") == Some(&FieldValue::Bool(true))),
+        "{:?}",
+        sample.header("nested")
+    );
     let arrived = bodies(&arrived);
     conn.close().await.unwrap();
     let mut expected = initial.clone();
