@@ -8,7 +8,7 @@
 //!
 //! | state           | on the broker                                 | next step                      |
 //! |-----------------|-----------------------------------------------|--------------------------------|
-//! | (start)         | `Q` with the old settings, no `T`             | declare `T`                    |
+//! | (start)         | `Q` with the old settings, no `T`             | probe the new settings (a queue `<queue>.kombu-probe`, deleted at once): refused, stop; else declare `T` |
 //! | `temp-declared` | `Q` (old), `T`                                | bind `T` as `Q` is bound       |
 //! | `bound-temp`    | `Q` and `T` both bound (a publish reaches both) | unbind `Q`                   |
 //! | `switched-out`  | `T` bound, `Q` not                            | move `Q`'s messages to `T`     |
@@ -217,6 +217,17 @@ fn drain_and_delete(
     ))
 }
 
+/// Declares a scratch queue with the new settings and deletes it: a declaration the broker
+/// refuses (a quorum queue with a priority, say) stops the migration before anything moved.
+fn probe(api: &Api, name: &str, body: &Value) -> Result<(), crate::Failure> {
+    let probe = format!("{name}.kombu-probe");
+    let declared = api.put(&path(api, &probe), body);
+    api.delete_opt(&path(api, &probe))?;
+    declared.map_err(|e| {
+        format!("the broker refuses the new settings of queue `{name}`; nothing was changed: {e}")
+    })
+}
+
 /// Recreate queue `name` with the settings `body` (as the management API takes them), moving
 /// its messages and bindings through the temporary queue; resumes an interrupted migration.
 pub(crate) fn migrate(
@@ -238,6 +249,7 @@ pub(crate) fn migrate(
     // Out: while `Q` still has its old settings.
     if current.as_ref().is_some_and(|q| !is_new(q)) {
         if !temp_exists {
+            probe(api, name, body)?;
             api.put(
                 &path(api, &temp),
                 &serde_json::json!({"durable": true, "auto_delete": false, "arguments": {}}),

@@ -501,6 +501,39 @@ async fn migrating_a_queue_under_load_loses_no_confirmed_message() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_the_broker_refuses_stop_the_migration_before_it_starts() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("refused");
+    let v1 = vhost.file("v1.toml", MIGRATE_V1);
+    // RabbitMQ refuses a priority on a quorum queue (400, invalid arg 'x-max-priority').
+    let v2 = vhost.file(
+        "v2.toml",
+        &MIGRATE_V1.replace("max_priority = 5", "max_priority = 5\ntype = \"quorum\""),
+    );
+    let (code, out, err) = vhost.kombu(&["apply", &v1]);
+    assert_eq!(code, 0, "{out}{err}");
+    let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+    let sent: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    publish(&conn, "jobs", "work", &sent).await;
+    let bindings_before = vhost.bindings();
+    let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
+    let queues = vhost.queues();
+    let arrived = bodies(&drain(&conn, "work").await);
+    conn.close().await.unwrap();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("the broker refuses the new settings of queue `work`; nothing was changed"),
+        "{err}"
+    );
+    assert!(out.contains("deleted: nothing"), "{out}");
+    assert_eq!(queues, ["work"]);
+    assert_eq!(vhost.bindings(), bindings_before);
+    assert_eq!(arrived, sent);
+}
+
 /// The states a migration can be interrupted after, and the two moves it can be killed in the
 /// middle of (see `kombu-cli/src/migrate.rs`).
 const STATES: &[&str] = &[
