@@ -2,6 +2,7 @@
 //! [`Connection::drain_events`](crate::Connection::drain_events) (Python kombu's style) or as an
 //! async stream of [`Message`]s.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,12 @@ pub(crate) struct ConsumerShared {
     receipt: Mutex<Option<Receipt>>,
     /// (queue, consumer tag) of each active `basic.consume`.
     active: Mutex<Vec<(String, String)>>,
+    /// The queue of each tag started and not yet ended (the transport's `Ended`, or a broker
+    /// cancel): a delivery that arrives after `cancel` still knows its queue, and the stream
+    /// ends once none is left, after what was queued before the ends.
+    open: Mutex<HashMap<String, String>>,
+    /// Whether any consume was started: before that, the stream waits rather than ends.
+    started: AtomicBool,
 }
 
 impl std::fmt::Debug for ConsumerShared {
@@ -58,18 +65,47 @@ impl ConsumerShared {
         self.has_handlers.load(Ordering::Acquire)
     }
 
+    /// The next delivery or broker cancel; `None` once every consume started has ended and
+    /// what came before the ends was taken.
     pub(crate) fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<ConsumerEvent>> {
-        lock(&self.rx).poll_recv(cx)
+        let mut rx = lock(&self.rx);
+        loop {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(ConsumerEvent::Ended { consumer_tag })) => {
+                    self.end(&consumer_tag);
+                }
+                Poll::Ready(Some(event)) => return Poll::Ready(Some(event)),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending if self.has_ended() => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// The event already queued, if any, without waiting (ends are taken in passing).
+    fn try_event(&self) -> Option<ConsumerEvent> {
+        let mut rx = lock(&self.rx);
+        loop {
+            match rx.try_recv().ok()? {
+                ConsumerEvent::Ended { consumer_tag } => self.end(&consumer_tag),
+                event => return Some(event),
+            }
+        }
+    }
+
+    /// Nothing more can come: consumes were started, and every one has ended.
+    fn has_ended(&self) -> bool {
+        self.started.load(Ordering::Acquire) && lock(&self.open).is_empty()
+    }
+
+    fn end(&self, tag: &str) {
+        lock(&self.open).remove(tag);
+        lock(&self.active).retain(|(_, t)| t != tag);
     }
 
     fn cancelled(&self, tag: &str, reason: &str) -> Error {
-        let mut active = lock(&self.active);
-        let queue = active
-            .iter()
-            .find(|(_, t)| t == tag)
-            .map(|(q, _)| q.clone())
-            .unwrap_or_default();
-        active.retain(|(_, t)| t != tag);
+        lock(&self.active).retain(|(_, t)| t != tag);
+        let queue = lock(&self.open).remove(tag).unwrap_or_default();
         Error::new(
             ErrorKind::ConsumerCancelled,
             format!("consumer `{tag}` on queue `{queue}` was cancelled by the broker: {reason}"),
@@ -91,6 +127,13 @@ impl ConsumerShared {
                 consumer_tag,
                 reason,
             } => Err(self.cancelled(&consumer_tag, &reason)),
+            ConsumerEvent::Ended { consumer_tag } => {
+                self.end(&consumer_tag);
+                Err(Error::new(
+                    ErrorKind::Channel,
+                    format!("consumer `{consumer_tag}` has ended"),
+                ))
+            }
         }
     }
 
@@ -110,6 +153,10 @@ impl ConsumerShared {
                 }
                 None => Err(error),
             };
+        }
+        if let ConsumerEvent::Ended { consumer_tag } = &event {
+            self.end(consumer_tag);
+            return Ok(());
         }
         let message = self.message(event)?;
         if let Some(on_message) = handlers.on_message.as_mut() {
@@ -234,6 +281,8 @@ impl Consumer {
                 has_handlers: AtomicBool::new(false),
                 receipt: Mutex::new(None),
                 active: Mutex::default(),
+                open: Mutex::default(),
+                started: AtomicBool::new(false),
             }),
             tx,
             tag_prefix: String::from("kombu-"),
@@ -366,10 +415,17 @@ impl Consumer {
             exclusive: self.exclusive,
             arguments: self.queues[index].consumer_arguments.clone(),
         };
-        self.channel
+        lock(&self.shared.open).insert(tag.clone(), name.clone());
+        if let Err(e) = self
+            .channel
             .transport
             .consume(&name, &tag, &options, self.tx.clone())
-            .await?;
+            .await
+        {
+            lock(&self.shared.open).remove(&tag);
+            return Err(e);
+        }
+        self.shared.started.store(true, Ordering::Release);
         lock(&self.shared.active).push((name, tag));
         Ok(())
     }
@@ -383,12 +439,10 @@ impl Consumer {
         Ok(())
     }
 
-    /// The queue a delivery came from, by its consumer tag.
+    /// The queue a delivery came from, by its consumer tag (also for deliveries that arrive
+    /// after [`Consumer::cancel`], until the stream has ended).
     pub fn queue_of(&self, consumer_tag: &str) -> Option<String> {
-        lock(&self.shared.active)
-            .iter()
-            .find(|(_, t)| t == consumer_tag)
-            .map(|(q, _)| q.clone())
+        lock(&self.shared.open).get(consumer_tag).cloned()
     }
 
     /// Whether a `basic.consume` is active on the queue.
@@ -397,7 +451,7 @@ impl Consumer {
     }
 
     /// Stop consuming every queue. Messages already delivered stay unacknowledged until
-    /// settled or until the channel closes.
+    /// settled or until the channel closes; the stream yields what had arrived, then ends.
     pub async fn cancel(&mut self) -> Result<()> {
         let active = std::mem::take(&mut *lock(&self.shared.active));
         for (_, tag) in active {
@@ -425,8 +479,11 @@ impl Consumer {
         Ok(())
     }
 
-    /// The next message (stream style); `None` when the consumer can receive no more. A broker
-    /// cancel arrives as a [`ConsumerCancelled`](ErrorKind::ConsumerCancelled) error.
+    /// The next message (stream style); `None` when the consumer can receive no more: every
+    /// queue it consumed was cancelled (by [`Consumer::cancel`], or by the broker, which first
+    /// arrives as a [`ConsumerCancelled`](ErrorKind::ConsumerCancelled) error), or its channel
+    /// or connection closed. Messages that arrived before the end are yielded first. Before
+    /// [`Consumer::consume`] it waits.
     pub async fn next(&mut self) -> Option<Result<Message>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
@@ -437,7 +494,7 @@ impl Consumer {
             Ok(Some(result)) => result,
             Ok(None) => Err(Error::new(
                 ErrorKind::Channel,
-                "the consumer's channel is gone",
+                "the consumer has ended (cancelled, or its channel or connection closed)",
             )),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
@@ -448,7 +505,7 @@ impl Consumer {
 
     /// A message already delivered to this consumer, without waiting.
     pub(crate) fn try_next(&mut self) -> Option<Result<Message>> {
-        let event = lock(&self.shared.rx).try_recv().ok()?;
+        let event = self.shared.try_event()?;
         Some(self.shared.message(event))
     }
 }

@@ -769,3 +769,128 @@ async fn batched_acks_never_cover_a_message_still_being_handled() {
         "nothing else came back"
     );
 }
+
+/// The next item of the stream, within [`WAIT`]: `None` inside means the stream ended.
+async fn next_within(consumer: &mut Consumer) -> Option<kombu::Result<kombu::Message>> {
+    tokio::time::timeout(WAIT, consumer.next())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("the consumer's stream neither yielded nor ended within {WAIT:?}")
+        })
+}
+
+#[tokio::test]
+async fn after_cancel_the_stream_yields_what_had_arrived_then_ends() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name());
+    for n in 0..3 {
+        producer.publish(&json!({ "n": n })).await.unwrap();
+    }
+    let mut consumer = Consumer::new(&ch, [q.queue().clone()]);
+    consumer.consume().await.unwrap();
+    let first = consumer.recv(WAIT).await.unwrap();
+    consumer.cancel().await.unwrap();
+    let mut received = vec![first];
+    while let Some(message) = next_within(&mut consumer).await {
+        let message = message.unwrap();
+        // A delivery that arrives after the cancel still knows its queue.
+        assert_eq!(
+            consumer.queue_of(message.consumer_tag()).as_deref(),
+            Some(q.name())
+        );
+        received.push(message);
+    }
+    assert!(
+        consumer.next().await.is_none(),
+        "an ended stream stays ended"
+    );
+    let mut acked = 0;
+    for message in &received {
+        match message.ack() {
+            Ok(()) => acked += 1,
+            // RabbitMQ's STOMP ends the session on an ACK for a cancelled subscription, so
+            // kombu refuses it; the message goes back to the queue when the channel closes.
+            Err(e) if common::is_stomp() => assert_eq!(e.kind(), ErrorKind::Channel, "{e}"),
+            Err(e) => panic!("acking a message that arrived before the cancel: {e}"),
+        }
+    }
+    ch.close().await.unwrap();
+    // Whatever was not acked is back in the queue: nothing is lost.
+    let (_conn, check) = open(t).await;
+    let q = q.queue().clone().bind(&check);
+    let left = drain_until_marker(&check, &q).await;
+    assert_eq!(acked + left.len(), 3);
+}
+
+#[tokio::test]
+async fn the_stream_ends_when_the_channel_closes() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = Queue::new(common::name(t, "q"));
+    let mut consumer = Consumer::new(&ch, [q]);
+    consumer.consume().await.unwrap();
+    ch.close().await.unwrap();
+    assert!(next_within(&mut consumer).await.is_none());
+}
+
+#[tokio::test]
+async fn the_stream_ends_when_the_connection_closes() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let q = Queue::new(common::name(t, "q"));
+    let mut consumer = Consumer::new(&ch, [q]);
+    consumer.consume().await.unwrap();
+    conn.close().await.unwrap();
+    assert!(next_within(&mut consumer).await.is_none());
+}
+
+#[tokio::test]
+async fn a_broker_cancel_is_an_error_and_then_the_stream_ends() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let mut consumer = Consumer::new(&ch, [q.queue().clone()]);
+    consumer.consume().await.unwrap();
+    let other = conn.channel().await.unwrap();
+    q.queue()
+        .clone()
+        .bind(&other)
+        .delete(false, false)
+        .await
+        .unwrap();
+    let err = next_within(&mut consumer).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConsumerCancelled, "{err}");
+    assert!(next_within(&mut consumer).await.is_none());
+}
+
+#[tokio::test]
+async fn of_two_queues_the_stream_ends_when_both_have_ended() {
+    let t = test_name!();
+    let (conn, ch) = open(t).await;
+    let a = declare(&ch, Queue::new(common::name(t, "a"))).await;
+    let b = declare(&ch, Queue::new(common::name(t, "b"))).await;
+    let mut consumer = Consumer::new(&ch, [a.queue().clone(), b.queue().clone()]);
+    consumer.consume().await.unwrap();
+    let other = conn.channel().await.unwrap();
+    a.queue()
+        .clone()
+        .bind(&other)
+        .delete(false, false)
+        .await
+        .unwrap();
+    let err = next_within(&mut consumer).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConsumerCancelled, "{err}");
+    // `b` is still consumed: its messages still arrive.
+    Producer::new(&ch)
+        .routing_key(b.name())
+        .publish(&json!({"n": 1}))
+        .await
+        .unwrap();
+    let message = next_within(&mut consumer).await.unwrap().unwrap();
+    message.ack().unwrap();
+    consumer.cancel_by_queue(b.name()).await.unwrap();
+    assert!(next_within(&mut consumer).await.is_none());
+    b.delete(false, false).await.unwrap();
+}

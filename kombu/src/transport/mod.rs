@@ -103,6 +103,13 @@ pub enum ConsumerEvent {
         /// Why, as far as the transport knows.
         reason: String,
     },
+    /// The consumer ended without the broker cancelling it: the user cancelled it, or its
+    /// channel or connection closed. It is the last event of that consumer tag: every delivery
+    /// of the tag was sent before it.
+    Ended {
+        /// The ended consumer's tag.
+        consumer_tag: String,
+    },
 }
 
 /// The sending half given to [`TransportChannel::consume`]; several consumers may share one.

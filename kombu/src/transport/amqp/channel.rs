@@ -497,9 +497,15 @@ async fn forward(
             None => break,
         }
     }
-    let Some(ch) = channel.upgrade() else { return };
+    let ended = |sender: &DeliverySender, tag: String| {
+        let _ = sender.send(ConsumerEvent::Ended { consumer_tag: tag });
+    };
+    // The lapin consumer's stream has ended, after its last delivery was forwarded.
+    let Some(ch) = channel.upgrade() else {
+        return ended(&sender, tag); // The channel was dropped.
+    };
     if lock(&ch.cancelled).remove(&tag) || ch.closed.load(Ordering::SeqCst) || ch.conn.is_closed() {
-        return;
+        return ended(&sender, tag);
     }
     if ch.current_generation() != generation {
         return; // Already reopened; the consumer was restarted there.

@@ -1156,7 +1156,16 @@ impl State {
         let Some(q) = self.queues.get_mut(queue) else {
             return;
         };
-        q.consumers.retain(|c| !(c.tag == tag && c.channel == chan));
+        // Every delivery to it went out under this lock, so its end comes after them.
+        q.consumers.retain(|c| {
+            let ended = c.tag == tag && c.channel == chan;
+            if ended {
+                let _ = c.sender.send(ConsumerEvent::Ended {
+                    consumer_tag: tag.to_owned(),
+                });
+            }
+            !ended
+        });
         q.next_consumer = 0;
         if q.auto_delete && q.had_consumer && q.consumers.is_empty() {
             self.delete_queue(queue, "auto-delete queue lost its last consumer");

@@ -2,7 +2,7 @@
 //! recovery of a lost session (reconnect with bounded backoff, resubscribe under the same
 //! consumer tags).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -50,6 +50,8 @@ struct ConsumerRecord {
 struct Unacked {
     /// The session it came on; after a reconnect its `ack` id means nothing.
     session: u64,
+    /// The subscription it came on.
+    subscription: String,
     ack: String,
 }
 
@@ -87,6 +89,9 @@ pub(crate) struct StompChannel {
     unacked: Mutex<BTreeMap<u64, Unacked>>,
     /// Delivery tags of messages whose session was lost before they were settled.
     lost: Mutex<BTreeSet<u64>>,
+    /// (session, subscription) the user cancelled: RabbitMQ ends the whole session when a
+    /// message of such a subscription is acknowledged, so those are not sent.
+    unsubscribed: Mutex<HashSet<(u64, String)>>,
     next_tag: AtomicU64,
     prefetch: AtomicU32,
     confirm: AtomicBool,
@@ -108,6 +113,7 @@ impl StompChannel {
             consumers: Mutex::default(),
             unacked: Mutex::default(),
             lost: Mutex::default(),
+            unsubscribed: Mutex::default(),
             next_tag: AtomicU64::new(1),
             prefetch: AtomicU32::new(0),
             confirm: AtomicBool::new(false),
@@ -345,6 +351,7 @@ impl StompChannel {
                 delivery_tag,
                 Unacked {
                     session,
+                    subscription: subscription.to_owned(),
                     ack: ack.clone(),
                 },
             );
@@ -388,7 +395,8 @@ impl StompChannel {
         delivery_tag: u64,
         multiple: bool,
         session: u64,
-    ) -> Result<(Vec<String>, bool)> {
+    ) -> Result<(Vec<String>, bool, bool)> {
+        let unsubscribed = lock(&self.unsubscribed);
         let mut unacked = lock(&self.unacked);
         let mut lost = lock(&self.lost);
         let mut stale = false;
@@ -400,7 +408,7 @@ impl StompChannel {
         } else if unacked.contains_key(&delivery_tag) {
             vec![delivery_tag]
         } else if lost.remove(&delivery_tag) {
-            return Ok((Vec::new(), true));
+            return Ok((Vec::new(), true, false));
         } else {
             return Err(Error::new(
                 ErrorKind::Channel,
@@ -411,16 +419,19 @@ impl StompChannel {
             ));
         };
         let mut ids = Vec::with_capacity(tags.len());
+        let mut orphaned = false;
         for t in tags {
             if let Some(u) = unacked.remove(&t) {
-                if u.session == session {
-                    ids.push(u.ack);
-                } else {
+                if u.session != session {
                     stale = true;
+                } else if unsubscribed.contains(&(u.session, u.subscription)) {
+                    orphaned = true;
+                } else {
+                    ids.push(u.ack);
                 }
             }
         }
-        Ok((ids, stale))
+        Ok((ids, stale, orphaned))
     }
 
     /// ACK or NACK what `delivery_tag` covers on the live session; then an error if part of it
@@ -433,11 +444,19 @@ impl StompChannel {
     ) -> Result<()> {
         let live = self.current();
         let session = live.as_ref().map_or(u64::MAX, |l| l.session);
-        let (ids, stale) = self.take_unacked(delivery_tag, multiple, session)?;
+        let (ids, stale, orphaned) = self.take_unacked(delivery_tag, multiple, session)?;
         if let Some(live) = &live {
             for id in &ids {
                 send(&live.client, id)?;
             }
+        }
+        if orphaned {
+            return Err(Error::new(
+                ErrorKind::Channel,
+                "on STOMP a message cannot be settled once its consumer was cancelled \
+                 (RabbitMQ would end the session); it goes back to its queue when the channel \
+                 closes",
+            ));
         }
         if stale || live.is_none() {
             return Err(Error::new(
@@ -705,6 +724,12 @@ impl TransportChannel for StompChannel {
         let Some(record) = lock(&self.consumers).remove(consumer_tag) else {
             return Ok(());
         };
+        lock(&self.unsubscribed).insert((record.session, record.subscription.clone()));
+        // Deliveries are sent while the record is held, so none can follow this; what the
+        // server still sends for the subscription goes back to the queue.
+        let _ = record.sender.send(ConsumerEvent::Ended {
+            consumer_tag: consumer_tag.to_owned(),
+        });
         // Messages it received and has not settled stay unacknowledged, as on AMQP. A
         // subscription of a lost session ended with it; one being remade by recovery is ended
         // there, when recovery finds the consumer gone.
@@ -735,7 +760,11 @@ impl TransportChannel for StompChannel {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        lock(&self.consumers).clear();
+        for (tag, record) in lock(&self.consumers).drain() {
+            let _ = record
+                .sender
+                .send(ConsumerEvent::Ended { consumer_tag: tag });
+        }
         lock(&self.unacked).clear();
         lock(&self.lost).clear();
         let live = lock(&self.live).take();
