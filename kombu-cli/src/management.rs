@@ -551,7 +551,12 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                         .unwrap_or(0)
                 };
                 let messages = count(&actual, "messages");
-                let consumers = count(&actual, "consumers");
+                // The list leaves statistics out: ask the queue itself for its consumers.
+                let detail_of = match &actual {
+                    Some(_) => api.queue(&name)?,
+                    None => None,
+                };
+                let consumers = count(&detail_of, "consumers");
                 if d.is_empty() && in_progress.is_none() {
                     steps.push(Step {
                         action: Action::Unchanged,
@@ -578,7 +583,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                 }
                 if consumers > 0 {
                     collateral.push(format!(
-                        "queue `{name}` has {consumers} consumer(s): the broker cancels them when it is deleted, and what they hold unacknowledged then is lost unless they ack it; stop them first"
+                        "queue `{name}` has {consumers} consumer(s): apply does not start its migration until they are stopped (deleting it would cancel them, and what they hold unacknowledged would be lost if they requeued it)"
                     ));
                 }
                 steps.push(Step {

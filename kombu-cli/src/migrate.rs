@@ -35,7 +35,7 @@
 //! publish to a missing queue; messages keep their properties and headers but are published
 //! anew (a per-message TTL starts again, the `redelivered` flag is cleared); the order of
 //! messages published during a migration is not kept; consumers of `Q` are cancelled when it is
-//! deleted (stop them first).
+//! deleted, so a migration does not start (or resume its first half) while `Q` has consumers.
 
 use kombu::transport::amqp::{AmqpOptions, AmqpTransport};
 use kombu::transport::{
@@ -98,6 +98,22 @@ impl Mover {
                 closed.map(|()| moved)
             })
             .map_err(|e| format!("moving the messages of `{from}` to `{to}`: {e}"))
+    }
+
+    /// How many consumers `queue` has, as the queue itself answers (the management API's
+    /// count can be seconds old).
+    fn consumers(&self, queue: &str) -> Result<u32, crate::Failure> {
+        self.runtime
+            .block_on(async {
+                let channel = self.transport.open_channel().await?;
+                let declared = channel
+                    .declare_queue(&kombu::Queue::new(queue).passive(true))
+                    .await;
+                let _ = channel.close().await;
+                declared
+            })
+            .map(|d| d.consumer_count)
+            .map_err(|e| format!("counting the consumers of `{queue}`: {e}"))
     }
 
     /// Close the connection.
@@ -248,6 +264,12 @@ pub(crate) fn migrate(
     }
     // Out: while `Q` still has its old settings.
     if current.as_ref().is_some_and(|q| !is_new(q)) {
+        // What a consumer holds unacknowledged when the queue is deleted is gone if it
+        // requeues it: a migration that loses nothing starts only without consumers.
+        let consumers = mover.consumers(name)?;
+        if consumers > 0 {
+            return Err(format!("queue `{name}` has {consumers} consumer(s): stop them, then run apply again (nothing of `{name}` was changed; its migration deletes it, and what they hold unacknowledged would be lost if they requeued it)"));
+        }
         if !temp_exists {
             probe(api, name, body)?;
             api.put(

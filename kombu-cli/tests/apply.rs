@@ -534,6 +534,42 @@ async fn settings_the_broker_refuses_stop_the_migration_before_it_starts() {
     assert_eq!(arrived, sent);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_with_consumers_is_not_migrated_until_they_stop() {
+    use kombu::transport::{ConsumeOptions, Transport as _};
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("consumers");
+    let v1 = vhost.file("v1.toml", MIGRATE_V1);
+    let v2 = vhost.file("v2.toml", &migrate_v2());
+    let (code, out, err) = vhost.kombu(&["apply", &v1]);
+    assert_eq!(code, 0, "{out}{err}");
+    let urls = kombu::BrokerUrl::parse_many(&vhost.amqp()).unwrap();
+    let transport = kombu::transport::amqp::AmqpTransport::connect(&urls, Default::default())
+        .await
+        .unwrap();
+    let channel = transport.open_channel().await.unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    channel
+        .consume("work", "worker", &ConsumeOptions::default(), tx)
+        .await
+        .unwrap();
+    let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
+    transport.close().await.unwrap();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("queue `work` has 1 consumer(s): stop them, then run apply again"),
+        "{err}"
+    );
+    assert!(out.contains("deleted: nothing"), "{out}");
+    assert_eq!(vhost.queues(), ["work"]);
+    // Stopped, it migrates.
+    let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("recreated: queue `work`"), "{out}");
+}
+
 /// The states a migration can be interrupted after, and the two moves it can be killed in the
 /// middle of (see `kombu-cli/src/migrate.rs`).
 const STATES: &[&str] = &[
