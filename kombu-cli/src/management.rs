@@ -576,7 +576,16 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                         detail = "finish the interrupted migration".to_owned();
                     }
                 }
-                if actual.is_some() && !d.is_empty() {
+                let stream = actual
+                    .as_ref()
+                    .and_then(|a| a.get("type"))
+                    .and_then(Value::as_str)
+                    == Some("stream");
+                if stream && !d.is_empty() {
+                    collateral.push(format!(
+                        "queue `{name}` is a stream: apply refuses to recreate it (basic.get cannot move a stream's messages, and deleting it drops its log)"
+                    ));
+                } else if actual.is_some() && !d.is_empty() {
                     collateral.push(format!(
                         "queue `{name}` is deleted and declared again: its {messages} message(s) (as the management API last counted) and its bindings move to `{temp}` and back, none dropped; the order of messages published meanwhile is not kept"
                     ));

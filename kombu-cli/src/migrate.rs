@@ -263,7 +263,12 @@ pub(crate) fn migrate(
         return Ok(outcome); // Nothing to do.
     }
     // Out: while `Q` still has its old settings.
-    if current.as_ref().is_some_and(|q| !is_new(q)) {
+    if let Some(q) = current.as_ref().filter(|q| !is_new(q)) {
+        // A stream is a log that consumers read from offsets: basic.get cannot empty it, and
+        // deleting it drops its history.
+        if q.get("type").and_then(Value::as_str) == Some("stream") {
+            return Err(format!("queue `{name}` is a stream: apply does not recreate streams (its messages cannot be moved with basic.get, and deleting it drops its log); nothing was changed"));
+        }
         // What a consumer holds unacknowledged when the queue is deleted is gone if it
         // requeues it: a migration that loses nothing starts only without consumers.
         let consumers = mover.consumers(name)?;

@@ -570,6 +570,41 @@ async fn a_queue_with_consumers_is_not_migrated_until_they_stop() {
     assert!(out.contains("recreated: queue `work`"), "{out}");
 }
 
+#[test]
+fn a_stream_is_not_recreated() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("stream");
+    let v1 = r#"
+version = 1
+[exchanges.jobs]
+type = "direct"
+[queues.log]
+type = "stream"
+max_length_bytes = 1000000
+bindings = [{ exchange = "jobs", routing_key = "log" }]
+"#;
+    let v2 = vhost.file("v2.toml", &v1.replace("1000000", "2000000"));
+    let v1 = vhost.file("v1.toml", v1);
+    let (code, out, err) = vhost.kombu(&["apply", &v1]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, plan, _) = vhost.kombu(&["plan", &v2]);
+    assert!(
+        plan.contains("queue `log` is a stream: apply refuses to recreate it"),
+        "{plan}"
+    );
+    let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("queue `log` is a stream"), "{err}");
+    assert!(out.contains("deleted: nothing"), "{out}");
+    assert_eq!(vhost.queues(), ["log"]);
+    assert_eq!(
+        vhost.bindings(),
+        [("jobs".into(), "log".into(), "log".into())]
+    );
+}
+
 /// The states a migration can be interrupted after, and the two moves it can be killed in the
 /// middle of (see `kombu-cli/src/migrate.rs`).
 const STATES: &[&str] = &[
