@@ -29,11 +29,15 @@ pub(crate) enum Format {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub(crate) enum Class {
+    /// Additive; apply as is.
     Safe,
+    /// Changed in place with a RabbitMQ policy.
     Policy,
+    /// The broker refuses a redeclare: the entity is recreated (or renamed) with a migration.
     Recreate,
+    /// Drops messages or routes.
     Destructive,
 }
 
@@ -65,8 +69,20 @@ fn change(entity: &str, class: Class, text: impl Into<String>, hint: Option<Stri
     }
 }
 
-fn show<T: fmt::Debug>(v: &T) -> String {
-    format!("{v:?}")
+/// Arguments as a topology file writes them: `{ x-a = 1, x-b = "text" }`.
+fn table(t: &kombu::FieldTable) -> String {
+    if t.is_empty() {
+        return "none".to_owned();
+    }
+    let items: Vec<String> = t.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    format!("{{ {} }}", items.join(", "))
+}
+
+fn queue_type(t: Option<kombu::QueueType>) -> String {
+    t.map_or_else(
+        || "classic (the default)".to_owned(),
+        |t| t.as_str().to_owned(),
+    )
 }
 
 fn dur(d: &Option<std::time::Duration>) -> String {
@@ -163,7 +179,7 @@ fn exchange(name: &str, old: &ExchangeDef, new: &ExchangeDef, out: &mut Vec<Chan
         );
     }
     if old.arguments != new.arguments {
-        recreate("arguments", show(&old.arguments), show(&new.arguments));
+        recreate("arguments", table(&old.arguments), table(&new.arguments));
     }
     if old.alternate_exchange != new.alternate_exchange {
         let to = new.alternate_exchange.as_ref().map(|a| a.get().clone());
@@ -227,13 +243,17 @@ fn queue(name: &str, old: &QueueDef, new: &QueueDef, out: &mut Vec<Change>) {
         );
     }
     if old.queue_type != new.queue_type {
-        recreate("queue type", show(&old.queue_type), show(&new.queue_type));
+        recreate(
+            "queue type",
+            queue_type(old.queue_type),
+            queue_type(new.queue_type),
+        );
     }
     if old.max_priority != new.max_priority {
         recreate(
             "max_priority",
-            show(&old.max_priority),
-            show(&new.max_priority),
+            opt(&old.max_priority),
+            opt(&new.max_priority),
         );
     }
     if old.single_active_consumer != new.single_active_consumer {
@@ -244,7 +264,7 @@ fn queue(name: &str, old: &QueueDef, new: &QueueDef, out: &mut Vec<Change>) {
         );
     }
     if old.arguments != new.arguments {
-        recreate("arguments", show(&old.arguments), show(&new.arguments));
+        recreate("arguments", table(&old.arguments), table(&new.arguments));
     }
     let policies: [(&str, &str, String, String, Option<String>); 7] = [
         (
@@ -367,8 +387,209 @@ fn message(name: &str, old: &MessageDef, new: &MessageDef, out: &mut Vec<Change>
     }
 }
 
-/// Every change from `old` to `new`.
+/// The bindings whose source is exchange `name`: (destination, binding), destinations written
+/// `exchange NAME` or `queue NAME`.
+fn bindings_from(m: &TopologyModel, name: &str) -> Vec<(String, BindingDef)> {
+    let exchanges = m
+        .exchanges
+        .iter()
+        .map(|(n, x)| (format!("exchange `{n}`"), &x.bindings));
+    let queues = m
+        .queues
+        .iter()
+        .map(|(n, q)| (format!("queue `{n}`"), &q.bindings));
+    exchanges
+        .chain(queues)
+        .flat_map(|(to, bs)| {
+            bs.iter()
+                .filter(|b| b.exchange.get() == name)
+                .map(move |b| (to.clone(), b.clone()))
+        })
+        .collect()
+}
+
+/// The bindings from exchange `name`, sorted, with the kind of their destination but not its
+/// name: a queue renamed in the same change still counts as the same binding.
+fn binding_shapes(m: &TopologyModel, name: &str) -> Vec<String> {
+    let mut shapes: Vec<String> = bindings_from(m, name)
+        .iter()
+        .map(|(to, b)| {
+            let kind = to.split(' ').next().unwrap_or_default();
+            format!("{kind} {}", serde_json::to_string(b).unwrap_or_default())
+        })
+        .collect();
+    shapes.sort_unstable();
+    shapes
+}
+
+fn rename_ref(name: &mut kombu::topology::Name, from: &str, to: &str) {
+    if name.get() == from {
+        *name = to.into();
+    }
+}
+
+/// `m` with exchange `from` called `to`, and every reference to it (bindings, alternate and
+/// dead-letter exchanges, producers) following.
+fn rename_exchange(m: &mut TopologyModel, from: &str, to: &str) {
+    if let Some(x) = m.exchanges.shift_remove(from) {
+        m.exchanges.insert(to.to_owned(), x);
+    }
+    for x in m.exchanges.values_mut() {
+        x.bindings
+            .iter_mut()
+            .for_each(|b| rename_ref(&mut b.exchange, from, to));
+        if let Some(a) = &mut x.alternate_exchange {
+            rename_ref(a, from, to);
+        }
+    }
+    for q in m.queues.values_mut() {
+        q.bindings
+            .iter_mut()
+            .for_each(|b| rename_ref(&mut b.exchange, from, to));
+        if let Some(d) = &mut q.dead_letter_exchange {
+            rename_ref(d, from, to);
+        }
+    }
+    for p in m.producers.values_mut() {
+        rename_ref(&mut p.exchange, from, to);
+    }
+}
+
+/// `m` with queue `from` called `to`, consumers following.
+fn rename_queue(m: &mut TopologyModel, from: &str, to: &str) {
+    if let Some(q) = m.queues.shift_remove(from) {
+        m.queues.insert(to.to_owned(), q);
+    }
+    for c in m.consumers.values_mut() {
+        if let Some(consume) = c.queues.shift_remove(from) {
+            c.queues.insert(to.into(), consume);
+        }
+    }
+}
+
+/// Pairs `(removed, added)` where `same(removed, added)` holds for exactly one added name and
+/// that added name for exactly one removed name: an unambiguous rename.
+fn pair<'a>(
+    removed: &[&'a str],
+    added: &[&'a str],
+    same: impl Fn(&str, &str) -> bool,
+) -> Vec<(&'a str, &'a str)> {
+    let matches: Vec<(&str, &str)> = removed
+        .iter()
+        .flat_map(|r| added.iter().map(move |a| (*r, *a)))
+        .filter(|(r, a)| same(r, a))
+        .collect();
+    matches
+        .iter()
+        .filter(|(r, a)| {
+            matches.iter().filter(|(r2, _)| r2 == r).count() == 1
+                && matches.iter().filter(|(_, a2)| a2 == a).count() == 1
+        })
+        .copied()
+        .collect()
+}
+
+/// Entities removed and added with identical settings and bindings: renames. Returns the old
+/// model with those renames applied (so the rest of the diff sees no change for them) and one
+/// change per rename, with the migration it needs.
+fn renames(old: &TopologyModel, new: &TopologyModel) -> (TopologyModel, Vec<Change>) {
+    let mut renamed = old.clone();
+    let mut out = Vec::new();
+    let removed: Vec<&str> = old
+        .exchanges
+        .keys()
+        .filter(|k| !new.exchanges.contains_key(k.as_str()))
+        .map(String::as_str)
+        .collect();
+    let added: Vec<&str> = new
+        .exchanges
+        .keys()
+        .filter(|k| !old.exchanges.contains_key(k.as_str()))
+        .map(String::as_str)
+        .collect();
+    let same_exchange = |r: &str, a: &str| {
+        let (Some(o), Some(n)) = (old.exchanges.get(r), new.exchanges.get(a)) else {
+            return false;
+        };
+        // Cheap comparisons first: the whole model is renamed only for a likely pair.
+        if o.kind != n.kind
+            || o.durable != n.durable
+            || o.auto_delete != n.auto_delete
+            || o.internal != n.internal
+            || o.arguments != n.arguments
+            || o.bindings.len() != n.bindings.len()
+        {
+            return false;
+        }
+        let mut m = old.clone();
+        rename_exchange(&mut m, r, a);
+        m.exchanges.get(a) == new.exchanges.get(a)
+            && binding_shapes(&m, a) == binding_shapes(new, a)
+    };
+    for (r, a) in pair(&removed, &added, same_exchange) {
+        let moved: Vec<String> = bindings_from(new, a)
+            .iter()
+            .map(|(to, b)| {
+                let key = b.routing_key.get();
+                if key.is_empty() {
+                    to.clone()
+                } else {
+                    format!("{to} (key `{key}`)")
+                }
+            })
+            .collect();
+        let moved = if moved.is_empty() {
+            String::new()
+        } else {
+            format!(" bind {} to `{a}`,", moved.join(", "))
+        };
+        rename_exchange(&mut renamed, r, a);
+        out.push(change(
+            &format!("exchange `{r}`"),
+            Class::Recreate,
+            format!("renamed to `{a}` (same settings and bindings)"),
+            Some(format!("RabbitMQ cannot rename an exchange: declare `{a}`,{moved} bind `{a}` where `{r}` is bound, move publishers to `{a}`, then delete `{r}`.")),
+        ));
+    }
+    let removed: Vec<&str> = renamed
+        .queues
+        .keys()
+        .filter(|k| !new.queues.contains_key(k.as_str()))
+        .map(String::as_str)
+        .collect();
+    let added: Vec<&str> = new
+        .queues
+        .keys()
+        .filter(|k| !renamed.queues.contains_key(k.as_str()))
+        .map(String::as_str)
+        .collect();
+    let pairs: Vec<(String, String)> = pair(&removed, &added, |r, a| {
+        renamed.queues.get(r) == new.queues.get(a)
+    })
+    .into_iter()
+    .map(|(r, a)| (r.to_owned(), a.to_owned()))
+    .collect();
+    for (r, a) in pairs {
+        rename_queue(&mut renamed, &r, &a);
+        out.push(change(
+            &format!("queue `{r}`"),
+            Class::Recreate,
+            format!("renamed to `{a}` (same settings and bindings)"),
+            Some(format!("RabbitMQ cannot rename a queue, so its messages must move: declare `{a}` with its bindings beside `{r}`, move consumers to `{a}`, unbind `{r}`, move what is left in it (a shovel: rabbitmqctl set_parameter shovel {r}-to-{a} '{{\"src-uri\":\"amqp://\",\"src-queue\":\"{r}\",\"dest-uri\":\"amqp://\",\"dest-queue\":\"{a}\",\"src-delete-after\":\"queue-length\"}}'), then delete `{r}` once empty.")),
+        ));
+    }
+    (renamed, out)
+}
+
+/// Every change from `old` to `new`, renames first.
 pub(crate) fn diff(old: &TopologyModel, new: &TopologyModel) -> Vec<Change> {
+    let (old, mut out) = renames(old, new);
+    out.extend(changes(&old, new));
+    out
+}
+
+/// Every change from `old` to `new`, renames not looked for.
+fn changes(old: &TopologyModel, new: &TopologyModel) -> Vec<Change> {
     let mut out = Vec::new();
     macro_rules! entities {
         ($field:ident, $kind:literal, $compare:expr, $removed:expr) => {
@@ -509,6 +730,7 @@ pub(crate) fn run(
     new: Option<&Path>,
     git: Option<&str>,
     format: Format,
+    deny: &[Class],
 ) -> Result<u8, crate::Failure> {
     let (old_t, new_t) = match (new, git) {
         (Some(new), None) => (
@@ -530,24 +752,24 @@ pub(crate) fn run(
     match format {
         Format::Human => {
             if changes.is_empty() {
-                println!("no changes");
+                crate::output::outln!("no changes");
             }
             for c in &changes {
-                println!("{} [{}]: {}", c.entity, c.class, c.change);
+                crate::output::outln!("{} [{}]: {}", c.entity, c.class, c.change);
                 if let Some(h) = &c.hint {
-                    println!("  hint: {h}");
+                    crate::output::outln!("  hint: {h}");
                 }
             }
         }
         Format::Markdown => {
             let worst = changes.iter().map(|c| c.class).max();
-            println!("### Topology changes\n");
+            crate::output::outln!("### Topology changes\n");
             if changes.is_empty() {
-                println!("No changes.");
+                crate::output::outln!("No changes.");
             } else {
-                println!("| class | entity | change |\n|---|---|---|");
+                crate::output::outln!("| class | entity | change |\n|---|---|---|");
                 for c in &changes {
-                    println!(
+                    crate::output::outln!(
                         "| **{}** | {} | {} |",
                         c.class,
                         c.entity,
@@ -559,9 +781,9 @@ pub(crate) fn run(
                     .filter(|c| c.hint.is_some() && c.class >= Class::Policy)
                     .collect();
                 if !hints.is_empty() {
-                    println!("\n#### Migration\n");
+                    crate::output::outln!("\n#### Migration\n");
                     for c in hints {
-                        println!(
+                        crate::output::outln!(
                             "- {} ({}): {}",
                             c.entity,
                             c.change,
@@ -570,7 +792,7 @@ pub(crate) fn run(
                     }
                 }
                 if let Some(w) = worst {
-                    println!("\nMost serious change: **{w}**.");
+                    crate::output::outln!("\nMost serious change: **{w}**.");
                 }
             }
         }
@@ -579,11 +801,40 @@ pub(crate) fn run(
                 .iter()
                 .map(|c| serde_json::json!({"entity": c.entity, "class": c.class.to_string(), "change": c.change, "hint": c.hint}))
                 .collect();
-            println!(
+            crate::output::outln!(
                 "{}",
                 serde_json::to_string_pretty(&items).unwrap_or_default()
             );
         }
     }
-    Ok(0)
+    Ok(deny_verdict(&changes, deny))
+}
+
+/// 1 if a change is of a class in `deny` (and says which on stderr), else 0.
+fn deny_verdict(changes: &[Change], deny: &[Class]) -> u8 {
+    let denied: Vec<&Change> = changes.iter().filter(|c| deny.contains(&c.class)).collect();
+    if denied.is_empty() {
+        return 0;
+    }
+    let mut classes: Vec<Class> = denied.iter().map(|c| c.class).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let counts: Vec<String> = classes
+        .iter()
+        .rev()
+        .map(|class| {
+            let n = denied.iter().filter(|c| c.class == *class).count();
+            format!("{n} {class}")
+        })
+        .collect();
+    eprintln!(
+        "{}: the change holds denied changes ({}; --deny {})",
+        crate::output::error_word(),
+        counts.join(", "),
+        deny.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    1
 }

@@ -32,17 +32,6 @@ fn canonical(path: &std::path::Path, text: &str) -> Result<String, String> {
         .lines()
         .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
         .collect();
-    let body_comments = text
-        .lines()
-        .skip(header.len())
-        .enumerate()
-        .find(|(_, l)| l.trim_start().starts_with('#'));
-    if let Some((i, _)) = body_comments {
-        return Err(format!(
-            "{name}:{}: a comment below the header would be lost by formatting; move it into a `description`",
-            header.len() + i + 1
-        ));
-    }
     let model = sorted(topology.model());
     let body = match format {
         Format::Toml => model.to_toml_string(),
@@ -57,6 +46,17 @@ fn canonical(path: &std::path::Path, text: &str) -> Result<String, String> {
     } else {
         format!("{header}\n{body}")
     };
+    // Never drop a comment: only the header block is carried through.
+    if let Some((line, comment)) = crate::comments::first_lost(format, text, &out) {
+        let shown: String = comment
+            .chars()
+            .take(60)
+            .flat_map(char::escape_debug)
+            .collect();
+        return Err(format!(
+            "{name}:{line}: the comment `# {shown}` would be lost by formatting (only the comment block at the top of a file is kept); move it into a `description`"
+        ));
+    }
     // Never write something that reads back differently.
     let back = Topology::from_sources([SourceFile::new(name.clone(), format, out.as_str())])
         .map_err(|d| d.to_string())?;
@@ -77,11 +77,11 @@ pub(crate) fn run(files: &[PathBuf], check: bool) -> Result<u8, crate::Failure> 
             continue;
         }
         if check {
-            println!("{}: not formatted", path.display());
+            crate::output::outln!("{}: not formatted", path.display());
             unformatted += 1;
         } else {
             std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?;
-            println!("{}: formatted", path.display());
+            crate::output::outln!("{}: formatted", path.display());
         }
     }
     Ok(u8::from(unformatted > 0))

@@ -137,7 +137,7 @@ fn binding_label(key: &str, headers: &kombu::FieldTable) -> String {
             .map(|(k, v)| {
                 format!(
                     "{k}={}",
-                    v.as_str().map_or_else(|| format!("{v:?}"), str::to_owned)
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
                 )
             })
             .collect();
@@ -190,6 +190,6 @@ pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failur
             out.push_str("}\n");
         }
     }
-    print!("{out}");
+    crate::output::out!("{out}");
     Ok(0)
 }

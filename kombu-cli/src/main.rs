@@ -6,17 +6,20 @@
 //! `apply` (against a live broker's management API), `export`/`import` (RabbitMQ
 //! definitions.json) and `fmt`.
 //!
-//! Exit codes: 0 success, 1 findings (errors, or warnings with `--deny-warnings`; changes that
-//! `apply` refused), 2 the command could not run (unreadable file, unreachable broker).
+//! Exit codes: 0 success, 1 findings (errors, or warnings with `--deny-warnings`; a change of
+//! a class `diff --deny` names; changes that `apply` refused), 2 the command could not run
+//! (a usage error, an unreadable or invalid file, an unreachable broker).
 
 mod apply;
 mod check;
+mod comments;
 mod definitions;
 mod diff;
 mod fmt;
 mod graph;
 mod management;
 mod migrate;
+mod output;
 mod route;
 
 use std::path::PathBuf;
@@ -28,7 +31,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "kombu",
     version,
-    about = "Review tools for kombu topology files"
+    about = "Review tools for kombu topology files",
+    after_long_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +66,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = diff::Format::Human)]
         format: diff::Format,
+        /// Exit 1 if the change holds a change of one of these classes (comma-separated:
+        /// safe, policy, recreate, destructive), e.g. `--deny destructive,recreate` in CI.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "CLASSES")]
+        deny: Vec<diff::Class>,
     },
     /// Draw the topology: exchanges, queues, bindings, producers and consumers.
     Graph {
@@ -83,9 +91,14 @@ enum Command {
         /// The routing key.
         #[arg(long, default_value = "")]
         key: String,
-        /// A header, `name=value` (repeatable; numbers and true/false are typed).
+        /// A header, `NAME=VALUE` (repeatable), typed as in a topology file: `n=1` is an
+        /// integer, `n=1.5` a float, `n=true` a boolean, `n='"1"'` (quoted) the string "1",
+        /// and anything else (`region=eu`) a string. A headers exchange tells 1 from "1".
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = route::Format::Human)]
+        format: route::Format,
     },
     /// Compare with a live broker (management HTTP API): what `apply` would do.
     Plan {
@@ -160,6 +173,15 @@ enum Command {
     },
 }
 
+const EXIT_CODES: &str = "Exit codes:
+  0  success (no findings; with `diff --deny`, no denied change)
+  1  findings: check errors (or warnings with --deny-warnings), a change of a class that
+     `diff --deny` names, a file `fmt --check` would change, changes `apply` refused
+  2  the command could not run: a usage error, an unreadable or invalid file, an
+     unreachable broker
+
+Output is coloured on a terminal, and not when piped or with NO_COLOR set.";
+
 /// What went wrong when a command could not run at all.
 pub(crate) type Failure = String;
 
@@ -169,6 +191,7 @@ pub(crate) fn load(files: &[PathBuf]) -> Result<kombu::topology::Topology, Failu
 }
 
 fn main() -> ExitCode {
+    output::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check {
@@ -181,14 +204,16 @@ fn main() -> ExitCode {
             new,
             git,
             format,
-        } => diff::run(&old, new.as_deref(), git.as_deref(), format),
+            deny,
+        } => diff::run(&old, new.as_deref(), git.as_deref(), format, &deny),
         Command::Graph { files, format } => graph::run(&files, format),
         Command::Route {
             files,
             exchange,
             key,
             headers,
-        } => route::run(&files, &exchange, &key, &headers),
+            format,
+        } => route::run(&files, &exchange, &key, &headers, format),
         Command::Plan {
             files,
             broker,
@@ -225,7 +250,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
-            eprintln!("{message}");
+            output::print_failure(&message);
             ExitCode::from(2)
         }
     }

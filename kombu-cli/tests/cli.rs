@@ -498,3 +498,318 @@ fn importing_from_a_live_broker_includes_internal_exchanges() {
     assert_eq!(by_name_q(imported.queues()), by_name_q(wanted));
     api("DELETE", &format!("vhosts/{vhost}"), None);
 }
+
+// ---- a gate for CI ---------------------------------------------------------------------
+
+/// A scratch directory of this test's own.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kombu-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn diff_deny_exits_1_on_a_denied_class_only() {
+    let old = "kombu-cli/tests/fixtures/media_old.toml";
+    let new = "kombu-cli/tests/fixtures/media_new.toml";
+    let (code, out, err) = kombu(&["diff", old, new, "--deny", "destructive,recreate"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("[destructive]"),
+        "the changes are still shown: {out}"
+    );
+    assert!(
+        err.starts_with("error: the change holds denied changes (2 destructive, 1 recreate"),
+        "{err}"
+    );
+    // The same change, gated on a class it does not hold; and no change at all.
+    let (code, _, err) = kombu(&["diff", MEDIA, MEDIA, "--deny", "destructive,recreate"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(kombu(&["diff", old, new, "--deny", "safe"]).0, 1);
+    // The JSON output gates the same way.
+    assert_eq!(
+        kombu(&["diff", old, new, "--format", "json", "--deny", "recreate"]).0,
+        1
+    );
+    // An unknown class is a usage error, with a did-you-mean.
+    let (code, _, err) = kombu(&["diff", old, new, "--deny", "destructve"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: invalid value 'destructve'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a similar value exists: 'destructive'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn route_headers_are_typed_and_tell_1_from_the_string_1() {
+    let dir = scratch("typed-headers");
+    let file = write(
+        &dir,
+        "headers.toml",
+        r#"version = 1
+
+[exchanges.h]
+type = "headers"
+
+[queues.by-int]
+bindings = [{ exchange = "h", headers = { n = 1 } }]
+
+[queues.by-str]
+bindings = [{ exchange = "h", headers = { n = "1" } }]
+
+[queues.by-bool]
+bindings = [{ exchange = "h", headers = { flag = true } }]
+"#,
+    );
+    let route = |header: &str| {
+        let (code, out, err) = kombu(&[
+            "route",
+            &file,
+            "--exchange",
+            "h",
+            "--header",
+            header,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let queues: Vec<String> = json["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["queue"].as_str().unwrap().to_owned())
+            .collect();
+        (queues, json["headers"].clone())
+    };
+    let (queues, headers) = route("n=1");
+    assert_eq!(queues, ["by-int"]);
+    assert_eq!(headers, serde_json::json!({"n": 1}));
+    let (queues, headers) = route("n=\"1\"");
+    assert_eq!(queues, ["by-str"]);
+    assert_eq!(headers, serde_json::json!({"n": "1"}));
+    assert_eq!(route("flag=true").0, ["by-bool"]);
+    assert!(route("flag=\"true\"").0.is_empty());
+    // The human output writes values as a topology file does.
+    let (_, out, _) = kombu(&["route", &file, "--exchange", "h", "--header", "n=\"1\""]);
+    assert!(out.contains("headers n=\"1\""), "{out}");
+    assert!(out.contains("(binding `headers n=\"1\" (all)`)"), "{out}");
+    let (_, out, _) = kombu(&["route", &file, "--exchange", "h", "--header", "n=1"]);
+    assert!(out.contains("(binding `headers n=1 (all)`)"), "{out}");
+    // A mistyped exchange gets a did-you-mean.
+    let (code, _, err) = kombu(&["route", &file, "--exchange", "hh"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.trim_end(),
+        "error: the topology has no exchange `hh`; did you mean `h`?"
+    );
+    let (code, _, err) = kombu(&["route", &file, "--exchange", "h", "--header", "novalue"]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error: --header `novalue`"), "{err}");
+}
+
+#[test]
+fn renames_are_one_change_with_their_migration() {
+    let dir = scratch("renames");
+    let old = write(
+        &dir,
+        "old.toml",
+        r##"version = 1
+
+[exchanges.orders]
+type = "topic"
+
+[queues.orders-eu]
+durable = true
+bindings = [{ exchange = "orders", routing_key = "eu.#" }]
+
+[queues.audit]
+bindings = [{ exchange = "orders", routing_key = "#" }]
+"##,
+    );
+    let new = write(
+        &dir,
+        "new.toml",
+        r##"version = 1
+
+[exchanges.purchases]
+type = "topic"
+
+[queues.purchases-eu]
+durable = true
+bindings = [{ exchange = "purchases", routing_key = "eu.#" }]
+
+[queues.audit]
+bindings = [{ exchange = "purchases", routing_key = "#" }]
+"##,
+    );
+    let (code, out, err) = kombu(&["diff", &old, &new]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "exchange `orders` [recreate]: renamed to `purchases` (same settings and bindings)",
+            "queue `orders-eu` [recreate]: renamed to `purchases-eu` (same settings and bindings)",
+        ],
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "bind queue `purchases-eu` (key `eu.#`), queue `audit` (key `#`) to `purchases`"
+        ),
+        "the exchange rename says which bindings move: {out}"
+    );
+    assert!(
+        out.contains("\"src-queue\":\"orders-eu\"")
+            && out.contains("\"dest-queue\":\"purchases-eu\""),
+        "the queue rename says how its messages move: {out}"
+    );
+    // A removal beside an addition with other settings is not a rename.
+    let other = write(
+        &dir,
+        "other.toml",
+        "version = 1\n\n[exchanges.orders]\ntype = \"topic\"\n\n[queues.audit]\nbindings = [{ exchange = \"orders\", routing_key = \"#\" }]\n\n[queues.purchases-eu]\ndurable = false\n",
+    );
+    let (_, out, _) = kombu(&["diff", &old, &other]);
+    assert!(out.contains("queue `purchases-eu` [safe]: added"), "{out}");
+    assert!(
+        out.contains("queue `orders-eu` [destructive]: removed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn diff_writes_values_as_a_topology_file_does() {
+    let dir = scratch("values");
+    let old = write(
+        &dir,
+        "old.toml",
+        "version = 1\n\n[exchanges.x]\ntype = \"fanout\"\narguments = { x-a = 5 }\n\n[queues.q]\nbindings = [{ exchange = \"x\" }]\narguments = { x-b = \"s\" }\n",
+    );
+    let new = write(
+        &dir,
+        "new.toml",
+        "version = 1\n\n[exchanges.x]\ntype = \"fanout\"\narguments = { x-a = 6 }\n\n[queues.q]\ntype = \"quorum\"\nmax_priority = 5\nbindings = [{ exchange = \"x\" }]\n",
+    );
+    let (code, out, err) = kombu(&["diff", &old, &new]);
+    assert_eq!(code, 0, "{err}");
+    for debug in ["I32(", "I64(", "Some(", "None", "Quorum", "String("] {
+        assert!(!out.contains(debug), "{debug} in {out}");
+    }
+    assert!(
+        out.contains("arguments: { x-a = 5 } → { x-a = 6 }"),
+        "{out}"
+    );
+    assert!(out.contains("arguments: { x-b = \"s\" } → none"), "{out}");
+    assert!(
+        out.contains("queue type: classic (the default) → quorum"),
+        "{out}"
+    );
+    assert!(out.contains("max_priority: none → 5"), "{out}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::Stdio;
+    for args in [
+        &[
+            "diff",
+            "kombu-cli/tests/fixtures/media_old.toml",
+            "kombu-cli/tests/fixtures/media_new.toml",
+        ][..],
+        &["graph", MEDIA][..],
+        &["export", MEDIA][..],
+        &["check", WARNINGS][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kombu"))
+            .args(args)
+            .current_dir(workspace())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before (or while) the command writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("failed printing"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn errors_start_with_error_and_exit_codes_are_documented() {
+    let (code, _, err) = kombu(&["difff"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: unrecognized subcommand 'difff'"),
+        "{err}"
+    );
+    assert!(err.contains("a similar subcommand exists: 'diff'"), "{err}");
+    let (code, _, err) = kombu(&["graph", MEDIA, "--format", "mermiad"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("a similar value exists: 'mermaid'"), "{err}");
+    let (code, _, err) = kombu(&["diff", MEDIA]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error: "), "{err}");
+    let (code, _, err) = kombu(&["route", "no/such.toml", "--exchange", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("error"), "{err}");
+    // Piped, nothing is coloured.
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let (code, help, _) = kombu(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("Exit codes:"), "{help}");
+    assert!(help.contains("2  the command could not run"), "{help}");
+    let (_, help, _) = kombu(&["route", "--help"]);
+    assert!(help.contains("n='\"1\"'"), "{help}");
+}
+
+#[test]
+fn fmt_refuses_a_file_whose_comments_it_would_lose() {
+    let dir = scratch("fmt-comments");
+    for (name, text, line) in [
+        ("trailing.toml", "version = 1\n\n[exchanges.a] # comment\n", 3),
+        (
+            "in-string.toml",
+            "version = 1\n\n[exchanges.a]\ndescription = \"not # a comment\"\n\n[queues.q] # but this is\nbindings = [{ exchange = \"a\" }]\n",
+            6,
+        ),
+        ("trailing.yaml", "version: 1\nexchanges:\n  a: {} # comment\n", 3),
+        (
+            "body.yaml",
+            "# header\nversion: 1\nexchanges:\n  a:\n    description: \"a # b\"\n  # about b\n  b: {}\n",
+            6,
+        ),
+    ] {
+        let file = write(&dir, name, text);
+        let (code, _, err) = kombu(&["fmt", &file]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.starts_with("error: "), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}:{line}: the comment")) && err.contains("would be lost"),
+            "{name}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "{name}: untouched");
+    }
+    // A `#` in a string is no comment, and the header block is kept.
+    let text = "# header\nversion = 1\n\n[exchanges.a]\ndescription = \"not # a comment\"\n";
+    let file = write(&dir, "string-only.toml", text);
+    let (code, _, err) = kombu(&["fmt", &file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .starts_with("# header\n"));
+}

@@ -104,10 +104,8 @@ impl Routes {
                 let values: Vec<String> = b
                     .headers
                     .iter()
-                    .map(|(k, v)| match v.as_str() {
-                        Some(s) => format!("{k}={s}"),
-                        None => format!("{k}={v:?}"),
-                    })
+                    // As a topology file writes them: a string quoted, a number bare.
+                    .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 format!(
                     "headers {} ({})",
