@@ -126,6 +126,18 @@ codes! {
     /// A producer route that reaches no queue.
     UnroutedRoute = "W207", Warning,
         "Following RabbitMQ's routing rules, this producer method's routing key (or headers) reaches no queue in the topology, so its messages are dropped (or returned as unroutable). Bind a queue that matches it, or fix the key.";
+    /// A policy or operator policy RabbitMQ would refuse.
+    InvalidPolicy = "E120", Error,
+        "A policy's `pattern` is not a regular expression, its definition is empty, a value is out of the range RabbitMQ validates (`queue-version` 1 or 2, `stream-filter-size-bytes` 16 to 255, `expires` at least 1ms, `max-age` as `7D`), `ha-params` does not fit `ha-mode`, or an operator policy sets a key RabbitMQ accepts only in user policies (operator policies may set expires, message-ttl, max-length, max-length-bytes, max-in-memory-length, max-in-memory-bytes, delivery-limit, queue-version, overflow, target-group-size and the ha- mirroring keys). RabbitMQ answers such a policy with 400; fix the value shown.";
+    /// A policy that applies to nothing because higher-priority policies win everywhere it matches.
+    ShadowedPolicy = "W220", Warning,
+        "RabbitMQ applies exactly one policy to a queue or exchange: of those whose pattern matches the name and whose `apply_to` fits, the one with the highest priority. This policy matches entities of the topology, but for each of them another policy wins, so none of its keys takes effect (keys are not merged across policies). Raise its priority, narrow the other pattern, or move its keys into the policy that wins.";
+    /// A declared argument that makes a key of the applying policy ineffective.
+    IneffectivePolicyKey = "W221", Warning,
+        "For this key RabbitMQ lets the queue's or exchange's own `x-` argument win over the policy (the dead-letter exchange and routing key, the overflow behaviour of classic queues, the alternate exchange), or takes the lesser of the two and the argument is already lower, so the policy's value has no effect on this entity. `kombu explain` shows where each effective value comes from. Remove the argument (keeping in mind that changing a declared argument needs a recreate) or drop the key from the policy.";
+    /// Two policies of the same priority match one entity.
+    PolicyTie = "W222", Warning,
+        "Two policies (or two operator policies) match the same entity with the same priority. RabbitMQ applies only one of them, and which one is not specified: it may differ between nodes and after a restart. Give them different priorities or make their patterns disjoint.";
 }
 
 impl fmt::Display for Code {

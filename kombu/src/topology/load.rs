@@ -29,6 +29,8 @@ const TOP_KEYS: &[&str] = &[
     "messages",
     "producers",
     "consumers",
+    "policies",
+    "operator_policies",
 ];
 
 /// Where each entity of a topology was first declared (the span of its key).
@@ -132,6 +134,8 @@ fn load_root(
             "messages" => EntityKind::Message,
             "producers" => EntityKind::Producer,
             "consumers" => EntityKind::Consumer,
+            "policies" => EntityKind::Policy,
+            "operator_policies" => EntityKind::OperatorPolicy,
             other => {
                 let d = sink.push(
                     files,
@@ -175,6 +179,18 @@ fn load_root(
                 EntityKind::Consumer => {
                     add(files, kind, name, node, &mut model.consumers, origins, sink)
                 }
+                EntityKind::Policy => {
+                    add(files, kind, name, node, &mut model.policies, origins, sink)
+                }
+                EntityKind::OperatorPolicy => add(
+                    files,
+                    kind,
+                    name,
+                    node,
+                    &mut model.operator_policies,
+                    origins,
+                    sink,
+                ),
             }
         }
     }

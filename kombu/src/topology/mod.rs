@@ -34,10 +34,12 @@
 
 mod de;
 mod diagnostic;
+mod effective;
 mod ident;
 mod load;
 mod model;
 mod node;
+mod policy;
 mod route;
 mod schema;
 mod source;
@@ -51,6 +53,12 @@ pub use ident::{const_ident, fn_ident, type_ident};
 pub use model::{
     At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, HeadersMatch,
     MessageDef, MethodDef, Name, ProducerDef, QueueDef, TopologyModel, VariantDef,
+};
+pub use effective::{effective, Effective, EffectiveSetting, PolicyMatch, SettingSource};
+pub use policy::{
+    ApplyTo, DeadLetterStrategy, HaMode, HaParams, HaPromote, HaSyncMode, LeaderLocator,
+    MasterLocator, PolicyDef, PolicyDefinition, PolicyValue, QueueMode, OPERATOR_POLICY_KEYS,
+    POLICY_KEYS,
 };
 pub use route::{predeclared, Hop, RoutePath, Routes, PREDECLARED};
 pub use schema::json_schema;
@@ -73,6 +81,10 @@ pub enum EntityKind {
     Producer,
     /// A consumer.
     Consumer,
+    /// A policy.
+    Policy,
+    /// An operator policy.
+    OperatorPolicy,
 }
 
 impl EntityKind {
@@ -84,6 +96,8 @@ impl EntityKind {
             EntityKind::Message => "message",
             EntityKind::Producer => "producer",
             EntityKind::Consumer => "consumer",
+            EntityKind::Policy => "policy",
+            EntityKind::OperatorPolicy => "operator policy",
         }
     }
 }
@@ -189,17 +203,28 @@ impl Topology {
         // report the missing parts again as dangling references.
         if !sink.has_errors() {
             validate::validate(&files, &model, &origins, &mut sink);
+            policy::validate(&files, &model, &origins, &mut sink);
         }
         if sink.has_errors() {
             return Err(Diagnostics::new(sink.items));
         }
-        let warnings = Diagnostics::new(sink.items).iter().cloned().collect();
-        Ok(Topology {
+        let mut topology = Topology {
             files,
             model,
             origins,
-            warnings,
-        })
+            warnings: Vec::new(),
+        };
+        // The policy lint needs the entities as declared (their arguments), which only a
+        // checked topology gives.
+        effective::lint(&topology, &topology.origins, &mut sink);
+        topology.warnings = Diagnostics::new(sink.items).iter().cloned().collect();
+        Ok(topology)
+    }
+
+    /// The effective configuration of a queue or exchange declared in `vhost`: which policies
+    /// apply and where each setting comes from (see [`effective`]).
+    pub fn effective(&self, vhost: &str, kind: EntityKind, name: &str) -> Option<Effective> {
+        effective::effective(self, vhost, kind, name)
     }
 
     /// The composed model.

@@ -209,6 +209,12 @@ pub struct TopologyModel {
     /// Consumers, by name (`media_worker` becomes `MediaWorkerConsumer`).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub consumers: IndexMap<String, ConsumerDef>,
+    /// Policies, by the name the broker knows them under.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub policies: IndexMap<String, super::policy::PolicyDef>,
+    /// Operator policies (set by the operator, capping what policies and arguments ask), by name.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub operator_policies: IndexMap<String, super::policy::PolicyDef>,
 }
 
 /// An exchange.
