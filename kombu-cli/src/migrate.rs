@@ -2,9 +2,10 @@
 //! temporary queue and back, over AMQP (publisher confirms, acks only after the confirm) and the
 //! management API (declarations and bindings).
 //!
-//! The temporary queue is `<queue>.kombu-migrate`: durable, classic, named so that a later
-//! `apply` finds it. Where a migration stands is read from the broker, never kept here, so an
-//! `apply` interrupted at any step is finished by running `apply` again:
+//! The temporary queue is `<queue>.kombu-migrate`: durable (a quorum queue when the queue is
+//! one, else classic), named so that a later `apply` finds it. Where a migration stands is read
+//! from the broker, never kept here, so an `apply` interrupted at any step is finished by running
+//! `apply` again:
 //!
 //! | state           | on the broker                                 | next step                      |
 //! |-----------------|-----------------------------------------------|--------------------------------|
@@ -32,10 +33,12 @@
 //!
 //! What this does not cover: a message published to `Q` through the default exchange while `Q`
 //! does not exist (between `moved-out` and `recreated`) is dropped, as the broker drops any
-//! publish to a missing queue; messages keep their properties and headers but are published
-//! anew (a per-message TTL starts again, the `redelivered` flag is cleared); the order of
-//! messages published during a migration is not kept; consumers of `Q` are cancelled when it is
-//! deleted, so a migration does not start (or resume its first half) while `Q` has consumers.
+//! publish to a missing queue (for a quorum queue, which refuses `if-empty`, also one that
+//! arrives between the last count and the delete); messages keep their properties and headers
+//! but are published anew (a per-message TTL starts again, the `redelivered` flag is cleared);
+//! the order of messages published during a migration is not kept; consumers of `Q` are
+//! cancelled when it is deleted, so a migration does not start (or resume its first half) while
+//! `Q` has consumers. Streams are not migrated.
 
 use kombu::transport::amqp::{AmqpOptions, AmqpTransport};
 use kombu::transport::{
@@ -100,9 +103,9 @@ impl Mover {
             .map_err(|e| format!("moving the messages of `{from}` to `{to}`: {e}"))
     }
 
-    /// How many consumers `queue` has, as the queue itself answers (the management API's
-    /// count can be seconds old).
-    fn consumers(&self, queue: &str) -> Result<u32, crate::Failure> {
+    /// What `queue` itself answers to a passive declare: its ready messages and consumers
+    /// (the management API's counts can be seconds old).
+    fn status(&self, queue: &str) -> Result<kombu::QueueDeclared, crate::Failure> {
         self.runtime
             .block_on(async {
                 let channel = self.transport.open_channel().await?;
@@ -112,8 +115,7 @@ impl Mover {
                 let _ = channel.close().await;
                 declared
             })
-            .map(|d| d.consumer_count)
-            .map_err(|e| format!("counting the consumers of `{queue}`: {e}"))
+            .map_err(|e| format!("asking queue `{queue}` for its counts: {e}"))
     }
 
     /// Close the connection.
@@ -220,9 +222,25 @@ fn drain_and_delete(
     let mut moved = 0;
     let mut last_error = String::new();
     let crash = stop_after == Some(moving_state);
+    // Quorum queues refuse `if-empty` (RabbitMQ 3.10 and later answer 400).
+    let quorum = api
+        .queue(from)?
+        .is_some_and(|q| q.get("type").and_then(Value::as_str) == Some("quorum"));
     for _ in 0..DELETE_ATTEMPTS {
         moved += mover.move_all(from, to, crash)?;
         reached(moved_state, stop_after)?;
+        if quorum {
+            // Counted by the queue itself, then deleted: a publish to its own name through the
+            // default exchange between the two is the one that could be lost (bindings are
+            // already on the other queue).
+            let ready = mover.status(from)?.message_count;
+            if ready == 0 {
+                api.delete_opt(&path(api, from))?;
+                return Ok(moved);
+            }
+            last_error = format!("{ready} message(s) arrived while it was emptied");
+            continue;
+        }
         match api.delete_opt(&format!("{}?if-empty=true", path(api, from))) {
             Ok(_) => return Ok(moved),
             Err(e) => last_error = e,
@@ -271,15 +289,22 @@ pub(crate) fn migrate(
         }
         // What a consumer holds unacknowledged when the queue is deleted is gone if it
         // requeues it: a migration that loses nothing starts only without consumers.
-        let consumers = mover.consumers(name)?;
+        let consumers = mover.status(name)?.consumer_count;
         if consumers > 0 {
             return Err(format!("queue `{name}` has {consumers} consumer(s): stop them, then run apply again (nothing of `{name}` was changed; its migration deletes it, and what they hold unacknowledged would be lost if they requeued it)"));
         }
         if !temp_exists {
             probe(api, name, body)?;
+            // As safe as the queue it stands in for: a quorum queue's messages are replicated
+            // and on disk whatever their delivery mode, so its stand-in is a quorum queue too.
+            let arguments = if q.get("type").and_then(Value::as_str) == Some("quorum") {
+                serde_json::json!({"x-queue-type": "quorum"})
+            } else {
+                serde_json::json!({})
+            };
             api.put(
                 &path(api, &temp),
-                &serde_json::json!({"durable": true, "auto_delete": false, "arguments": {}}),
+                &serde_json::json!({"durable": true, "auto_delete": false, "arguments": arguments}),
             )?;
         }
         reached("temp-declared", stop_after)?;

@@ -605,6 +605,41 @@ bindings = [{ exchange = "jobs", routing_key = "log" }]
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quorum_queue_migrates_through_a_quorum_queue() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("quorum");
+    let quorum = vhost.file("quorum.toml", &migrate_v2());
+    let classic = vhost.file("classic.toml", MIGRATE_V1);
+    let (code, out, err) = vhost.kombu(&["apply", &quorum]);
+    assert_eq!(code, 0, "{out}{err}");
+    let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+    let sent: Vec<String> = (0..200).map(|i| format!("q{i}")).collect();
+    publish(&conn, "jobs", "work", &sent).await;
+    let (code, _, err) = vhost.kombu(&[
+        "apply",
+        &classic,
+        "--allow-destructive",
+        "--stop-after",
+        "temp-declared",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let temp: serde_json::Value = serde_json::from_str(&api(
+        "GET",
+        &format!("queues/{}/work.kombu-migrate", vhost.name),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(temp["type"], "quorum");
+    let (code, out, err) = vhost.kombu(&["apply", &classic, "--allow-destructive"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let arrived = bodies(&drain(&conn, "work").await);
+    conn.close().await.unwrap();
+    assert_eq!(arrived, sent);
+}
+
 /// The states a migration can be interrupted after, and the two moves it can be killed in the
 /// middle of (see `kombu-cli/src/migrate.rs`).
 const STATES: &[&str] = &[
