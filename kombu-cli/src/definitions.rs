@@ -117,7 +117,9 @@ pub(crate) fn definitions(topology: &Topology, vhost: &str) -> Value {
             }));
         }
     }
-    json!({ "exchanges": exchanges, "queues": queues, "bindings": bindings })
+    let mut defs = json!({ "exchanges": exchanges, "queues": queues, "bindings": bindings });
+    crate::policies::export_into(&mut defs, topology.model(), vhost);
+    defs
 }
 
 pub(crate) fn export(
@@ -373,7 +375,10 @@ pub(crate) fn import(
         ),
         _ => return Err("give a definitions.json, or --broker URL".to_owned()),
     };
-    let model = model_of(&defs, vhost);
+    let mut model = model_of(&defs, vhost);
+    for note in crate::policies::import_into(&mut model, &defs, vhost) {
+        eprintln!("note: {note}");
+    }
     let out = match format {
         ImportFormat::Toml => format!(
             "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",

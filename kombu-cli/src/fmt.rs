@@ -18,6 +18,8 @@ fn sorted(model: &TopologyModel) -> TopologyModel {
     m.messages.sort_keys();
     m.producers.sort_keys();
     m.consumers.sort_keys();
+    m.policies.sort_keys();
+    m.operator_policies.sort_keys();
     m
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use kombu::topology::{BindingDef, TopologyModel};
+use kombu::topology::{BindingDef, EntityKind, TopologyModel};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Format {
@@ -27,6 +27,7 @@ enum Shape {
     Queue,
     Producer,
     Consumer,
+    Policy,
 }
 
 /// Gives each entity one node, in the order first met.
@@ -79,7 +80,8 @@ fn bind(n: &mut Nodes, edges: &mut Vec<Edge>, bindings: &[BindingDef], to: &str)
     }
 }
 
-fn diagram(m: &TopologyModel) -> Diagram {
+/// `applied`: (policy, operator?, kind, entity) for each policy that applies to an entity.
+fn diagram(m: &TopologyModel, applied: &[(String, bool, EntityKind, String)]) -> Diagram {
     let mut n = Nodes::default();
     let mut edges = Vec::new();
     for (name, x) in &m.exchanges {
@@ -122,6 +124,19 @@ fn diagram(m: &TopologyModel) -> Diagram {
             edges.push((from, to.clone(), consume.message.clone(), false));
         }
     }
+    for (policy, operator, kind, entity) in applied {
+        let (tag, word) = if *operator {
+            ('o', "operator policy")
+        } else {
+            ('y', "policy")
+        };
+        let from = n.node(tag, policy, format!("{word} {policy}"), Shape::Policy);
+        let to = match kind {
+            EntityKind::Queue => n.queue(entity),
+            _ => n.exchange(entity),
+        };
+        edges.push((from, to, "applies".to_owned(), true));
+    }
     Diagram {
         nodes: n.nodes,
         edges,
@@ -151,7 +166,7 @@ fn quote(s: &str) -> String {
 
 pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failure> {
     let topology = crate::load(files)?;
-    let d = diagram(topology.model());
+    let d = diagram(topology.model(), &crate::policies::applied(&topology));
     let mut out = String::new();
     match format {
         Format::Mermaid => {
@@ -162,6 +177,7 @@ pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failur
                     Shape::Exchange => writeln!(out, "  {id}{{{{\"{label}\"}}}}"),
                     Shape::Queue => writeln!(out, "  {id}[(\"{label}\")]"),
                     Shape::Producer | Shape::Consumer => writeln!(out, "  {id}([\"{label}\"])"),
+                    Shape::Policy => writeln!(out, "  {id}>\"{label}\"]"),
                 };
             }
             for (from, to, label, dashed) in &d.edges {
@@ -180,6 +196,7 @@ pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failur
                     Shape::Exchange => "hexagon",
                     Shape::Queue => "cylinder",
                     Shape::Producer | Shape::Consumer => "box, style=rounded",
+                    Shape::Policy => "note",
                 };
                 let _ = writeln!(out, "  {id} [label=\"{}\", shape={shape}];", quote(label));
             }

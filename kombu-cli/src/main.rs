@@ -15,11 +15,13 @@ mod check;
 mod comments;
 mod definitions;
 mod diff;
+mod explain;
 mod fmt;
 mod graph;
 mod management;
 mod migrate;
 mod output;
+mod policies;
 mod route;
 
 use std::path::PathBuf;
@@ -99,6 +101,21 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = route::Format::Human)]
         format: route::Format,
+    },
+    /// The effective settings of a queue or exchange: which policies apply, and where each
+    /// value comes from (argument, policy, operator policy), by RabbitMQ's per-key rules.
+    Explain {
+        /// The queue or exchange.
+        name: String,
+        /// Topology files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The virtual host the entities are declared in (policies of other vhosts do not apply).
+        #[arg(long, default_value = "/")]
+        vhost: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = explain::Format::Human)]
+        format: explain::Format,
     },
     /// Compare with a live broker (management HTTP API): what `apply` would do.
     Plan {
@@ -214,6 +231,12 @@ fn main() -> ExitCode {
             headers,
             format,
         } => route::run(&files, &exchange, &key, &headers, format),
+        Command::Explain {
+            name,
+            files,
+            vhost,
+            format,
+        } => explain::run(&files, &name, &vhost, format),
         Command::Plan {
             files,
             broker,

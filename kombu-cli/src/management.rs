@@ -212,6 +212,8 @@ pub(crate) fn fetch_definitions(broker: &str, vhost: &str) -> Result<Value, crat
         "exchanges": api.list("exchanges")?,
         "queues": queues,
         "bindings": api.list("bindings")?,
+        "policies": api.list("policies")?,
+        "operator_policies": api.list("operator-policies")?,
     }))
 }
 

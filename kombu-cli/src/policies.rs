@@ -1,0 +1,268 @@
+//! Policies and operator policies in the binary: read from and written to RabbitMQ's
+//! definitions (`policies`, and `parameters` of component `operator_policy`) and the management
+//! API (`/api/policies`, `/api/operator-policies`), and drawn in `graph`.
+//!
+//! The model and the effective computation are `kombu::topology`'s; this module only
+//! translates between them and the broker's JSON.
+
+use indexmap::IndexMap;
+use kombu::topology::{
+    ApplyTo, EntityKind, PolicyDef, PolicyDefinition, PolicyValue, Topology, TopologyModel,
+};
+use serde_json::{json, Value};
+
+/// A definition value from the broker's JSON.
+fn value_of(v: &Value) -> Option<PolicyValue> {
+    match v {
+        Value::Number(n) => n.as_i64().map(PolicyValue::Int),
+        Value::String(s) => Some(PolicyValue::Str(s.clone())),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .map(PolicyValue::List),
+        _ => None,
+    }
+}
+
+/// A definition value as the broker's JSON.
+pub(crate) fn json_of(v: &PolicyValue) -> Value {
+    match v {
+        PolicyValue::Int(n) => json!(n),
+        PolicyValue::Str(s) => json!(s),
+        PolicyValue::List(l) => json!(l),
+        other => json!(other.to_string()),
+    }
+}
+
+/// A definition as the broker's JSON object.
+pub(crate) fn definition_json(d: &PolicyDefinition) -> Value {
+    let map: serde_json::Map<String, Value> = d
+        .entries()
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json_of(v)))
+        .collect();
+    Value::Object(map)
+}
+
+/// A policy from the broker's JSON: `pattern`, `apply-to`, `priority`, `definition`, `vhost`
+/// (as in definitions.json, the management API, and an operator policy parameter's value).
+pub(crate) fn policy_from_json(p: &Value, vhost: &str) -> Result<PolicyDef, String> {
+    let pattern = p
+        .get("pattern")
+        .and_then(Value::as_str)
+        .ok_or("no `pattern`")?;
+    let mut def = PolicyDef::new(pattern);
+    def.vhost = p
+        .get("vhost")
+        .and_then(Value::as_str)
+        .unwrap_or(vhost)
+        .to_owned();
+    if let Some(a) = p.get("apply-to").and_then(Value::as_str) {
+        def.apply_to = ApplyTo::from_word(a).ok_or_else(|| format!("unknown apply-to `{a}`"))?;
+    }
+    def.priority = match p.get("priority") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| format!("priority {v} is not an integer"))?,
+    };
+    let definition = p
+        .get("definition")
+        .and_then(Value::as_object)
+        .ok_or("no `definition` object")?;
+    for (k, v) in definition {
+        let value = value_of(v).ok_or_else(|| format!("`{k}`: {v} is not a value kombu reads"))?;
+        def.definition.set(k, &value)?;
+    }
+    Ok(def)
+}
+
+/// A policy in the broker's JSON (definitions.json's `policies` entries and the body of
+/// `PUT /api/policies/{vhost}/{name}`).
+pub(crate) fn policy_json(name: &str, p: &PolicyDef) -> Value {
+    json!({
+        "vhost": p.vhost,
+        "name": name,
+        "pattern": p.pattern.get(),
+        "apply-to": p.apply_to.as_str(),
+        "definition": definition_json(&p.definition),
+        "priority": p.priority,
+    })
+}
+
+/// Adds the policies and operator policies of `defs` (a definitions document, or what
+/// `management::fetch_definitions` gathers) for `vhost` to `model`. Returns a note for each
+/// policy that could not be read.
+pub(crate) fn import_into(model: &mut TopologyModel, defs: &Value, vhost: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let in_vhost = |v: &Value| v.get("vhost").and_then(Value::as_str).unwrap_or(vhost) == vhost;
+    let mut policies = IndexMap::new();
+    for p in defs
+        .get("policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| in_vhost(v))
+    {
+        let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+        match policy_from_json(p, vhost) {
+            Ok(def) => {
+                policies.insert(name.to_owned(), def);
+            }
+            Err(e) => notes.push(format!("policy `{name}` left out: {e}")),
+        }
+    }
+    let mut operator = IndexMap::new();
+    // definitions.json carries operator policies as runtime parameters; the management API
+    // (`/api/operator-policies`) as policies.
+    let as_parameters = defs
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("component").and_then(Value::as_str) == Some("operator_policy"))
+        .filter(|v| in_vhost(v))
+        .map(|p| {
+            let mut value = p.get("value").cloned().unwrap_or(Value::Null);
+            if let (Some(obj), Some(v)) = (value.as_object_mut(), p.get("vhost")) {
+                obj.insert("vhost".to_owned(), v.clone());
+            }
+            (p.get("name").cloned().unwrap_or(Value::Null), value)
+        });
+    let as_policies = defs
+        .get("operator_policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| in_vhost(v))
+        .map(|p| (p.get("name").cloned().unwrap_or(Value::Null), p.clone()));
+    for (name, p) in as_parameters.chain(as_policies) {
+        let name = name.as_str().unwrap_or_default();
+        match policy_from_json(&p, vhost) {
+            Ok(def) => {
+                operator.insert(name.to_owned(), def);
+            }
+            Err(e) => notes.push(format!("operator policy `{name}` left out: {e}")),
+        }
+    }
+    policies.sort_keys();
+    operator.sort_keys();
+    model.policies = policies;
+    model.operator_policies = operator;
+    notes
+}
+
+/// Adds the topology's policies for `vhost` to a definitions document: `policies`, and
+/// operator policies as `parameters` of component `operator_policy` (as
+/// `rabbitmqctl export_definitions` writes them).
+pub(crate) fn export_into(defs: &mut Value, model: &TopologyModel, vhost: &str) {
+    let policies: Vec<Value> = model
+        .policies
+        .iter()
+        .filter(|(_, p)| p.vhost == vhost)
+        .map(|(n, p)| policy_json(n, p))
+        .collect();
+    let parameters: Vec<Value> = model
+        .operator_policies
+        .iter()
+        .filter(|(_, p)| p.vhost == vhost)
+        .map(|(n, p)| {
+            let mut value = policy_json(n, p);
+            if let Some(obj) = value.as_object_mut() {
+                obj.remove("vhost");
+                obj.remove("name");
+            }
+            json!({"vhost": vhost, "component": "operator_policy", "name": n, "value": value})
+        })
+        .collect();
+    if let Some(obj) = defs.as_object_mut() {
+        if !policies.is_empty() {
+            obj.insert("policies".to_owned(), Value::Array(policies));
+        }
+        if !parameters.is_empty() {
+            obj.insert("parameters".to_owned(), Value::Array(parameters));
+        }
+    }
+}
+
+/// Which policy and operator policy apply to each queue and exchange of the topology (in
+/// virtual host `/`): (policy name, operator?, entity kind, entity name).
+pub(crate) fn applied(topology: &Topology) -> Vec<(String, bool, EntityKind, String)> {
+    let model = topology.model();
+    let vhost = model
+        .policies
+        .values()
+        .chain(model.operator_policies.values())
+        .map(|p| p.vhost.as_str())
+        .next()
+        .unwrap_or("/");
+    let entities = model
+        .exchanges
+        .keys()
+        .map(|n| (EntityKind::Exchange, n))
+        .chain(model.queues.keys().map(|n| (EntityKind::Queue, n)));
+    let mut out = Vec::new();
+    for (kind, name) in entities {
+        let Some(e) = topology.effective(vhost, kind, name) else {
+            continue;
+        };
+        if let Some(p) = e.policy {
+            out.push((p.name, false, kind, name.clone()));
+        }
+        if let Some(p) = e.operator_policy {
+            out.push((p.name, true, kind, name.clone()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_round_trip() {
+        let defs = json!({
+            "policies": [
+                {"vhost": "/", "name": "ttl", "pattern": "^celery", "apply-to": "queues",
+                 "definition": {"message-ttl": 2000, "max-length": 10, "overflow": "reject-publish"},
+                 "priority": 2},
+                {"vhost": "other", "name": "elsewhere", "pattern": ".*", "apply-to": "all",
+                 "definition": {"max-length": 1}, "priority": 0},
+                {"vhost": "/", "name": "bad", "pattern": ".*", "apply-to": "all",
+                 "definition": {"max-lenght": 1}, "priority": 0}
+            ],
+            "parameters": [
+                {"vhost": "/", "component": "operator_policy", "name": "cap",
+                 "value": {"pattern": ".*", "apply-to": "queues", "definition": {"max-length": 1000}, "priority": 0}},
+                {"vhost": "/", "component": "federation-upstream", "name": "up", "value": {"uri": "amqp://"}}
+            ]
+        });
+        let mut model = TopologyModel::default();
+        let notes = import_into(&mut model, &defs, "/");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("did you mean `max-length`"), "{notes:?}");
+        assert_eq!(model.policies.len(), 1);
+        let ttl = &model.policies["ttl"];
+        assert_eq!(ttl.priority, 2);
+        assert_eq!(ttl.apply_to, ApplyTo::Queues);
+        assert_eq!(
+            ttl.definition.message_ttl,
+            Some(std::time::Duration::from_millis(2000))
+        );
+        assert_eq!(
+            model.operator_policies["cap"].definition.max_length,
+            Some(1000)
+        );
+
+        let mut out = json!({});
+        export_into(&mut out, &model, "/");
+        let mut again = TopologyModel::default();
+        assert!(import_into(&mut again, &out, "/").is_empty());
+        assert_eq!(again.policies, model.policies);
+        assert_eq!(again.operator_policies, model.operator_policies);
+        assert_eq!(out["policies"][0]["definition"]["message-ttl"], 2000);
+    }
+}
