@@ -255,6 +255,8 @@ fn drain_and_delete(
 /// refuses (a quorum queue with a priority, say) stops the migration before anything moved.
 fn probe(api: &Api, name: &str, body: &Value) -> Result<(), crate::Failure> {
     let probe = format!("{name}.kombu-probe");
+    // One left by an apply that died here would hold other settings.
+    api.delete_opt(&path(api, &probe))?;
     let declared = api.put(&path(api, &probe), body);
     api.delete_opt(&path(api, &probe))?;
     declared.map_err(|e| {
