@@ -39,9 +39,8 @@ pub(crate) fn run(
     let warnings = diagnostics.len() - errors;
     match format {
         Format::Human => {
-            let colour = crate::output::stdout_colour();
             for d in &diagnostics {
-                println!("{}", d.render(colour));
+                println!("{d}");
             }
             match summary {
                 Some(s) if warnings == 0 => println!("{s}"),

@@ -31,6 +31,9 @@
 //! one of them at least. A message is acknowledged on the queue it leaves only once the broker
 //! has confirmed its copy: an interruption leaves it in both (a duplicate), never in neither.
 //!
+//! Rolling back is applying the previous file: the same states, read the same way, take the
+//! queue back to its old settings with its messages (tested from before and after the delete).
+//!
 //! What this does not cover: a message published to `Q` through the default exchange while `Q`
 //! does not exist (between `moved-out` and `recreated`) is dropped, as the broker drops any
 //! publish to a missing queue (for a quorum queue, which refuses `if-empty`, also one that

@@ -716,3 +716,42 @@ async fn an_interrupted_migration_resumes_and_loses_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applying_the_old_file_rolls_an_interrupted_migration_back() {
+    if !broker_available() {
+        return;
+    }
+    // Before the queue is deleted, and after it was declared with the new settings.
+    for state in ["switched-out", "recreated"] {
+        let vhost = Vhost::new(&format!("rollback-{state}"));
+        let v1 = vhost.file("v1.toml", MIGRATE_V1);
+        let v2 = vhost.file("v2.toml", &migrate_v2());
+        let (code, out, err) = vhost.kombu(&["apply", &v1]);
+        assert_eq!(code, 0, "{out}{err}");
+        let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+        let sent: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+        publish(&conn, "jobs", "work", &sent).await;
+        let (code, _, err) =
+            vhost.kombu(&["apply", &v2, "--allow-destructive", "--stop-after", state]);
+        assert_eq!(code, 2, "{state}: {err}");
+        // The old file again: the queue ends as it was, with every message.
+        let (code, out, err) = vhost.kombu(&["apply", &v1, "--allow-destructive"]);
+        assert_eq!(code, 0, "{state}: {out}{err}");
+        let arrived = bodies(&drain(&conn, "work").await);
+        conn.close().await.unwrap();
+        let (lost, duplicates) = count(&sent, &arrived);
+        eprintln!(
+            "rolled back after {state}: {} sent, {} lost, {duplicates} duplicates",
+            sent.len(),
+            lost.len()
+        );
+        assert!(lost.is_empty(), "{state}: lost {lost:?}");
+        assert_eq!(vhost.queues(), ["work"], "{state}");
+        let (_, plan, _) = vhost.kombu(&["plan", &v1]);
+        assert!(
+            plan.contains("0 to create, 0 to recreate (the broker would refuse a redeclare), 0 to remove, 4 unchanged"),
+            "{state}: {plan}"
+        );
+    }
+}
