@@ -59,7 +59,16 @@ pub(crate) fn quiet_on_closed_pipe() {
 
 /// Whether standard error takes colour: a terminal, and `NO_COLOR` unset or empty.
 pub(crate) fn stderr_colour() -> bool {
-    io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    io::stderr().is_terminal() && no_color_unset()
+}
+
+/// Whether standard output takes colour: a terminal, and `NO_COLOR` unset or empty.
+pub(crate) fn stdout_colour() -> bool {
+    io::stdout().is_terminal() && no_color_unset()
+}
+
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// `error` as the first word of an error message, bold red when coloured.
@@ -74,9 +83,10 @@ pub(crate) fn error_word() -> &'static str {
 /// Prints a failure on standard error, starting with `error:` (diagnostics already start
 /// with `error[E...]` or `warning[W...]` and are printed as they are).
 pub(crate) fn print_failure(message: &str) {
-    let is_diagnostic = message.starts_with("error[")
-        || message.starts_with("warning[")
-        || message.starts_with("error:");
+    let plain = message.strip_prefix("\x1b[1;31m").unwrap_or(message);
+    let plain = plain.strip_prefix("\x1b[1;33m").unwrap_or(plain);
+    let is_diagnostic =
+        plain.starts_with("error[") || plain.starts_with("warning[") || plain.starts_with("error:");
     let text = if is_diagnostic {
         message.to_owned()
     } else {
@@ -85,7 +95,8 @@ pub(crate) fn print_failure(message: &str) {
     let _ = writeln!(io::stderr(), "{}", text.trim_end());
 }
 
-/// The known name closest to `unknown`, if it looks like a typo of it.
+/// The known name closest to `unknown`, if it looks like a typo of it (edits counted with
+/// two swapped letters as one, so `medai` finds `media`).
 pub(crate) fn did_you_mean<'a>(
     unknown: &str,
     known: impl IntoIterator<Item = &'a str>,
@@ -93,7 +104,7 @@ pub(crate) fn did_you_mean<'a>(
     let len = unknown.chars().count();
     known
         .into_iter()
-        .map(|k| (strsim::levenshtein(unknown, k), k))
+        .map(|k| (strsim::osa_distance(unknown, k), k))
         .filter(|&(d, k)| d <= (len.max(k.chars().count()) / 3).max(1))
         .min_by_key(|&(d, _)| d)
         .map(|(_, k)| k)

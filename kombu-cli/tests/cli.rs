@@ -764,6 +764,9 @@ fn errors_start_with_error_and_exit_codes_are_documented() {
     let (code, _, err) = kombu(&["diff", MEDIA]);
     assert_eq!(code, 2);
     assert!(err.starts_with("error: "), "{err}");
+    let (code, _, err) = kombu(&["route", MEDIA, "--exchange", "medai"]);
+    assert_eq!(code, 2);
+    assert!(err.ends_with("did you mean `media`?\n"), "{err}");
     let (code, _, err) = kombu(&["route", "no/such.toml", "--exchange", "x"]);
     assert_eq!(code, 2);
     assert!(err.starts_with("error"), "{err}");
