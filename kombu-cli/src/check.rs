@@ -39,8 +39,9 @@ pub(crate) fn run(
     let warnings = diagnostics.len() - errors;
     match format {
         Format::Human => {
+            let colour = crate::output::stdout_colour();
             for d in &diagnostics {
-                println!("{d}");
+                println!("{}", d.render(colour));
             }
             match summary {
                 Some(s) if warnings == 0 => println!("{s}"),

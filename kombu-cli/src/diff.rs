@@ -722,7 +722,7 @@ fn load_at_revision(path: &Path, rev: &str) -> Result<Topology, crate::Failure> 
         format,
         text,
     )])
-    .map_err(|d| d.to_string())
+    .map_err(|d| d.render(crate::output::stderr_colour()))
 }
 
 pub(crate) fn run(

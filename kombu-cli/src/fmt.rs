@@ -29,7 +29,7 @@ fn canonical(path: &std::path::Path, text: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{}: unknown topology file format", path.display()))?;
     let name = path.display().to_string();
     let topology = Topology::from_sources([SourceFile::new(name.clone(), format, text)])
-        .map_err(|d| d.to_string())?;
+        .map_err(|d| d.render(crate::output::stderr_colour()))?;
     let header: Vec<&str> = text
         .lines()
         .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))

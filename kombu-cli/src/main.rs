@@ -204,7 +204,7 @@ pub(crate) type Failure = String;
 
 /// Loads files as one topology, or says why not (the diagnostics, as `check` shows them).
 pub(crate) fn load(files: &[PathBuf]) -> Result<kombu::topology::Topology, Failure> {
-    kombu::topology::Topology::from_paths(files).map_err(|d| d.to_string())
+    kombu::topology::Topology::from_paths(files).map_err(|d| d.render(output::stderr_colour()))
 }
 
 fn main() -> ExitCode {

@@ -479,3 +479,38 @@ fn a_dead_letter_chain_of_5000_queues_is_one_cycle() {
     );
     assert!(cycles[0].message.ends_with("`q4999` -> `q0000`"));
 }
+
+#[test]
+fn coloured_rendering_adds_only_its_own_styles() {
+    // A line holding an escape sequence, refused: coloured, the text is the plain text with
+    // the renderer's styles around its parts, and the file's escape is still escaped.
+    let text = "version = 1\ndescription = \"\u{1b}[2J\u{7}\"\n";
+    let d = load("raw.toml", Format::Toml, text).unwrap_err();
+    let plain = d.render(false);
+    assert_eq!(plain, d.to_string());
+    let coloured = d.render(true);
+    assert!(
+        coloured.starts_with("\u{1b}[1;31merror[E001]\u{1b}[0m"),
+        "{coloured:?}"
+    );
+    let mut stripped = coloured.clone();
+    for style in [
+        "\u{1b}[1;31m",
+        "\u{1b}[1;33m",
+        "\u{1b}[1;34m",
+        "\u{1b}[1m",
+        "\u{1b}[0m",
+    ] {
+        stripped = stripped.replace(style, "");
+    }
+    assert_eq!(stripped, plain);
+    assert!(
+        coloured.contains("description = \"\\u{1b}[2J\\u{7}\""),
+        "{coloured:?}"
+    );
+    // A warning is yellow, with its help.
+    let json = "{\"version\": 1, \"queues\": {\"q\": {}}}";
+    let t = load("w.json", Format::Json, json).unwrap();
+    let w = t.warnings()[0].render(true);
+    assert!(w.starts_with("\u{1b}[1;33mwarning[W201]\u{1b}[0m"), "{w:?}");
+}

@@ -177,27 +177,91 @@ impl Diagnostic {
     }
 }
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let word = match self.severity() {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
+/// A style of the coloured rendering (the colours cargo and rustc use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    Error,
+    Warning,
+    /// Line numbers, `|`, `-->` and related places.
+    Gutter,
+    /// The message and `help`.
+    Bold,
+}
+
+/// Whether to colour, and the colour of this diagnostic's severity.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Styles {
+    on: bool,
+    pub(crate) primary: Style,
+}
+
+impl Styles {
+    /// `text` in `style` (ANSI escapes), or as it is when not colouring.
+    pub(crate) fn paint(self, style: Style, text: &str) -> String {
+        if !self.on || text.is_empty() {
+            return text.to_owned();
+        }
+        let code = match style {
+            Style::Error => "1;31",
+            Style::Warning => "1;33",
+            Style::Gutter => "1;34",
+            Style::Bold => "1",
         };
-        writeln!(f, "{word}[{}]: {}", self.code, self.message)?;
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
+impl Diagnostic {
+    /// The diagnostic as [`Display`](fmt::Display) writes it, coloured for a terminal when
+    /// `colour` is set (the text from the file is escaped either way, so it cannot add
+    /// colours or controls of its own).
+    pub fn render(&self, colour: bool) -> String {
+        let mut out = String::new();
+        let _ = self.write(&mut out, colour);
+        out
+    }
+
+    fn write(&self, f: &mut impl fmt::Write, colour: bool) -> fmt::Result {
+        let (word, primary) = match self.severity() {
+            Severity::Error => ("error", Style::Error),
+            Severity::Warning => ("warning", Style::Warning),
+        };
+        let styles = Styles {
+            on: colour,
+            primary,
+        };
+        writeln!(
+            f,
+            "{}{}",
+            styles.paint(primary, &format!("{word}[{}]", self.code)),
+            styles.paint(Style::Bold, &format!(": {}", self.message))
+        )?;
         if let Some(loc) = &self.location {
-            loc.write_snippet(f, "-->", "")?;
+            loc.write_snippet(f, "-->", "", styles)?;
         }
         for (loc, note) in &self.related {
-            loc.write_snippet(f, ":::", note)?;
+            loc.write_snippet(f, ":::", note, styles)?;
         }
         if let Some(help) = &self.help {
             let pad = self
                 .location
                 .as_ref()
                 .map_or(1, |l| l.line.to_string().len());
-            writeln!(f, "{} = help: {help}", " ".repeat(pad))?;
+            writeln!(
+                f,
+                "{} {} {}: {help}",
+                " ".repeat(pad),
+                styles.paint(Style::Gutter, "="),
+                styles.paint(Style::Bold, "help")
+            )?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
     }
 }
 
@@ -343,13 +407,21 @@ impl Diagnostics {
     }
 }
 
-impl fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Diagnostics {
+    /// Every diagnostic and the count, as [`Display`](fmt::Display) writes them, coloured for
+    /// a terminal when `colour` is set.
+    pub fn render(&self, colour: bool) -> String {
+        let mut out = String::new();
+        let _ = self.write(&mut out, colour);
+        out
+    }
+
+    fn write(&self, f: &mut impl fmt::Write, colour: bool) -> fmt::Result {
         for (i, d) in self.items.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{d}")?;
+            d.write(f, colour)?;
         }
         let errors = self.errors().count();
         let warnings = self.warnings().count();
@@ -362,6 +434,12 @@ impl fmt::Display for Diagnostics {
             )?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
     }
 }
 

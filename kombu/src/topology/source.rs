@@ -260,15 +260,18 @@ impl Location {
     /// Writes the snippet: the line with its number and a caret under the span.
     pub(crate) fn write_snippet(
         &self,
-        f: &mut fmt::Formatter<'_>,
+        f: &mut impl fmt::Write,
         arrow: &str,
         label: &str,
+        styles: super::diagnostic::Styles,
     ) -> fmt::Result {
+        use super::diagnostic::Style;
         let number = self.line.to_string();
         let pad = " ".repeat(number.len());
-        writeln!(f, "{pad}{arrow} {self}")?;
-        writeln!(f, "{pad} |")?;
-        writeln!(f, "{number} | {}", self.source_line)?;
+        let gutter = |text: &str| styles.paint(Style::Gutter, text);
+        writeln!(f, "{pad}{} {self}", gutter(arrow))?;
+        writeln!(f, "{pad} {}", gutter("|"))?;
+        writeln!(f, "{} {}", gutter(&format!("{number} |")), self.source_line)?;
         let lead: String = self
             .source_line
             .chars()
@@ -276,11 +279,22 @@ impl Location {
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let carets = "^".repeat(self.source_width as usize);
-        if label.is_empty() {
-            writeln!(f, "{pad} | {lead}{carets}")
+        let marks = if label.is_empty() {
+            carets
         } else {
-            writeln!(f, "{pad} | {lead}{carets} {label}")
-        }
+            format!("{carets} {label}")
+        };
+        let style = if arrow == "-->" {
+            styles.primary
+        } else {
+            Style::Gutter
+        };
+        writeln!(
+            f,
+            "{pad} {} {lead}{}",
+            gutter("|"),
+            styles.paint(style, &marks)
+        )
     }
 }
 
