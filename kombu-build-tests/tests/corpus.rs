@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kombu::{Connection, Disposition, Message};
-use kombu_build_tests::corpus::{collisions, fields, keywords, recursion, scripts};
+use kombu_build_tests::corpus::{collisions, fields, keywords, rabbitmq_names, recursion, scripts};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -462,4 +462,131 @@ fn every_field_type_round_trips() {
         all: Some(all),
         external: vec![],
     });
+}
+
+#[test]
+fn names_rabbitmq_accepts_get_the_identifiers_the_generator_derives() {
+    use rabbitmq_names::{exchanges, queues};
+    assert_eq!(queues::_2FA_CODES, "2fa-codes");
+    assert_eq!(queues::_2fa_codes().name, "2fa-codes");
+    assert_eq!(queues::SELF_, "self");
+    assert_eq!(queues::self_().name, "self");
+    assert_eq!(queues::crate_().name, "crate");
+    // `orders` is written as its conversion and keeps it; `Orders` is numbered.
+    assert_eq!(queues::orders().name, "orders");
+    assert_eq!(queues::orders_2().name, "Orders");
+    assert_eq!((queues::ORDERS, queues::ORDERS_2), ("orders", "Orders"));
+    assert_eq!(exchanges::orders_2().name, "Orders");
+    assert_eq!(queues::order_created().name, "order-created");
+    assert_eq!(queues::__().name, "🎉");
+    let message = rabbitmq_names::Self_ {
+        super_: "s".to_owned(),
+        _2fa: 2,
+    };
+    assert_eq!(round_trip(&message), r#"{"super":"s","2fa":2}"#);
+    let both = rabbitmq_names::Self2 {
+        self_2: true,
+        self_: false,
+    };
+    assert_eq!(round_trip(&both), r#"{"Self":true,"self":false}"#);
+}
+
+#[test]
+fn rust_name_replaces_the_derived_identifier() {
+    assert_eq!(rabbitmq_names::queues::created().name, "order_created");
+    assert_eq!(rabbitmq_names::queues::CREATED, "order_created");
+    assert_eq!(
+        round_trip(&rabbitmq_names::Purchase { id: 7 }),
+        r#"{"id":7}"#
+    );
+    assert_eq!(rabbitmq_names::ShopProducer::exchange().name, "Orders");
+    assert_eq!(
+        rabbitmq_names::WarehouseConsumer::<Warehouse>::NAME,
+        "crate"
+    );
+}
+
+#[derive(Default)]
+struct Warehouse;
+
+impl rabbitmq_names::WarehouseHandler for Warehouse {
+    async fn crate_(&self, _: rabbitmq_names::Self2, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+
+    async fn order_created(&self, _: rabbitmq_names::Self2, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+
+    async fn created(&self, _: rabbitmq_names::Self2, _: &Message) -> Disposition {
+        Disposition::Ack
+    }
+}
+
+#[derive(Default)]
+struct SelfWorker {
+    seen: Mutex<Vec<String>>,
+}
+
+impl SelfWorker {
+    fn saw(&self, what: String) -> Disposition {
+        self.seen.lock().unwrap().push(what);
+        Disposition::Ack
+    }
+}
+
+impl rabbitmq_names::SelfHandler for SelfWorker {
+    async fn _2fa_codes(&self, m: rabbitmq_names::_2faCode, d: &Message) -> Disposition {
+        self.saw(format!("{} {}", d.routing_key(), m.code))
+    }
+
+    async fn self_(&self, m: rabbitmq_names::Self_, d: &Message) -> Disposition {
+        self.saw(format!("{} {}", d.routing_key(), m._2fa))
+    }
+
+    async fn orders_2(&self, m: rabbitmq_names::Purchase, d: &Message) -> Disposition {
+        self.saw(format!("{} {}", d.routing_key(), m.id))
+    }
+
+    async fn orders(&self, m: rabbitmq_names::Purchase, d: &Message) -> Disposition {
+        self.saw(format!("{} {}", d.routing_key(), m.id))
+    }
+}
+
+#[tokio::test]
+async fn queues_named_2fa_codes_self_and_orders_beside_orders_carry_messages() {
+    let (conn, channel) = channel("rabbitmq-names").await;
+    rabbitmq_names::declare_all(&channel).await.unwrap();
+    let mut consumer = rabbitmq_names::SelfConsumer::start(&channel, SelfWorker::default())
+        .await
+        .unwrap();
+    let producer = rabbitmq_names::_2faProducer::new(&channel);
+    producer
+        .send(&rabbitmq_names::_2faCode {
+            code: "123456".to_owned(),
+        })
+        .await
+        .unwrap();
+    producer
+        .self_(&rabbitmq_names::Self_ {
+            super_: String::new(),
+            _2fa: 2,
+        })
+        .await
+        .unwrap();
+    producer
+        .orders_2(&rabbitmq_names::Purchase { id: 1 })
+        .await
+        .unwrap();
+    producer
+        .orders(&rabbitmq_names::Purchase { id: 2 })
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(consumer.handle_next(WAIT).await.unwrap(), Disposition::Ack);
+    }
+    let mut seen = consumer.handler().seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["2fa 123456", "Orders 1", "orders 2", "self 2"]);
+    conn.close().await.unwrap();
 }

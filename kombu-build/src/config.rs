@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kombu::topology::{fn_ident, Topology};
+use kombu::topology::{fn_ident, Code, Diagnostic, EntityKind, Topology};
 use kombu_codegen::Piece;
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -142,8 +142,27 @@ impl Config {
         Ok(path)
     }
 
+    /// Whether code can be generated for a loaded topology, without generating it: every
+    /// `rust_name` is an identifier, and no two entities get the same identifier (the
+    /// generator's own rules, in a dry run that formats and writes nothing). The problems are
+    /// [`Error::Topology`] diagnostics at the entities' declarations (E107, E108, E109).
+    /// `kombu check` runs this, so every file it accepts generates.
+    pub fn check(&self, topology: &Topology) -> Result<(), Error> {
+        let found = rust_names(topology);
+        if !found.is_empty() {
+            return Err(Error::Topology(found.into_iter().collect()));
+        }
+        let module = lower(topology, &self.options)?;
+        kombu_codegen::generate_each(&module, |_| Ok::<(), kombu_codegen::Error>(()))
+            .map_err(|e| Error::Topology([diagnostic(topology, &e)].into_iter().collect()))
+    }
+
     /// The generated module for a loaded topology, formatted, with its `@generated` header.
     pub fn generate(&self, topology: &Topology) -> Result<String, Error> {
+        let found = rust_names(topology);
+        if !found.is_empty() {
+            return Err(Error::Topology(found.into_iter().collect()));
+        }
         let module = lower(topology, &self.options)?;
         let mut writer = Writer {
             out: format!(
@@ -152,17 +171,104 @@ impl Config {
             ),
             module: None,
         };
-        kombu_codegen::generate_each(&module, |piece| writer.piece(piece)).map_err(|f| f.0)?;
+        kombu_codegen::generate_each(&module, |piece| writer.piece(piece)).map_err(
+            |f| match f {
+                Failure::Generator(e) => {
+                    Error::Topology([diagnostic(topology, &e)].into_iter().collect())
+                }
+                Failure::Other(e) => e,
+            },
+        )?;
         Ok(writer.out)
     }
 }
 
+/// The kind of a top-level entity as the generator names it.
+fn entity_kind(kind: &str) -> Option<EntityKind> {
+    Some(match kind {
+        "exchange" => EntityKind::Exchange,
+        "queue" => EntityKind::Queue,
+        "message" => EntityKind::Message,
+        "producer" => EntityKind::Producer,
+        "consumer" => EntityKind::Consumer,
+        _ => return None,
+    })
+}
+
+/// A generator error as a diagnostic: a collision (E108) at the second entity, with the
+/// first as the related place and `rust_name` as the way out; anything else (a `rust` path
+/// that does not parse) as E109.
+fn diagnostic(topology: &Topology, e: &kombu_codegen::Error) -> Diagnostic {
+    let at = |(kind, name): &(&str, String)| topology.origin(entity_kind(kind)?, name);
+    let entities = e.entities();
+    if entities.is_empty() {
+        return Diagnostic::new(Code::InvalidMessage, e.to_string(), None);
+    }
+    let message = e.to_string();
+    let message = message
+        .strip_suffix(": rename one of them")
+        .unwrap_or(&message);
+    let mut d = Diagnostic::new(Code::DuplicateName, message, entities.last().and_then(at));
+    if let [first, _] = entities {
+        if let Some(place) = at(first) {
+            d = d.with_related(place, "the other one");
+        }
+    }
+    d.with_help(
+        "give one of them a `rust_name` (the Rust identifier to use instead of the one derived from its name), or rename it",
+    )
+}
+
+/// Every `rust_name` that is not a Rust identifier as written (E107).
+fn rust_names(topology: &Topology) -> Vec<Diagnostic> {
+    let model = topology.model();
+    let named = (model.exchanges.iter())
+        .map(|(n, x)| (EntityKind::Exchange, n, x.rust_name.as_ref()))
+        .chain((model.queues.iter()).map(|(n, q)| (EntityKind::Queue, n, q.rust_name.as_ref())))
+        .chain((model.messages.iter()).map(|(n, m)| (EntityKind::Message, n, m.rust_name.as_ref())))
+        .chain(
+            (model.producers.iter()).map(|(n, p)| (EntityKind::Producer, n, p.rust_name.as_ref())),
+        )
+        .chain(
+            (model.consumers.iter()).map(|(n, c)| (EntityKind::Consumer, n, c.rust_name.as_ref())),
+        );
+    named
+        .filter_map(|(kind, name, rust_name)| {
+            let rust_name = rust_name?;
+            if kombu_codegen::is_identifier(rust_name) {
+                return None;
+            }
+            let would = kombu_codegen::ident(rust_name)
+                .map(|i| format!(" (it would be `{i}`)"))
+                .unwrap_or_default();
+            let place = (rust_name.span())
+                .and_then(|s| topology.locate(s))
+                .or_else(|| topology.origin(kind, name));
+            Some(
+                Diagnostic::new(
+                    Code::NotAnIdentifier,
+                    format!(
+                        "`rust_name` `{}` of {} `{name}` is not a Rust identifier{would}",
+                        rust_name.get(),
+                        kind.as_str()
+                    ),
+                    place,
+                )
+                .with_help("letters, digits and `_`, not starting with a digit, and not `self`, `Self`, `super`, `crate` or `_`"),
+            )
+        })
+        .collect()
+}
+
 /// A failure while generating, from the generator or from formatting its output.
-struct Failure(Error);
+enum Failure {
+    Generator(kombu_codegen::Error),
+    Other(Error),
+}
 
 impl From<kombu_codegen::Error> for Failure {
     fn from(e: kombu_codegen::Error) -> Self {
-        Failure(Error::Codegen(e.to_string()))
+        Failure::Generator(e)
     }
 }
 
@@ -213,7 +319,7 @@ impl Writer {
 
 fn format(tokens: TokenStream) -> Result<String, Failure> {
     let file: syn::File = syn::parse2(tokens).map_err(|e| {
-        Failure(Error::Codegen(format!(
+        Failure::Other(Error::Codegen(format!(
             "generated code does not parse: {e}"
         )))
     })?;
@@ -221,7 +327,7 @@ fn format(tokens: TokenStream) -> Result<String, Failure> {
 }
 
 fn unexpected(text: &str) -> Failure {
-    Failure(Error::Codegen(format!(
+    Failure::Other(Error::Codegen(format!(
         "formatting a module gave unexpected text: {text}"
     )))
 }

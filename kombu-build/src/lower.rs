@@ -1,8 +1,11 @@
 //! A checked topology → the generator's description ([`kombu_codegen::ir::Module`]).
 //!
-//! Names become identifiers here (with the same conversions the checks used), field types are
+//! Names become identifiers here: a `rust_name` as written, else the name in the case Rust
+//! expects (`order-created` → `order_created`, `OrderCreated`), and names whose conversions
+//! meet (`Orders` and `orders`) told apart by a number ([`derive_idents`]). kombu-codegen then
+//! makes each a valid identifier and refuses two items that still meet. Field types are
 //! resolved to generated or external Rust types, and handler method names are made unique.
-//! Everything this step relies on was validated when the topology loaded.
+//! Everything else this step relies on was validated when the topology loaded.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -59,7 +62,8 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
             )));
         }
     }
-    let types = message_types(model, options);
+    let names = Names::new(model);
+    let types = message_types(model, &names, options);
     let mut module = ir::Module {
         sources: topology.files().iter().map(|f| f.name.clone()).collect(),
         description: model.description.clone(),
@@ -67,17 +71,19 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
         ..ir::Module::default()
     };
     for name in model.exchanges.keys() {
-        if let Some(x) = exchange_decl(model, name, true) {
+        if let Some(x) = exchange_decl(model, &names, name, true) {
             module.exchanges.push(x);
         }
     }
     for name in model.queues.keys() {
-        if let Some(q) = queue_decl(model, name) {
+        if let Some(q) = queue_decl(model, &names, name) {
             module.queues.push(q);
         }
     }
     for (name, m) in &model.messages {
-        module.messages.push(message(name, m, &types, options));
+        module
+            .messages
+            .push(message(name, m, &names, &types, options));
     }
     for (name, p) in &model.producers {
         if options
@@ -90,23 +96,29 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
         let exchange = if p.exchange.is_empty() {
             None
         } else {
-            exchange_decl(model, &p.exchange, true)
+            exchange_decl(model, &names, &p.exchange, true)
         };
+        let method_names: Vec<(&str, Option<&str>)> =
+            p.methods.keys().map(|m| (m.as_str(), None)).collect();
+        let method_idents = derive_idents(&method_names, fn_ident, "_");
         let methods = p
             .methods
             .iter()
-            .map(|(mname, m)| {
+            .zip(method_idents)
+            .map(|((_, m), method_ident)| {
                 let message = &types[m.message.as_str()];
                 let input = match &m.variant {
                     None => ir::MethodInput::Message,
                     Some(v) => {
-                        let def = model
+                        let variants = model
                             .messages
                             .get(m.message.as_str())
-                            .and_then(|d| d.variants.as_ref())
-                            .and_then(|vs| vs.get(v.as_str()));
+                            .and_then(|d| d.variants.as_ref());
+                        let def = variants.and_then(|vs| vs.get(v.as_str()));
                         ir::MethodInput::Variant {
-                            ident: type_ident(v),
+                            ident: variants
+                                .and_then(|vs| variant_idents(vs).remove(v.as_str()))
+                                .unwrap_or_else(|| type_ident(v)),
                             fields: def.map(|d| fields(&d.fields, &types)).unwrap_or_default(),
                         }
                     }
@@ -118,7 +130,7 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
                     .map(|k| k.get().clone())
                     .unwrap_or_default();
                 ir::MethodSpec {
-                    ident: fn_ident(mname),
+                    ident: method_ident,
                     description: m.description.clone(),
                     message: message.clone(),
                     input,
@@ -129,7 +141,7 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
             .collect();
         module.producers.push(ir::ProducerSpec {
             name: name.clone(),
-            ident: format!("{}Producer", type_ident(name)),
+            ident: format!("{}Producer", names.producer(name)),
             description: p.description.clone(),
             exchange,
             define_struct: true,
@@ -158,7 +170,9 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
         {
             continue;
         }
-        module.consumers.push(consumer(name, c, model, &types));
+        module
+            .consumers
+            .push(consumer(name, c, model, &names, &types));
     }
     Ok(module)
 }
@@ -168,7 +182,11 @@ fn millis(d: std::time::Duration) -> u64 {
 }
 
 /// The Rust type each message is known by: its generated name, or a path.
-fn message_types(model: &TopologyModel, options: &Options) -> HashMap<String, String> {
+fn message_types(
+    model: &TopologyModel,
+    names: &Names,
+    options: &Options,
+) -> HashMap<String, String> {
     model
         .messages
         .iter()
@@ -176,7 +194,7 @@ fn message_types(model: &TopologyModel, options: &Options) -> HashMap<String, St
             let ty = match (options.type_paths.get(name), &m.rust) {
                 (Some(path), _) => path.clone(),
                 (None, Some(path)) => path.get().clone(),
-                (None, None) => type_ident(name),
+                (None, None) => names.message(name),
             };
             (name.clone(), ty)
         })
@@ -186,6 +204,7 @@ fn message_types(model: &TopologyModel, options: &Options) -> HashMap<String, St
 fn message(
     name: &str,
     m: &MessageDef,
+    names: &Names,
     types: &HashMap<String, String>,
     options: &Options,
 ) -> ir::MessageType {
@@ -194,13 +213,14 @@ fn message(
     } else if let Some(path) = &m.rust {
         ir::MessageKind::External(path.get().clone())
     } else if let (Some(tag), Some(variants)) = (&m.tag, &m.variants) {
+        let mut idents = variant_idents(variants);
         ir::MessageKind::Enum {
             tag: tag.get().clone(),
             variants: variants
                 .iter()
                 .map(|(v, def)| ir::Variant {
                     tag: v.get().clone(),
-                    ident: type_ident(v),
+                    ident: idents.remove(v.as_str()).unwrap_or_else(|| type_ident(v)),
                     description: def.description.clone(),
                     fields: fields(&def.fields, types),
                 })
@@ -216,7 +236,7 @@ fn message(
     };
     ir::MessageType {
         name: name.to_owned(),
-        ident: type_ident(name),
+        ident: names.message(name),
         description: m.description.clone(),
         kind,
     }
@@ -226,10 +246,12 @@ fn fields(
     list: &IndexMap<At<String>, At<FieldDef>>,
     types: &HashMap<String, String>,
 ) -> Vec<ir::Field> {
+    let names: Vec<(&str, Option<&str>)> = list.keys().map(|k| (k.as_str(), None)).collect();
     list.iter()
-        .map(|(name, f)| ir::Field {
+        .zip(derive_idents(&names, fn_ident, "_"))
+        .map(|((name, f), ident)| ir::Field {
             name: name.get().clone(),
-            ident: fn_ident(name),
+            ident,
             description: f.description.clone(),
             ty: TypeExpr::parse(&f.ty)
                 .map(|t| field_type(&t, types))
@@ -253,14 +275,19 @@ fn field_type(t: &TypeExpr, types: &HashMap<String, String>) -> ir::FieldType {
 
 /// An exchange's declaration; with `bindings`, its exchange-to-exchange bindings too (their
 /// sources without theirs). Predeclared `amq.*` exchanges are known by name and type.
-fn exchange_decl(model: &TopologyModel, name: &str, bindings: bool) -> Option<ir::ExchangeDecl> {
+fn exchange_decl(
+    model: &TopologyModel,
+    names: &Names,
+    name: &str,
+    bindings: bool,
+) -> Option<ir::ExchangeDecl> {
     let Some(x) = model.exchanges.get(name) else {
         return predeclared(name)
             .map(|kind| ir::ExchangeDecl::new(name, fn_ident(name), kind.as_str()));
     };
     Some(ir::ExchangeDecl {
         name: name.to_owned(),
-        ident: fn_ident(name),
+        ident: names.exchange(name),
         description: x.description.clone(),
         kind: x.kind.as_str().to_owned(),
         durable: x.durable,
@@ -271,7 +298,7 @@ fn exchange_decl(model: &TopologyModel, name: &str, bindings: bool) -> Option<ir
         bindings: if bindings {
             x.bindings
                 .iter()
-                .filter_map(|b| binding(model, b))
+                .filter_map(|b| binding(model, names, b))
                 .collect()
         } else {
             Vec::new()
@@ -279,7 +306,7 @@ fn exchange_decl(model: &TopologyModel, name: &str, bindings: bool) -> Option<ir
     })
 }
 
-fn queue_decl(model: &TopologyModel, name: &str) -> Option<ir::QueueDecl> {
+fn queue_decl(model: &TopologyModel, names: &Names, name: &str) -> Option<ir::QueueDecl> {
     let q = model.queues.get(name)?;
     let mut arguments = args(&q.arguments);
     if q.single_active_consumer {
@@ -287,7 +314,7 @@ fn queue_decl(model: &TopologyModel, name: &str) -> Option<ir::QueueDecl> {
     }
     Some(ir::QueueDecl {
         name: name.to_owned(),
-        ident: fn_ident(name),
+        ident: names.queue(name),
         description: q.description.clone(),
         durable: q.durable,
         exclusive: q.exclusive,
@@ -305,14 +332,14 @@ fn queue_decl(model: &TopologyModel, name: &str) -> Option<ir::QueueDecl> {
         bindings: q
             .bindings
             .iter()
-            .filter_map(|b| binding(model, b))
+            .filter_map(|b| binding(model, names, b))
             .collect(),
     })
 }
 
-fn binding(model: &TopologyModel, b: &BindingDef) -> Option<ir::BindingDecl> {
+fn binding(model: &TopologyModel, names: &Names, b: &BindingDef) -> Option<ir::BindingDecl> {
     Some(ir::BindingDecl {
-        source: Box::new(exchange_decl(model, &b.exchange, false)?),
+        source: Box::new(exchange_decl(model, names, &b.exchange, false)?),
         routing_key: b.routing_key.get().clone(),
         arguments: args(&b.binding_arguments()),
     })
@@ -352,6 +379,7 @@ fn consumer(
     name: &str,
     c: &kombu::topology::ConsumerDef,
     model: &TopologyModel,
+    names: &Names,
     types: &HashMap<String, String>,
 ) -> ir::ConsumerSpec {
     let mut queues: Vec<ir::ConsumeSpec> = c
@@ -360,16 +388,22 @@ fn consumer(
         .map(|(queue, consume)| {
             let def = model.messages.get(&consume.message);
             let handlers = match def.and_then(|d| d.variants.as_ref()) {
-                Some(variants) if def.is_some_and(|d| d.rust.is_none()) => variants
-                    .iter()
-                    .map(|(v, vdef)| ir::HandlerSpec {
-                        ident: fn_ident(v),
-                        description: vdef.description.clone(),
-                        variant: Some((type_ident(v), fields(&vdef.fields, types))),
-                    })
-                    .collect(),
+                Some(variants) if def.is_some_and(|d| d.rust.is_none()) => {
+                    let mut idents = variant_idents(variants);
+                    variants
+                        .iter()
+                        .map(|(v, vdef)| ir::HandlerSpec {
+                            ident: fn_ident(v),
+                            description: vdef.description.clone(),
+                            variant: Some((
+                                idents.remove(v.as_str()).unwrap_or_else(|| type_ident(v)),
+                                fields(&vdef.fields, types),
+                            )),
+                        })
+                        .collect()
+                }
                 _ => vec![ir::HandlerSpec {
-                    ident: fn_ident(queue),
+                    ident: names.queue(queue),
                     description: consume
                         .description
                         .clone()
@@ -378,9 +412,9 @@ fn consumer(
                 }],
             };
             ir::ConsumeSpec {
-                queue: queue_decl(model, queue).unwrap_or_else(|| ir::QueueDecl {
+                queue: queue_decl(model, names, queue).unwrap_or_else(|| ir::QueueDecl {
                     name: queue.get().clone(),
-                    ident: fn_ident(queue),
+                    ident: names.queue(queue),
                     durable: true,
                     ..ir::QueueDecl::default()
                 }),
@@ -415,7 +449,7 @@ fn consumer(
     }
     ir::ConsumerSpec {
         name: name.to_owned(),
-        ident: type_ident(name),
+        ident: names.consumer(name),
         description: c.description.clone(),
         queues,
         prefetch: c.prefetch,
@@ -425,5 +459,152 @@ fn consumer(
             _ => ir::OnFailure::DeadLetter,
         },
         accept: c.accept.clone(),
+    }
+}
+
+/// The identifiers of the entities of a topology, by name: each kind its own namespace.
+struct Names {
+    exchanges: HashMap<String, String>,
+    queues: HashMap<String, String>,
+    messages: HashMap<String, String>,
+    producers: HashMap<String, String>,
+    consumers: HashMap<String, String>,
+}
+
+impl Names {
+    fn new(model: &TopologyModel) -> Self {
+        fn of<'m, D: 'm>(
+            entities: impl Iterator<Item = (&'m String, &'m D)>,
+            rust_name: impl Fn(&D) -> Option<&At<String>>,
+            convert: fn(&str) -> String,
+            separator: &str,
+        ) -> HashMap<String, String> {
+            let entries: Vec<(&str, Option<&str>)> = entities
+                .map(|(name, d)| (name.as_str(), rust_name(d).map(|r| r.as_str())))
+                .collect();
+            let idents = derive_idents(&entries, convert, separator);
+            entries
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .zip(idents)
+                .collect()
+        }
+        Names {
+            exchanges: of(
+                model.exchanges.iter(),
+                |x| x.rust_name.as_ref(),
+                fn_ident,
+                "_",
+            ),
+            queues: of(model.queues.iter(), |q| q.rust_name.as_ref(), fn_ident, "_"),
+            messages: of(
+                model.messages.iter(),
+                |m| m.rust_name.as_ref(),
+                type_ident,
+                "",
+            ),
+            producers: of(
+                model.producers.iter(),
+                |p| p.rust_name.as_ref(),
+                type_ident,
+                "",
+            ),
+            consumers: of(
+                model.consumers.iter(),
+                |c| c.rust_name.as_ref(),
+                type_ident,
+                "",
+            ),
+        }
+    }
+
+    fn exchange(&self, name: &str) -> String {
+        (self.exchanges.get(name).cloned()).unwrap_or_else(|| fn_ident(name))
+    }
+
+    fn queue(&self, name: &str) -> String {
+        (self.queues.get(name).cloned()).unwrap_or_else(|| fn_ident(name))
+    }
+
+    fn message(&self, name: &str) -> String {
+        (self.messages.get(name).cloned()).unwrap_or_else(|| type_ident(name))
+    }
+
+    fn producer(&self, name: &str) -> String {
+        (self.producers.get(name).cloned()).unwrap_or_else(|| type_ident(name))
+    }
+
+    fn consumer(&self, name: &str) -> String {
+        (self.consumers.get(name).cloned()).unwrap_or_else(|| type_ident(name))
+    }
+}
+
+/// The identifiers of the variants of an enum message, by tag.
+fn variant_idents<V>(variants: &IndexMap<At<String>, V>) -> HashMap<&str, String> {
+    let entries: Vec<(&str, Option<&str>)> = variants.keys().map(|v| (v.as_str(), None)).collect();
+    let idents = derive_idents(&entries, type_ident, "");
+    entries.iter().map(|(v, _)| *v).zip(idents).collect()
+}
+
+/// The identifier of each name of one namespace, in order: its `rust_name` when it has one,
+/// else `convert(name)`. Names whose conversions meet are told apart by a number: the one
+/// already written as its conversion (`orders`), or else the first in byte order, keeps it,
+/// and the others get `2`, `3`, ... after `separator` (`Orders` → `orders_2`), in byte order.
+/// kombu-codegen makes each a valid Rust identifier and refuses two that still meet.
+pub(crate) fn derive_idents(
+    entries: &[(&str, Option<&str>)],
+    convert: fn(&str) -> String,
+    separator: &str,
+) -> Vec<String> {
+    let mut idents: Vec<String> = entries
+        .iter()
+        .map(|(name, rust_name)| rust_name.map_or_else(|| convert(name), str::to_owned))
+        .collect();
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (_, rust_name)) in entries.iter().enumerate() {
+        if rust_name.is_none() {
+            if let Some(ident) = idents.get(i) {
+                groups.entry(ident.clone()).or_default().push(i);
+            }
+        }
+    }
+    for (ident, mut members) in groups {
+        if members.len() < 2 {
+            continue;
+        }
+        members.sort_by_key(|i| {
+            let name = entries.get(*i).map_or("", |e| e.0);
+            (name != ident, name)
+        });
+        for (n, i) in members.iter().enumerate().skip(1) {
+            if let Some(slot) = idents.get_mut(*i) {
+                *slot = format!("{ident}{separator}{}", n + 1);
+            }
+        }
+    }
+    idents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_whose_conversions_meet_are_numbered() {
+        let entries = [("Orders", None), ("orders", None), ("ORDERS", None)];
+        assert_eq!(
+            derive_idents(&entries, fn_ident, "_"),
+            ["orders_3", "orders", "orders_2"]
+        );
+        let entries = [("order-created", None), ("order_created", Some("created"))];
+        assert_eq!(
+            derive_idents(&entries, fn_ident, "_"),
+            ["order_created", "created"]
+        );
+        let entries = [("orders", None), ("Orders", None)];
+        assert_eq!(
+            derive_idents(&entries, type_ident, ""),
+            ["Orders2", "Orders"]
+        );
     }
 }

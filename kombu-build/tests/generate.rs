@@ -135,7 +135,7 @@ fn invalid_topologies_fail_the_build_with_their_diagnostics() {
         "E002_unknown_keys.toml",
         "E101_undeclared_exchange.toml",
         "E104_undefined_message.toml",
-        "E107_not_an_identifier.toml",
+        "E110_invalid_name.toml",
         "E109_invalid_message.toml",
     ] {
         let dir = tempdir();
@@ -168,7 +168,8 @@ fn invalid_topologies_fail_the_build_with_their_diagnostics() {
 
 /// The other half of "every file `kombu check` accepts generates code that compiles" (the
 /// accepted corpus is compiled by kombu-build-tests): each file of the refused corpus is
-/// refused by the check, with the code its first line names, before any code is generated.
+/// refused by what `kombu check` runs (the loader, then the generator's dry run
+/// [`Config::check`]), with the code its first line names, and `generate` refuses it too.
 #[test]
 fn the_refused_corpus_is_refused_by_the_check() {
     let dir = workspace().join("kombu-build-tests/corpus/refused");
@@ -182,7 +183,19 @@ fn the_refused_corpus_is_refused_by_the_check() {
             .and_then(|l| l.strip_prefix("# expect: "))
             .and_then(|l| l.split_whitespace().next())
             .unwrap_or_else(|| panic!("{}: no `# expect: CODE` line", path.display()));
-        let d = Topology::from_paths([&path]).unwrap_err();
+        let d = match Topology::from_paths([&path]) {
+            Err(d) => d,
+            Ok(t) => {
+                let Err(Error::Topology(generated)) = Config::new().generate(&t) else {
+                    panic!("{}: generated", path.display())
+                };
+                let Err(Error::Topology(d)) = Config::new().check(&t) else {
+                    panic!("{}: passed the check", path.display())
+                };
+                assert_eq!(d, generated);
+                d
+            }
+        };
         assert!(
             d.errors().any(|e| e.code.as_str() == code),
             "{}: expected {code}, got {d}",
@@ -227,4 +240,34 @@ fn the_generator_refuses_what_would_share_an_identifier() {
         kombu_codegen::generate(&module).unwrap_err().to_string(),
         "message `media_producer` and producer `media` would both be the Rust identifier `MediaProducer` in the generated module: rename one of them"
     );
+}
+
+/// A collision the generator finds is reported at both entities' declarations, and points to
+/// `rust_name`; with a `rust_name`, the same names generate.
+#[test]
+fn a_collision_names_both_entities_and_suggests_rust_name() {
+    let text = "version = 1\n\n[queues.media]\n\n[messages.media_producer]\nfields.name = \"string\"\n\n[producers.media]\nexchange = \"\"\nmethods.send = { message = \"media_producer\", routing_key = \"media\" }\n";
+    let t = Topology::from_toml_str(text).unwrap();
+    let Err(Error::Topology(d)) = Config::new().check(&t) else {
+        panic!("the collision passed")
+    };
+    let e = d.errors().next().unwrap();
+    assert_eq!(e.code.as_str(), "E108");
+    assert_eq!(
+        e.message,
+        "message `media_producer` and producer `media` would both be the Rust identifier `MediaProducer` in the generated module"
+    );
+    assert_eq!(e.location.as_ref().map(|l| l.line), Some(8));
+    assert_eq!(e.related.first().map(|(l, _)| l.line), Some(5));
+    assert!(e.help.as_deref().unwrap().contains("`rust_name`"), "{e}");
+    insta::assert_snapshot!(d.to_string());
+    let fixed = text.replace(
+        "[producers.media]\n",
+        "[producers.media]\nrust_name = \"Media2\"\n",
+    );
+    let t = Topology::from_toml_str(&fixed).unwrap();
+    assert!(Config::new().check(&t).is_ok());
+    let code = Config::new().generate(&t).unwrap();
+    assert!(code.contains("pub struct Media2Producer"), "{code}");
+    assert!(code.contains("pub struct MediaProducer"), "{code}");
 }

@@ -31,7 +31,17 @@ pub(crate) fn run(
                     m.producers.len(),
                     m.consumers.len()
                 );
-                (t.warnings().to_vec(), Some(summary))
+                // Identifiers are code generation's business: ask the generator itself (a
+                // dry run), so that every file check accepts generates code that compiles.
+                match kombu_build::Config::new().check(&t) {
+                    Ok(()) => (t.warnings().to_vec(), Some(summary)),
+                    Err(kombu_build::Error::Topology(d)) => {
+                        let mut all = t.warnings().to_vec();
+                        all.extend(d.iter().cloned());
+                        (all, None)
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
             }
             Err(d) => (d.iter().cloned().collect(), None),
         };

@@ -11,20 +11,37 @@ use crate::ir::{
     Arg, BindingDecl, Confirm, ConsumeSpec, ConsumerSpec, ExchangeDecl, Field, FieldType,
     MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, ProducerSpec, QueueDecl,
 };
-use crate::names::{ident, Scope};
+use crate::names::{ident, Owner, Scope};
 
 /// Something in the IR that cannot be turned into Rust (front ends check first, so this is
 /// rare: an identifier or a type path that does not parse).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     message: String,
+    entities: Vec<(&'static str, String)>,
 }
 
 impl Error {
     pub(crate) fn new(message: impl Into<String>) -> Self {
+        Error::collision(message, Vec::new())
+    }
+
+    /// Two items that would get one identifier, with the entities among them.
+    pub(crate) fn collision(
+        message: impl Into<String>,
+        entities: Vec<(&'static str, String)>,
+    ) -> Self {
         Error {
             message: message.into(),
+            entities,
         }
+    }
+
+    /// The top-level entities the error is about, as kind (`"exchange"`, `"queue"`,
+    /// `"message"`, `"producer"`, `"consumer"`) and name: both sides of a collision of their
+    /// identifiers, so that a front end can point at their declarations.
+    pub fn entities(&self) -> &[(&'static str, String)] {
+        &self.entities
     }
 }
 
@@ -108,7 +125,7 @@ pub fn generate_each<E: From<Error>>(
         if matches!(m.kind, MessageKind::External(_)) {
             continue;
         }
-        let id = types.claim(&m.ident, format_args!("message `{}`", m.name))?;
+        let id = types.claim(&m.ident, Owner::entity("message", &m.name))?;
         emit(Piece::Item(message(m, id, &module.extra_derives, &cx)?))?;
     }
     let mut queue_fns = Vec::with_capacity(module.queues.len());
@@ -129,18 +146,18 @@ pub fn generate_each<E: From<Error>>(
     emit(Piece::Item(declare_all(&exchange_fns, &queue_fns)))?;
     for p in &module.producers {
         if p.define_struct {
-            types.claim(&p.ident, format_args!("producer `{}`", p.name))?;
+            types.claim(&p.ident, Owner::entity("producer", &p.name))?;
         }
         emit(Piece::Item(producer(p, &cx)?))?;
     }
     for c in &module.consumers {
         types.claim(
             &format!("{}Handler", c.ident),
-            format_args!("the handler trait of consumer `{}`", c.name),
+            Owner::part_of(Some("the handler trait"), "consumer", &c.name),
         )?;
         types.claim(
             &format!("{}Consumer", c.ident),
-            format_args!("consumer `{}`", c.name),
+            Owner::entity("consumer", &c.name),
         )?;
         emit(Piece::Item(consumer(c, &cx)?))?;
     }
@@ -257,8 +274,11 @@ fn binding(b: &BindingDecl) -> R<TokenStream> {
 /// One exchange's constant and function in module `exchanges`, and the function's name.
 fn exchange_item(x: &ExchangeDecl, scope: &mut Scope) -> R<(TokenStream, proc_macro2::Ident)> {
     let name = &x.name;
-    let f = scope.claim(&x.ident, format_args!("exchange `{name}`"))?;
-    let konst = scope.claim_const(&x.ident, format_args!("the constant of exchange `{name}`"))?;
+    let f = scope.claim(&x.ident, Owner::entity("exchange", name))?;
+    let konst = scope.claim_const(
+        &x.ident,
+        Owner::part_of(Some("the constant"), "exchange", name),
+    )?;
     let body = exchange(x)?;
     let doc = doc_with(
         format!("Exchange `{name}` ({}).", x.kind),
@@ -336,8 +356,11 @@ fn capitalize(s: &str) -> String {
 /// One queue's constant and function in module `queues`, and the function's name.
 fn queue_item(q: &QueueDecl, scope: &mut Scope) -> R<(TokenStream, proc_macro2::Ident)> {
     let name = &q.name;
-    let f = scope.claim(&q.ident, format_args!("queue `{name}`"))?;
-    let konst = scope.claim_const(&q.ident, format_args!("the constant of queue `{name}`"))?;
+    let f = scope.claim(&q.ident, Owner::entity("queue", name))?;
+    let konst = scope.claim_const(
+        &q.ident,
+        Owner::part_of(Some("the constant"), "queue", name),
+    )?;
     let body = queue(q)?;
     let doc = doc_with(format!("Queue `{name}`."), q.description.as_deref());
     let const_doc = format!(" The name of queue `{name}`.");

@@ -14,4 +14,4 @@ pub mod ir;
 mod names;
 
 pub use expand::{consumer_items, generate, generate_each, producer_items, Error, Piece};
-pub use names::ident;
+pub use names::{ident, is_identifier};

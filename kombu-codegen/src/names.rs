@@ -1,11 +1,13 @@
 //! Identifiers in the generated code: any name becomes a valid Rust identifier, and each
 //! namespace of the output ([`Scope`]) makes sure no two items get the same one.
 //!
-//! Front ends convert names first (kombu-build with `kombu::topology`'s case conversions,
-//! which `kombu check` also uses to refuse collisions); what arrives here is made valid in
-//! every edition, normalized as rustc will normalize it (NFC), and checked for uniqueness the
-//! way rustc will compare it. A generated name that would still collide is an error naming
-//! both items, never code that does not compile.
+//! Front ends convert names first (kombu-build with `kombu::topology`'s case conversions, or a
+//! `rust_name`); what arrives here is made valid in every edition, normalized as rustc will
+//! normalize it (NFC), and checked for uniqueness the way rustc will compare it. A generated
+//! name that would still collide is an error naming both items (and, for exchanges, queues,
+//! messages, producers and consumers, which entities: [`crate::Error::entities`]), never code
+//! that does not compile. These are the only identifier rules: `kombu check` runs this
+//! generator to apply them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -61,6 +63,12 @@ pub fn ident(name: &str) -> Result<Ident, crate::Error> {
     Ok(make(&identifier_text(name)))
 }
 
+/// Whether `text` is used as written: a Rust identifier (a keyword of any edition included,
+/// written raw), not one [`identifier_text`] would change.
+pub fn is_identifier(text: &str) -> bool {
+    identifier_text(text) == text.strip_prefix("r#").unwrap_or(text)
+}
+
 fn make(text: &str) -> Ident {
     if KEYWORDS.contains(&text) {
         Ident::new_raw(text, Span::call_site())
@@ -73,7 +81,6 @@ fn make(text: &str) -> Ident {
 /// trailing `_` when upper case changes nothing (`名前` → `名前_`), so that a constant never
 /// takes its function's identifier (names converted by `kombu::topology` never end in `_`, so
 /// the suffix does not meet another item's name; a [`Scope`] refuses it if it does).
-/// `kombu::topology::const_ident` is the same rule applied to a file's name.
 pub(crate) fn const_text(ident: &str) -> String {
     let text = identifier_text(ident);
     let upper = identifier_text(&text.to_uppercase());
@@ -92,7 +99,59 @@ pub(crate) fn const_text(ident: &str) -> String {
 pub(crate) struct Scope {
     what: String,
     reserved: &'static [&'static str],
-    taken: HashMap<String, String>,
+    taken: HashMap<String, Owner>,
+}
+
+/// What claims an identifier in a [`Scope`]: a description for errors and, for a top-level
+/// entity (an exchange, queue, message, producer or consumer), its kind and name, so that a
+/// front end can say where it is declared.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    text: String,
+    entity: Option<(&'static str, String)>,
+}
+
+impl Owner {
+    /// The entity `kind` (`"queue"`) called `name`.
+    pub(crate) fn entity(kind: &'static str, name: &str) -> Self {
+        Owner::part_of(None, kind, name)
+    }
+
+    /// A part (`"the constant"`) of the entity `kind` called `name`, or the entity itself.
+    pub(crate) fn part_of(part: Option<&str>, kind: &'static str, name: &str) -> Self {
+        let text = match part {
+            Some(part) => format!("{part} of {kind} `{name}`"),
+            None => format!("{kind} `{name}`"),
+        };
+        Owner {
+            text,
+            entity: Some((kind, name.to_owned())),
+        }
+    }
+}
+
+impl From<fmt::Arguments<'_>> for Owner {
+    fn from(text: fmt::Arguments<'_>) -> Self {
+        Owner {
+            text: text.to_string(),
+            entity: None,
+        }
+    }
+}
+
+impl From<&str> for Owner {
+    fn from(text: &str) -> Self {
+        Owner {
+            text: text.to_owned(),
+            entity: None,
+        }
+    }
+}
+
+impl From<String> for Owner {
+    fn from(text: String) -> Self {
+        Owner { text, entity: None }
+    }
 }
 
 impl Scope {
@@ -114,34 +173,36 @@ impl Scope {
     pub(crate) fn claim(
         &mut self,
         name: &str,
-        owner: impl fmt::Display,
+        owner: impl Into<Owner>,
     ) -> Result<Ident, crate::Error> {
-        self.claim_text(identifier_text(name), owner)
+        self.claim_text(identifier_text(name), owner.into())
     }
 
     /// The constant for the function `ident` (see [`const_text`]), claimed for `owner`.
     pub(crate) fn claim_const(
         &mut self,
         ident: &str,
-        owner: impl fmt::Display,
+        owner: impl Into<Owner>,
     ) -> Result<Ident, crate::Error> {
-        self.claim_text(const_text(ident), owner)
+        self.claim_text(const_text(ident), owner.into())
     }
 
-    fn claim_text(
-        &mut self,
-        mut text: String,
-        owner: impl fmt::Display,
-    ) -> Result<Ident, crate::Error> {
+    fn claim_text(&mut self, mut text: String, owner: Owner) -> Result<Ident, crate::Error> {
         while self.reserved.contains(&text.as_str()) {
             text.push('_');
         }
-        let owner = owner.to_string();
         if let Some(other) = self.taken.get(&text) {
-            return Err(crate::Error::new(format!(
-                "{other} and {owner} would both be the Rust identifier `{text}` in {}: rename one of them",
-                self.what
-            )));
+            let entities = [other, &owner]
+                .iter()
+                .filter_map(|o| o.entity.clone())
+                .collect();
+            return Err(crate::Error::collision(
+                format!(
+                    "{} and {} would both be the Rust identifier `{text}` in {}: rename one of them",
+                    other.text, owner.text, self.what
+                ),
+                entities,
+            ));
         }
         let id = make(&text);
         self.taken.insert(text, owner);

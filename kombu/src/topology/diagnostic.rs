@@ -96,15 +96,18 @@ codes! {
     /// A consumer's message type differs from what producers route to its queue.
     TypeDisagreement = "E106", Error,
         "Following RabbitMQ's routing rules (exchange types, bindings, exchange-to-exchange bindings, alternate exchanges), a producer method routes messages of one type to a queue whose consumer expects another. The consumer would fail to decode them or decode them wrongly. Make both sides use the same message type (an enum with a tag field can carry several kinds on one queue).";
-    /// A name that cannot become a Rust identifier.
+    /// A `rust_name` that is not a Rust identifier.
     NotAnIdentifier = "E107", Error,
-        "Message, field, variant, producer, consumer and method names become Rust identifiers in generated code (converted to the case Rust expects). This name cannot: it is empty after conversion, starts with a digit, or is a keyword that cannot be used even as a raw identifier. The message suggests a rename.";
+        "Names are the broker's and need not be Rust identifiers: generated code derives one from each (see \"Names and Rust identifiers\" in the format reference). A `rust_name` replaces that derivation and is used as written, so it must itself be an identifier: letters, digits and `_`, not starting with a digit, and not `self`, `Self`, `super`, `crate` or `_` (other keywords are written raw). The message shows the identifier it would become.";
     /// Two names that collide.
     DuplicateName = "E108", Error,
-        "The same key appears twice in one table, or two names become the same Rust identifier after case conversion (`feed-task` and `feed_task` both become `FeedTask`). Rename one of them.";
+        "The same key appears twice in one table, or two entities would get the same Rust identifier in generated code (message `media_producer` and producer `media` both give `MediaProducer`; `ß` and `ss` both give the constant `SS`). Names that differ only in case or punctuation are told apart automatically (`Orders` and `orders` give `orders_2` and `orders`); for what remains, give one of them a `rust_name`.";
     /// A message definition that is not well-formed.
     InvalidMessage = "E109", Error,
         "A message type is defined by exactly one of `fields` (a struct), `variants` with a `tag` (an enum dispatched on a tag field) or `rust` (a path to an existing Rust type). A field type must be a primitive, `optional<T>`, `list<T>`, `map<T>` or a message name. A producer method's `variant` must be a variant of its enum message.";
+    /// A name RabbitMQ refuses.
+    InvalidName = "E110", Error,
+        "RabbitMQ refuses an exchange or queue name longer than 255 bytes of UTF-8 (names are AMQP short strings), and refuses to declare an exchange or queue whose name starts with `amq.` (403 ACCESS_REFUSED): that prefix is reserved for the exchanges it declares itself (`amq.direct`, `amq.topic`, ...) and for the names it gives server-named queues (`amq.gen-...`). The predeclared `amq.*` exchanges may still be bound to and published to. Rename the entity.";
     /// A queue that nothing binds and nothing consumes.
     OrphanQueue = "W201", Warning,
         "The queue has no bindings, no consumer and no producer publishes to it through the default exchange. Messages can only reach it by its name; if that is intended, bind it or add its consumer, else remove it.";
@@ -362,11 +365,43 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
+impl Diagnostic {
+    /// A diagnostic found outside the loader (kombu-build's generation check), its text
+    /// escaped as the loader escapes its own.
+    pub fn new(code: Code, message: impl Into<String>, location: Option<Location>) -> Self {
+        Diagnostic {
+            code,
+            message: escape(&message.into()),
+            location,
+            related: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// With another place that explains the problem.
+    pub fn with_related(mut self, location: Location, note: impl Into<String>) -> Self {
+        self.related.push((location, escape(&note.into())));
+        self
+    }
+
+    /// With a help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(escape(&help.into()));
+        self
+    }
+}
+
 /// The diagnostics of a topology that failed to load: every error found (and the warnings
 /// found beside them), in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+}
+
+impl FromIterator<Diagnostic> for Diagnostics {
+    fn from_iter<I: IntoIterator<Item = Diagnostic>>(items: I) -> Self {
+        Diagnostics::new(items.into_iter().collect())
+    }
 }
 
 impl Diagnostics {

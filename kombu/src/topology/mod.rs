@@ -49,7 +49,7 @@ mod validate;
 use std::path::Path;
 
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
-pub use ident::{const_ident, fn_ident, type_ident};
+pub use ident::{fn_ident, type_ident};
 pub use model::{
     At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, HeadersMatch,
     MessageDef, MethodDef, Name, ProducerDef, QueueDef, TopologyModel, VariantDef,

@@ -224,6 +224,10 @@ pub struct ExchangeDef {
     /// What the exchange is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The Rust identifier of its function in generated code (its constant is the upper case),
+    /// instead of the one derived from its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_name: Option<At<String>>,
     /// The exchange type: `direct` (default), `fanout`, `topic`, `headers`, or a plugin type.
     #[serde(
         rename = "type",
@@ -257,6 +261,7 @@ impl Default for ExchangeDef {
     fn default() -> Self {
         ExchangeDef {
             description: None,
+            rust_name: None,
             kind: ExchangeKind::Direct,
             durable: true,
             auto_delete: false,
@@ -358,6 +363,10 @@ pub struct QueueDef {
     /// What the queue is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The Rust identifier of its function in generated code (its constant is the upper case),
+    /// instead of the one derived from its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_name: Option<At<String>>,
     /// Survives a broker restart.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schemars(default = "yes")]
@@ -420,6 +429,7 @@ impl Default for QueueDef {
     fn default() -> Self {
         QueueDef {
             description: None,
+            rust_name: None,
             durable: true,
             exclusive: false,
             auto_delete: false,
@@ -465,6 +475,9 @@ pub struct MessageDef {
     /// What the message means; becomes the type's doc comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The name of its generated Rust type, instead of the one derived from its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_name: Option<At<String>>,
     /// A path to an existing Rust type (`crate::billing::Invoice`) instead of a definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rust: Option<At<String>>,
@@ -583,6 +596,10 @@ pub struct ProducerDef {
     /// What the producer is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The stem of its generated struct (`Media` gives `MediaProducer`), instead of the one
+    /// derived from its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_name: Option<At<String>>,
     /// The exchange it publishes to (`""` is the default exchange).
     pub exchange: Name,
     /// The routing key of methods that do not give their own.
@@ -640,6 +657,10 @@ pub struct ConsumerDef {
     /// What the consumer is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The stem of its generated handler trait and struct (`Worker` gives `WorkerHandler` and
+    /// `WorkerConsumer`), instead of the one derived from its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_name: Option<At<String>>,
     /// Queues, each with the message type it carries: `video = "video"` or a table.
     pub queues: IndexMap<Name, At<ConsumeDef>>,
     /// How many unacknowledged messages the broker sends ahead (`basic.qos`).

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use indexmap::IndexMap;
 
 use super::diagnostic::{Code, Sink};
-use super::ident::{const_ident, fn_ident, generated_types, problem, suggest, type_ident};
+use super::ident::problem;
 use super::load::Origins;
 use super::model::{At, BindingDef, FieldDef, MessageDef, Name, TopologyModel};
 use super::node::MAX_DEPTH;
@@ -34,6 +34,9 @@ struct Check<'a> {
     message_names: Option<Suggester<'a>>,
     queue_names: Option<Suggester<'a>>,
 }
+
+/// The longest exchange or queue name RabbitMQ takes: an AMQP short string.
+const MAX_NAME_BYTES: usize = 255;
 
 /// The primitive types a misspelt field type may have meant.
 const SUGGESTED_PRIMITIVES: &[&str] = &[
@@ -113,7 +116,6 @@ pub(crate) fn validate(
     c.messages();
     let reached = c.producers();
     c.consumers();
-    c.generated_types();
     c.orphans(&reached);
     c.dead_letter_cycles();
 }
@@ -273,22 +275,8 @@ impl<'a> Check<'a> {
             };
             for name in &names {
                 let span = origins.get(kind, name);
-                self.ident(kind.as_str(), name, &fn_ident(name), span);
+                self.broker_name(kind, name, span);
             }
-            self.collisions(
-                kind.as_str(),
-                names.iter().map(|n| (n.as_str(), origins.get(kind, n))),
-                fn_ident,
-            );
-            // Constants: upper case can merge names whose functions differ (`ß` and `ss`).
-            let mut functions = BTreeSet::new();
-            self.collisions(
-                kind.as_str(),
-                (names.iter())
-                    .filter(|n| functions.insert(fn_ident(n)))
-                    .map(|n| (n.as_str(), origins.get(kind, n))),
-                const_ident,
-            );
         }
         for (name, x) in &model.exchanges {
             if let Some(alt) = &x.alternate_exchange {
@@ -373,54 +361,56 @@ impl<'a> Check<'a> {
         }
     }
 
-    fn ident(&mut self, kind: &str, name: &str, ident: &str, span: Option<Span>) {
-        if let Some(why) = problem(ident) {
-            let files = self.files;
+    /// Refuses an exchange or queue name RabbitMQ refuses: longer than an AMQP short string,
+    /// or with the `amq.` prefix it keeps for itself (403 ACCESS_REFUSED). A file may describe
+    /// a predeclared exchange (`amq.topic` as a topic exchange): it is never declared. Rust
+    /// identifiers are not a concern here; code generation derives them (kombu-build).
+    fn broker_name(&mut self, kind: EntityKind, name: &str, span: Option<Span>) {
+        let what = kind.as_str();
+        let files = self.files;
+        if name.len() > MAX_NAME_BYTES {
             self.sink
                 .push(
                     files,
-                    Code::NotAnIdentifier,
+                    Code::InvalidName,
                     span,
-                    format!("{kind} name `{name}` cannot become a Rust identifier: {why}"),
+                    format!(
+                        "{what} name `{}...` is {} bytes long; RabbitMQ refuses names longer than {MAX_NAME_BYTES} bytes",
+                        name.chars().take(40).collect::<String>(),
+                        name.len()
+                    ),
                 )
-                .help(format!(
-                    "rename it, for example to `{}`",
-                    suggest(kind, name)
-                ));
+                .help("shorten it");
         }
-    }
-
-    /// Reports names that become the same identifier.
-    fn collisions<'n>(
-        &mut self,
-        kind: &str,
-        names: impl IntoIterator<Item = (&'n str, Option<Span>)>,
-        convert: fn(&str) -> String,
-    ) {
-        let mut seen: HashMap<String, (&str, Option<Span>)> = HashMap::new();
-        for (name, span) in names {
-            let ident = convert(name);
-            if let Some((first, first_span)) = seen.get(&ident) {
-                let files = self.files;
-                let d = self.sink.push(
-                    files,
-                    Code::DuplicateName,
-                    span,
-                    format!("{kind} names `{first}` and `{name}` both become the Rust identifier `{ident}`"),
-                );
-                if let Some(s) = first_span {
-                    d.related(files, *s, "the other one");
-                }
-                d.help("rename one of them");
-            } else {
-                seen.insert(ident, (name, span));
-            }
+        if !name.starts_with("amq.") {
+            return;
         }
+        let described = kind == EntityKind::Exchange
+            && predeclared(name)
+                .is_some_and(|k| self.model.exchanges.get(name).is_some_and(|x| &x.kind == k));
+        if described {
+            return;
+        }
+        let server_named = if kind == EntityKind::Queue && name.starts_with("amq.gen-") {
+            " (it is the form of the names RabbitMQ gives server-named queues)"
+        } else {
+            ""
+        };
+        self.sink
+            .push(
+                files,
+                Code::InvalidName,
+                span,
+                format!("{what} `{name}` starts with `amq.`, which RabbitMQ reserves for itself{server_named}: declaring it is refused with 403 ACCESS_REFUSED"),
+            )
+            .help(format!(
+                "rename it without the `amq.` prefix, for example `{}`",
+                name.trim_start_matches("amq.")
+            ));
     }
 
     fn fields(&mut self, owner: &str, fields: &IndexMap<Name, At<FieldDef>>, tag: Option<&str>) {
         for (fname, f) in fields {
-            self.ident("field", fname, &fn_ident(fname), fname.span());
             if tag == Some(fname.as_str()) {
                 let files = self.files;
                 self.sink.push(
@@ -469,29 +459,14 @@ impl<'a> Check<'a> {
                 }
             }
         }
-        self.collisions(
-            "field",
-            fields.keys().map(|k| (k.as_str(), k.span())),
-            fn_ident,
-        );
     }
 
     fn messages(&mut self) {
         let model = self.model;
         for (name, m) in &model.messages {
             let span = self.origin(EntityKind::Message, name);
-            self.ident("message", name, &type_ident(name), span);
             self.message_shape(name, m, span);
         }
-        let origins = self.origins;
-        self.collisions(
-            "message",
-            model
-                .messages
-                .keys()
-                .map(|k| (k.as_str(), origins.get(EntityKind::Message, k))),
-            type_ident,
-        );
     }
 
     fn message_shape(&mut self, name: &str, m: &MessageDef, span: Option<Span>) {
@@ -546,14 +521,8 @@ impl<'a> Check<'a> {
         if let Some(variants) = &m.variants {
             let tag = m.tag.as_ref().map(|t| t.as_str());
             for (vname, v) in variants {
-                self.ident("variant", vname, &type_ident(vname), vname.span());
                 self.fields(&format!("variant `{vname}` of `{name}`"), &v.fields, tag);
             }
-            self.collisions(
-                "variant",
-                variants.keys().map(|k| (k.as_str(), k.span())),
-                type_ident,
-            );
         }
     }
 
@@ -562,15 +531,12 @@ impl<'a> Check<'a> {
         let model: &'a TopologyModel = self.model;
         let mut reached: BTreeMap<String, Vec<(String, &'a Name, &'a Name)>> = BTreeMap::new();
         for (pname, p) in &model.producers {
-            let span = self.origin(EntityKind::Producer, pname);
-            self.ident("producer", pname, &type_ident(pname), span);
             let exchange_ok = p.exchange.is_empty() || self.exchange_exists(&p.exchange);
             if !exchange_ok {
                 self.undeclared_exchange(&p.exchange, format!("producer `{pname}`"));
             }
             let kind = self.exchange_kind(&p.exchange).cloned();
             for (mname, method) in &p.methods {
-                self.ident("method", mname, &fn_ident(mname), mname.span());
                 match model.messages.get(method.message.as_str()) {
                     None => {
                         let suggestion = self.suggest_message(&method.message);
@@ -644,21 +610,7 @@ impl<'a> Check<'a> {
                         .push((pname.clone(), mname, &method.message));
                 }
             }
-            self.collisions(
-                "method",
-                p.methods.keys().map(|k| (k.as_str(), k.span())),
-                fn_ident,
-            );
         }
-        let origins = self.origins;
-        self.collisions(
-            "producer",
-            model
-                .producers
-                .keys()
-                .map(|k| (k.as_str(), origins.get(EntityKind::Producer, k))),
-            type_ident,
-        );
         self.agreement(&reached);
         reached
     }
@@ -730,8 +682,6 @@ impl<'a> Check<'a> {
     fn consumers(&mut self) {
         let model = self.model;
         for (cname, c) in &model.consumers {
-            let span = self.origin(EntityKind::Consumer, cname);
-            self.ident("consumer", cname, &type_ident(cname), span);
             for (q, consume) in &c.queues {
                 if !model.queues.contains_key(q.as_str()) {
                     let suggestion = self.suggest_queue(q);
@@ -757,51 +707,6 @@ impl<'a> Check<'a> {
                     );
                     if let Some(s) = suggestion {
                         d.help(format!("did you mean `{s}`?"));
-                    }
-                }
-            }
-        }
-        let origins = self.origins;
-        self.collisions(
-            "consumer",
-            model
-                .consumers
-                .keys()
-                .map(|k| (k.as_str(), origins.get(EntityKind::Consumer, k))),
-            type_ident,
-        );
-    }
-
-    /// Reports entities of different kinds whose generated types would share a name (message
-    /// `media_producer` and producer `media` both give `MediaProducer`).
-    fn generated_types(&mut self) {
-        let model = self.model;
-        let entities = (model.messages.iter())
-            .filter(|(_, m)| m.rust.is_none())
-            .map(|(n, _)| (EntityKind::Message, n))
-            .chain(model.producers.keys().map(|n| (EntityKind::Producer, n)))
-            .chain(model.consumers.keys().map(|n| (EntityKind::Consumer, n)));
-        let mut seen: HashMap<String, (EntityKind, &String)> = HashMap::new();
-        for (kind, name) in entities {
-            for ty in generated_types(kind, name) {
-                match seen.get(&ty) {
-                    Some(&(k, first)) if k != kind => {
-                        let (files, other) = (self.files, self.origin(k, first));
-                        let span = self.origin(kind, name);
-                        let d = self.sink.push(
-                            files,
-                            Code::DuplicateName,
-                            span,
-                            format!("{} `{first}` and {} `{name}` would both generate the Rust type `{ty}`", k.as_str(), kind.as_str()),
-                        );
-                        if let Some(s) = other {
-                            d.related(files, s, "the other one");
-                        }
-                        d.help("rename one of them");
-                    }
-                    Some(_) => {}
-                    None => {
-                        seen.insert(ty, (kind, name));
                     }
                 }
             }
