@@ -111,6 +111,9 @@ pub(crate) fn apply(options: &Options<'_>) -> Result<u8, crate::Failure> {
     } else {
         None
     };
+    // Policies first (`policies::apply_policies`: PUT in place), so that a queue declared
+    // below starts with its policy.
+    crate::policies::apply_policies(&api, &crate::load(options.files)?)?;
     let result = run(&api, &plan, options, &mut summary, &mover);
     if let Some(m) = mover {
         m.close();

@@ -585,6 +585,8 @@ fn renames(old: &TopologyModel, new: &TopologyModel) -> (TopologyModel, Vec<Chan
 pub(crate) fn diff(old: &TopologyModel, new: &TopologyModel) -> Vec<Change> {
     let (old, mut out) = renames(old, new);
     out.extend(changes(&old, new));
+    // Policy-class hints that converge (computed, and reclassed where a policy cannot reach).
+    crate::policy_hint::converge(&old, new, &mut out);
     out
 }
 

@@ -22,6 +22,7 @@ mod management;
 mod migrate;
 mod output;
 mod policies;
+mod policy_hint;
 mod route;
 
 use std::path::PathBuf;

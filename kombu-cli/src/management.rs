@@ -699,6 +699,8 @@ pub(crate) fn plan(files: &[PathBuf], broker: &str, vhost: &str) -> Result<u8, c
     let api = Api::new(broker, vhost)?;
     let plan = plan_steps(&api, files)?;
     print(&plan);
+    // Policies are compared (and put in place) by `policies`.
+    crate::policies::print_plan(&api, &crate::load(files)?)?;
     println!("{}", plan.left);
     Ok(0)
 }

@@ -266,3 +266,146 @@ mod tests {
         assert_eq!(out["policies"][0]["definition"]["message-ttl"], 2000);
     }
 }
+
+/// What `plan` and `apply` do with one policy or operator policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PolicyStep {
+    /// The broker has it as the file says.
+    Unchanged,
+    /// The broker does not have it.
+    Create,
+    /// The broker has it with other settings: `PUT` replaces it in place (no entity is
+    /// redeclared, no message moves).
+    Update(String),
+}
+
+/// One policy of the files, compared with the broker: (operator?, name, step, body to PUT).
+pub(crate) type PolicyPlan = Vec<(bool, String, PolicyStep, Value)>;
+
+fn policy_path(operator: bool, vhost: &str, name: &str) -> String {
+    let kind = if operator {
+        "operator-policies"
+    } else {
+        "policies"
+    };
+    format!(
+        "{kind}/{}/{}",
+        crate::management::enc(vhost),
+        crate::management::enc(name)
+    )
+}
+
+/// Compares the files' policies for the API's vhost with the broker's. Policies on the broker
+/// that the files do not name are left alone (and counted).
+pub(crate) fn plan_policies(
+    api: &crate::management::Api,
+    topology: &Topology,
+) -> Result<(PolicyPlan, usize), crate::Failure> {
+    let model = topology.model();
+    let mut out = Vec::new();
+    let mut others = 0;
+    for (operator, table, kind) in [
+        (false, &model.policies, "policies"),
+        (true, &model.operator_policies, "operator-policies"),
+    ] {
+        let broker = api.list(kind)?;
+        let mut named = std::collections::BTreeSet::new();
+        for (name, p) in table.iter().filter(|(_, p)| p.vhost == api.vhost) {
+            named.insert(name.clone());
+            let mut want = p.clone();
+            want.description = None;
+            let body = policy_json(name, p);
+            let have = broker
+                .iter()
+                .find(|b| b.get("name").and_then(Value::as_str) == Some(name.as_str()));
+            let step = match have.map(|b| policy_from_json(b, &api.vhost)) {
+                None => PolicyStep::Create,
+                Some(Ok(have)) if have == want => PolicyStep::Unchanged,
+                Some(Ok(_)) | Some(Err(_)) => {
+                    let have = have.map(|b| b.clone()).unwrap_or(Value::Null);
+                    let mut diffs = Vec::new();
+                    for k in ["pattern", "apply-to", "priority", "definition"] {
+                        if have.get(k) != body.get(k) {
+                            diffs.push(format!(
+                                "{k}: broker {}, file {}",
+                                have.get(k).unwrap_or(&Value::Null),
+                                body.get(k).unwrap_or(&Value::Null)
+                            ));
+                        }
+                    }
+                    PolicyStep::Update(diffs.join("; "))
+                }
+            };
+            out.push((operator, name.clone(), step, body));
+        }
+        others += broker
+            .iter()
+            .filter(|b| {
+                let n = b.get("name").and_then(Value::as_str).unwrap_or_default();
+                !named.contains(n)
+            })
+            .count();
+    }
+    Ok((out, others))
+}
+
+fn describe(operator: bool, name: &str) -> String {
+    if operator {
+        format!("operator policy `{name}`")
+    } else {
+        format!("policy `{name}`")
+    }
+}
+
+/// The policy lines of `kombu plan`.
+pub(crate) fn print_plan(
+    api: &crate::management::Api,
+    topology: &Topology,
+) -> Result<(), crate::Failure> {
+    let (plan, others) = plan_policies(api, topology)?;
+    let mut counts = [0usize; 3];
+    for (operator, name, step, _) in &plan {
+        match step {
+            PolicyStep::Unchanged => counts[2] += 1,
+            PolicyStep::Create => {
+                counts[0] += 1;
+                println!("{:>9}  {}", "create", describe(*operator, name));
+            }
+            PolicyStep::Update(d) => {
+                counts[1] += 1;
+                println!("{:>9}  {}: {d}", "update", describe(*operator, name));
+            }
+        }
+    }
+    if !plan.is_empty() || others > 0 {
+        println!(
+            "policies: {} to create, {} to update in place, {} unchanged; {others} on the broker that the files do not name left alone",
+            counts[0], counts[1], counts[2]
+        );
+    }
+    Ok(())
+}
+
+/// `kombu apply` for policies: creates and updates them in place (`PUT`), before the entities
+/// they apply to are declared, so that a new queue starts with its policy. Never deletes one.
+pub(crate) fn apply_policies(
+    api: &crate::management::Api,
+    topology: &Topology,
+) -> Result<(), crate::Failure> {
+    let (plan, _) = plan_policies(api, topology)?;
+    for (operator, name, step, body) in plan {
+        let word = match step {
+            PolicyStep::Unchanged => continue,
+            PolicyStep::Create => "created",
+            PolicyStep::Update(_) => "updated",
+        };
+        let mut body = body;
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("name");
+            obj.remove("vhost");
+        }
+        api.put(&policy_path(operator, &api.vhost, &name), &body)?;
+        println!("{word} {}", describe(operator, &name));
+    }
+    Ok(())
+}
