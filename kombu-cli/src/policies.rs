@@ -322,7 +322,7 @@ pub(crate) fn plan_policies(
                 None => PolicyStep::Create,
                 Some(Ok(have)) if have == want => PolicyStep::Unchanged,
                 Some(Ok(_)) | Some(Err(_)) => {
-                    let have = have.map(|b| b.clone()).unwrap_or(Value::Null);
+                    let have = have.cloned().unwrap_or(Value::Null);
                     let mut diffs = Vec::new();
                     for k in ["pattern", "apply-to", "priority", "definition"] {
                         if have.get(k) != body.get(k) {
