@@ -47,7 +47,8 @@ pub(crate) fn to_json(v: &FieldValue) -> Value {
         FieldValue::Array(items) => Value::Array(items.iter().map(to_json).collect()),
         FieldValue::Table(t) => table_json(t),
         FieldValue::Bytes(b) => json!(String::from_utf8_lossy(b)),
-        other => json!(format!("{other:?}")),
+        FieldValue::Decimal(d) => json!(f64::from(d.value) / 10f64.powi(i32::from(d.scale))),
+        FieldValue::Void => Value::Null,
     }
 }
 
