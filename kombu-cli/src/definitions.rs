@@ -3,8 +3,12 @@
 //! Export writes what `rabbitmqctl import_definitions` (or the management UI) loads: exchanges,
 //! queues with their `x-` arguments, bindings. Import reads a broker's export back into a
 //! topology file, typed arguments becoming typed keys, so that an existing deployment can adopt
-//! reviewed files. Server-named queues and the exchanges RabbitMQ declares itself are left out,
-//! and so are exclusive queues, which belong to the connection that declares them.
+//! reviewed files. Import adopts what is topology: the exchanges RabbitMQ declares itself are
+//! left out, and so (unless `--include-ephemeral`) are ephemeral entities, listed on stderr:
+//! exclusive, auto-delete and `x-expires` queues, auto-delete exchanges, server-named
+//! `amq.gen-` queues, and the per-worker queues of Celery and Python kombu (`celeryev.<uuid>`,
+//! `<uuid>.reply.celery.pidbox`, `<hostname>.celery.pidbox`, uuid-named reply queues).
+//! Durations are written with their unit (`x-message-ttl: 2000` as `"2000ms"`).
 
 use std::path::{Path, PathBuf};
 
@@ -272,8 +276,91 @@ fn binding_def(bind: &Value, headers_exchange: bool) -> BindingDef {
     }
 }
 
-/// A topology model from a definitions document.
-pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
+/// Why a queue is ephemeral rather than topology, if it is: it belongs to one connection or
+/// one process (exclusive, auto-delete, `x-expires`), or its name is one of the per-worker
+/// patterns of Celery and Python kombu.
+fn ephemeral_queue(name: &str, q: &Value) -> Option<String> {
+    let mut why: Vec<&str> = Vec::new();
+    if b(q, "exclusive", false) {
+        why.push("exclusive");
+    }
+    if b(q, "auto_delete", false) {
+        why.push("auto-delete");
+    }
+    if args(q).contains_key("x-expires") {
+        why.push("x-expires");
+    }
+    if name
+        .strip_prefix("celeryev.")
+        .is_some_and(|rest| is_uuid(rest) || rest.len() >= 8)
+    {
+        // Celery's event receivers: `celeryev.<uuid>`, one per monitor (flower, celery events).
+        why.push("a Celery event receiver (celeryev.<uuid>)");
+    } else if name
+        .strip_suffix(".pidbox")
+        .and_then(|rest| rest.split_once(".reply."))
+        .is_some()
+    {
+        // kombu's Mailbox replies: `<uuid>.reply.<namespace>.pidbox` (Celery's `inspect`).
+        why.push("a kombu/Celery remote-control reply queue (<uuid>.reply.celery.pidbox)");
+    } else if name.ends_with(".pidbox") && !why.is_empty() {
+        // kombu's Mailbox per worker: `<hostname>.<namespace>.pidbox` (Celery's `celery.pidbox`).
+        why.push("a kombu/Celery per-worker remote-control queue (<hostname>.celery.pidbox)");
+    } else if is_uuid(name) {
+        why.push("a reply queue named by a uuid (kombu/Celery RPC results)");
+    }
+    (!why.is_empty()).then(|| why.join(", "))
+}
+
+/// A uuid as kombu and Celery name queues with it: 8-4-4-4-12 hex digits, or 32 without dashes.
+fn is_uuid(text: &str) -> bool {
+    let hex = |part: &str| part.chars().all(|c| c.is_ascii_hexdigit());
+    let groups: Vec<&str> = text.split('-').collect();
+    match groups.as_slice() {
+        [one] => one.len() == 32 && hex(one),
+        parts => parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]) && parts.iter().all(|p| hex(p)),
+    }
+}
+
+/// What an import left out: entities that are not topology, and bindings that went with them.
+#[derive(Default)]
+pub(crate) struct LeftOut {
+    /// (kind, name, why), in the order found.
+    pub(crate) entities: Vec<(&'static str, String, String)>,
+    /// Bindings to or from an entity left out.
+    pub(crate) bindings: usize,
+}
+
+impl LeftOut {
+    /// The summary on stderr, or nothing.
+    fn report(&self) -> Option<String> {
+        if self.entities.is_empty() {
+            return None;
+        }
+        let mut text = format!(
+            "note: left out {} ephemeral entit{} (they belong to a connection or a worker process, not to the topology; --include-ephemeral keeps them):",
+            self.entities.len(),
+            if self.entities.len() == 1 { "y" } else { "ies" }
+        );
+        for (kind, name, why) in &self.entities {
+            text.push_str(&format!("\n  {kind} `{}`: {why}", name.escape_debug()));
+        }
+        if self.bindings > 0 {
+            text.push_str(&format!(
+                "\n  and {} binding{} to or from them",
+                self.bindings,
+                if self.bindings == 1 { "" } else { "s" }
+            ));
+        }
+        Some(text)
+    }
+}
+
+/// A topology model from a definitions document: what is topology, and (unless
+/// `keep_ephemeral`) what was left out as ephemeral. Server-named `amq.gen-` queues are always
+/// left out: RabbitMQ refuses to declare a name with the `amq.` prefix.
+pub(crate) fn adopt(defs: &Value, vhost: &str, keep_ephemeral: bool) -> (TopologyModel, LeftOut) {
+    let mut left = LeftOut::default();
     let list = |key: &str| -> Vec<Value> {
         defs.get(key)
             .and_then(Value::as_array)
@@ -285,6 +372,21 @@ pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
         let name = s(&x, "name");
         if builtin(&name) {
             continue;
+        }
+        if !keep_ephemeral {
+            let why = if b(&x, "auto_delete", false) {
+                Some("auto-delete")
+            } else if name.ends_with(".pidbox") {
+                // kombu's Mailbox exchanges (`celery.pidbox`, `reply.celery.pidbox`): every
+                // worker declares them, and only per-worker queues are bound to them.
+                Some("a kombu/Celery remote-control exchange, declared by every worker for its own queues")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                left.entities.push(("exchange", name, why.to_owned()));
+                continue;
+            }
         }
         let mut arguments = args(&x);
         let alternate = arguments
@@ -306,8 +408,22 @@ pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
     let mut queues: IndexMap<String, QueueDef> = IndexMap::new();
     for q in list("queues") {
         let name = s(&q, "name");
-        if name.starts_with("amq.gen-") || name.is_empty() {
+        if name.is_empty() {
             continue;
+        }
+        if name.starts_with("amq.") {
+            left.entities.push((
+                "queue",
+                name,
+                "server-named (RabbitMQ refuses to declare `amq.` names, so it stays out even with --include-ephemeral)".to_owned(),
+            ));
+            continue;
+        }
+        if !keep_ephemeral {
+            if let Some(why) = ephemeral_queue(&name, &q) {
+                left.entities.push(("queue", name, why));
+                continue;
+            }
         }
         queues.insert(name, queue_def(&q));
     }
@@ -322,6 +438,23 @@ pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
             .unwrap_or_else(|| {
                 kombu::topology::predeclared(&source) == Some(&kombu::ExchangeKind::Headers)
             });
+        let destination = s(&bind, "destination");
+        let left_out = |kind: &str, name: &str| {
+            (left.entities.iter()).any(|(k, n, _)| *k == kind && n == name)
+        };
+        let gone = left_out("exchange", &source)
+            || left_out(
+                if s(&bind, "destination_type") == "queue" {
+                    "queue"
+                } else {
+                    "exchange"
+                },
+                &destination,
+            );
+        if gone {
+            left.bindings += 1;
+            continue;
+        }
         if !builtin(&source) && !exchanges.contains_key(&source) {
             eprintln!(
                 "note: left out the binding from `{source}` to `{}`: the definitions do not declare `{source}` (RabbitMQ leaves internal exchanges out of its exports)",
@@ -330,7 +463,6 @@ pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
             continue;
         }
         let def = binding_def(&bind, headers_exchange);
-        let destination = s(&bind, "destination");
         match s(&bind, "destination_type").as_str() {
             "queue" => {
                 if let Some(q) = queues.get_mut(&destination) {
@@ -348,12 +480,13 @@ pub(crate) fn model_of(defs: &Value, vhost: &str) -> TopologyModel {
     // Sorted, as `kombu fmt` writes them.
     exchanges.sort_keys();
     queues.sort_keys();
-    TopologyModel {
+    let model = TopologyModel {
         version: 1,
         exchanges,
         queues,
         ..TopologyModel::default()
-    }
+    };
+    (model, left)
 }
 
 pub(crate) fn import(
@@ -361,6 +494,7 @@ pub(crate) fn import(
     broker: Option<&str>,
     format: ImportFormat,
     vhost: &str,
+    include_ephemeral: bool,
 ) -> Result<u8, crate::Failure> {
     let (defs, source) = match (file, broker) {
         (Some(file), None) => {
@@ -376,7 +510,10 @@ pub(crate) fn import(
         ),
         _ => return Err("give a definitions.json, or --broker URL".to_owned()),
     };
-    let mut model = model_of(&defs, vhost);
+    let (mut model, left) = adopt(&defs, vhost, include_ephemeral);
+    if let Some(summary) = left.report() {
+        eprintln!("{summary}");
+    }
     for note in crate::policies::import_into(&mut model, &defs, vhost) {
         eprintln!("note: {note}");
     }

@@ -188,6 +188,11 @@ enum Command {
         /// The virtual host to take.
         #[arg(long, default_value = "/")]
         vhost: String,
+        /// Keep ephemeral queues and exchanges too (exclusive, auto-delete, `x-expires`,
+        /// server-named `amq.gen-`, Celery's and kombu's per-worker queues), which are left
+        /// out by default and listed on stderr.
+        #[arg(long)]
+        include_ephemeral: bool,
     },
 }
 
@@ -269,7 +274,14 @@ fn main() -> ExitCode {
             broker,
             format,
             vhost,
-        } => definitions::import(file.as_deref(), broker.as_deref(), format, &vhost),
+            include_ephemeral,
+        } => definitions::import(
+            file.as_deref(),
+            broker.as_deref(),
+            format,
+            &vhost,
+            include_ephemeral,
+        ),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -79,7 +79,16 @@ fn one_of(expected: &[&str]) -> String {
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError::new(Code::InvalidValue, msg.to_string())
+        let msg = msg.to_string();
+        // A value's own deserializer may add a help line (a duration without its unit).
+        match msg.split_once(crate::entity::duration::HELP_MARK) {
+            Some((message, help)) => {
+                let mut e = DeError::new(Code::InvalidValue, message.to_owned());
+                e.help = Some(help.to_owned());
+                e
+            }
+            None => DeError::new(Code::InvalidValue, msg),
+        }
     }
 
     fn missing_field(field: &'static str) -> Self {

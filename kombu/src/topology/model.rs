@@ -380,10 +380,10 @@ pub struct QueueDef {
     /// `x-queue-type`: `classic`, `quorum` or `stream` (the broker's default when absent).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub queue_type: Option<QueueType>,
-    /// `x-message-ttl`: seconds (`10`, `0.5`) or a duration with a unit (`"500ms"`, `"5m"`).
+    /// `x-message-ttl`: a duration with its unit (`"2000ms"`, `"30s"`, `"5m"`).
     #[serde(
         default,
-        with = "crate::entity::duration",
+        with = "crate::entity::duration::with_unit",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<DurationSchema>")]
@@ -391,7 +391,7 @@ pub struct QueueDef {
     /// `x-expires`: the queue is deleted after being unused this long.
     #[serde(
         default,
-        with = "crate::entity::duration",
+        with = "crate::entity::duration::with_unit",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<DurationSchema>")]
@@ -449,7 +449,7 @@ impl Default for QueueDef {
     }
 }
 
-/// The schema of a duration: seconds, or a string with a unit.
+/// The schema of a duration: a string with its unit.
 pub(crate) struct DurationSchema;
 
 impl JsonSchema for DurationSchema {
@@ -458,11 +458,9 @@ impl JsonSchema for DurationSchema {
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "Seconds (`10`, `0.5`) or a number with a unit: ms, s, m, h, d (`\"500ms\"`, `\"5m\"`).",
-            "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h|d)?\\s*$"}
-            ]
+            "description": "A number with its unit: ms, s, m, h, d (`\"2000ms\"`, `\"30s\"`, `\"5m\"`). A bare number is refused: 2000 would be 2000 ms or 2000 s.",
+            "type": "string",
+            "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h|d)\\s*$"
         })
     }
 }
