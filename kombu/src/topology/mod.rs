@@ -49,12 +49,12 @@ mod validate;
 use std::path::Path;
 
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
+pub use effective::{effective, Effective, EffectiveSetting, PolicyMatch, SettingSource};
 pub use ident::{fn_ident, type_ident};
 pub use model::{
     At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, HeadersMatch,
     MessageDef, MethodDef, Name, ProducerDef, QueueDef, TopologyModel, VariantDef,
 };
-pub use effective::{effective, Effective, EffectiveSetting, PolicyMatch, SettingSource};
 pub use policy::{
     ApplyTo, DeadLetterStrategy, HaMode, HaParams, HaPromote, HaSyncMode, LeaderLocator,
     MasterLocator, PolicyDef, PolicyDefinition, PolicyValue, QueueMode, OPERATOR_POLICY_KEYS,
