@@ -2,7 +2,7 @@
 //!
 //! Names become identifiers here: a `rust_name` as written, else the name in the case Rust
 //! expects (`order-created` → `order_created`, `OrderCreated`), and names whose conversions
-//! meet (`Orders` and `orders`) told apart by a number ([`derive_idents`]). kombu-codegen then
+//! meet (`Orders` and `orders`) told apart by a number (`derive_idents`). kombu-codegen then
 //! makes each a valid identifier and refuses two items that still meet. Field types are
 //! resolved to generated or external Rust types, and handler method names are made unique.
 //! Everything else this step relies on was validated when the topology loaded.
