@@ -213,20 +213,41 @@ fn suggest(
     })
 }
 
-/// The TOML of one policy, as the user would write it.
+/// The TOML of one policy, as the user would write it (durations with their unit).
 fn policy_toml(name: &str, p: &PolicyDef) -> String {
-    let mut m = TopologyModel::default();
-    m.policies.insert(name.to_owned(), p.clone());
-    m.to_toml_string()
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.starts_with("version"))
-                .collect::<Vec<_>>()
-                .join("\n")
-                .trim()
-                .to_owned()
+    let quoted = |s: &str| serde_json::Value::from(s).to_string();
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let key = if bare { name.to_owned() } else { quoted(name) };
+    let mut out = format!(
+        "[policies.{key}]\npattern = {}\napply_to = {}\n",
+        quoted(p.pattern.get()),
+        quoted(p.apply_to.as_str())
+    );
+    if p.priority != 0 {
+        out.push_str(&format!("priority = {}\n", p.priority));
+    }
+    if p.vhost != "/" {
+        out.push_str(&format!("vhost = {}\n", quoted(&p.vhost)));
+    }
+    let entries: Vec<String> = p
+        .definition
+        .entries()
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                PolicyValue::Str(s) => quoted(s),
+                PolicyValue::Int(_) => shown(k, v),
+                PolicyValue::List(l) => serde_json::Value::from(l.clone()).to_string(),
+                other => quoted(&other.to_string()),
+            };
+            format!("{k} = {value}")
         })
-        .unwrap_or_default()
+        .collect();
+    out.push_str(&format!("definition = {{ {} }}", entries.join(", ")));
+    out
 }
 
 fn hint(kind: &str, entity: &str, kept: &[String], s: &Suggestion) -> String {
@@ -356,7 +377,7 @@ pub(crate) fn converge(old: &TopologyModel, new: &TopologyModel, out: &mut [Chan
 
 fn shown(key: &str, v: &PolicyValue) -> String {
     match (key, v) {
-        ("message-ttl" | "expires", PolicyValue::Int(ms)) => {
+        ("message-ttl" | "expires" | "consumer-timeout", PolicyValue::Int(ms)) => {
             let unit = [
                 (86_400_000, "d"),
                 (3_600_000, "h"),
