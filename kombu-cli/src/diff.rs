@@ -587,6 +587,7 @@ pub(crate) fn diff(old: &TopologyModel, new: &TopologyModel) -> Vec<Change> {
     out.extend(changes(&old, new));
     // Policy-class hints that converge (computed, and reclassed where a policy cannot reach).
     crate::policy_hint::converge(&old, new, &mut out);
+    out.extend(crate::policy_hint::policy_changes(&old, new));
     out
 }
 

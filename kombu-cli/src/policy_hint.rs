@@ -394,3 +394,137 @@ fn shown(key: &str, v: &PolicyValue) -> String {
         _ => v.to_string(),
     }
 }
+
+/// The entities a policy applies to in `topology` (it wins on them), as `kind `name``.
+fn applies_to(topology: &Topology, operator: bool, policy: &str) -> Vec<String> {
+    crate::policies::applied(topology)
+        .into_iter()
+        .filter(|(p, op, _, _)| p == policy && *op == operator)
+        .map(|(_, _, kind, name)| format!("{} `{name}`", kind.as_str()))
+        .collect()
+}
+
+fn listed(entities: &[String]) -> String {
+    if entities.is_empty() {
+        "nothing in the topology".to_owned()
+    } else {
+        entities.join(", ")
+    }
+}
+
+/// Added, removed and changed policies and operator policies, each with the entities it
+/// applies to. Policies change in place (no entity is redeclared), so these are of the policy
+/// class; a removal is left to the operator, as `kombu apply` never deletes a policy.
+pub(crate) fn policy_changes(old: &TopologyModel, new: &TopologyModel) -> Vec<Change> {
+    let (Ok(before), Ok(after)) = (
+        Topology::from_model(old.clone()),
+        Topology::from_model(new.clone()),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (operator, a, b, word) in [
+        (false, &old.policies, &new.policies, "policy"),
+        (
+            true,
+            &old.operator_policies,
+            &new.operator_policies,
+            "operator policy",
+        ),
+    ] {
+        let change = |name: &str, class: Class, text: String, hint: Option<String>| Change {
+            entity: format!("{word} `{name}`"),
+            change: text,
+            class,
+            hint,
+        };
+        for (name, p) in b {
+            match a.get(name) {
+                None => out.push(change(
+                    name,
+                    Class::Policy,
+                    format!(
+                        "added: applies to {}",
+                        listed(&applies_to(&after, operator, name))
+                    ),
+                    Some(
+                        "`kombu apply` puts it in place; no queue or exchange is redeclared"
+                            .to_owned(),
+                    ),
+                )),
+                Some(o) if o == p => {}
+                Some(o) => {
+                    let mut what = Vec::new();
+                    if o.pattern != p.pattern {
+                        what.push(format!("pattern {} → {}", o.pattern, p.pattern));
+                    }
+                    if o.apply_to != p.apply_to {
+                        what.push(format!(
+                            "apply_to {} → {}",
+                            o.apply_to.as_str(),
+                            p.apply_to.as_str()
+                        ));
+                    }
+                    if o.priority != p.priority {
+                        what.push(format!("priority {} → {}", o.priority, p.priority));
+                    }
+                    if o.vhost != p.vhost {
+                        what.push(format!("vhost {} → {}", o.vhost, p.vhost));
+                    }
+                    if o.definition != p.definition {
+                        let show = |d: &kombu::topology::PolicyDefinition| {
+                            d.entries()
+                                .iter()
+                                .map(|(k, v)| format!("{k} = {}", shown(k, v)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        what.push(format!(
+                            "definition {{ {} }} → {{ {} }}",
+                            show(&o.definition),
+                            show(&p.definition)
+                        ));
+                    }
+                    if what.is_empty() {
+                        out.push(change(
+                            name,
+                            Class::Safe,
+                            "description changed".to_owned(),
+                            None,
+                        ));
+                    } else {
+                        out.push(change(
+                            name,
+                            Class::Policy,
+                            format!(
+                                "changed in place: {}; applies to {}",
+                                what.join("; "),
+                                listed(&applies_to(&after, operator, name))
+                            ),
+                            Some("`kombu apply` updates it in place; `kombu explain NAME` shows each entity's effective settings".to_owned()),
+                        ));
+                    }
+                }
+            }
+        }
+        for name in a.keys().filter(|n| !b.contains_key(n.as_str())) {
+            let command = if operator {
+                "clear_operator_policy"
+            } else {
+                "clear_policy"
+            };
+            out.push(change(
+                name,
+                Class::Policy,
+                format!(
+                    "removed: it stops applying to {}",
+                    listed(&applies_to(&before, operator, name))
+                ),
+                Some(format!(
+                    "`kombu apply` never deletes a policy: once the file no longer needs it, `rabbitmqctl {command} {name}`"
+                )),
+            ));
+        }
+    }
+    out
+}

@@ -521,3 +521,36 @@ fn plan_and_apply_create_and_update_policies_in_place() {
     });
     let _ = std::fs::remove_file(&file);
 }
+
+#[test]
+fn diff_shows_added_changed_and_removed_policies_with_what_they_apply_to() {
+    let old = "version = 1\n[exchanges.x]\n[queues.q]\nbindings = [{ exchange = \"x\", routing_key = \"q\" }]\n[policies.limits]\npattern = \"^q$\"\napply_to = \"queues\"\ndefinition = { max-length = 10 }\n[policies.gone]\npattern = \"^x$\"\napply_to = \"exchanges\"\ndefinition = { alternate-exchange = \"x\" }\n";
+    let new = old
+        .replace("max-length = 10", "max-length = 20")
+        .replace("[policies.gone]\npattern = \"^x$\"\napply_to = \"exchanges\"\ndefinition = { alternate-exchange = \"x\" }\n", "[operator_policies.cap]\npattern = \".*\"\napply_to = \"queues\"\ndefinition = { message-ttl = \"1h\" }\n");
+    let changes = diff_json(old, &new);
+    let text: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} [{}]: {}",
+                c["entity"].as_str().unwrap(),
+                c["class"].as_str().unwrap(),
+                c["change"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        text,
+        [
+            "policy `limits` [policy]: changed in place: definition { max-length = 10 } → { max-length = 20 }; applies to queue `q`",
+            "policy `gone` [policy]: removed: it stops applying to exchange `x`",
+            "operator policy `cap` [policy]: added: applies to queue `q`",
+        ],
+        "{changes:?}"
+    );
+    assert!(changes[1]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("rabbitmqctl clear_policy gone"));
+}
