@@ -11,6 +11,7 @@
 //! - **destructive**: drops messages or routes (a removed queue or binding, a message contract
 //!   that old producers or consumers cannot follow).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -387,71 +388,77 @@ fn message(name: &str, old: &MessageDef, new: &MessageDef, out: &mut Vec<Change>
     }
 }
 
-/// The bindings whose source is exchange `name`: (destination, binding), destinations written
-/// `exchange NAME` or `queue NAME`.
-fn bindings_from(m: &TopologyModel, name: &str) -> Vec<(String, BindingDef)> {
+/// Bindings by source exchange, each with its destination (`exchange NAME` or `queue NAME`),
+/// found in one pass over the model.
+type BySource<'a> = HashMap<&'a str, Vec<(String, &'a BindingDef)>>;
+
+fn by_source(m: &TopologyModel) -> BySource<'_> {
+    let mut out: BySource<'_> = HashMap::new();
     let exchanges = m
         .exchanges
         .iter()
-        .map(|(n, x)| (format!("exchange `{n}`"), &x.bindings));
-    let queues = m
-        .queues
-        .iter()
-        .map(|(n, q)| (format!("queue `{n}`"), &q.bindings));
-    exchanges
-        .chain(queues)
-        .flat_map(|(to, bs)| {
-            bs.iter()
-                .filter(|b| b.exchange.get() == name)
-                .map(move |b| (to.clone(), b.clone()))
-        })
-        .collect()
+        .map(|(n, x)| ("exchange", n, &x.bindings));
+    let queues = m.queues.iter().map(|(n, q)| ("queue", n, &q.bindings));
+    for (kind, name, bindings) in exchanges.chain(queues) {
+        for b in bindings {
+            out.entry(b.exchange.get().as_str())
+                .or_default()
+                .push((format!("{kind} `{name}`"), b));
+        }
+    }
+    out
 }
 
-/// The bindings from exchange `name`, sorted, with the kind of their destination but not its
-/// name: a queue renamed in the same change still counts as the same binding.
-fn binding_shapes(m: &TopologyModel, name: &str) -> Vec<String> {
-    let mut shapes: Vec<String> = bindings_from(m, name)
-        .iter()
+/// The bindings from one exchange, sorted, with the kind of their destination but neither
+/// its name nor the source's: a queue renamed in the same change still counts as the same
+/// binding.
+fn shapes(bindings: Option<&Vec<(String, &BindingDef)>>) -> Vec<String> {
+    let mut shapes: Vec<String> = bindings
+        .into_iter()
+        .flatten()
         .map(|(to, b)| {
             let kind = to.split(' ').next().unwrap_or_default();
-            format!("{kind} {}", serde_json::to_string(b).unwrap_or_default())
+            let mut b = (*b).clone();
+            b.exchange = String::new().into();
+            format!("{kind} {}", serde_json::to_string(&b).unwrap_or_default())
         })
         .collect();
     shapes.sort_unstable();
     shapes
 }
 
-fn rename_ref(name: &mut kombu::topology::Name, from: &str, to: &str) {
-    if name.get() == from {
-        *name = to.into();
+fn rename_ref(name: &mut kombu::topology::Name, renames: &HashMap<&str, &str>) {
+    if let Some(to) = renames.get(name.get().as_str()) {
+        *name = (*to).into();
     }
 }
 
-/// `m` with exchange `from` called `to`, and every reference to it (bindings, alternate and
-/// dead-letter exchanges, producers) following.
-fn rename_exchange(m: &mut TopologyModel, from: &str, to: &str) {
-    if let Some(x) = m.exchanges.shift_remove(from) {
-        m.exchanges.insert(to.to_owned(), x);
+/// `m` with the exchanges of `renames` (old name to new) renamed, and every reference to
+/// them (bindings, alternate and dead-letter exchanges, producers) following, in one pass.
+fn rename_exchanges(m: &mut TopologyModel, renames: &HashMap<&str, &str>) {
+    for (from, to) in renames {
+        if let Some(x) = m.exchanges.shift_remove(*from) {
+            m.exchanges.insert((*to).to_owned(), x);
+        }
     }
     for x in m.exchanges.values_mut() {
         x.bindings
             .iter_mut()
-            .for_each(|b| rename_ref(&mut b.exchange, from, to));
+            .for_each(|b| rename_ref(&mut b.exchange, renames));
         if let Some(a) = &mut x.alternate_exchange {
-            rename_ref(a, from, to);
+            rename_ref(a, renames);
         }
     }
     for q in m.queues.values_mut() {
         q.bindings
             .iter_mut()
-            .for_each(|b| rename_ref(&mut b.exchange, from, to));
+            .for_each(|b| rename_ref(&mut b.exchange, renames));
         if let Some(d) = &mut q.dead_letter_exchange {
-            rename_ref(d, from, to);
+            rename_ref(d, renames);
         }
     }
     for p in m.producers.values_mut() {
-        rename_ref(&mut p.exchange, from, to);
+        rename_ref(&mut p.exchange, renames);
     }
 }
 
@@ -467,26 +474,58 @@ fn rename_queue(m: &mut TopologyModel, from: &str, to: &str) {
     }
 }
 
-/// Pairs `(removed, added)` where `same(removed, added)` holds for exactly one added name and
-/// that added name for exactly one removed name: an unambiguous rename.
+/// Pairs `(removed, added)` of the same signature where that signature is of exactly one
+/// removed and one added name, and `same` confirms them: an unambiguous rename. Grouping by
+/// signature keeps this linear however many entities come and go.
 fn pair<'a>(
     removed: &[&'a str],
     added: &[&'a str],
+    signature: impl Fn(&str, bool) -> String,
     same: impl Fn(&str, &str) -> bool,
 ) -> Vec<(&'a str, &'a str)> {
-    let matches: Vec<(&str, &str)> = removed
-        .iter()
-        .flat_map(|r| added.iter().map(move |a| (*r, *a)))
-        .filter(|(r, a)| same(r, a))
-        .collect();
-    matches
-        .iter()
-        .filter(|(r, a)| {
-            matches.iter().filter(|(r2, _)| r2 == r).count() == 1
-                && matches.iter().filter(|(_, a2)| a2 == a).count() == 1
+    type Sides<'a> = (Vec<(usize, &'a str)>, Vec<&'a str>);
+    let mut groups: HashMap<String, Sides<'a>> = HashMap::new();
+    for (i, r) in removed.iter().enumerate() {
+        groups
+            .entry(signature(r, false))
+            .or_default()
+            .0
+            .push((i, r));
+    }
+    for a in added {
+        groups.entry(signature(a, true)).or_default().1.push(a);
+    }
+    let mut pairs: Vec<(usize, &str, &str)> = groups
+        .into_values()
+        .filter_map(|(r, a)| match (r.as_slice(), a.as_slice()) {
+            ([(i, r)], [a]) if same(r, a) => Some((*i, *r, *a)),
+            _ => None,
         })
-        .copied()
-        .collect()
+        .collect();
+    pairs.sort_unstable();
+    pairs.into_iter().map(|(_, r, a)| (r, a)).collect()
+}
+
+/// An exchange's settings and the bindings from it, with its own name left out: equal for
+/// an exchange and its renamed copy.
+fn exchange_signature(
+    x: &ExchangeDef,
+    name: &str,
+    from: Option<&Vec<(String, &BindingDef)>>,
+) -> String {
+    let mut x = x.clone();
+    let this = HashMap::from([(name, "")]);
+    x.bindings
+        .iter_mut()
+        .for_each(|b| rename_ref(&mut b.exchange, &this));
+    if let Some(alt) = &mut x.alternate_exchange {
+        rename_ref(alt, &this);
+    }
+    format!(
+        "{} {}",
+        serde_json::to_string(&x).unwrap_or_default(),
+        shapes(from).join(" ")
+    )
 }
 
 /// Entities removed and added with identical settings and bindings: renames. Returns the old
@@ -507,28 +546,44 @@ fn renames(old: &TopologyModel, new: &TopologyModel) -> (TopologyModel, Vec<Chan
         .filter(|k| !old.exchanges.contains_key(k.as_str()))
         .map(String::as_str)
         .collect();
+    let (old_from, new_from) = if removed.is_empty() || added.is_empty() {
+        (HashMap::new(), HashMap::new())
+    } else {
+        (by_source(old), by_source(new))
+    };
     let same_exchange = |r: &str, a: &str| {
         let (Some(o), Some(n)) = (old.exchanges.get(r), new.exchanges.get(a)) else {
             return false;
         };
-        // Cheap comparisons first: the whole model is renamed only for a likely pair.
-        if o.kind != n.kind
-            || o.durable != n.durable
-            || o.auto_delete != n.auto_delete
-            || o.internal != n.internal
-            || o.arguments != n.arguments
-            || o.bindings.len() != n.bindings.len()
-        {
-            return false;
+        // Its own bindings and alternate exchange may name it: compare under the new name.
+        let mut o = o.clone();
+        let this = HashMap::from([(r, a)]);
+        o.bindings
+            .iter_mut()
+            .for_each(|b| rename_ref(&mut b.exchange, &this));
+        if let Some(alt) = &mut o.alternate_exchange {
+            rename_ref(alt, &this);
         }
-        let mut m = old.clone();
-        rename_exchange(&mut m, r, a);
-        m.exchanges.get(a) == new.exchanges.get(a)
-            && binding_shapes(&m, a) == binding_shapes(new, a)
+        o == *n && shapes(old_from.get(r)) == shapes(new_from.get(a))
     };
-    for (r, a) in pair(&removed, &added, same_exchange) {
-        let moved: Vec<String> = bindings_from(new, a)
-            .iter()
+    let exchange_signature = |name: &str, is_added: bool| {
+        let (model, from) = if is_added {
+            (new, &new_from)
+        } else {
+            (old, &old_from)
+        };
+        model
+            .exchanges
+            .get(name)
+            .map(|x| exchange_signature(x, name, from.get(name)))
+            .unwrap_or_default()
+    };
+    let exchange_pairs = pair(&removed, &added, exchange_signature, same_exchange);
+    for &(r, a) in &exchange_pairs {
+        let moved: Vec<String> = new_from
+            .get(a)
+            .into_iter()
+            .flatten()
             .map(|(to, b)| {
                 let key = b.routing_key.get();
                 if key.is_empty() {
@@ -543,7 +598,6 @@ fn renames(old: &TopologyModel, new: &TopologyModel) -> (TopologyModel, Vec<Chan
         } else {
             format!(" bind {} to `{a}`,", moved.join(", "))
         };
-        rename_exchange(&mut renamed, r, a);
         out.push(change(
             &format!("exchange `{r}`"),
             Class::Recreate,
@@ -551,6 +605,7 @@ fn renames(old: &TopologyModel, new: &TopologyModel) -> (TopologyModel, Vec<Chan
             Some(format!("RabbitMQ cannot rename an exchange: declare `{a}`,{moved} bind `{a}` where `{r}` is bound, move publishers to `{a}`, then delete `{r}`.")),
         ));
     }
+    rename_exchanges(&mut renamed, &exchange_pairs.iter().copied().collect());
     let removed: Vec<&str> = renamed
         .queues
         .keys()
@@ -563,7 +618,11 @@ fn renames(old: &TopologyModel, new: &TopologyModel) -> (TopologyModel, Vec<Chan
         .filter(|k| !renamed.queues.contains_key(k.as_str()))
         .map(String::as_str)
         .collect();
-    let pairs: Vec<(String, String)> = pair(&removed, &added, |r, a| {
+    let queue_signature = |name: &str, is_added: bool| {
+        let model = if is_added { new } else { &renamed };
+        serde_json::to_string(&model.queues.get(name)).unwrap_or_default()
+    };
+    let pairs: Vec<(String, String)> = pair(&removed, &added, queue_signature, |r, a| {
         renamed.queues.get(r) == new.queues.get(a)
     })
     .into_iter()
