@@ -139,7 +139,10 @@ fn explain_suggests_a_near_name() {
 
 /// The changes of `kombu diff OLD NEW --format json`.
 fn diff_json(old: &str, new: &str) -> Vec<serde_json::Value> {
-    let dir = std::env::temp_dir().join(format!("kombu-hint-{}", std::process::id()));
+    // One directory per call: tests run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kombu-hint-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (dir.join("old.toml"), dir.join("new.toml"));
     std::fs::write(&a, old).unwrap();
