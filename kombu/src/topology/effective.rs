@@ -194,7 +194,28 @@ fn applies(p: &PolicyDef, vhost: &str, target: Target<'_>) -> bool {
             (name, supported)
         }
     };
-    fits && policy::compile(&p.pattern).is_ok_and(|re| re.is_match(name))
+    fits && matches(&p.pattern, name)
+}
+
+thread_local! {
+    /// Compiled patterns: the lint asks every policy about every entity, and compiling a
+    /// pattern costs far more than matching it.
+    static PATTERNS: std::cell::RefCell<std::collections::HashMap<String, Option<regex::Regex>>> =
+        std::cell::RefCell::default();
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    PATTERNS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_owned())
+            .or_insert_with(|| policy::compile(pattern).ok())
+            .as_ref()
+            .is_some_and(|re| re.is_match(name))
+    })
 }
 
 /// The winner among `table`'s policies for `target`, and the others at its priority.
