@@ -557,3 +557,51 @@ fn diff_shows_added_changed_and_removed_policies_with_what_they_apply_to() {
         .unwrap()
         .contains("rabbitmqctl clear_policy gone"));
 }
+
+#[test]
+fn import_from_a_live_broker_reads_policies_and_operator_policies() {
+    if !broker_available() {
+        return;
+    }
+    let prefix = format!("kombu-pimport-{}-", std::process::id());
+    let _cleanup = Cleanup(prefix.clone());
+    let body = |definition: &str| {
+        format!(
+            "{{\"pattern\":\"^{prefix}q$\",\"apply-to\":\"queues\",\"priority\":3,\"definition\":{definition}}}"
+        )
+    };
+    for (kind, definition) in [
+        ("policies", "{\"max-length\":7,\"message-ttl\":2000}"),
+        ("operator-policies", "{\"expires\":60000}"),
+    ] {
+        let (ok, answer) = curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &body(definition),
+            &format!("{API}/{kind}/%2F/{prefix}p"),
+        ]);
+        assert!(ok && answer.is_empty(), "{kind}: {answer}");
+    }
+    let (code, toml, err) = kombu(&["import", "--broker", "http://guest:guest@127.0.0.1:15672"]);
+    assert_eq!(code, 0, "{err}");
+    // The broker holds whatever other tests left; read the policy tables only (they come
+    // last in the file).
+    let policies = &toml[toml.find("[policies.").unwrap()..];
+    let t = kombu::topology::Topology::from_toml_str(&format!("version = 1\n{policies}"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let p = &t.model().policies[&format!("{prefix}p")];
+    assert_eq!(p.priority, 3);
+    assert_eq!(p.definition.max_length, Some(7));
+    assert_eq!(
+        p.definition.message_ttl,
+        Some(std::time::Duration::from_millis(2000))
+    );
+    let op = &t.model().operator_policies[&format!("{prefix}p")];
+    assert_eq!(
+        op.definition.expires,
+        Some(std::time::Duration::from_secs(60))
+    );
+}
