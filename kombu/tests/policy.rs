@@ -306,3 +306,19 @@ fn policies_round_trip_through_toml_yaml_and_json() {
         "{json}"
     );
 }
+
+#[test]
+fn a_policy_asking_for_the_value_the_argument_gives_is_not_flagged() {
+    let t = load(&format!(
+        r#"{BASE}
+[queues.q]
+max_length = 10
+bindings = [{{ exchange = "tasks", routing_key = "q" }}]
+[policies.same]
+pattern = "^q$"
+apply_to = "queues"
+definition = {{ max-length = 10 }}
+"#
+    ));
+    assert!(t.warnings().is_empty(), "{:?}", t.warnings());
+}

@@ -520,7 +520,8 @@ pub(crate) fn lint(topology: &Topology, origins: &Origins, sink: &mut Sink) {
                 if s.source != SettingSource::Argument {
                     continue;
                 }
-                for (lost, v) in &s.overridden {
+                // A policy that asks for the value the argument already gives loses nothing.
+                for (lost, v) in s.overridden.iter().filter(|(_, v)| *v != s.value) {
                     let (what, pname, pkind) = match lost {
                         SettingSource::Policy(n) => ("policy", n, EntityKind::Policy),
                         SettingSource::OperatorPolicy(n) => {
