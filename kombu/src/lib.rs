@@ -192,6 +192,7 @@ mod properties;
 #[cfg(feature = "python-types")]
 pub mod python_types;
 pub mod serialization;
+mod shutdown;
 mod simple;
 mod suggest;
 #[cfg(feature = "topology")]
@@ -208,6 +209,7 @@ pub use dispatch::{Disposition, FailurePolicy};
 pub use kombu_derive::{Consumer, Producer};
 pub use message::{Message, MessageState};
 pub use producer::{Declarable, Pipeline, Producer, Publish};
+pub use shutdown::Shutdown;
 pub use simple::SimpleQueue;
 pub use transport::QueueDeclared;
 
