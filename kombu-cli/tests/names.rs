@@ -116,3 +116,59 @@ fn rust_name_resolves_a_collision_and_must_be_an_identifier() {
     );
     assert!(out.contains("bad_rust_name.toml:4:13"), "{out}");
 }
+
+fn broker_available() -> bool {
+    let up = Command::new("curl")
+        .args([
+            "-sf",
+            "-u",
+            "guest:guest",
+            "http://127.0.0.1:15672/api/overview",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
+            "KOMBU_REQUIRE_BROKER is set but RabbitMQ is not reachable on 127.0.0.1"
+        );
+        eprintln!("skipped: no RabbitMQ on 127.0.0.1");
+    }
+    up
+}
+
+/// The rules check applies are RabbitMQ's: the names it accepts are declared, and an `amq.`
+/// name it refuses is refused by RabbitMQ with 403.
+#[tokio::test]
+async fn rabbitmq_takes_what_check_accepts_and_refuses_amq_names() {
+    if !broker_available() {
+        return;
+    }
+    let conn = kombu::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f")
+        .await
+        .unwrap();
+    let channel = conn.channel().await.unwrap();
+    let run = std::process::id();
+    for name in [
+        format!("2fa-codes-{run}"),
+        format!("Orders-{run}"),
+        format!("orders-{run}"),
+        format!("注文-{run}"),
+        format!("{run}-{}", "é".repeat(120)),
+    ] {
+        kombu::Queue::new(name.as_str())
+            .exclusive(true)
+            .bind(&channel)
+            .declare()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let e = kombu::Queue::new(format!("amq.gen-x-{run}").as_str())
+        .exclusive(true)
+        .bind(&channel)
+        .declare()
+        .await
+        .unwrap_err();
+    assert!(e.is_access_refused(), "{e}");
+    let _ = conn.close().await;
+}
