@@ -167,10 +167,14 @@ async fn move_all(
             match confirm.await? {
                 Confirmation::Ack => {}
                 other => {
+                    let answer = match other {
+                        Confirmation::Nack => "it refused it (nack)",
+                        _ => "no publisher confirm was requested",
+                    };
                     return Err(kombu::Error::new(
                         kombu::ErrorKind::Nacked,
-                        format!("the broker did not take a copy ({other:?}); the original stays in `{from}`"),
-                    ))
+                        format!("the broker did not take a copy: {answer}; the original stays in `{from}`"),
+                    ));
                 }
             }
         }
