@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Delete what the broker tests left on a RabbitMQ (vhost /), through the management API.
+"""Delete what the broker tests left on a RabbitMQ, through the management API: queues and
+exchanges of vhost /, and the virtual hosts some tests create for themselves.
 
     python3 scripts/test-broker-cleanup.py snapshot FILE   # before the tests: what exists
     python3 scripts/test-broker-cleanup.py clean FILE      # after: delete what is new
 
-Only queues and exchanges absent from the snapshot are deleted, so what the broker held before
+Only queues, exchanges and vhosts absent from the snapshot are deleted, so what the broker held before
 (a developer's own queues) is left alone. CI runs it around the tests; run it yourself after a
 local `cargo test` against a broker you keep. Prints how many it deleted.
 """
@@ -28,9 +29,12 @@ def call(method, path):
 def entities():
     queues = call("GET", "/queues/%2F?disable_stats=true&columns=name")
     exchanges = call("GET", "/exchanges/%2F?disable_stats=true&columns=name")
-    return {("queues", q["name"]) for q in queues} | {
-        ("exchanges", x["name"]) for x in exchanges if x["name"] and not x["name"].startswith("amq.")
-    }
+    vhosts = call("GET", "/vhosts?disable_stats=true&columns=name")
+    return (
+        {("queues", q["name"]) for q in queues}
+        | {("exchanges", x["name"]) for x in exchanges if x["name"] and not x["name"].startswith("amq.")}
+        | {("vhosts", v["name"]) for v in vhosts}
+    )
 
 
 def main():
@@ -45,13 +49,15 @@ def main():
         before = {tuple(e) for e in json.load(f)}
     new = sorted(entities() - before)
     for kind, name in new:
+        quoted = urllib.parse.quote(name, safe="")
         try:
-            call("DELETE", f"/{kind}/%2F/{urllib.parse.quote(name, safe='')}")
+            call("DELETE", f"/vhosts/{quoted}" if kind == "vhosts" else f"/{kind}/%2F/{quoted}")
         except urllib.error.HTTPError as e:
             if e.code != 404:  # gone already (auto-delete)
                 raise
-    print(f"deleted {sum(k == 'queues' for k, _ in new)} queues and "
-          f"{sum(k == 'exchanges' for k, _ in new)} exchanges the tests left")
+    count = {kind: sum(k == kind for k, _ in new) for kind in ("queues", "exchanges", "vhosts")}
+    print(f"deleted {count['queues']} queues, {count['exchanges']} exchanges and "
+          f"{count['vhosts']} virtual hosts the tests left")
 
 
 if __name__ == "__main__":
