@@ -125,9 +125,9 @@ impl Message {
     pub fn properties(&self) -> &Properties {
         &self.delivery.properties
     }
-    /// The channel-scoped delivery tag.
+    /// The channel-scoped delivery tag, as the broker numbered the delivery.
     pub fn delivery_tag(&self) -> u64 {
-        self.delivery.delivery_tag
+        self.receipt.channel.broker_tag(self.delivery.delivery_tag)
     }
     /// Whether the broker delivered this message before.
     pub fn redelivered(&self) -> bool {

@@ -388,3 +388,28 @@ async fn dropping_the_connection_still_sends_the_acks_that_returned_ok() {
     q.delete(false, false).await.unwrap();
     drop(check_conn);
 }
+
+/// `delivery_tag()` is the broker's numbering (1, 2, ... per channel), what a log line or a
+/// broker's own tools show, not a tag with transport bookkeeping in its high bits.
+#[tokio::test]
+async fn the_delivery_tag_is_the_brokers_own_numbering() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = Queue::new(common::name(t, "q"));
+    declare(&ch, q.clone()).await;
+    let producer = Producer::new(&ch).routing_key(q.name.as_str());
+    producer.publish(&json!({"n": 1})).await.unwrap();
+    producer.publish(&json!({"n": 2})).await.unwrap();
+    let consume_conn = common::connect(t).await;
+    let fresh = consume_conn.channel().await.unwrap();
+    let mut consumer = Consumer::new(&fresh, [q]);
+    consumer.consume().await.unwrap();
+    let first = consumer.recv(WAIT).await.unwrap();
+    let second = consumer.recv(WAIT).await.unwrap();
+    if !common::is_stomp() {
+        assert_eq!((first.delivery_tag(), second.delivery_tag()), (1, 2));
+    }
+    assert!(second.delivery_tag() < 1 << 32, "{}", second.delivery_tag());
+    first.ack().unwrap();
+    second.ack().unwrap();
+}

@@ -235,6 +235,11 @@ pub trait TransportChannel: Send + Sync + 'static {
     fn set_ack_batching(&self, batching: Option<AckBatching>) {
         let _ = batching;
     }
+    /// The broker's delivery tag of a delivery this channel handed out (a transport may add
+    /// bits of its own to the tag it settles by).
+    fn broker_tag(&self, delivery_tag: u64) -> u64 {
+        delivery_tag
+    }
     /// `basic.reject` (`basic.nack` for one message).
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()>;
     /// Close the channel: its consumers are cancelled and its unacknowledged messages return to

@@ -1105,6 +1105,10 @@ impl TransportChannel for AmqpChannel {
         self.queue_settle(AckCmd::Reject { tag, requeue })
     }
 
+    fn broker_tag(&self, delivery_tag: u64) -> u64 {
+        delivery_tag & TAG_MASK
+    }
+
     fn set_ack_batching(&self, batching: Option<AckBatching>) {
         *lock(&self.batch.config) = batching;
         self.batch
