@@ -3,26 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{kombu, workspace};
 use std::process::Command;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs `kombu ARGS` in the workspace root; returns (exit code, stdout, stderr).
-fn kombu(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kombu"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 const INVALID: &str = "kombu/tests/fixtures/topology/invalid/E101_undeclared_exchange.toml";
 const WARNINGS: &str = "kombu/tests/fixtures/topology/warnings/W207_unrouted.toml";
