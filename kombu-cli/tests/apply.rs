@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::broker_available;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,26 +20,6 @@ use std::sync::{Arc, Mutex};
 use kombu::{Connection, Exchange, ExchangeKind, FieldValue, Producer};
 
 const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
-
-fn broker_available() -> bool {
-    let up = Command::new("curl")
-        .args([
-            "-sf",
-            "-u",
-            "guest:guest",
-            &format!("{MANAGEMENT}/overview"),
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        assert!(
-            std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
-            "KOMBU_REQUIRE_BROKER is set but the RabbitMQ management API is not reachable on 127.0.0.1:15672"
-        );
-        eprintln!("skipped: no RabbitMQ management API on 127.0.0.1:15672");
-    }
-    up
-}
 
 fn api(method: &str, path: &str, body: Option<&str>) -> String {
     let url = format!("{MANAGEMENT}/{path}");

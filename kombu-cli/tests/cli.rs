@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{kombu, workspace};
+use common::{broker_available, kombu, workspace};
 use std::process::Command;
 
 const INVALID: &str = "kombu/tests/fixtures/topology/invalid/E101_undeclared_exchange.toml";
@@ -152,26 +152,6 @@ fn export_and_import() {
 }
 
 // ---- against the real broker ----------------------------------------------------------
-
-fn broker_available() -> bool {
-    let up = Command::new("curl")
-        .args([
-            "-sf",
-            "-u",
-            "guest:guest",
-            "http://127.0.0.1:15672/api/overview",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        assert!(
-            std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
-            "KOMBU_REQUIRE_BROKER is set but the RabbitMQ management API is not reachable on 127.0.0.1:15672 (rabbitmq-plugins enable rabbitmq_management)"
-        );
-        eprintln!("skipped: no RabbitMQ management API on 127.0.0.1:15672");
-    }
-    up
-}
 
 /// The media topology under names unique to this run.
 fn unique_media(tag: &str) -> (PathBuf, String) {

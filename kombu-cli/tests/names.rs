@@ -7,8 +7,7 @@
 
 mod common;
 
-use common::kombu;
-use std::process::Command;
+use common::{broker_available, kombu};
 
 /// Writes `text` to a file of this test's own and returns its path.
 fn file(name: &str, text: &str) -> String {
@@ -99,26 +98,6 @@ fn rust_name_resolves_a_collision_and_must_be_an_identifier() {
         "{out}"
     );
     assert!(out.contains("bad_rust_name.toml:4:13"), "{out}");
-}
-
-fn broker_available() -> bool {
-    let up = Command::new("curl")
-        .args([
-            "-sf",
-            "-u",
-            "guest:guest",
-            "http://127.0.0.1:15672/api/overview",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        assert!(
-            std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
-            "KOMBU_REQUIRE_BROKER is set but RabbitMQ is not reachable on 127.0.0.1"
-        );
-        eprintln!("skipped: no RabbitMQ on 127.0.0.1");
-    }
-    up
 }
 
 /// The rules check applies are RabbitMQ's: the names it accepts are declared, and an `amq.`

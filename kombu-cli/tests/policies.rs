@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{kombu, workspace};
+use common::{broker_available, kombu, workspace};
 use std::process::Command;
 
 const POLICIES: &str = "kombu/tests/fixtures/topology/valid/policies.toml";
@@ -216,26 +216,6 @@ fn curl(args: &[&str]) -> (bool, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-fn broker_available() -> bool {
-    let up = Command::new("curl")
-        .args([
-            "-sf",
-            "-u",
-            "guest:guest",
-            "http://127.0.0.1:15672/api/overview",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !up {
-        assert!(
-            std::env::var("KOMBU_REQUIRE_BROKER").is_err(),
-            "KOMBU_REQUIRE_BROKER is set but the RabbitMQ management API is not reachable on 127.0.0.1:15672"
-        );
-        eprintln!("skipped: no RabbitMQ management API on 127.0.0.1:15672");
-    }
-    up
 }
 
 const API: &str = "http://127.0.0.1:15672/api";
