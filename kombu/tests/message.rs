@@ -412,4 +412,7 @@ async fn the_delivery_tag_is_the_brokers_own_numbering() {
     assert!(second.delivery_tag() < 1 << 32, "{}", second.delivery_tag());
     first.ack().unwrap();
     second.ack().unwrap();
+    drop(consumer);
+    let q = Queue::new(common::name(t, "q")).bind(&ch);
+    q.delete(false, false).await.unwrap();
 }
