@@ -46,3 +46,98 @@ pub fn broker_available() -> bool {
     }
     up
 }
+
+/// The RabbitMQ management API the broker tests use.
+pub const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
+
+/// `METHOD MANAGEMENT/path` with `body` (JSON), as guest; returns the answer's body.
+pub fn api(method: &str, path: &str, body: Option<&str>) -> String {
+    let url = format!("{MANAGEMENT}/{path}");
+    let mut args = vec![
+        "-s",
+        "-X",
+        method,
+        "-u",
+        "guest:guest",
+        "-H",
+        "content-type: application/json",
+    ];
+    if let Some(b) = body {
+        args.extend(["-d", b]);
+    }
+    args.push(&url);
+    let out = Command::new("curl").args(&args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A virtual host of one test's own (with guest's permissions) and a folder for its files;
+/// both are deleted on drop, so also when an assertion fails.
+pub struct Vhost {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl Vhost {
+    /// `kombu-<tag>-<pid>`, deleted first if a killed run left it behind.
+    pub fn new(tag: &str) -> Vhost {
+        let name = format!("kombu-{tag}-{}", std::process::id());
+        api("DELETE", &format!("vhosts/{name}"), None);
+        api("PUT", &format!("vhosts/{name}"), Some("{}"));
+        api(
+            "PUT",
+            &format!("permissions/{name}/guest"),
+            Some(r#"{"configure":".*","write":".*","read":".*"}"#),
+        );
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Vhost { name, dir }
+    }
+
+    /// The AMQP URL of this virtual host.
+    pub fn amqp(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+
+    /// Writes a file in this test's folder; returns its path.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// `METHOD MANAGEMENT/<kind>/<this vhost>/<rest>`, parsed (`Null` for an empty answer).
+    pub fn api(
+        &self,
+        method: &str,
+        kind: &str,
+        rest: &str,
+        body: Option<&str>,
+    ) -> serde_json::Value {
+        let path = if rest.is_empty() {
+            format!("{kind}/{}", self.name)
+        } else {
+            format!("{kind}/{}/{rest}", self.name)
+        };
+        let answer = api(method, &path, body);
+        if answer.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&answer)
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}: {answer}"))
+        }
+    }
+
+    /// Runs `kombu ARGS --vhost <this>`; returns (exit code, stdout, stderr).
+    pub fn kombu(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = args.to_vec();
+        all.extend(["--vhost", &self.name]);
+        kombu(&all)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        api("DELETE", &format!("vhosts/{}", self.name), None);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
