@@ -10,8 +10,13 @@
 
 use std::path::PathBuf;
 
-use crate::management::{enc, plan_steps, Action, Api, Binding, Request, Step};
+use serde_json::{json, Value};
+
+use crate::management::{
+    enc, plan_steps, step_json, Action, Api, Binding, Format, Request, Step, Subject,
+};
 use crate::migrate::{self, Mover};
+use crate::output::outln;
 
 /// What `kombu apply` was asked.
 pub(crate) struct Options<'a> {
@@ -21,16 +26,76 @@ pub(crate) struct Options<'a> {
     /// The AMQP URL for moving messages (else derived from `broker`).
     pub(crate) amqp: Option<&'a str>,
     pub(crate) allow_destructive: bool,
+    /// Lines as it goes and a summary, or one JSON object at the end.
+    pub(crate) format: Format,
     /// Stop a migration after this state (tests of resuming).
     pub(crate) stop_after: Option<&'a str>,
 }
 
-/// What was done, for the summary.
-#[derive(Default)]
+/// An entity `apply` deleted and declared again, and what went with it.
+struct Recreated {
+    subject: Subject,
+    how: Recreate,
+}
+
+enum Recreate {
+    /// An exchange: the bindings the file gives it, and those of the broker put back.
+    Exchange { from_file: usize, put_back: usize },
+    /// A queue, through its migration.
+    Queue(migrate::Outcome),
+}
+
+impl std::fmt::Display for Recreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.how {
+            Recreate::Exchange {
+                from_file,
+                put_back,
+            } => write!(
+                f,
+                "{} ({from_file} binding(s) from the file, {put_back} from the broker put back)",
+                self.subject
+            ),
+            Recreate::Queue(o) => write!(
+                f,
+                "{} ({} message(s) moved out and {} back, {} binding(s) moved with it)",
+                self.subject, o.moved_out, o.moved_back, o.bindings
+            ),
+        }
+    }
+}
+
+impl Recreated {
+    fn json(&self) -> Value {
+        let mut v = json!({"subject": self.subject.json()});
+        match &self.how {
+            Recreate::Exchange {
+                from_file,
+                put_back,
+            } => {
+                v["bindings_from_file"] = json!(from_file);
+                v["bindings_put_back"] = json!(put_back);
+            }
+            Recreate::Queue(o) => {
+                v["messages_moved_out"] = json!(o.moved_out);
+                v["messages_moved_back"] = json!(o.moved_back);
+                v["bindings_moved"] = json!(o.bindings);
+            }
+        }
+        v
+    }
+}
+
+/// What was done, for the summary. With human output each step is also said as it is done;
+/// with JSON, everything is said at the end, in one object.
 struct Summary {
-    created: Vec<String>,
-    deleted: Vec<String>,
-    recreated: Vec<String>,
+    format: Format,
+    policies: Vec<crate::policies::Applied>,
+    /// Each step carried out or refused, as JSON (`step_json` and its `outcome`).
+    steps: Vec<Value>,
+    created: Vec<Subject>,
+    deleted: Vec<Subject>,
+    recreated: Vec<Recreated>,
     bound: usize,
     unbound: usize,
     /// Bindings put back after a recreate, beside those the file gives.
@@ -42,17 +107,78 @@ struct Summary {
 }
 
 impl Summary {
+    fn new(format: Format) -> Summary {
+        Summary {
+            format,
+            policies: Vec::new(),
+            steps: Vec::new(),
+            created: Vec::new(),
+            deleted: Vec::new(),
+            recreated: Vec::new(),
+            bound: 0,
+            unbound: 0,
+            kept: 0,
+            moved_out: 0,
+            moved_back: 0,
+            refused: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A line said as the step is done (human output only).
+    fn say(&self, line: &str) {
+        if self.format == Format::Human {
+            outln!("{line}");
+        }
+    }
+
+    /// Records a step carried out (`applied`) or refused, with what it did beyond itself.
+    fn step(&mut self, step: &Step, outcome: &str, note: &str) {
+        let mut v = step_json(step);
+        v["outcome"] = json!(outcome);
+        if !note.is_empty() {
+            v["note"] = json!(note);
+        }
+        self.steps.push(v);
+    }
+
+    /// The summary as one JSON object; `error` is why apply stopped, if it did.
+    fn json(&self, collateral: &[String], error: Option<&str>) -> Value {
+        let subjects = |v: &[Subject]| v.iter().map(Subject::json).collect::<Vec<_>>();
+        json!({
+            "collateral": collateral,
+            "policies": self.policies.iter().map(|(word, operator, name)| json!({
+                "action": word,
+                "kind": if *operator { "operator_policy" } else { "policy" },
+                "name": name,
+            })).collect::<Vec<_>>(),
+            "steps": self.steps,
+            "created": subjects(&self.created),
+            "deleted": subjects(&self.deleted),
+            "recreated": self.recreated.iter().map(Recreated::json).collect::<Vec<_>>(),
+            "bindings": {"created": self.bound, "removed": self.unbound, "put_back": self.kept},
+            "messages": {"moved_out": self.moved_out, "moved_back": self.moved_back},
+            "refused": self.refused,
+            "warnings": self.warnings,
+            "error": error,
+        })
+    }
+
     fn print(&self) {
-        let list = |v: &[String]| {
+        let list = |v: Vec<String>| {
             if v.is_empty() {
                 "nothing".to_owned()
             } else {
                 v.join(", ")
             }
         };
-        println!("created: {}", list(&self.created));
-        println!("deleted: {}", list(&self.deleted));
-        println!("recreated: {}", list(&self.recreated));
+        let texts = |v: &[Subject]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        println!("created: {}", list(texts(&self.created)));
+        println!("deleted: {}", list(texts(&self.deleted)));
+        println!(
+            "recreated: {}",
+            list(self.recreated.iter().map(ToString::to_string).collect())
+        );
         println!(
             "bindings: {} created, {} removed, {} not in the file put back after a recreate",
             self.bound, self.unbound, self.kept
@@ -89,13 +215,18 @@ pub(crate) fn apply(options: &Options<'_>) -> Result<u8, crate::Failure> {
     let mut plan = plan_steps(&api, options.files)?;
     plan.steps.sort_by_key(order);
     // What the plan said beyond the entities, said again before anything is done.
-    if options.allow_destructive && !plan.collateral.is_empty() {
-        println!("collateral effects:");
-        for c in &plan.collateral {
-            println!("  - {c}");
+    let collateral: &[String] = if options.allow_destructive {
+        &plan.collateral
+    } else {
+        &[]
+    };
+    let mut summary = Summary::new(options.format);
+    if !collateral.is_empty() {
+        summary.say("collateral effects:");
+        for c in collateral {
+            summary.say(&format!("  - {c}"));
         }
     }
-    let mut summary = Summary::default();
     let migrates = plan
         .steps
         .iter()
@@ -113,12 +244,23 @@ pub(crate) fn apply(options: &Options<'_>) -> Result<u8, crate::Failure> {
     };
     // Policies first (`policies::apply_policies`: PUT in place), so that a queue declared
     // below starts with its policy.
-    crate::policies::apply_policies(&api, &crate::load(options.files)?)?;
+    summary.policies = crate::policies::apply_policies(&api, &crate::load(options.files)?)?;
+    for p in &summary.policies {
+        summary.say(&crate::policies::applied_text(p));
+    }
     let result = run(&api, &plan, options, &mut summary, &mover);
     if let Some(m) = mover {
         m.close();
     }
-    summary.print();
+    match options.format {
+        Format::Human => summary.print(),
+        Format::Json => {
+            let mut json = summary.json(collateral, result.as_ref().err().map(String::as_str));
+            json["vhost"] = json!(options.vhost);
+            let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+            outln!("{text}");
+        }
+    }
     result?;
     Ok(if summary.refused > 0 { 1 } else { 0 })
 }
@@ -140,10 +282,11 @@ fn run(
         let Some(run) = &step.run else { continue };
         let destructive = matches!(step.action, Action::Recreate | Action::Remove);
         if destructive && !options.allow_destructive {
-            println!(
+            summary.say(&format!(
                 "  refused  {}: {} (needs --allow-destructive)",
-                step.what, step.detail
-            );
+                step.subject, step.detail
+            ));
+            summary.step(step, "refused", "needs --allow-destructive");
             summary.refused += 1;
             continue;
         }
@@ -151,11 +294,11 @@ fn run(
         match run {
             Request::PutExchange(name, body) => {
                 api.put(&format!("exchanges/{v}/{}", enc(name)), body)?;
-                summary.created.push(step.what.clone());
+                summary.created.push(step.subject.clone());
             }
             Request::PutQueue(name, body) => {
                 api.put(&format!("queues/{v}/{}", enc(name)), body)?;
-                summary.created.push(step.what.clone());
+                summary.created.push(step.subject.clone());
             }
             Request::Bind(b) => {
                 api.bind(b)?;
@@ -173,7 +316,7 @@ fn run(
                     .filter(|b| !own.contains(b) && !is_managed(b.to_queue, &b.destination))
                     .collect();
                 api.delete(&format!("exchanges/{v}/{}", enc(name)))?;
-                summary.deleted.push(step.what.clone());
+                summary.deleted.push(step.subject.clone());
                 api.put(&format!("exchanges/{v}/{}", enc(name)), body)?;
                 for b in own {
                     api.bind(b)?;
@@ -189,12 +332,14 @@ fn run(
                     }
                 }
                 summary.kept += kept;
-                summary.recreated.push(format!(
-                    "{} ({} binding(s) from the file, {kept} from the broker put back)",
-                    step.what,
-                    own.len()
-                ));
-                note = format!(" ({} + {kept} binding(s) created again)", own.len());
+                summary.recreated.push(Recreated {
+                    subject: step.subject.clone(),
+                    how: Recreate::Exchange {
+                        from_file: own.len(),
+                        put_back: kept,
+                    },
+                });
+                note = format!("{} + {kept} binding(s) created again", own.len());
             }
             Request::MigrateQueue(name, body) => {
                 let Some(m) = mover.as_ref() else {
@@ -202,31 +347,34 @@ fn run(
                 };
                 let outcome = migrate::migrate(api, m, name, body, options.stop_after)?;
                 if outcome.deleted {
-                    summary.deleted.push(step.what.clone());
+                    summary.deleted.push(step.subject.clone());
                 }
                 summary.moved_out += outcome.moved_out;
                 summary.moved_back += outcome.moved_back;
-                summary.recreated.push(format!(
-                    "{} ({} message(s) moved out and {} back, {} binding(s) moved with it)",
-                    step.what, outcome.moved_out, outcome.moved_back, outcome.bindings
-                ));
                 note = format!(
-                    " ({} message(s) moved to `{}`, {} back)",
+                    "{} message(s) moved to `{}`, {} back",
                     outcome.moved_out,
                     migrate::temp_name(name),
                     outcome.moved_back
                 );
+                summary.recreated.push(Recreated {
+                    subject: step.subject.clone(),
+                    how: Recreate::Queue(outcome),
+                });
             }
         }
-        println!(
-            "  applied  {}{}{note}",
-            step.what,
-            if step.detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", step.detail)
-            }
-        );
+        let detail = if step.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", step.detail)
+        };
+        let shown = if note.is_empty() {
+            String::new()
+        } else {
+            format!(" ({note})")
+        };
+        summary.say(&format!("  applied  {}{detail}{shown}", step.subject));
+        summary.step(step, "applied", &note);
     }
     Ok(())
 }

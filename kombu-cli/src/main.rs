@@ -129,6 +129,11 @@ enum Command {
         /// The virtual host.
         #[arg(long, default_value = "/")]
         vhost: String,
+        /// Output format: `json` is one object with `steps` (each with its `action`, its
+        /// `subject` and a `detail`), `counts`, `collateral`, `policies`, `left_alone` and
+        /// `up_to_date` (true when apply has nothing to do).
+        #[arg(long, value_enum, default_value_t = management::Format::Human)]
+        format: management::Format,
     },
     /// Create what is missing on a live broker; refuse what it would reject or what drops routes.
     Apply {
@@ -145,6 +150,12 @@ enum Command {
         /// temporary queue `<queue>.kombu-migrate`) and remove bindings.
         #[arg(long)]
         allow_destructive: bool,
+        /// Output format: `json` is one object, written at the end, with `policies`, `steps`
+        /// (each with its `outcome`: applied or refused), `created`, `deleted`, `recreated`,
+        /// `bindings` and `messages` counts, `refused`, `warnings` and `error` (why apply
+        /// stopped, also said on stderr).
+        #[arg(long, value_enum, default_value_t = management::Format::Human)]
+        format: management::Format,
         /// The AMQP URL that moves messages when a queue is recreated (default: the
         /// management host and credentials, port 5672, the virtual host).
         #[arg(long, value_name = "URL")]
@@ -247,12 +258,14 @@ fn main() -> ExitCode {
             files,
             broker,
             vhost,
-        } => management::plan(&files, &broker, &vhost),
+            format,
+        } => management::plan(&files, &broker, &vhost, format),
         Command::Apply {
             files,
             broker,
             vhost,
             allow_destructive,
+            format,
             amqp,
             stop_after,
         } => apply::apply(&apply::Options {
@@ -261,6 +274,7 @@ fn main() -> ExitCode {
             vhost: &vhost,
             amqp: amqp.as_deref(),
             allow_destructive,
+            format,
             stop_after: stop_after.as_deref(),
         }),
         Command::Fmt { files, check } => fmt::run(&files, check),

@@ -253,7 +253,7 @@ impl Binding {
         self.source == name || (!self.to_queue && self.destination == name)
     }
 
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         if self.to_queue {
             "queue"
         } else {
@@ -359,9 +359,57 @@ pub(crate) enum Action {
     Remove,
 }
 
+impl Action {
+    /// The word `plan` shows it with (and the `action` of its JSON).
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Recreate => "recreate",
+            Action::Remove => "remove",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// What a step is about.
+#[derive(Clone)]
+pub(crate) enum Subject {
+    Exchange(String),
+    Queue(String),
+    Binding(Binding),
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Exchange(name) => write!(f, "exchange `{name}`"),
+            Subject::Queue(name) => write!(f, "queue `{name}`"),
+            Subject::Binding(b) => b.fmt(f),
+        }
+    }
+}
+
+impl Subject {
+    /// As `--format json` shows it: its kind and name, or a binding's ends, key and arguments.
+    pub(crate) fn json(&self) -> Value {
+        match self {
+            Subject::Exchange(name) => serde_json::json!({"kind": "exchange", "name": name}),
+            Subject::Queue(name) => serde_json::json!({"kind": "queue", "name": name}),
+            Subject::Binding(b) => serde_json::json!({
+                "kind": "binding",
+                "source": b.source,
+                "destination": b.destination,
+                "destination_type": b.kind(),
+                "routing_key": b.routing_key,
+                "arguments": b.arguments,
+            }),
+        }
+    }
+}
+
 pub(crate) struct Step {
     pub(crate) action: Action,
-    pub(crate) what: String,
+    pub(crate) subject: Subject,
     pub(crate) detail: String,
     /// For `apply`: what carries it out.
     pub(crate) run: Option<Request>,
@@ -386,7 +434,8 @@ pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     /// Effects of the steps beyond the entities they name (bindings and messages).
     pub(crate) collateral: Vec<String>,
-    pub(crate) left: String,
+    /// What the broker has and the files do not name, left alone: (exchanges, queues).
+    pub(crate) left: (usize, usize),
     /// The queues (`true`) and exchanges (`false`) the files name.
     pub(crate) managed: Vec<(bool, String)>,
 }
@@ -483,7 +532,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
         match by_name(&exchanges, &name) {
             None => steps.push(Step {
                 action: Action::Create,
-                what: format!("exchange `{name}`"),
+                subject: Subject::Exchange(name.clone()),
                 detail: format!("{} exchange", x["type"].as_str().unwrap_or("direct")),
                 run: Some(Request::PutExchange(name, body)),
             }),
@@ -492,7 +541,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                 if d.is_empty() {
                     steps.push(Step {
                         action: Action::Unchanged,
-                        what: format!("exchange `{name}`"),
+                        subject: Subject::Exchange(name),
                         detail: String::new(),
                         run: None,
                     });
@@ -522,7 +571,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                 }
                 steps.push(Step {
                     action: Action::Recreate,
-                    what: format!("exchange `{name}`"),
+                    subject: Subject::Exchange(name.clone()),
                     detail: d.join("; "),
                     run: Some(Request::RecreateExchange(name, body, own)),
                 });
@@ -537,7 +586,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
         match by_name(&queues, &name) {
             None if in_progress.is_none() => steps.push(Step {
                 action: Action::Create,
-                what: format!("queue `{name}`"),
+                subject: Subject::Queue(name.clone()),
                 detail: String::new(),
                 run: Some(Request::PutQueue(name, body)),
             }),
@@ -562,7 +611,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                 if d.is_empty() && in_progress.is_none() {
                     steps.push(Step {
                         action: Action::Unchanged,
-                        what: format!("queue `{name}`"),
+                        subject: Subject::Queue(name),
                         detail: String::new(),
                         run: None,
                     });
@@ -599,7 +648,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                 }
                 steps.push(Step {
                     action: Action::Recreate,
-                    what: format!("queue `{name}`"),
+                    subject: Subject::Queue(name.clone()),
                     detail: format!("{detail} ({messages} messages in it)"),
                     run: Some(Request::MigrateQueue(name, body)),
                 });
@@ -614,7 +663,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
             } else {
                 Action::Create
             },
-            what: b.to_string(),
+            subject: Subject::Binding(b.clone()),
             detail: String::new(),
             run: (!exists).then(|| Request::Bind(b.clone())),
         });
@@ -625,7 +674,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
         }
         steps.push(Step {
             action: Action::Remove,
-            what: a.to_string(),
+            subject: Subject::Binding(a.clone()),
             detail: "on the broker, not in the file".to_owned(),
             run: Some(Request::Unbind(a.clone())),
         });
@@ -646,13 +695,10 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
             !n.starts_with("amq.gen-") && !is_managed(true, &n) && !migrating
         })
         .count();
-    let left = format!(
-        "left alone: {other_exchanges} exchange(s) and {other_queues} queue(s) on the broker that the files do not name"
-    );
     Ok(Plan {
         steps,
         collateral,
-        left,
+        left: (other_exchanges, other_queues),
         managed,
     })
 }
@@ -664,28 +710,49 @@ pub(crate) fn s(v: &Value, key: &str) -> String {
         .to_owned()
 }
 
+/// How `plan` and `apply` write what they found and did.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Lines for a person: one per change, then the counts.
+    Human,
+    /// One JSON object (the steps with their subject, the counts, the collateral effects),
+    /// for CI and scripts.
+    Json,
+}
+
+impl Plan {
+    fn count(&self, action: Action) -> usize {
+        self.steps.iter().filter(|s| s.action == action).count()
+    }
+
+    /// The steps that change something.
+    fn changes(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.action != Action::Unchanged)
+    }
+
+    fn left_text(&self) -> String {
+        format!(
+            "left alone: {} exchange(s) and {} queue(s) on the broker that the files do not name",
+            self.left.0, self.left.1
+        )
+    }
+}
+
 fn print(plan: &Plan) {
-    let steps = &plan.steps;
-    let count = |a: Action| steps.iter().filter(|s| s.action == a).count();
-    for s in steps.iter().filter(|s| s.action != Action::Unchanged) {
-        let word = match s.action {
-            Action::Create => "create",
-            Action::Recreate => "recreate",
-            Action::Remove => "remove",
-            Action::Unchanged => "unchanged",
-        };
+    for s in plan.changes() {
+        let word = s.action.word();
         if s.detail.is_empty() {
-            println!("{word:>9}  {}", s.what);
+            println!("{word:>9}  {}", s.subject);
         } else {
-            println!("{word:>9}  {}: {}", s.what, s.detail);
+            println!("{word:>9}  {}: {}", s.subject, s.detail);
         }
     }
     println!(
         "{} to create, {} to recreate (the broker would refuse a redeclare), {} to remove, {} unchanged",
-        count(Action::Create),
-        count(Action::Recreate),
-        count(Action::Remove),
-        count(Action::Unchanged)
+        plan.count(Action::Create),
+        plan.count(Action::Recreate),
+        plan.count(Action::Remove),
+        plan.count(Action::Unchanged)
     );
     if !plan.collateral.is_empty() {
         println!("collateral effects (with --allow-destructive):");
@@ -695,12 +762,56 @@ fn print(plan: &Plan) {
     }
 }
 
-pub(crate) fn plan(files: &[PathBuf], broker: &str, vhost: &str) -> Result<u8, crate::Failure> {
+/// One step as `--format json` shows it.
+pub(crate) fn step_json(step: &Step) -> Value {
+    serde_json::json!({
+        "action": step.action.word(),
+        "subject": step.subject.json(),
+        "detail": (!step.detail.is_empty()).then_some(&step.detail),
+    })
+}
+
+/// The plan as one JSON object; `policies` is [`crate::policies::plan_json`].
+fn plan_json(plan: &Plan, policies: Value) -> Value {
+    let up_to_date =
+        plan.changes().next().is_none() && policies["steps"].as_array().is_none_or(Vec::is_empty);
+    serde_json::json!({
+        "steps": plan.changes().map(step_json).collect::<Vec<_>>(),
+        "counts": {
+            "create": plan.count(Action::Create),
+            "recreate": plan.count(Action::Recreate),
+            "remove": plan.count(Action::Remove),
+            "unchanged": plan.count(Action::Unchanged),
+        },
+        "collateral": plan.collateral,
+        "policies": policies,
+        "left_alone": {"exchanges": plan.left.0, "queues": plan.left.1},
+        "up_to_date": up_to_date,
+    })
+}
+
+pub(crate) fn plan(
+    files: &[PathBuf],
+    broker: &str,
+    vhost: &str,
+    format: Format,
+) -> Result<u8, crate::Failure> {
     let api = Api::new(broker, vhost)?;
     let plan = plan_steps(&api, files)?;
-    print(&plan);
-    // Policies are compared (and put in place) by `policies`.
-    crate::policies::print_plan(&api, &crate::load(files)?)?;
-    println!("{}", plan.left);
+    let topology = crate::load(files)?;
+    match format {
+        Format::Human => {
+            print(&plan);
+            // Policies are compared (and put in place) by `policies`.
+            crate::policies::print_plan(&api, &topology)?;
+            println!("{}", plan.left_text());
+        }
+        Format::Json => {
+            let mut json = plan_json(&plan, crate::policies::plan_json(&api, &topology)?);
+            json["vhost"] = Value::from(vhost);
+            let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+            crate::output::outln!("{text}");
+        }
+    }
     Ok(0)
 }

@@ -386,13 +386,60 @@ pub(crate) fn print_plan(
     Ok(())
 }
 
+/// The policy part of `kombu plan --format json`: each policy to create or update (`kind` is
+/// `policy` or `operator_policy`), the counts, and how many on the broker the files do not name.
+pub(crate) fn plan_json(
+    api: &crate::management::Api,
+    topology: &Topology,
+) -> Result<Value, crate::Failure> {
+    let (plan, others) = plan_policies(api, topology)?;
+    let kind = |operator: bool| {
+        if operator {
+            "operator_policy"
+        } else {
+            "policy"
+        }
+    };
+    let steps: Vec<Value> = plan
+        .iter()
+        .filter_map(|(operator, name, step, _)| {
+            let (action, detail) = match step {
+                PolicyStep::Unchanged => return None,
+                PolicyStep::Create => ("create", None),
+                PolicyStep::Update(d) => ("update", Some(d)),
+            };
+            Some(serde_json::json!({"action": action, "kind": kind(*operator), "name": name, "detail": detail}))
+        })
+        .collect();
+    let count = |f: fn(&PolicyStep) -> bool| plan.iter().filter(|p| f(&p.2)).count();
+    Ok(serde_json::json!({
+        "steps": steps,
+        "counts": {
+            "create": count(|s| *s == PolicyStep::Create),
+            "update": count(|s| matches!(s, PolicyStep::Update(_))),
+            "unchanged": count(|s| *s == PolicyStep::Unchanged),
+        },
+        "left_alone": others,
+    }))
+}
+
+/// A policy `apply` put in place: (`created` or `updated`, operator?, name).
+pub(crate) type Applied = (&'static str, bool, String);
+
+/// How `apply` says it put a policy in place.
+pub(crate) fn applied_text((word, operator, name): &Applied) -> String {
+    format!("{word} {}", describe(*operator, name))
+}
+
 /// `kombu apply` for policies: creates and updates them in place (`PUT`), before the entities
 /// they apply to are declared, so that a new queue starts with its policy. Never deletes one.
+/// Returns what it put in place, in order.
 pub(crate) fn apply_policies(
     api: &crate::management::Api,
     topology: &Topology,
-) -> Result<(), crate::Failure> {
+) -> Result<Vec<Applied>, crate::Failure> {
     let (plan, _) = plan_policies(api, topology)?;
+    let mut done = Vec::new();
     for (operator, name, step, body) in plan {
         let word = match step {
             PolicyStep::Unchanged => continue,
@@ -405,7 +452,7 @@ pub(crate) fn apply_policies(
             obj.remove("vhost");
         }
         api.put(&policy_path(operator, &api.vhost, &name), &body)?;
-        println!("{word} {}", describe(operator, &name));
+        done.push((word, operator, name));
     }
-    Ok(())
+    Ok(done)
 }

@@ -738,3 +738,127 @@ async fn applying_the_old_file_rolls_an_interrupted_migration_back() {
         );
     }
 }
+
+/// `kombu ARGS --format json` in `vhost`: the exit code and the parsed object.
+fn json_of(vhost: &Vhost, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let (code, out, err) = vhost.kombu(&all);
+    let value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}:\n{out}\n{err}"));
+    (code, value)
+}
+
+#[test]
+fn plan_and_apply_write_one_json_object() {
+    use serde_json::json;
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("json");
+    let v1 = vhost.file("v1.toml", ROUTES_V1);
+    let (code, plan) = json_of(&vhost, &["plan", &v1]);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(plan["vhost"], vhost.name.as_str());
+    assert_eq!(plan["up_to_date"], false);
+    assert_eq!(
+        plan["counts"],
+        json!({"create": 14, "recreate": 0, "remove": 0, "unchanged": 0})
+    );
+    let steps = plan["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 14);
+    assert_eq!(
+        steps[0],
+        json!({"action": "create", "subject": {"kind": "exchange", "name": "in"}, "detail": "direct exchange"})
+    );
+    assert!(steps.contains(&json!({
+        "action": "create",
+        "subject": {
+            "kind": "binding",
+            "source": "in",
+            "destination": "mid",
+            "destination_type": "exchange",
+            "routing_key": "k",
+            "arguments": {}
+        },
+        "detail": null
+    })));
+    assert_eq!(plan["collateral"], json!([]));
+    assert_eq!(
+        plan["policies"],
+        json!({"steps": [], "counts": {"create": 0, "update": 0, "unchanged": 0}, "left_alone": 0})
+    );
+    assert_eq!(plan["left_alone"], json!({"exchanges": 0, "queues": 0}));
+
+    // The second version recreates two exchanges; a worker's binding is on one of them.
+    let (_, v2) = routes(&vhost);
+    let (code, refused) = json_of(&vhost, &["apply", &v2]);
+    assert_eq!(code, 1, "{refused}");
+    assert_eq!(refused["refused"], 2);
+    assert_eq!(refused["deleted"], json!([]));
+    assert_eq!(refused["error"], json!(null));
+    for step in refused["steps"].as_array().unwrap() {
+        assert_eq!(step["action"], "recreate", "{step}");
+        assert_eq!(step["outcome"], "refused", "{step}");
+        assert_eq!(step["note"], "needs --allow-destructive", "{step}");
+    }
+    let (code, applied) = json_of(&vhost, &["apply", &v2, "--allow-destructive"]);
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(applied["vhost"], vhost.name.as_str());
+    assert_eq!(applied["error"], json!(null));
+    assert_eq!(applied["refused"], 0);
+    assert!(applied["collateral"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("binding `mid` → queue `worker.pidbox` key `k` is on the broker, not in the file: the recreate of `mid` deletes it; apply puts it back after")));
+    let mut recreated = applied["recreated"].as_array().unwrap().clone();
+    recreated.sort_by_key(|r| r["subject"]["name"].as_str().unwrap().to_owned());
+    assert_eq!(
+        recreated,
+        [
+            json!({"subject": {"kind": "exchange", "name": "dlx"}, "bindings_from_file": 1, "bindings_put_back": 0}),
+            json!({"subject": {"kind": "exchange", "name": "mid"}, "bindings_from_file": 3, "bindings_put_back": 1}),
+        ]
+    );
+    assert_eq!(applied["deleted"].as_array().unwrap().len(), 2);
+    assert_eq!(applied["created"], json!([]));
+    assert_eq!(
+        applied["bindings"],
+        json!({"created": 0, "removed": 0, "put_back": 1})
+    );
+    assert_eq!(
+        applied["messages"],
+        json!({"moved_out": 0, "moved_back": 0})
+    );
+    for step in applied["steps"].as_array().unwrap() {
+        assert_eq!(step["outcome"], "applied", "{step}");
+    }
+    let (code, plan) = json_of(&vhost, &["plan", &v2]);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(plan["up_to_date"], true, "{plan}");
+    assert_eq!(plan["steps"], json!([]));
+    assert_eq!(plan["counts"]["unchanged"], 14);
+}
+
+#[test]
+fn apply_json_says_why_it_stopped() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("json-error");
+    let v1 = vhost.file("v1.toml", MIGRATE_V1);
+    let v2 = vhost.file(
+        "v2.toml",
+        &MIGRATE_V1.replace("max_priority = 5", "max_priority = 5\ntype = \"quorum\""),
+    );
+    let (code, out, err) = vhost.kombu(&["apply", &v1]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, applied) = json_of(&vhost, &["apply", &v2, "--allow-destructive"]);
+    assert_eq!(code, 2, "{applied}");
+    let error = applied["error"].as_str().unwrap();
+    assert!(
+        error.contains("the broker refuses the new settings of queue `work`; nothing was changed"),
+        "{error}"
+    );
+    assert_eq!(applied["deleted"], serde_json::json!([]));
+    assert_eq!(applied["recreated"], serde_json::json!([]));
+}
