@@ -1,13 +1,14 @@
 //! `kombu diff`: every change between two versions of a topology, classed by what the broker
 //! (and the messages in it) would go through.
 //!
-//! - **safe**: additive; apply as is.
+//! - **safe**: additive, or what RabbitMQ does not compare on a redeclare (an argument such as
+//!   `x-ha-policy`; the broker keeps its old value); apply as is.
 //! - **policy**: a queue or exchange argument that a RabbitMQ policy can change in place (TTL,
 //!   length limits, overflow, dead-lettering, alternate exchange). Redeclaring with the new
 //!   `x-` argument would be refused with 406, so the hint says which policy to set.
 //! - **recreate**: RabbitMQ answers a redeclare with 406 PRECONDITION_FAILED (type, durable,
-//!   exclusive, auto-delete, queue type, other arguments); the hint says how to migrate without
-//!   losing messages.
+//!   exclusive, auto-delete, queue type, the arguments it compares); the hint says how to
+//!   migrate without losing messages.
 //! - **destructive**: drops messages or routes (a removed queue or binding, a message contract
 //!   that old producers or consumers cannot follow).
 
@@ -180,7 +181,13 @@ fn exchange(name: &str, old: &ExchangeDef, new: &ExchangeDef, out: &mut Vec<Chan
         );
     }
     if old.arguments != new.arguments {
-        recreate("arguments", table(&old.arguments), table(&new.arguments));
+        let kind = new.kind.as_str();
+        match arguments_change(&old.arguments, &new.arguments, "exchange", name, |k| {
+            crate::management::compared_exchange_argument(kind, k)
+        }) {
+            Some(c) => out.push(c),
+            None => recreate("arguments", table(&old.arguments), table(&new.arguments)),
+        }
     }
     if old.alternate_exchange != new.alternate_exchange {
         let to = new.alternate_exchange.as_ref().map(|a| a.get().clone());
@@ -202,6 +209,38 @@ fn exchange(name: &str, old: &ExchangeDef, new: &ExchangeDef, out: &mut Vec<Chan
         out.push(change(&entity, Class::Safe, "description changed", None));
     }
     bindings(&entity, &old.bindings, &new.bindings, out);
+}
+
+/// An arguments change in which every changed key is one RabbitMQ does not compare on a
+/// redeclare (`compared` is false for it): safe, and the broker keeps the old values. `None`
+/// when a compared key changed (a recreate).
+fn arguments_change(
+    old: &kombu::FieldTable,
+    new: &kombu::FieldTable,
+    kind: &str,
+    name: &str,
+    compared: impl Fn(&str) -> bool,
+) -> Option<Change> {
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let changed: Vec<&str> = keys
+        .into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(String::as_str)
+        .collect();
+    if changed.iter().any(|k| compared(k)) {
+        return None;
+    }
+    Some(change(
+        &format!("{kind} `{name}`"),
+        Class::Safe,
+        format!("arguments: {} → {}", table(old), table(new)),
+        Some(format!(
+            "RabbitMQ does not compare {} when the {kind} is declared again: the redeclare succeeds, and `{name}` on the broker keeps the old value until it is recreated (`kombu plan` notes it)",
+            changed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        )),
+    ))
 }
 
 fn regex(name: &str) -> String {
@@ -243,7 +282,9 @@ fn queue(name: &str, old: &QueueDef, new: &QueueDef, out: &mut Vec<Change>) {
             new.auto_delete.to_string(),
         );
     }
-    if old.queue_type != new.queue_type {
+    // No type and `classic` are the same declaration to the broker.
+    let classic = |t: Option<kombu::QueueType>| t.unwrap_or(kombu::QueueType::Classic);
+    if classic(old.queue_type) != classic(new.queue_type) {
         recreate(
             "queue type",
             queue_type(old.queue_type),
@@ -265,7 +306,12 @@ fn queue(name: &str, old: &QueueDef, new: &QueueDef, out: &mut Vec<Change>) {
         );
     }
     if old.arguments != new.arguments {
-        recreate("arguments", table(&old.arguments), table(&new.arguments));
+        match arguments_change(&old.arguments, &new.arguments, "queue", name, |k| {
+            crate::management::compared_queue_argument(k)
+        }) {
+            Some(c) => out.push(c),
+            None => recreate("arguments", table(&old.arguments), table(&new.arguments)),
+        }
     }
     let policies: [(&str, &str, String, String, Option<String>); 7] = [
         (

@@ -2,9 +2,11 @@
 //! management HTTP API (the `rabbitmq_management` plugin).
 //!
 //! The plan compares declared settings and arguments (so argument drift shows, which the
-//! Kubernetes operator cannot see), classes each difference like `kombu diff`, lists what a
-//! recreate does beyond the entity (bindings the files do not name, messages, consumers), and
-//! leaves everything the topology does not name alone. `apply` (in `apply.rs`) carries the
+//! Kubernetes operator cannot see) as RabbitMQ compares them on a redeclare (a difference in an
+//! argument it does not compare, or `x-queue-type: classic` against none, is noted, not
+//! recreated), classes each difference like `kombu diff`, lists what a recreate does beyond the
+//! entity (bindings the files do not name, messages, consumers), and leaves everything the
+//! topology does not name alone. `apply` (in `apply.rs`) carries the
 //! plan out.
 
 use std::path::PathBuf;
@@ -434,6 +436,8 @@ pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     /// Effects of the steps beyond the entities they name (bindings and messages).
     pub(crate) collateral: Vec<String>,
+    /// Differences a redeclare does not compare, so that the broker keeps its value.
+    pub(crate) notes: Vec<String>,
     /// What the broker has and the files do not name, left alone: (exchanges, queues).
     pub(crate) left: (usize, usize),
     /// The queues (`true`) and exchanges (`false`) the files name.
@@ -487,6 +491,111 @@ pub(crate) fn drift(wanted: &Value, actual: &Value, keys: &[&str]) -> Vec<String
 /// The settings of a queue that a redeclare must match (the others are statistics).
 pub(crate) const QUEUE_KEYS: &[&str] = &["durable", "auto_delete"];
 
+/// The queue arguments RabbitMQ compares when a queue is declared again: the union, over the
+/// queue types and the versions from 3.10 on, of each type's `queue_arguments` capability
+/// (`rabbit_classic_queue`, `rabbit_quorum_queue`, `rabbit_stream_queue`). Another argument
+/// (`x-ha-policy`, a client's own key) is not compared: a redeclare with another value of it
+/// succeeds, and the queue keeps the value it was first declared with. Erring on the side of
+/// listing a key only costs a recreate that was not needed; missing one would let a 406 through.
+const COMPARED_QUEUE_ARGUMENTS: &[&str] = &[
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-delivery-limit",
+    "x-expires",
+    "x-initial-cluster-size",
+    "x-max-age",
+    "x-max-in-memory-bytes",
+    "x-max-in-memory-length",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-message-ttl",
+    "x-overflow",
+    "x-queue-leader-locator",
+    "x-queue-master-locator",
+    "x-queue-mode",
+    "x-queue-type",
+    "x-queue-version",
+    "x-quorum-initial-group-size",
+    "x-quorum-target-group-size",
+    "x-single-active-consumer",
+    "x-stream-filter-size-bytes",
+    "x-stream-max-segment-size-bytes",
+];
+
+/// The exchange types whose declarations RabbitMQ compares by `alternate-exchange` alone
+/// (`rabbit_exchange:assert_args_equivalence`); a plugin's type may compare more, so its
+/// arguments are all compared here.
+const BUILT_IN_EXCHANGE_TYPES: &[&str] = &["direct", "fanout", "topic", "headers"];
+
+/// Whether RabbitMQ refuses to declare a queue again with another value of argument `key`.
+pub(crate) fn compared_queue_argument(key: &str) -> bool {
+    COMPARED_QUEUE_ARGUMENTS.contains(&key)
+}
+
+/// Whether RabbitMQ refuses to declare an exchange of type `kind` again with another value of
+/// argument `key`.
+pub(crate) fn compared_exchange_argument(kind: &str, key: &str) -> bool {
+    key == "alternate-exchange" || !BUILT_IN_EXCHANGE_TYPES.contains(&kind)
+}
+
+/// `v` with only the arguments for which `keep` holds.
+fn with_arguments(v: &Value, keep: impl Fn(&str) -> bool) -> Value {
+    let mut v = v.clone();
+    let mut a = args(&v);
+    if let Some(m) = a.as_object_mut() {
+        m.retain(|k, _| keep(k));
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.insert("arguments".to_owned(), a);
+    }
+    v
+}
+
+/// What differs between a wanted declaration and the broker's, split as RabbitMQ compares them
+/// on a redeclare: `(refused, not compared)`. The first are changes only a recreate makes; the
+/// second stay as the broker has them, and a redeclare still succeeds.
+pub(crate) fn redeclare_drift(
+    wanted: &Value,
+    actual: &Value,
+    keys: &[&str],
+    compared: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    // A classic queue may be declared with `x-queue-type: classic` or without it: the broker
+    // takes the two as the same.
+    let classic = |v: &Value| {
+        let mut v = v.clone();
+        let is_classic =
+            v.pointer("/arguments/x-queue-type").and_then(Value::as_str) == Some("classic");
+        if let Some(m) = v
+            .get_mut("arguments")
+            .and_then(Value::as_object_mut)
+            .filter(|_| is_classic)
+        {
+            m.remove("x-queue-type");
+        }
+        v
+    };
+    let (wanted, actual) = (classic(wanted), classic(actual));
+    let refused = drift(
+        &with_arguments(&wanted, &compared),
+        &with_arguments(&actual, &compared),
+        keys,
+    );
+    let ignored = drift(
+        &with_arguments(&wanted, |k| !compared(k)),
+        &with_arguments(&actual, |k| !compared(k)),
+        &[],
+    );
+    (refused, ignored)
+}
+
+/// [`redeclare_drift`] of a queue.
+pub(crate) fn queue_drift(wanted: &Value, actual: &Value) -> (Vec<String>, Vec<String>) {
+    redeclare_drift(wanted, actual, QUEUE_KEYS, compared_queue_argument)
+}
+
 pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Failure> {
     let topology = crate::load(files)?;
     let want = definitions(&topology, &api.vhost);
@@ -526,6 +635,12 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
         |to_queue: bool, name: &str| managed.iter().any(|(q, n)| *q == to_queue && n == name);
     let mut steps = Vec::new();
     let mut collateral = Vec::new();
+    let mut notes = Vec::new();
+    let mut note = |what: &str, ignored: Vec<String>| {
+        for i in ignored {
+            notes.push(format!("{what}: {i}: RabbitMQ does not compare it when the {} is declared again, so the broker keeps its value until the {0} is recreated", what.split(' ').next().unwrap_or_default()));
+        }
+    };
     for x in want["exchanges"].as_array().into_iter().flatten() {
         let name = s(x, "name");
         let body = serde_json::json!({"type": x["type"], "durable": x["durable"], "auto_delete": x["auto_delete"], "internal": x["internal"], "arguments": x["arguments"]});
@@ -537,7 +652,14 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                 run: Some(Request::PutExchange(name, body)),
             }),
             Some(actual) => {
-                let d = drift(x, &actual, &["type", "durable", "auto_delete", "internal"]);
+                let kind = s(x, "type");
+                let (d, ignored) = redeclare_drift(
+                    x,
+                    &actual,
+                    &["type", "durable", "auto_delete", "internal"],
+                    |k| compared_exchange_argument(&kind, k),
+                );
+                note(&format!("exchange `{name}`"), ignored);
                 if d.is_empty() {
                     steps.push(Step {
                         action: Action::Unchanged,
@@ -592,7 +714,11 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
             }),
             actual => {
                 let d = match &actual {
-                    Some(actual) => drift(q, actual, QUEUE_KEYS),
+                    Some(actual) => {
+                        let (refused, ignored) = queue_drift(q, actual);
+                        note(&format!("queue `{name}`"), ignored);
+                        refused
+                    }
                     None => vec!["deleted by an interrupted migration".to_owned()],
                 };
                 let count = |v: &Option<Value>, key: &str| {
@@ -698,6 +824,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
     Ok(Plan {
         steps,
         collateral,
+        notes,
         left: (other_exchanges, other_queues),
         managed,
     })
@@ -760,6 +887,12 @@ fn print(plan: &Plan) {
             println!("  - {c}");
         }
     }
+    if !plan.notes.is_empty() {
+        println!("not changed (a redeclare keeps them):");
+        for n in &plan.notes {
+            println!("  - {n}");
+        }
+    }
 }
 
 /// One step as `--format json` shows it.
@@ -784,6 +917,7 @@ fn plan_json(plan: &Plan, policies: Value) -> Value {
             "unchanged": plan.count(Action::Unchanged),
         },
         "collateral": plan.collateral,
+        "notes": plan.notes,
         "policies": policies,
         "left_alone": {"exchanges": plan.left.0, "queues": plan.left.1},
         "up_to_date": up_to_date,

@@ -49,7 +49,7 @@ use kombu::transport::{
 };
 use serde_json::Value;
 
-use crate::management::{drift, enc, Api, Binding, QUEUE_KEYS};
+use crate::management::{enc, queue_drift, Api, Binding};
 
 const SUFFIX: &str = ".kombu-migrate";
 
@@ -283,7 +283,7 @@ pub(crate) fn migrate(
     let temp = temp_name(name);
     let mut outcome = Outcome::default();
     let wanted = body.clone();
-    let is_new = |q: &Value| drift(&wanted, q, QUEUE_KEYS).is_empty();
+    let is_new = |q: &Value| queue_drift(&wanted, q).0.is_empty();
     let temp_exists = api.queue(&temp)?.is_some();
     let current = api.queue(name)?;
     if !temp_exists && current.as_ref().is_some_and(is_new) {

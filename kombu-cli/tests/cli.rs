@@ -517,6 +517,68 @@ fn diff_deny_exits_1_on_a_denied_class_only() {
 }
 
 #[test]
+fn diff_classes_only_what_rabbitmq_compares_on_a_redeclare_as_a_recreate() {
+    let dir = scratch("redeclare");
+    let old = write(
+        &dir,
+        "old.toml",
+        r#"version = 1
+[exchanges.e]
+type = "topic"
+arguments = { x-team = "billing" }
+[queues.plain]
+bindings = [{ exchange = "e", routing_key = "k" }]
+[queues.ha]
+arguments = { x-ha-policy = "all" }
+bindings = [{ exchange = "e", routing_key = "k" }]
+[queues.lazy]
+bindings = [{ exchange = "e", routing_key = "k" }]
+"#,
+    );
+    // `type = "classic"` is the default written out; `x-ha-policy` and `x-team` are not compared
+    // by RabbitMQ (a redeclare with or without them succeeds); `x-queue-mode` is.
+    let new = write(
+        &dir,
+        "new.toml",
+        r#"version = 1
+[exchanges.e]
+type = "topic"
+[queues.plain]
+type = "classic"
+bindings = [{ exchange = "e", routing_key = "k" }]
+[queues.ha]
+bindings = [{ exchange = "e", routing_key = "k" }]
+[queues.lazy]
+arguments = { x-queue-mode = "lazy" }
+bindings = [{ exchange = "e", routing_key = "k" }]
+"#,
+    );
+    let (code, json, err) = kombu(&["diff", &old, &new, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let changes: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let summary: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c["entity"].as_str().unwrap(), c["class"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("exchange `e`", "safe"),
+            ("queue `ha`", "safe"),
+            ("queue `lazy`", "recreate")
+        ],
+        "{changes:#?}"
+    );
+    assert!(
+        changes[1]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("RabbitMQ does not compare `x-ha-policy` when the queue is declared again"),
+        "{changes:#?}"
+    );
+}
+
+#[test]
 fn route_headers_are_typed_and_tell_1_from_the_string_1() {
     let dir = scratch("typed-headers");
     let file = write(

@@ -78,7 +78,12 @@ fn deploy(vhost: &Vhost) {
         "celery",
         r#"{"durable":true,"arguments":{"x-dead-letter-exchange":"celery.dlx","x-max-length":100000}}"#,
     );
-    put("queues", "celery.dead", r#"{"durable":true}"#);
+    // Declared by an old Celery with `x-ha-policy`, an argument RabbitMQ has ignored since 3.0.
+    put(
+        "queues",
+        "celery.dead",
+        r#"{"durable":true,"arguments":{"x-ha-policy":"all"}}"#,
+    );
     put("queues", "celery.low", r#"{"durable":false}"#);
     put("queues", "video", r#"{"durable":true}"#);
     put("queues", "emails", r#"{"durable":true}"#);
@@ -362,6 +367,7 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     );
     assert!(imported.contains("x-delivery-limit = 5"), "{imported}");
     assert!(imported.contains("message_ttl = \"1h\""), "{imported}");
+    assert!(imported.contains("x-ha-policy = \"all\""), "{imported}");
     let old = vhost.file("old.toml", &imported);
 
     // 2. check (no warning either) and fmt are clean, and the file is what the broker has.
@@ -383,7 +389,9 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     );
 
     // 3. Edit: rename a queue, make one durable, add a binding, shorten a TTL, lower a
-    // max-length, and make a classic queue that holds messages a quorum queue.
+    // max-length, and make a classic queue that holds messages a quorum queue. Also drop the
+    // obsolete `x-ha-policy` and write one queue's classic type out: RabbitMQ compares neither
+    // on a redeclare, so neither may recreate a queue.
     let mut text = imported.clone();
     edit(
         &mut text,
@@ -404,6 +412,16 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     edit(&mut text, "max_length = 100000", "max_length = 50000");
     edit(
         &mut text,
+        "[queues.\"celery.dead\".arguments]\nx-ha-policy = \"all\"\n\n",
+        "",
+    );
+    edit(
+        &mut text,
+        "[[queues.unrouted.bindings]]",
+        "[queues.unrouted]\ntype = \"classic\"\n\n[[queues.unrouted.bindings]]",
+    );
+    edit(
+        &mut text,
         "[[queues.video.bindings]]\nexchange = \"amq.topic\"",
         "[queues.video]\ntype = \"quorum\"\n\n[[queues.video.bindings]]\nexchange = \"amq.topic\"",
     );
@@ -415,8 +433,13 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     let (code, json, err) = kombu(&["diff", &old, &new, "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let changes: Vec<Value> = serde_json::from_str(&json).unwrap();
-    assert_eq!(changes.len(), 6, "{changes:#?}");
+    assert_eq!(changes.len(), 7, "{changes:#?}");
     let classes = [
+        (
+            "queue `celery.dead`",
+            "arguments: { x-ha-policy = \"all\" } → none",
+            "safe",
+        ),
         ("queue `emails`", "renamed to `mail`", "recreate"),
         ("queue `celery.low`", "durable: false → true", "recreate"),
         (
@@ -465,12 +488,13 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     let (code, json, err) = kombu(&["diff", &old, &edited, "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let changes: Vec<Value> = serde_json::from_str(&json).unwrap();
-    assert_eq!(changes.len(), 6, "{changes:#?}");
+    assert_eq!(changes.len(), 7, "{changes:#?}");
     for (entity, change, class) in [
         ("queue `emails`", "renamed to `mail`", "recreate"),
         ("queue `celery.low`", "durable: false → true", "recreate"),
         ("queue `critical`", "binding added", "safe"),
         ("queue `video`", "queue type", "recreate"),
+        ("queue `celery.dead`", "arguments", "safe"),
         (
             "policy `celery`",
             "added: applies to queue `celery`",
@@ -524,9 +548,11 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
         "create  policy `results`",
         "3 to create, 2 to recreate (the broker would refuse a redeclare), 0 to remove",
         "move to `video.kombu-migrate` and back, none dropped",
+        "queue `celery.dead`: argument x-ha-policy: broker \"all\", file null: RabbitMQ does not compare it",
     ] {
         assert!(plan.contains(line), "{line}:\n{plan}");
     }
+    assert!(!plan.contains("queue `unrouted`"), "{plan}");
 
     // 7. apply, with a publisher running through the queues that migrate.
     let stop = Arc::new(AtomicBool::new(false));
@@ -621,6 +647,23 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     assert!(
         plan.contains("policies: 0 to create, 0 to update in place, 4 unchanged"),
         "{plan}"
+    );
+    let (code, plan, err) = vhost.kombu(&["plan", &edited, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["up_to_date"], true, "{plan:#}");
+    assert_eq!(plan["steps"], serde_json::json!([]), "{plan:#}");
+    assert_eq!(plan["collateral"], serde_json::json!([]), "{plan:#}");
+    // What a redeclare does not compare stays as the broker has it, and is said.
+    assert_eq!(
+        plan["notes"],
+        serde_json::json!(["queue `celery.dead`: argument x-ha-policy: broker \"all\", file null: RabbitMQ does not compare it when the queue is declared again, so the broker keeps its value until the queue is recreated"]),
+        "{plan:#}"
+    );
+    assert_eq!(
+        plan["left_alone"],
+        serde_json::json!({"exchanges": 2, "queues": 4}),
+        "the workers' pidbox exchanges and queues, and `emails`, renamed: {plan:#}"
     );
     let topology = kombu::topology::Topology::from_path(&edited).unwrap();
     let channel = conn.channel().await.unwrap();
