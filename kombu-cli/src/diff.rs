@@ -109,7 +109,7 @@ fn opt<T: fmt::Display>(v: &Option<T>) -> String {
 }
 
 fn recreate_queue_hint(name: &str) -> String {
-    format!("RabbitMQ refuses to redeclare `{name}` with other settings (406). Declare the new queue under a new name beside it, move consumers and bindings, let `{name}` drain, then delete it.")
+    format!("RabbitMQ refuses to redeclare `{name}` with other settings (406). `kombu apply --allow-destructive` recreates it without losing a message: its messages and bindings move to `{name}.kombu-migrate` and back (stop its consumers first). Or by hand: declare the new queue under a new name beside it, move consumers and bindings, let `{name}` drain, then delete it.")
 }
 
 fn binding_text(b: &BindingDef) -> String {
@@ -153,7 +153,7 @@ fn exchange(name: &str, old: &ExchangeDef, new: &ExchangeDef, out: &mut Vec<Chan
             &entity,
             Class::Recreate,
             format!("{what}: {a} → {b}"),
-            Some(format!("RabbitMQ refuses to redeclare `{name}` with another {what} (406). Declare a new exchange, bind it like this one, move publishers, then delete `{name}`.")),
+            Some(format!("RabbitMQ refuses to redeclare `{name}` with another {what} (406). `kombu apply --allow-destructive` deletes and declares it again with every binding (the file's, and the broker's own to entities the file does not name); what is published to it meanwhile reaches no queue. Without that gap: declare a new exchange, bind it like this one, move publishers, then delete `{name}`.")),
         ));
     };
     if old.kind != new.kind {

@@ -576,6 +576,14 @@ bindings = [{ exchange = "e", routing_key = "k" }]
             .contains("RabbitMQ does not compare `x-ha-policy` when the queue is declared again"),
         "{changes:#?}"
     );
+    // A recreate says that apply migrates the queue.
+    assert!(
+        changes[2]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("`kombu apply --allow-destructive` recreates it without losing a message"),
+        "{changes:#?}"
+    );
 }
 
 #[test]

@@ -462,6 +462,17 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
             "{entity}: {change}"
         );
     }
+    // A recreate's hint is the migration apply runs, not a hand-made rename.
+    let low = changes
+        .iter()
+        .find(|c| c["entity"] == "queue `celery.low`")
+        .unwrap();
+    assert!(
+        low["hint"].as_str().unwrap().contains(
+            "`kombu apply --allow-destructive` recreates it without losing a message: its messages and bindings move to `celery.low.kombu-migrate` and back"
+        ),
+        "{low}"
+    );
     let (code, _, _) = kombu(&["diff", &old, &new, "--deny", "destructive"]);
     assert_eq!(code, 0, "nothing in the change drops messages or routes");
     let (code, _, err) = kombu(&["diff", &old, &new, "--deny", "destructive,recreate"]);
