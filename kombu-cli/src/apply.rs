@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::management::{
-    enc, plan_steps, step_json, Action, Api, Binding, Format, Request, Step, Subject,
+    enc, file_declares, plan_steps, step_json, Action, Api, Binding, Format, Request, Step, Subject,
 };
 use crate::migrate::{self, Mover};
 use crate::output::outln;
@@ -273,11 +273,6 @@ fn run(
     mover: &Option<Mover>,
 ) -> Result<(), crate::Failure> {
     let v = enc(options.vhost);
-    let is_managed = |to_queue: bool, name: &str| {
-        plan.managed
-            .iter()
-            .any(|(q, n)| *q == to_queue && n == name)
-    };
     for step in &plan.steps {
         let Some(run) = &step.run else { continue };
         let destructive = matches!(step.action, Action::Recreate | Action::Remove);
@@ -313,7 +308,7 @@ fn run(
                 let before = api.exchange_bindings(name)?;
                 let keep: Vec<Binding> = before
                     .into_iter()
-                    .filter(|b| !own.contains(b) && !is_managed(b.to_queue, &b.destination))
+                    .filter(|b| !own.contains(b) && !file_declares(&plan.managed, b))
                     .collect();
                 api.delete(&format!("exchanges/{v}/{}", enc(name)))?;
                 summary.deleted.push(step.subject.clone());

@@ -633,6 +633,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
         .collect();
     let is_managed =
         |to_queue: bool, name: &str| managed.iter().any(|(q, n)| *q == to_queue && n == name);
+    let declares = |b: &Binding| file_declares(&managed, b);
     let mut steps = Vec::new();
     let mut collateral = Vec::new();
     let mut notes = Vec::new();
@@ -684,7 +685,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
                 {
                     // One the file manages goes for good (a remove step says so); another
                     // (a worker's own binding, say) is put back after the recreate.
-                    if is_managed(b.to_queue, &b.destination) {
+                    if declares(b) {
                         continue;
                     }
                     collateral.push(format!(
@@ -795,7 +796,7 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
         });
     }
     for (a, _) in &broker_bindings {
-        if !is_managed(a.to_queue, &a.destination) || wanted_bindings.contains(a) {
+        if !declares(a) || wanted_bindings.contains(a) {
             continue;
         }
         steps.push(Step {
@@ -828,6 +829,17 @@ pub(crate) fn plan_steps(api: &Api, files: &[PathBuf]) -> Result<Plan, crate::Fa
         left: (other_exchanges, other_queues),
         managed,
     })
+}
+
+/// Whether a binding is one the files could declare, and so manage: both its ends are theirs
+/// (its source may also be one of RabbitMQ's own `amq.*` exchanges). Any other (to a worker's
+/// queue, or from an exchange that `import` left out as ephemeral) belongs to whoever declared
+/// its other end: `plan` never removes it, and a recreate puts it back.
+pub(crate) fn file_declares(managed: &[(bool, String)], b: &Binding) -> bool {
+    let is_managed =
+        |to_queue: bool, name: &str| managed.iter().any(|(q, n)| *q == to_queue && n == name);
+    is_managed(b.to_queue, &b.destination)
+        && (is_managed(false, &b.source) || kombu::topology::predeclared(&b.source).is_some())
 }
 
 pub(crate) fn s(v: &Value, key: &str) -> String {

@@ -862,3 +862,44 @@ fn apply_json_says_why_it_stopped() {
     assert_eq!(applied["deleted"], serde_json::json!([]));
     assert_eq!(applied["recreated"], serde_json::json!([]));
 }
+
+#[test]
+fn a_binding_from_an_exchange_the_file_does_not_name_is_never_removed() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("foreign-source");
+    let (_, v2) = routes(&vhost);
+    // An application's own auto-delete exchange (which `kombu import` leaves out), bound into
+    // the file's `mid` (recreated by v2) and `work`: the file cannot declare these bindings,
+    // so they are not the file's to remove.
+    let v = &vhost.name;
+    api(
+        "PUT",
+        &format!("exchanges/{v}/app.tmp"),
+        Some(r#"{"type":"fanout","durable":false,"auto_delete":true}"#),
+    );
+    for to in ["e/mid", "q/work"] {
+        api(
+            "POST",
+            &format!("bindings/{v}/e/app.tmp/{to}"),
+            Some(r#"{"routing_key":"x"}"#),
+        );
+    }
+    let before: BTreeSet<_> = vhost.bindings().into_iter().collect();
+    let (code, plan, err) = vhost.kombu(&["plan", &v2]);
+    assert_eq!(code, 0, "{err}");
+    assert!(plan.contains("0 to remove"), "{plan}");
+    assert!(
+        plan.contains("binding `app.tmp` → exchange `mid` key `x` is on the broker, not in the file: the recreate of `mid` deletes it; apply puts it back after"),
+        "{plan}"
+    );
+    let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("exchange `mid` (3 binding(s) from the file, 2 from the broker put back)"),
+        "{out}"
+    );
+    let after: BTreeSet<_> = vhost.bindings().into_iter().collect();
+    assert_eq!(before, after);
+}

@@ -151,6 +151,14 @@ fn deploy(vhost: &Vhost) {
         r#"{"durable":false,"auto_delete":true,"arguments":{"x-message-ttl":300000,"x-expires":600000}}"#,
     );
     bind("celery.pidbox", "q", WORKER_PIDBOX, r#"{"routing_key":""}"#);
+    // An application's own auto-delete exchange, feeding the `celery` queue: import leaves it
+    // out, and its binding to a queue of the file must survive apply all the same.
+    put(
+        "exchanges",
+        "tmp.fanout",
+        r#"{"type":"fanout","durable":false,"auto_delete":true}"#,
+    );
+    bind("tmp.fanout", "q", "celery", r#"{"routing_key":""}"#);
     put(
         "queues",
         &reply_queue(),
@@ -325,6 +333,9 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     let sent = bodies("dead", 10);
     publish(&conn, "celery.dlx", ExchangeKind::Fanout, "", &[], &sent).await;
     expected.insert("celery.dead".to_owned(), sent);
+    let sent = bodies("broadcast", 10);
+    publish(&conn, "tmp.fanout", ExchangeKind::Fanout, "", &[], &sent).await;
+    expected.get_mut("celery").unwrap().extend(sent);
     let sent = bodies("ping", 5);
     publish(&conn, "celery.pidbox", ExchangeKind::Fanout, "", &[], &sent).await;
     expected.insert(WORKER_PIDBOX.to_owned(), sent);
@@ -340,6 +351,7 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
         WORKER_PIDBOX.to_owned(),
         "celery.pidbox".to_owned(),
         "reply.celery.pidbox".to_owned(),
+        "tmp.fanout".to_owned(),
     ] {
         assert!(!imported.contains(&name), "{name} imported:\n{imported}");
         assert!(
@@ -673,8 +685,8 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     );
     assert_eq!(
         plan["left_alone"],
-        serde_json::json!({"exchanges": 2, "queues": 4}),
-        "the workers' pidbox exchanges and queues, and `emails`, renamed: {plan:#}"
+        serde_json::json!({"exchanges": 3, "queues": 4}),
+        "the workers' pidbox exchanges and queues, `tmp.fanout`, and `emails`, renamed: {plan:#}"
     );
     let topology = kombu::topology::Topology::from_path(&edited).unwrap();
     let channel = conn.channel().await.unwrap();
@@ -717,6 +729,7 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
         ("celery.pidbox", format!("queue {WORKER_PIDBOX}")),
         ("celeryev", format!("queue {}", events_queue())),
         ("reply.celery.pidbox", format!("queue {}", reply_queue())),
+        ("tmp.fanout", "queue celery".to_owned()),
     ] {
         assert!(
             after
