@@ -137,12 +137,13 @@ impl keywords::ImplHandler for Impl {
     async fn r#loop(
         &self,
         delivery_: String,
+        handler_: String,
         message: u32,
         crate_name: bool,
         delivery: &Message,
     ) -> Disposition {
         self.saw(format!(
-            "loop {delivery_} {message} {crate_name} on {}",
+            "loop {delivery_} {handler_} {message} {crate_name} on {}",
             delivery.routing_key()
         ))
     }
@@ -199,7 +200,10 @@ async fn keywords_and_the_generators_own_names_are_items_of_their_own() {
         .declare_(&keywords::Result { ok: true })
         .await
         .unwrap();
-    producer.producer_("d".to_owned(), 3, true).await.unwrap();
+    producer
+        .producer_("d".to_owned(), "h".to_owned(), 3, true)
+        .await
+        .unwrap();
     producer.from_connection_(-4).await.unwrap();
     producer.r#async().await.unwrap();
     keywords::MatchProducer::new(&channel)
@@ -220,7 +224,7 @@ async fn keywords_and_the_generators_own_names_are_items_of_their_own() {
             "await 2",
             "dyn true",
             "gen s",
-            "loop d 3 true on fn",
+            "loop d h 3 true on fn",
             "new -4",
             "on_failure variant",
             "try None",
@@ -233,12 +237,13 @@ async fn keywords_and_the_generators_own_names_are_items_of_their_own() {
 fn a_variant_field_named_like_a_handler_parameter_keeps_its_wire_name() {
     let command = keywords::Command::Loop {
         delivery: "d".to_owned(),
+        handler: "h".to_owned(),
         message: 1,
         crate_name: false,
     };
     assert_eq!(
         round_trip(&command),
-        r#"{"type":"loop","delivery":"d","message":1,"crate_name":false}"#
+        r#"{"type":"loop","delivery":"d","handler":"h","message":1,"crate_name":false}"#
     );
 }
 

@@ -423,6 +423,7 @@ fn consumer(
                     .cloned()
                     .unwrap_or_else(|| type_ident(&consume.message)),
                 handlers,
+                ordered: consume.ordered,
             }
         })
         .collect();
@@ -453,6 +454,7 @@ fn consumer(
         description: c.description.clone(),
         queues,
         prefetch: c.prefetch,
+        concurrency: c.concurrency,
         on_failure: match c.on_failure {
             FailurePolicy::Requeue => ir::OnFailure::Requeue,
             FailurePolicy::Hook => ir::OnFailure::Hook,

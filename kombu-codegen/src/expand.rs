@@ -906,7 +906,7 @@ fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
 }
 
 /// The parameter a handler gets besides the message or its fields.
-const HANDLER_PARAMS: &[&str] = &["delivery"];
+const HANDLER_PARAMS: &[&str] = &["delivery", "handler"];
 
 /// A handler method's signature, and the arguments the consumer calls it with.
 fn handler_sig(
@@ -979,6 +979,13 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
     let struct_id = ident(&format!("{stem}Consumer"))?;
     let name = &c.name;
     let prefetch = c.prefetch;
+    let concurrency = usize::from(c.concurrency.max(1));
+    let ordered: Vec<&str> = c
+        .queues
+        .iter()
+        .filter(|q| q.ordered)
+        .map(|q| q.queue.name.as_str())
+        .collect();
     let mut sigs = Vec::new();
     let mut arms = Vec::new();
     let mut queue_fns = Vec::new();
@@ -1009,7 +1016,7 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             }
             match &h.variant {
                 None => variant_arms.push(quote! {
-                    ::core::result::Result::Ok(message) => ::core::result::Result::Ok(self.handler.#hid(#args delivery).await),
+                    ::core::result::Result::Ok(message) => ::core::result::Result::Ok(handler.#hid(#args delivery).await),
                 }),
                 Some((v, fields)) => {
                     let v = ident(v)?;
@@ -1021,7 +1028,7 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
                         quote! { #ty::#v { #fields } }
                     };
                     variant_arms.push(quote! {
-                        ::core::result::Result::Ok(#pattern) => ::core::result::Result::Ok(self.handler.#hid(#args delivery).await),
+                        ::core::result::Result::Ok(#pattern) => ::core::result::Result::Ok(handler.#hid(#args delivery).await),
                     });
                 }
             }
@@ -1044,16 +1051,16 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
                 fn on_failure(&self, error: ::kombu::Error, delivery: &::kombu::Message)
                     -> impl ::core::future::Future<Output = ::kombu::Disposition> + ::core::marker::Send;
             },
-            Some(quote! { self.handler.on_failure(error, delivery).await }),
+            Some(quote! { handler.on_failure(error, delivery).await }),
         ),
     };
     let failure = match on_error {
         Some(hook) => quote! {
-            let _ = ::kombu::__private::failed(Self::NAME, queue.as_deref(), ::kombu::FailurePolicy::#policy, delivery, &error);
+            let _ = ::kombu::__private::failed(Self::NAME, queue, ::kombu::FailurePolicy::#policy, delivery, &error);
             #hook
         },
         None => quote! {
-            ::kombu::__private::failed(Self::NAME, queue.as_deref(), ::kombu::FailurePolicy::#policy, delivery, &error)
+            ::kombu::__private::failed(Self::NAME, queue, ::kombu::FailurePolicy::#policy, delivery, &error)
         },
     };
     let accept = if c.accept.is_empty() {
@@ -1083,6 +1090,7 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
         pub struct #struct_id<#handler_ty> {
             consumer: ::kombu::Consumer,
             handler: #handler_ty,
+            concurrency: usize,
         }
 
         #[allow(dead_code)]
@@ -1091,6 +1099,11 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             pub const NAME: &'static str = #name;
             /// The prefetch count it consumes with.
             pub const PREFETCH: u16 = #prefetch;
+            /// How many handlers [`run`](Self::run) runs at once, unless
+            /// [`concurrency`](Self::concurrency) says otherwise.
+            pub const CONCURRENCY: usize = #concurrency;
+            /// The queues whose messages are handled one at a time, in order.
+            pub const ORDERED: &'static [&'static str] = &[#(#ordered),*];
 
             /// Declares the queues (with their exchanges and bindings), sets the prefetch and
             /// starts consuming.
@@ -1099,7 +1112,13 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
                     .prefetch_count(#prefetch)
                     #accept;
                 consumer.consume().await?;
-                ::core::result::Result::Ok(Self { consumer, handler })
+                ::core::result::Result::Ok(Self { consumer, handler, concurrency: Self::CONCURRENCY })
+            }
+
+            /// Runs up to `n` handlers at once (at least 1). More than the prefetch never run.
+            pub fn concurrency(mut self, n: usize) -> Self {
+                self.concurrency = n.max(1);
+                self
             }
 
             /// The handler.
@@ -1119,13 +1138,40 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
                 ::core::result::Result::Ok(self.handle(&delivery).await)
             }
 
-            /// Handles messages until the consumer is cancelled or its channel closes.
+            /// How [`run`](Self::run) hands messages to the handler: the concurrency, the
+            /// ordered queues, the failure policy for a handler that panics.
+            pub fn run_options(&self) -> ::kombu::RunOptions {
+                ::kombu::RunOptions::new()
+                    .name(Self::NAME)
+                    .concurrency(self.concurrency)
+                    .on_panic(::kombu::FailurePolicy::#policy)
+                    #(.ordered(#ordered))*
+            }
+
+            /// Handles messages, up to the concurrency at once, each acked (or rejected) as
+            /// its handler finishes, until the consumer is cancelled or its channel or
+            /// connection closes; then returns `Ok`. A broker cancel is returned as an error
+            /// once the handlers in flight have finished.
             pub async fn run(&mut self) -> ::kombu::Result<()> {
-                while let ::core::option::Option::Some(delivery) = self.consumer.next().await {
-                    let delivery = delivery?;
-                    let _ = self.handle(&delivery).await;
-                }
-                ::core::result::Result::Ok(())
+                let options = self.run_options();
+                self.run_with(options).await
+            }
+
+            /// [`run`](Self::run) until `shutdown` is requested: then it stops taking messages,
+            /// lets the handlers in flight finish within the grace period, gives back what was
+            /// delivered but not started, and returns. Close the connection after it.
+            pub async fn run_until(&mut self, shutdown: &::kombu::Shutdown) -> ::kombu::Result<()> {
+                let options = self.run_options().shutdown(shutdown.clone());
+                self.run_with(options).await
+            }
+
+            /// [`run`](Self::run) with options of your own.
+            pub async fn run_with(&mut self, options: ::kombu::RunOptions) -> ::kombu::Result<()> {
+                let handler = &self.handler;
+                ::kombu::__private::run(&mut self.consumer, &options, async |delivery: &::kombu::Message, queue: ::core::option::Option<&str>| {
+                    Self::dispatch(handler, queue, delivery).await
+                })
+                .await
             }
 
             /// Decodes one delivery by its content type, dispatches it by queue (and tag) to
@@ -1133,15 +1179,20 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             /// handled follows the consumer's failure policy.
             pub async fn handle(&self, delivery: &::kombu::Message) -> ::kombu::Disposition {
                 let queue = self.consumer.queue_of(delivery.consumer_tag());
-                let outcome: ::core::result::Result<::kombu::Disposition, ::kombu::Error> = match queue.as_deref() {
+                let disposition = Self::dispatch(&self.handler, queue.as_deref(), delivery).await;
+                ::kombu::__private::settle(Self::NAME, delivery, disposition)
+            }
+
+            /// What the handler (or the failure policy) decides for a delivery from `queue`.
+            async fn dispatch(handler: &#handler_ty, queue: ::core::option::Option<&str>, delivery: &::kombu::Message) -> ::kombu::Disposition {
+                let outcome: ::core::result::Result<::kombu::Disposition, ::kombu::Error> = match queue {
                     #(#arms)*
                     _ => ::core::result::Result::Err(::kombu::__private::unknown_queue(Self::NAME, delivery)),
                 };
-                let disposition = match outcome {
+                match outcome {
                     ::core::result::Result::Ok(disposition) => disposition,
                     ::core::result::Result::Err(error) => { #failure }
-                };
-                ::kombu::__private::settle(Self::NAME, delivery, disposition)
+                }
             }
         }
     })

@@ -333,6 +333,8 @@ pub struct ConsumeSpec {
     pub message: String,
     /// One handler for a struct message; one per variant for an enum.
     pub handlers: Vec<HandlerSpec>,
+    /// Its messages are handled one at a time, in order, whatever the concurrency.
+    pub ordered: bool,
 }
 
 /// A typed consumer.
@@ -348,6 +350,8 @@ pub struct ConsumerSpec {
     pub queues: Vec<ConsumeSpec>,
     /// Prefetch count.
     pub prefetch: u16,
+    /// How many handlers `run` runs at once (at least 1).
+    pub concurrency: u16,
     /// Failure policy.
     pub on_failure: OnFailure,
     /// Accepted serializer names (empty: the default accept list).

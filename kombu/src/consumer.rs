@@ -503,6 +503,78 @@ impl Consumer {
         }
     }
 
+    /// Handle deliveries with an async handler, up to `options`' concurrency at once, settling
+    /// each message as the handler answers (a message the handler settled itself is left as
+    /// it is), until the stream ends or the shutdown in `options` is done. See [`RunOptions`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kombu::{Connection, Consumer, Disposition, Producer, Queue, RunOptions, Shutdown};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> kombu::Result<()> {
+    /// let conn = Connection::connect("memory://consumer-run-doc").await?;
+    /// let channel = conn.channel().await?;
+    /// let mut consumer = Consumer::new(&channel, [Queue::new("thumbnails")]);
+    /// consumer.consume().await?;
+    /// let producer = Producer::new(&channel).routing_key("thumbnails");
+    /// for n in 0..10 {
+    ///     producer.publish(&serde_json::json!({ "n": n })).await?;
+    /// }
+    /// let shutdown = Shutdown::new(Duration::from_secs(5));
+    /// let done = std::sync::atomic::AtomicUsize::new(0);
+    /// let options = RunOptions::new().concurrency(4).shutdown(shutdown.clone());
+    /// consumer
+    ///     .run(options, async |message| {
+    ///         tokio::time::sleep(Duration::from_millis(5)).await; // some awaited work
+    ///         if done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 10 {
+    ///             shutdown.token().cancel();
+    ///         }
+    ///         match message.payload() {
+    ///             Ok(_) => Disposition::Ack,
+    ///             Err(_) => Disposition::Reject,
+    ///         }
+    ///     })
+    ///     .await?;
+    /// assert_eq!(done.into_inner(), 10);
+    /// conn.close().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`RunOptions`]: crate::RunOptions
+    pub async fn run(
+        &mut self,
+        options: crate::RunOptions,
+        handler: impl AsyncFn(&Message) -> crate::Disposition,
+    ) -> Result<()> {
+        crate::worker::run(self, &options, async |message, _queue| {
+            handler(message).await
+        })
+        .await
+    }
+
+    /// The deliveries decoded as `T` (by their content type, as [`Message::decode`] does), as a
+    /// stream of [`Decoded`] messages, for those who prefer a stream to a handler trait. A
+    /// delivery that does not decode is settled by `on_failure` (dead-lettered by
+    /// [`FailurePolicy::DeadLetter`](crate::FailurePolicy)), logged at warn level, and yielded
+    /// as a [`Decode`](ErrorKind::Decode) error so the caller sees it: skip it and go on.
+    pub fn decoded<T: serde::de::DeserializeOwned>(
+        &mut self,
+        on_failure: crate::FailurePolicy,
+    ) -> Decoded<'_, T> {
+        Decoded {
+            consumer: self,
+            on_failure,
+            _type: std::marker::PhantomData,
+        }
+    }
+
+    /// Whether its deliveries can be settled after it is cancelled (see
+    /// [`TransportChannel::settles_after_cancel`](crate::transport::TransportChannel::settles_after_cancel)).
+    pub(crate) fn settles_after_cancel(&self) -> bool {
+        self.channel.transport.settles_after_cancel()
+    }
+
     /// A message already delivered to this consumer, without waiting.
     pub(crate) fn try_next(&mut self) -> Option<Result<Message>> {
         let event = self.shared.try_event()?;
@@ -536,5 +608,92 @@ impl Drop for Consumer {
                 }
             });
         }
+    }
+}
+
+/// A delivery decoded as `T`, with the message it came in (to settle it, or read its
+/// properties). Dereferences to the message.
+#[derive(Debug)]
+pub struct Delivered<T> {
+    /// The decoded body.
+    pub body: T,
+    /// The message.
+    pub message: Message,
+}
+
+impl<T> std::ops::Deref for Delivered<T> {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.message
+    }
+}
+
+/// The stream [`Consumer::decoded`] returns.
+pub struct Decoded<'a, T> {
+    consumer: &'a mut Consumer,
+    on_failure: crate::FailurePolicy,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Decoded<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoded")
+            .field("consumer", &self.consumer)
+            .field("on_failure", &self.on_failure)
+            .finish()
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Decoded<'_, T> {
+    /// The next decoded delivery; `None` once the consumer's stream has ended.
+    pub async fn next(&mut self) -> Option<Result<Delivered<T>>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Stream for Decoded<'_, T> {
+    type Item = Result<Delivered<T>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let message = match Pin::new(&mut *this.consumer).poll_next(cx) {
+            Poll::Ready(Some(Ok(message))) => message,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(Some(match message.decode::<T>() {
+            Ok(body) => Ok(Delivered { body, message }),
+            Err(error) => {
+                let queue = this.consumer.queue_of(message.consumer_tag());
+                crate::dispatch::report_failure(
+                    "decoded stream",
+                    queue.as_deref(),
+                    &message,
+                    &error,
+                );
+                let disposition = this.on_failure.disposition();
+                let settled = match crate::dispatch::settle(&message, disposition) {
+                    Ok(()) => match disposition {
+                        crate::Disposition::Ack => "acked".to_owned(),
+                        crate::Disposition::Requeue => "requeued".to_owned(),
+                        crate::Disposition::Reject => {
+                            "rejected to the dead-letter exchange".to_owned()
+                        }
+                    },
+                    Err(e) => format!("settling it failed too: {e}"),
+                };
+                Err(Error::new(
+                    error.kind(),
+                    format!(
+                        "message {} on queue `{}` could not be decoded ({settled}): {}",
+                        message.delivery_tag(),
+                        queue.as_deref().unwrap_or("?"),
+                        error.message()
+                    ),
+                ))
+            }
+        }))
     }
 }

@@ -200,10 +200,11 @@ pub mod topology;
 pub mod transport;
 mod url;
 mod value;
+mod worker;
 
 pub use channel::{BoundExchange, BoundQueue, Channel};
 pub use connection::{BrokerConnection, Connection, ConnectionOptions};
-pub use consumer::Consumer;
+pub use consumer::{Consumer, Decoded, Delivered};
 pub use dispatch::{Disposition, FailurePolicy};
 #[cfg(feature = "derive")]
 pub use kombu_derive::{Consumer, Producer};
@@ -212,6 +213,7 @@ pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use shutdown::Shutdown;
 pub use simple::SimpleQueue;
 pub use transport::QueueDeclared;
+pub use worker::RunOptions;
 
 pub use entity::{Binding, Exchange, ExchangeKind, Overflow, Queue, QueueType};
 pub use error::{Error, ErrorKind, Result};

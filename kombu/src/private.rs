@@ -33,3 +33,12 @@ pub fn settle(consumer: &str, message: &Message, disposition: Disposition) -> Di
     }
     disposition
 }
+
+/// Runs a typed consumer's handlers over its deliveries (the generated `run`).
+pub async fn run(
+    consumer: &mut crate::Consumer,
+    options: &crate::RunOptions,
+    handle: impl AsyncFn(&Message, Option<&str>) -> Disposition,
+) -> crate::Result<()> {
+    crate::worker::run(consumer, options, handle).await
+}

@@ -10,7 +10,7 @@ names=()
 while read -r name _; do
   names+=("$name")
 done < <(grep -Ev '^[[:space:]]*(#|$)' "$here/stomp_not_applicable.txt")
-suite=(--test producer --test consumer --test message --test dead_letter --test qos --test simple_queue --test routing --test derive)
+suite=(--test producer --test consumer --test concurrency --test message --test dead_letter --test qos --test simple_queue --test routing --test derive)
 # Every listed name must still be a test of the suite: a stale entry would hide nothing.
 listed=$(KOMBU_TEST_TRANSPORT=stomp cargo test -q "$@" "${suite[@]}" -- --list 2>/dev/null | sed -n 's/: test$//p')
 skips=()

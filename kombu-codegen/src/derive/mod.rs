@@ -44,6 +44,7 @@ const CONSUMER_KEYS: &[attr::Key] = &[
     key("consumer", Kind::Str),
     many("queue", Kind::Nested),
     key("prefetch", Kind::Int),
+    key("concurrency", Kind::Int),
     key("accept", Kind::List),
     key("on_failure", Kind::Str),
 ];
@@ -74,6 +75,7 @@ const QUEUE_KEYS: &[attr::Key] = &[
     key("dead_letter_exchange", Kind::Str),
     key("dead_letter_routing_key", Kind::Str),
     key("queue_type", Kind::Str),
+    key("ordered", Kind::Bool),
 ];
 
 const BINDING_KEYS: &[attr::Key] = &[key("exchange", Kind::Str), key("routing_key", Kind::Str)];
@@ -674,10 +676,15 @@ fn consumer_spec_lenient(input: &syn::DeriveInput) -> (ir::ConsumerSpec, Errors)
     let mut queues = Vec::new();
     for q in entries.iter().filter(|e| e.key == "queue") {
         if let Some(decl) = queue_decl(q, exchange.as_ref(), &mut errors) {
+            let ordered = match &q.value {
+                Value::Nested(inner) => attr::bool_of(inner, "ordered").unwrap_or(false),
+                _ => false,
+            };
             queues.push(ir::ConsumeSpec {
                 queue: decl,
                 message: ident.clone(),
                 handlers: handlers.clone(),
+                ordered,
             });
         }
     }
@@ -691,6 +698,17 @@ fn consumer_spec_lenient(input: &syn::DeriveInput) -> (ir::ConsumerSpec, Errors)
         None => 100,
         Some((n, span)) => u16::try_from(n).unwrap_or_else(|_| {
             errors.push(span, "`prefetch` is at most 65535");
+            u16::MAX
+        }),
+    };
+    let concurrency = match int_of(&entries, "concurrency") {
+        None => 1,
+        Some((0, span)) => {
+            errors.push(span, "`concurrency` is at least 1");
+            1
+        }
+        Some((n, span)) => u16::try_from(n).unwrap_or_else(|_| {
+            errors.push(span, "`concurrency` is at most 65535");
             u16::MAX
         }),
     };
@@ -722,6 +740,7 @@ fn consumer_spec_lenient(input: &syn::DeriveInput) -> (ir::ConsumerSpec, Errors)
         description: None,
         queues,
         prefetch,
+        concurrency,
         on_failure,
         accept,
     };

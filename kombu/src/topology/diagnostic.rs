@@ -129,6 +129,9 @@ codes! {
     /// A producer route that reaches no queue.
     UnroutedRoute = "W207", Warning,
         "Following RabbitMQ's routing rules, this producer method's routing key (or headers) reaches no queue in the topology, so its messages are dropped (or returned as unroutable). Bind a queue that matches it, or fix the key.";
+    /// A consumer that may run more handlers than its prefetch lets arrive.
+    ConcurrencyAbovePrefetch = "W208", Warning,
+        "A consumer's `concurrency` is how many handlers its `run` may run at once, but the broker never has more than `prefetch` unacknowledged messages out to it, so handlers beyond the prefetch never run. Raise `prefetch` to at least `concurrency` (a little above keeps the next messages ready), or lower `concurrency`.";
     /// A policy or operator policy RabbitMQ would refuse.
     InvalidPolicy = "E120", Error,
         "A policy's `pattern` is not a regular expression, its definition is empty, a value is out of the range RabbitMQ validates (`queue-version` 1 or 2, `stream-filter-size-bytes` 16 to 255, `expires` at least 1ms, `max-age` as `7D`), `ha-params` does not fit `ha-mode`, or an operator policy sets a key RabbitMQ accepts only in user policies (operator policies may set expires, message-ttl, max-length, max-length-bytes, max-in-memory-length, max-in-memory-bytes, delivery-limit, queue-version, overflow, target-group-size and the ha- mirroring keys). RabbitMQ answers such a policy with 400; fix the value shown.";

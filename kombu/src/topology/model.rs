@@ -665,6 +665,14 @@ pub struct ConsumerDef {
     #[serde(default = "prefetch", skip_serializing_if = "is_default_prefetch")]
     #[schemars(default = "prefetch")]
     pub prefetch: u16,
+    /// How many handlers run at once (at least 1; the generated consumer's `run` acks each
+    /// message as its handler finishes). More than `prefetch` never run.
+    #[serde(
+        default = "concurrency",
+        skip_serializing_if = "is_default_concurrency"
+    )]
+    #[schemars(default = "concurrency", range(min = 1))]
+    pub concurrency: u16,
     /// What happens to a message that cannot be decoded, has an unknown tag, or whose handler fails.
     #[serde(default, skip_serializing_if = "is_default")]
     pub on_failure: FailurePolicy,
@@ -679,6 +687,12 @@ fn prefetch() -> u16 {
 fn is_default_prefetch(p: &u16) -> bool {
     *p == prefetch()
 }
+fn concurrency() -> u16 {
+    1
+}
+fn is_default_concurrency(n: &u16) -> bool {
+    *n == concurrency()
+}
 
 /// What a consumer expects on one queue. Written as the message name alone, or as a table.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -687,6 +701,9 @@ pub struct ConsumeDef {
     pub message: String,
     /// What the consumer does with this queue.
     pub description: Option<String>,
+    /// Whether its messages are handled one at a time, in order, whatever the consumer's
+    /// concurrency.
+    pub ordered: bool,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -698,18 +715,23 @@ struct ConsumeTableForm {
     /// What the consumer does with this queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    /// Handle its messages one at a time, in the order they arrive, whatever the consumer's
+    /// `concurrency`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ordered: bool,
 }
 
 impl Serialize for ConsumeDef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.description {
-            None => s.serialize_str(&self.message),
-            Some(d) => ConsumeTableForm {
-                message: self.message.clone(),
-                description: Some(d.clone()),
-            }
-            .serialize(s),
+        if self.description.is_none() && !self.ordered {
+            return s.serialize_str(&self.message);
         }
+        ConsumeTableForm {
+            message: self.message.clone(),
+            description: self.description.clone(),
+            ordered: self.ordered,
+        }
+        .serialize(s)
     }
 }
 
@@ -719,12 +741,13 @@ impl<'de> Deserialize<'de> for ConsumeDef {
         impl<'de> Visitor<'de> for V {
             type Value = ConsumeDef;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a message name or a table with `message` and `description`")
+                f.write_str("a message name or a table with `message`, `description` and `ordered`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ConsumeDef, E> {
                 Ok(ConsumeDef {
                     message: v.to_owned(),
                     description: None,
+                    ordered: false,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ConsumeDef, A::Error> {
@@ -732,6 +755,7 @@ impl<'de> Deserialize<'de> for ConsumeDef {
                 Ok(ConsumeDef {
                     message: t.message,
                     description: t.description,
+                    ordered: t.ordered,
                 })
             }
         }
@@ -746,7 +770,7 @@ impl JsonSchema for ConsumeDef {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let table = generator.subschema_for::<ConsumeTableForm>();
         schemars::json_schema!({
-            "description": "The message type the queue carries, or a table with `message` and `description`.",
+            "description": "The message type the queue carries, or a table with `message`, `description` and `ordered`.",
             "anyOf": [{"type": "string"}, table]
         })
     }

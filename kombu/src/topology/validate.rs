@@ -621,6 +621,31 @@ impl<'a> Check<'a> {
         let mut expects: BTreeMap<&str, Vec<(&str, &At<super::model::ConsumeDef>)>> =
             BTreeMap::new();
         for (cname, c) in &model.consumers {
+            let span = self.origin(EntityKind::Consumer, cname);
+            if c.concurrency == 0 {
+                let files = self.files;
+                self.sink.push(
+                    files,
+                    Code::InvalidValue,
+                    span,
+                    format!(
+                        "consumer `{cname}` has `concurrency = 0`: at least one handler must run"
+                    ),
+                );
+            } else if c.prefetch != 0 && c.concurrency > c.prefetch {
+                let files = self.files;
+                self.sink
+                    .push(
+                        files,
+                        Code::ConcurrencyAbovePrefetch,
+                        span,
+                        format!(
+                            "consumer `{cname}` runs up to {} handlers at once, but its prefetch of {} lets only {} messages arrive unacknowledged",
+                            c.concurrency, c.prefetch, c.prefetch
+                        ),
+                    )
+                    .help(format!("set `prefetch = {}` or more", c.concurrency));
+            }
             for (q, consume) in &c.queues {
                 expects
                     .entry(q.as_str())

@@ -240,6 +240,12 @@ pub trait TransportChannel: Send + Sync + 'static {
     fn broker_tag(&self, delivery_tag: u64) -> u64 {
         delivery_tag
     }
+    /// Whether a delivery can still be settled after its consumer was cancelled (AMQP: yes;
+    /// RabbitMQ's STOMP refuses to settle a message of a cancelled subscription). Graceful
+    /// shutdown cancels before the handlers in flight finish only where it can.
+    fn settles_after_cancel(&self) -> bool {
+        true
+    }
     /// `basic.reject` (`basic.nack` for one message).
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()>;
     /// Close the channel: its consumers are cancelled and its unacknowledged messages return to

@@ -180,6 +180,12 @@ impl TransportChannel for SplitChannel {
             self.stomp.ack(delivery_tag, multiple)
         }
     }
+    fn settles_after_cancel(&self) -> bool {
+        self.stomp.settles_after_cancel()
+    }
+    fn set_ack_batching(&self, batching: Option<kombu::transport::AckBatching>) {
+        self.stomp.set_ack_batching(batching);
+    }
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
         if delivery_tag & AMQP_TAG != 0 {
             self.amqp.reject(delivery_tag & !AMQP_TAG, requeue)

@@ -338,7 +338,11 @@ impl StompChannel {
             .filter(|r| r.session == session && r.subscription == subscription);
         let Some(record) = record else {
             drop(consumers);
-            if let Some(ack) = frame.header("ack") {
+            // A message of a subscription we cancelled: RabbitMQ refuses to settle it once
+            // the UNSUBSCRIBE is through (and ends the session over it), so it stays
+            // unacknowledged and goes back to its queue when the session closes.
+            let cancelled = lock(&self.unsubscribed).contains(&(session, subscription.to_owned()));
+            if let (false, Some(ack)) = (cancelled, frame.header("ack")) {
                 let _ = client.nack(ack, true);
             }
             return;
@@ -750,6 +754,10 @@ impl TransportChannel for StompChannel {
 
     fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
         self.settle(delivery_tag, multiple, |client, id| client.ack(id))
+    }
+
+    fn settles_after_cancel(&self) -> bool {
+        false
     }
 
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {

@@ -606,6 +606,18 @@ fn dispatch(shared: &Shared, writer: &mpsc::UnboundedSender<Vec<u8>>, frame: Fra
                 .header("subscription")
                 .filter(|_| frame.header("receipt-id").is_none())
                 .map(str::to_owned);
+            // RabbitMQ sends "Subscription not found" (and carries on) for a message it was
+            // still delivering when our UNSUBSCRIBE went through; the message stays
+            // unacknowledged on its side and goes back to its queue when the session closes.
+            if frame.header("receipt-id").is_none()
+                && frame.header("message") == Some("Subscription not found")
+            {
+                tracing::debug!(
+                    detail = %String::from_utf8_lossy(&frame.body),
+                    "a message arrived for a subscription already ended; the broker requeues it when the session closes"
+                );
+                return;
+            }
             match cancelled {
                 Some(sub) => {
                     if let Some(tx) = lock(&shared.subscriptions).remove(&sub) {
