@@ -381,6 +381,36 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
     assert!(imported.contains("message_ttl = \"1h\""), "{imported}");
     assert!(imported.contains("x-ha-policy = \"all\""), "{imported}");
     let old = vhost.file("old.toml", &imported);
+    // The imported file routes as the broker did with the messages above: through the
+    // exchange-to-exchange binding, the alternate exchange and the typed headers binding
+    // (the integer 2, not the string "2").
+    let route = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["route", old.as_str(), "--format", "json"];
+        all.extend(args);
+        let (code, out, err) = kombu(&all);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["queue"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        route(&["--exchange", "celeryev", "--key", "task.sent"]),
+        ["audit.log"]
+    );
+    assert_eq!(
+        route(&["--exchange", "celery", "--key", "nobody"]),
+        ["unrouted"]
+    );
+    let pdf = ["--exchange", "reports", "--header", "format=pdf"];
+    assert_eq!(
+        route(&[&pdf[..], &["--header", "version=2"]].concat()),
+        ["pdf-reports"]
+    );
+    assert!(route(&[&pdf[..], &["--header", "version=\"2\""]].concat()).is_empty());
 
     // 2. check (no warning either) and fmt are clean, and the file is what the broker has.
     let (code, out, err) = kombu(&["check", &old, "--deny-warnings"]);
