@@ -16,7 +16,7 @@ use crate::management::{
     enc, file_declares, plan_steps, step_json, Action, Api, Binding, Format, Request, Step, Subject,
 };
 use crate::migrate::{self, Mover};
-use crate::output::outln;
+use crate::output::sayln;
 
 /// What `kombu apply` was asked.
 pub(crate) struct Options<'a> {
@@ -128,7 +128,7 @@ impl Summary {
     /// A line said as the step is done (human output only).
     fn say(&self, line: &str) {
         if self.format == Format::Human {
-            outln!("{line}");
+            sayln!("{line}");
         }
     }
 
@@ -173,25 +173,27 @@ impl Summary {
             }
         };
         let texts = |v: &[Subject]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
-        println!("created: {}", list(texts(&self.created)));
-        println!("deleted: {}", list(texts(&self.deleted)));
-        println!(
+        sayln!("created: {}", list(texts(&self.created)));
+        sayln!("deleted: {}", list(texts(&self.deleted)));
+        sayln!(
             "recreated: {}",
             list(self.recreated.iter().map(ToString::to_string).collect())
         );
-        println!(
+        sayln!(
             "bindings: {} created, {} removed, {} not in the file put back after a recreate",
-            self.bound, self.unbound, self.kept
+            self.bound,
+            self.unbound,
+            self.kept
         );
-        println!(
+        sayln!(
             "messages: {} moved to temporary queues and {} moved back (publishes during a migration included), none dropped",
             self.moved_out, self.moved_back
         );
         for w in &self.warnings {
-            println!("warning: {w}");
+            sayln!("warning: {w}");
         }
         if self.refused > 0 {
-            println!(
+            sayln!(
                 "{} change(s) refused (they need --allow-destructive)",
                 self.refused
             );
@@ -258,7 +260,7 @@ pub(crate) fn apply(options: &Options<'_>) -> Result<u8, crate::Failure> {
             let mut json = summary.json(collateral, result.as_ref().err().map(String::as_str));
             json["vhost"] = json!(options.vhost);
             let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
-            outln!("{text}");
+            sayln!("{text}");
         }
     }
     result?;

@@ -1,7 +1,8 @@
 //! Where the commands write, and how errors look.
 //!
 //! Standard output ends quietly when its reader goes away (`kombu diff | head -1`): a closed
-//! pipe is the end of the output, not an error. Errors go to standard error as `error: ...`,
+//! pipe is the end of the output, not an error; except for `apply`, which goes on with its work
+//! (`sayln!`) and says by its exit code how it went. Errors go to standard error as `error: ...`,
 //! coloured on a terminal unless `NO_COLOR` is set.
 
 use std::io::{self, IsTerminal, Write};
@@ -23,6 +24,22 @@ fn end_on_write_error(e: &io::Error) -> ! {
     std::process::exit(2);
 }
 
+/// Writes to standard output for a command that changes the broker (`apply`): a closed pipe
+/// or another write error does not stop it. Ending there would leave the work half done (a
+/// migration stopped between its steps) and exit 0 as if it had been done; what cannot be
+/// written is lost, and the exit code still tells how the work went.
+pub(crate) fn stdout_keep_going(args: std::fmt::Arguments<'_>) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_fmt(args).and_then(|()| out.flush());
+}
+
+/// `println!` through [`stdout_keep_going`].
+macro_rules! sayln {
+    ($($arg:tt)*) => {
+        $crate::output::stdout_keep_going(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// `println!` through [`stdout`].
 macro_rules! outln {
     () => { $crate::output::stdout(format_args!("\n")) };
@@ -34,7 +51,7 @@ macro_rules! out {
     ($($arg:tt)*) => { $crate::output::stdout(format_args!($($arg)*)) };
 }
 
-pub(crate) use {out, outln};
+pub(crate) use {out, outln, sayln};
 
 /// Commands this module does not write for may still use `println!`, which panics on a
 /// closed pipe: that panic ends the process quietly too.

@@ -903,3 +903,41 @@ fn a_binding_from_an_exchange_the_file_does_not_name_is_never_removed() {
     let after: BTreeSet<_> = vhost.bindings().into_iter().collect();
     assert_eq!(before, after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_finishes_its_work_when_its_stdout_is_closed() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("closed-stdout");
+    let v1 = vhost.file("v1.toml", MIGRATE_V1);
+    let v2 = vhost.file("v2.toml", &migrate_v2());
+    let (code, out, err) = vhost.kombu(&["apply", &v1]);
+    assert_eq!(code, 0, "{out}{err}");
+    let conn = Connection::connect(&vhost.amqp()).await.unwrap();
+    let sent: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+    publish(&conn, "jobs", "work", &sent).await;
+    // `kombu apply ... | head -1`: the reader is gone before apply writes its first line. A
+    // closed stdout ends `diff` or `graph` quietly, but apply must not stop halfway (and say
+    // 0) in the middle of a migration.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_kombu"))
+        .args(["apply", &v2, "--allow-destructive", "--vhost", &vhost.name])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let (_, plan, _) = vhost.kombu(&["plan", &v2]);
+    assert!(
+        plan.contains(
+            "0 to create, 0 to recreate (the broker would refuse a redeclare), 0 to remove"
+        ),
+        "{plan}"
+    );
+    let arrived = bodies(&drain(&conn, "work").await);
+    conn.close().await.unwrap();
+    assert_eq!(arrived, sent);
+}
