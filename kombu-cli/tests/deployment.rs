@@ -718,6 +718,21 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
         serde_json::json!({"exchanges": 3, "queues": 4}),
         "the workers' pidbox exchanges and queues, `tmp.fanout`, and `emails`, renamed: {plan:#}"
     );
+    // Applying again does nothing.
+    let (code, again, err) =
+        vhost.kombu(&["apply", &edited, "--allow-destructive", "--format", "json"]);
+    assert_eq!(code, 0, "{again}{err}");
+    let again: Value = serde_json::from_str(&again).unwrap();
+    for key in [
+        "policies",
+        "steps",
+        "created",
+        "deleted",
+        "recreated",
+        "warnings",
+    ] {
+        assert_eq!(again[key], serde_json::json!([]), "{key}: {again:#}");
+    }
     let topology = kombu::topology::Topology::from_path(&edited).unwrap();
     let channel = conn.channel().await.unwrap();
     topology.declare_all(&channel).await.unwrap();
