@@ -19,10 +19,10 @@ async fn connect() -> Option<Connection> {
     match Connection::connect(URL).await {
         Ok(c) => Some(c),
         Err(e) if std::env::var("KOMBU_REQUIRE_BROKER").is_ok_and(|v| v == "1") => {
-            panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1): {e}")
+            panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1): {e:#}")
         }
         Err(e) => {
-            eprintln!("skipped: RabbitMQ not reachable ({e}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
+            eprintln!("skipped: RabbitMQ not reachable ({e:#}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
             None
         }
     }

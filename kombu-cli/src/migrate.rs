@@ -85,7 +85,7 @@ impl Mover {
         let urls = kombu::BrokerUrl::parse_many(url).map_err(|e| format!("--amqp: {e}"))?;
         let transport = runtime
             .block_on(AmqpTransport::connect(&urls, AmqpOptions::default()))
-            .map_err(|e| format!("connecting to {}: {e}", redacted(url)))?;
+            .map_err(|e| format!("connecting to {}: {e:#}", redacted(url)))?;
         Ok(Mover { runtime, transport })
     }
 
@@ -103,7 +103,7 @@ impl Mover {
                 let moved = moved?;
                 closed.map(|()| moved)
             })
-            .map_err(|e| format!("moving the messages of `{from}` to `{to}`: {e}"))
+            .map_err(|e| format!("moving the messages of `{from}` to `{to}`: {e:#}"))
     }
 
     /// What `queue` itself answers to a passive declare: its ready messages and consumers
@@ -118,7 +118,7 @@ impl Mover {
                 let _ = channel.close().await;
                 declared
             })
-            .map_err(|e| format!("asking queue `{queue}` for its counts: {e}"))
+            .map_err(|e| format!("asking queue `{queue}` for its counts: {e:#}"))
     }
 
     /// Close the connection.

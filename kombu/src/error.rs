@@ -226,11 +226,25 @@ impl Error {
     }
 }
 
+/// `kind: message`. The cause is not repeated: [`source()`](std::error::Error::source) returns
+/// it, so a reporter that walks the chain (anyhow, eyre, tracing) prints it once. The
+/// alternate form `{:#}` prints the whole chain on one line, `kind: message: cause: its cause`,
+/// for a caller that prints one line; a cause whose text its parent already ends with (lapin's
+/// `IO error: {io}` above the same `io::Error`) is not printed twice.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+        if f.alternate() {
+            let mut shown = self.message.clone();
+            let mut cause = std::error::Error::source(self);
+            while let Some(error) = cause {
+                let text = error.to_string();
+                if !shown.ends_with(&text) {
+                    write!(f, ": {text}")?;
+                }
+                shown = text;
+                cause = error.source();
+            }
         }
         Ok(())
     }
@@ -260,15 +274,73 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_names_kind_message_and_cause() {
+    fn display_names_kind_and_message_and_leaves_the_cause_to_source() {
         let io = std::io::Error::other("disk on fire");
         let err = Error::new(ErrorKind::Decode, "queue `video`: body is not JSON").with_source(io);
         assert_eq!(
             err.to_string(),
+            "decode error: queue `video`: body is not JSON"
+        );
+        assert_eq!(
+            format!("{err:#}"),
             "decode error: queue `video`: body is not JSON: disk on fire"
         );
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk on fire"));
         assert!(err.is_decode());
         assert!(!err.is_timeout());
-        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    /// What anyhow's and eyre's reports do: each link's Display, then its source's.
+    fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut links = Vec::new();
+        let mut next = Some(err);
+        while let Some(e) = next {
+            links.push(e.to_string());
+            next = e.source();
+        }
+        links
+    }
+
+    #[test]
+    fn a_chain_walk_prints_the_cause_once() {
+        let inner = Error::new(ErrorKind::Connection, "cannot connect to amqp://localhost")
+            .with_source(std::io::Error::other("connection refused"));
+        let outer = Error::new(ErrorKind::Channel, "opening a channel").with_source(inner);
+        let links = chain(&outer);
+        assert_eq!(
+            links,
+            [
+                "channel error: opening a channel",
+                "connection error: cannot connect to amqp://localhost",
+                "connection refused",
+            ]
+        );
+        let report = links.join(": ");
+        assert_eq!(report.matches("connection refused").count(), 1, "{report}");
+        // The alternate form is that same chain on one line.
+        assert_eq!(format!("{outer:#}"), report);
+    }
+
+    #[test]
+    fn the_alternate_form_skips_a_cause_its_parent_already_printed() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "IO error: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = Error::new(ErrorKind::Connection, "cannot connect")
+            .with_source(Wrapper(std::io::Error::other("connection refused")));
+        assert_eq!(
+            format!("{err:#}"),
+            "connection error: cannot connect: IO error: connection refused"
+        );
     }
 }

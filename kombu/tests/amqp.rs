@@ -23,10 +23,10 @@ async fn connect(url: &str) -> Option<Connection> {
     match Connection::connect(url).await {
         Ok(c) => Some(c),
         Err(e) if std::env::var("KOMBU_REQUIRE_BROKER").is_ok_and(|v| v == "1") => {
-            panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1): {e}")
+            panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1): {e:#}")
         }
         Err(e) => {
-            eprintln!("skipped: RabbitMQ not reachable at 127.0.0.1:5672 ({e}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
+            eprintln!("skipped: RabbitMQ not reachable at 127.0.0.1:5672 ({e:#}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
             None
         }
     }
@@ -50,8 +50,9 @@ async fn no_alternate_answering_is_a_connection_error_naming_the_url() {
     let err = Connection::connect("amqp://guest:secret@127.0.0.1:1//")
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
-    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err:#}");
+    // The whole chain, causes included.
+    let text = format!("{err:#}");
     assert!(text.contains("127.0.0.1:1"), "{text}");
     assert!(
         !text.contains("secret"),

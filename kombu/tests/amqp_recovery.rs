@@ -26,10 +26,10 @@ async fn connect(name: &str) -> Option<Connection> {
     match Connection::connect(&url).await {
         Ok(conn) => Some(conn),
         Err(e) if !require_broker() => {
-            eprintln!("skipped: RabbitMQ not reachable at 127.0.0.1:5672 ({e}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
+            eprintln!("skipped: RabbitMQ not reachable at 127.0.0.1:5672 ({e:#}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
             None
         }
-        Err(e) => panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1) but not reachable: {e}"),
+        Err(e) => panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1) but not reachable: {e:#}"),
     }
 }
 

@@ -107,7 +107,7 @@ async fn interop() -> Option<Interop> {
             "no Python kombu for the interop suite ({p}); run kombu/tests/interop/setup.sh \
              (or set KOMBU_INTEROP_PYTHON to a python that has kombu)"
         )),
-        (_, Err(e)) => Some(format!("RabbitMQ not reachable at 127.0.0.1:5672 ({e})")),
+        (_, Err(e)) => Some(format!("RabbitMQ not reachable at 127.0.0.1:5672 ({e:#})")),
     };
     if let Some(problem) = problem {
         assert!(

@@ -36,12 +36,12 @@ async fn both() -> Option<(Connection, Connection)> {
     ) {
         (Ok(stomp), Ok(amqp)) => Some((stomp, amqp)),
         (Err(e), _) | (_, Err(e)) if !require_broker() => {
-            eprintln!("skipped: RabbitMQ with its STOMP plugin is not reachable ({e}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
+            eprintln!("skipped: RabbitMQ with its STOMP plugin is not reachable ({e:#}); set KOMBU_REQUIRE_BROKER=1 to make this a failure");
             None
         }
         (Err(e), _) | (_, Err(e)) => {
             panic!(
-                "RabbitMQ with STOMP is required (KOMBU_REQUIRE_BROKER=1) but not reachable: {e}"
+                "RabbitMQ with STOMP is required (KOMBU_REQUIRE_BROKER=1) but not reachable: {e:#}"
             )
         }
     }

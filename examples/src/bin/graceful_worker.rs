@@ -28,7 +28,7 @@ fn setting(name: &str, default: u64) -> u64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     if let Err(e) = run().await {
-        eprintln!("graceful_worker: {e}");
+        eprintln!("graceful_worker: {e:#}");
         std::process::exit(1);
     }
 }

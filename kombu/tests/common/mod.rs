@@ -148,7 +148,7 @@ pub async fn connect_with(test: &str, options: kombu::ConnectionOptions) -> Conn
     let url = url(test);
     Connection::connect_with(&url, options)
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e:#}"))
 }
 
 /// Connect to the test's broker and open a channel.

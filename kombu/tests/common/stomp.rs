@@ -46,11 +46,11 @@ pub async fn connect(options: ConnectionOptions) -> Connection {
     let url = BrokerUrl::parse(&stomp_url()).unwrap();
     let stomp = StompTransport::connect(std::slice::from_ref(&url), StompOptions::default())
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e:#}"));
     let amqp_url = BrokerUrl::parse(&amqp_url()).unwrap();
     let amqp = AmqpTransport::connect(std::slice::from_ref(&amqp_url), AmqpOptions::default())
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {amqp_url}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot connect to {amqp_url}: {e:#}"));
     Connection::from_transport_with(
         Arc::new(Split {
             stomp,

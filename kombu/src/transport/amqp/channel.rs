@@ -283,7 +283,7 @@ impl AmqpChannel {
                 let _ = sender.send(ConsumerEvent::Cancelled {
                     consumer_tag: tag,
                     reason: format!(
-                        "could not resume consuming after the channel was reopened: {e}"
+                        "could not resume consuming after the channel was reopened: {e:#}"
                     ),
                 });
             }
@@ -530,14 +530,14 @@ async fn forward(
                     && !ch.closed.load(Ordering::SeqCst)
                     && !ch.conn.is_closed() =>
             {
-                tracing::debug!(error = %e, consumer_tag = %tag, "still waiting for the connection to recover");
+                tracing::debug!(error = format_args!("{e:#}"), consumer_tag = %tag, "still waiting for the connection to recover");
                 tokio::time::sleep(ch.conn.options().max_backoff).await;
             }
             Err(e) => {
                 lock(&ch.consumers).remove(&tag);
                 let _ = sender.send(ConsumerEvent::Cancelled {
                     consumer_tag: tag,
-                    reason: format!("the channel closed and could not be reopened: {e}"),
+                    reason: format!("the channel closed and could not be reopened: {e:#}"),
                 });
                 return;
             }
@@ -615,7 +615,11 @@ async fn ack_loop(
             ch.pending_acks.fetch_sub(1, Ordering::SeqCst);
         }
         if let Err(e) = outcome {
-            tracing::warn!(error = %e, delivery_tag = tag & TAG_MASK, "settling a delivery failed; the broker will redeliver it");
+            tracing::warn!(
+                error = format_args!("{e:#}"),
+                delivery_tag = tag & TAG_MASK,
+                "settling a delivery failed; the broker will redeliver it"
+            );
         }
     }
 }

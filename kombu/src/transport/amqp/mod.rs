@@ -265,7 +265,10 @@ impl ConnInner {
                                 .collect();
                             for channel in channels {
                                 if let Err(e) = channel.reopen(&conn).await {
-                                    tracing::warn!(error = %e, "reopening a channel after recovery failed");
+                                    tracing::warn!(
+                                        error = format_args!("{e:#}"),
+                                        "reopening a channel after recovery failed"
+                                    );
                                 }
                             }
                             return Ok(conn);
@@ -276,8 +279,12 @@ impl ConnInner {
                 }
             }
             if let Some(e) = last {
-                tracing::warn!(error = %e, ?backoff, "reconnect failed; retrying");
-                *lock(&self.last_failure) = Some(e.to_string());
+                tracing::warn!(
+                    error = format_args!("{e:#}"),
+                    ?backoff,
+                    "reconnect failed; retrying"
+                );
+                *lock(&self.last_failure) = Some(format!("{e:#}"));
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(self.options.max_backoff);
