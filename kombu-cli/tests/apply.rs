@@ -10,114 +10,13 @@
 
 mod common;
 
-use common::broker_available;
+use common::{api, broker_available, Vhost};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use kombu::{Connection, Exchange, ExchangeKind, FieldValue, Producer};
-
-const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
-
-fn api(method: &str, path: &str, body: Option<&str>) -> String {
-    let url = format!("{MANAGEMENT}/{path}");
-    let mut args = vec![
-        "-s",
-        "-X",
-        method,
-        "-u",
-        "guest:guest",
-        "-H",
-        "content-type: application/json",
-    ];
-    if let Some(b) = body {
-        args.push("-d");
-        args.push(b);
-    }
-    args.push(&url);
-    let out = Command::new("curl").args(&args).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A virtual host for one test, and a folder for its files; both deleted on drop.
-struct Vhost {
-    name: String,
-    dir: PathBuf,
-}
-
-impl Vhost {
-    fn new(tag: &str) -> Vhost {
-        let name = format!("kombu-apply-{tag}-{}", std::process::id());
-        api("DELETE", &format!("vhosts/{name}"), None);
-        api("PUT", &format!("vhosts/{name}"), Some("{}"));
-        api(
-            "PUT",
-            &format!("permissions/{name}/guest"),
-            Some(r#"{"configure":".*","write":".*","read":".*"}"#),
-        );
-        let dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&dir).unwrap();
-        Vhost { name, dir }
-    }
-
-    fn amqp(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    /// Runs `kombu ARGS --vhost <this>`; returns (exit code, stdout, stderr).
-    fn kombu(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_kombu"))
-            .args(args)
-            .args(["--vhost", &self.name])
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// The queues' names.
-    fn queues(&self) -> Vec<String> {
-        let list: serde_json::Value =
-            serde_json::from_str(&api("GET", &format!("queues/{}", self.name), None)).unwrap();
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .map(|q| q["name"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn bindings(&self) -> Vec<(String, String, String)> {
-        let list: serde_json::Value =
-            serde_json::from_str(&api("GET", &format!("bindings/{}", self.name), None)).unwrap();
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .filter(|b| b["source"] != "")
-            .map(|b| {
-                let s = |k: &str| b[k].as_str().unwrap().to_owned();
-                (s("source"), s("destination"), s("routing_key"))
-            })
-            .collect()
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        api("DELETE", &format!("vhosts/{}", self.name), None);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Publishes `bodies` to `exchange` with `key`, each confirmed, with a header `n`.
 async fn publish(conn: &Connection, exchange: &str, key: &str, bodies: &[String]) {
@@ -229,7 +128,7 @@ fn plan_lists_a_foreign_binding_that_a_recreate_would_drop() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("plan");
+    let vhost = Vhost::new("apply-plan");
     let (_, v2) = routes(&vhost);
     let (code, plan, err) = vhost.kombu(&["plan", &v2]);
     assert_eq!(code, 0, "{err}");
@@ -257,7 +156,7 @@ async fn recreating_exchanges_keeps_every_route() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("routes");
+    let vhost = Vhost::new("apply-routes");
     let (_, v2) = routes(&vhost);
     let before: BTreeSet<_> = vhost.bindings().into_iter().collect();
     let (code, out, err) = vhost.kombu(&["apply", &v2, "--allow-destructive"]);
@@ -338,7 +237,7 @@ async fn migrating_a_queue_under_load_loses_no_confirmed_message() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("load");
+    let vhost = Vhost::new("apply-load");
     let v1 = vhost.file("v1.toml", MIGRATE_V1);
     let v2 = vhost.file("v2.toml", &migrate_v2());
     let (code, out, err) = vhost.kombu(&["apply", &v1]);
@@ -489,7 +388,7 @@ async fn settings_the_broker_refuses_stop_the_migration_before_it_starts() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("refused");
+    let vhost = Vhost::new("apply-refused");
     let v1 = vhost.file("v1.toml", MIGRATE_V1);
     // RabbitMQ refuses a priority on a quorum queue (400, invalid arg 'x-max-priority').
     let v2 = vhost.file(
@@ -523,7 +422,7 @@ async fn a_queue_with_consumers_is_not_migrated_until_they_stop() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("consumers");
+    let vhost = Vhost::new("apply-consumers");
     let v1 = vhost.file("v1.toml", MIGRATE_V1);
     let v2 = vhost.file("v2.toml", &migrate_v2());
     let (code, out, err) = vhost.kombu(&["apply", &v1]);
@@ -558,7 +457,7 @@ fn a_stream_is_not_recreated() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("stream");
+    let vhost = Vhost::new("apply-stream");
     let v1 = r#"
 version = 1
 [exchanges.jobs]
@@ -593,7 +492,7 @@ async fn a_quorum_queue_migrates_through_a_quorum_queue() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("quorum");
+    let vhost = Vhost::new("apply-quorum");
     let quorum = vhost.file("quorum.toml", &migrate_v2());
     let classic = vhost.file("classic.toml", MIGRATE_V1);
     let (code, out, err) = vhost.kombu(&["apply", &quorum]);
@@ -645,7 +544,7 @@ async fn an_interrupted_migration_resumes_and_loses_nothing() {
         return;
     }
     for state in STATES {
-        let vhost = Vhost::new(&format!("resume-{state}"));
+        let vhost = Vhost::new(&format!("apply-resume-{state}"));
         let v1 = vhost.file("v1.toml", MIGRATE_V1);
         let v2 = vhost.file("v2.toml", &migrate_v2());
         let (code, out, err) = vhost.kombu(&["apply", &v1]);
@@ -707,7 +606,7 @@ async fn applying_the_old_file_rolls_an_interrupted_migration_back() {
     }
     // Before the queue is deleted, and after it was declared with the new settings.
     for state in ["switched-out", "recreated"] {
-        let vhost = Vhost::new(&format!("rollback-{state}"));
+        let vhost = Vhost::new(&format!("apply-rollback-{state}"));
         let v1 = vhost.file("v1.toml", MIGRATE_V1);
         let v2 = vhost.file("v2.toml", &migrate_v2());
         let (code, out, err) = vhost.kombu(&["apply", &v1]);
@@ -754,7 +653,7 @@ fn plan_and_apply_write_one_json_object() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("json");
+    let vhost = Vhost::new("apply-json");
     let v1 = vhost.file("v1.toml", ROUTES_V1);
     let (code, plan) = json_of(&vhost, &["plan", &v1]);
     assert_eq!(code, 0, "{plan}");
@@ -844,7 +743,7 @@ fn apply_json_says_why_it_stopped() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("json-error");
+    let vhost = Vhost::new("apply-json-error");
     let v1 = vhost.file("v1.toml", MIGRATE_V1);
     let v2 = vhost.file(
         "v2.toml",
@@ -868,7 +767,7 @@ fn a_binding_from_an_exchange_the_file_does_not_name_is_never_removed() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("foreign-source");
+    let vhost = Vhost::new("apply-foreign-source");
     let (_, v2) = routes(&vhost);
     // An application's own auto-delete exchange (which `kombu import` leaves out), bound into
     // the file's `mid` (recreated by v2) and `work`: the file cannot declare these bindings,
@@ -909,7 +808,7 @@ async fn apply_finishes_its_work_when_its_stdout_is_closed() {
     if !broker_available() {
         return;
     }
-    let vhost = Vhost::new("closed-stdout");
+    let vhost = Vhost::new("apply-closed-stdout");
     let v1 = vhost.file("v1.toml", MIGRATE_V1);
     let v2 = vhost.file("v2.toml", &migrate_v2());
     let (code, out, err) = vhost.kombu(&["apply", &v1]);

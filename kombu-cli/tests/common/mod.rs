@@ -141,3 +141,29 @@ impl Drop for Vhost {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+impl Vhost {
+    /// The queues' names.
+    pub fn queues(&self) -> Vec<String> {
+        self.api("GET", "queues", "", None)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|q| q["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The bindings (the default exchange's left out): source, destination, routing key.
+    pub fn bindings(&self) -> Vec<(String, String, String)> {
+        self.api("GET", "bindings", "", None)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["source"] != "")
+            .map(|b| {
+                let s = |k: &str| b[k].as_str().unwrap().to_owned();
+                (s("source"), s("destination"), s("routing_key"))
+            })
+            .collect()
+    }
+}
