@@ -129,9 +129,10 @@ enum Command {
         /// The virtual host.
         #[arg(long, default_value = "/")]
         vhost: String,
-        /// Output format: `json` is one object with `steps` (each with its `action`, its
-        /// `subject` and a `detail`), `counts`, `collateral`, `policies`, `left_alone` and
-        /// `up_to_date` (true when apply has nothing to do).
+        /// Output format: `json` is one object with `vhost`, `steps` (each with its `action`,
+        /// its `subject` and a `detail`), `counts`, `collateral`, `notes` (differences a
+        /// redeclare does not compare), `policies`, `left_alone` and `up_to_date` (true when
+        /// apply has nothing to do).
         #[arg(long, value_enum, default_value_t = management::Format::Human)]
         format: management::Format,
     },
@@ -150,10 +151,10 @@ enum Command {
         /// temporary queue `<queue>.kombu-migrate`) and remove bindings.
         #[arg(long)]
         allow_destructive: bool,
-        /// Output format: `json` is one object, written at the end, with `policies`, `steps`
-        /// (each with its `outcome`: applied or refused), `created`, `deleted`, `recreated`,
-        /// `bindings` and `messages` counts, `refused`, `warnings` and `error` (why apply
-        /// stopped, also said on stderr).
+        /// Output format: `json` is one object, written at the end, with `vhost`,
+        /// `collateral`, `policies`, `steps` (each with its `outcome`: applied or refused),
+        /// `created`, `deleted`, `recreated`, `bindings` and `messages` counts, `refused`,
+        /// `warnings` and `error` (why apply stopped, also said on stderr).
         #[arg(long, value_enum, default_value_t = management::Format::Human)]
         format: management::Format,
         /// The AMQP URL that moves messages when a queue is recreated (default: the
