@@ -72,7 +72,7 @@ async fn a_worker_stopped_by_sigterm_mid_stream_loses_nothing() {
     let Some(conn) = connect().await else { return };
     let channel = conn.channel().await.unwrap();
     let name = format!("graceful-shutdown.{}", std::process::id());
-    let mut queue = Queue::new(name.as_str()).bind(&channel);
+    let mut queue = Queue::new(name.as_str()).attach(&channel);
     queue.declare().await.unwrap();
     let producer = Producer::new(&channel)
         .routing_key(name.as_str())

@@ -399,7 +399,7 @@ fn an_enum_that_contains_itself_is_boxed() {
 async fn a_producer_method_takes_a_recursive_variants_boxed_fields() {
     let (conn, channel) = channel("recursion").await;
     recursion::declare_all(&channel).await.unwrap();
-    let exprs = recursion::queues::exprs().bind(&channel);
+    let exprs = recursion::queues::exprs().attach(&channel);
     recursion::TreesProducer::new(&channel)
         .neg(Box::new(recursion::Expr::Num { value: 5 }))
         .await

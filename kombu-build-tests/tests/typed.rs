@@ -29,7 +29,7 @@ async fn open(test: &str, queues: &[kombu::Queue]) -> (Connection, kombu::Channe
     let conn = Connection::connect(&url(test)).await.unwrap();
     let channel = conn.channel().await.unwrap();
     for q in queues {
-        let mut q = q.bind(&channel);
+        let mut q = q.attach(&channel);
         q.declare().await.unwrap();
         q.purge().await.unwrap();
     }
@@ -132,7 +132,7 @@ async fn the_wire_format_is_what_the_topology_says() {
         })
         .await
         .unwrap();
-    let video = media::queues::video().bind(&channel);
+    let video = media::queues::video().attach(&channel);
     let m = get(&video).await;
     assert_eq!(m.content_type(), Some("application/json"));
     assert_eq!(
@@ -189,7 +189,7 @@ async fn a_message_that_does_not_decode_is_dead_lettered_not_dropped() {
     );
     assert!(consumer.handler().seen.lock().unwrap().is_empty());
     // The queue dead-letters to `media-dlx`, which routes to `media-failed`.
-    let failed = media::queues::media_failed().bind(&channel);
+    let failed = media::queues::media_failed().attach(&channel);
     let dead = get(&failed).await;
     let body: serde_json::Value = dead.decode().unwrap();
     assert_eq!(body["name"], "broken.avi");
@@ -264,7 +264,7 @@ async fn enum_messages_dispatch_on_their_tag() {
         .unwrap();
     producer.refresh_all().await.unwrap();
     // What Python kombu's FeedConsumer would receive.
-    let queue = feed::queues::feed().bind(&channel);
+    let queue = feed::queues::feed().attach(&channel);
     let m = get(&queue).await;
     assert_eq!(
         m.decode::<serde_json::Value>().unwrap(),
@@ -309,7 +309,7 @@ async fn an_unknown_tag_follows_the_failure_policy() {
         Disposition::Reject
     );
     assert!(consumer.handler().seen.lock().unwrap().is_empty());
-    let queue = feed::queues::feed().bind(&channel);
+    let queue = feed::queues::feed().attach(&channel);
     assert_eq!(queue.status().await.unwrap().message_count, 0);
     conn.close().await.unwrap();
 }
@@ -383,7 +383,7 @@ async fn headers_routing_external_types_and_the_error_hook() {
     assert_eq!(failures.len(), 1);
     assert!(failures[0].contains("invalid type"), "{failures:?}");
     // The audit queue (bound with `#`) saw the invoice too; its messages are transient.
-    let audit = billing::queues::audit().bind(&channel);
+    let audit = billing::queues::audit().attach(&channel);
     let m = get(&audit).await;
     assert_eq!(
         m.properties().delivery_mode,

@@ -1179,8 +1179,9 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             /// handled follows the consumer's failure policy.
             pub async fn handle(&self, delivery: &::kombu::Message) -> ::kombu::Disposition {
                 let queue = self.consumer.queue_of(delivery.consumer_tag());
-                let disposition = Self::dispatch(&self.handler, queue.as_deref(), delivery).await;
-                ::kombu::__private::settle(Self::NAME, delivery, disposition)
+                let handling = Self::dispatch(&self.handler, queue.as_deref(), delivery);
+                let disposition = ::kombu::__private::process(Self::NAME, queue.as_deref(), delivery, handling).await;
+                ::kombu::__private::settle(Self::NAME, queue.as_deref(), delivery, disposition)
             }
 
             /// What the handler (or the failure policy) decides for a delivery from `queue`.

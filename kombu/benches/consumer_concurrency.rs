@@ -35,12 +35,20 @@ async fn fill(conn: &Connection, queue: &str, n: usize) {
     pipeline.flush().await.unwrap();
 }
 
-async fn consume(conn: &Connection, queue: &str, n: usize, concurrency: usize, handler: Duration) -> f64 {
+async fn consume(
+    conn: &Connection,
+    queue: &str,
+    n: usize,
+    concurrency: usize,
+    handler: Duration,
+) -> f64 {
     let channel = conn.channel().await.unwrap();
     let mut consumer = Consumer::new(&channel, [Queue::new(queue)]).prefetch_count(200);
     let done = AtomicUsize::new(0);
     let shutdown = Shutdown::new(Duration::from_secs(30));
-    let options = RunOptions::new().concurrency(concurrency).shutdown(shutdown.clone());
+    let options = RunOptions::new()
+        .concurrency(concurrency)
+        .shutdown(shutdown.clone());
     consumer.consume().await.unwrap();
     let start = Instant::now();
     consumer
@@ -83,9 +91,16 @@ async fn main() {
         fill(&conn, &queue, n).await;
         let rate = consume(&conn, &queue, n, c, handler).await;
         let base = *base.get_or_insert(rate);
-        println!("concurrency {c:>3}: {rate:>8.0} msg/s  ({:.1}x one handler)", rate / base);
+        println!(
+            "concurrency {c:>3}: {rate:>8.0} msg/s  ({:.1}x one handler)",
+            rate / base
+        );
     }
     let channel = conn.channel().await.unwrap();
-    Queue::new(queue.as_str()).bind(&channel).delete(false, false).await.unwrap();
+    Queue::new(queue.as_str())
+        .attach(&channel)
+        .delete(false, false)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
 }

@@ -197,7 +197,7 @@ fn main() {
         let channel = amqp.channel().await.unwrap();
         let mut queue = Queue::new(format!("kombu-stomp-bench-{}", std::process::id()))
             .durable(false)
-            .bind(&channel);
+            .attach(&channel);
         queue.declare().await.unwrap();
         let bench = Bench {
             stomp,

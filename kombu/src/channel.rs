@@ -1,14 +1,15 @@
-//! [`Channel`], and the bound forms of declarations ([`BoundExchange`], [`BoundQueue`]) that act
+//! [`Channel`], and declarations attached to it ([`BoundExchange`], [`BoundQueue`]) that act
 //! on the broker through it.
 //!
-//! A declaration is data until bound: `exchange.bind(&channel)` gives a handle that can
-//! declare or delete. Acting on an unbound declaration does not compile:
+//! A declaration is data until attached to a channel: `exchange.attach(&channel)` gives a
+//! handle that can declare or delete. (Attaching adds no binding on the broker; that is
+//! [`Queue::bind_to`].) Acting on an unattached declaration does not compile:
 //!
 //! ```compile_fail
 //! use kombu::{Exchange, ExchangeKind};
 //! # async fn f() -> kombu::Result<()> {
 //! let media = Exchange::new("media", ExchangeKind::Direct);
-//! media.delete(false).await?; // error: no method `delete` on an unbound `Exchange`
+//! media.delete(false).await?; // error: no method `delete` on an unattached `Exchange`
 //! # Ok(()) }
 //! ```
 //!
@@ -19,8 +20,8 @@
 //! let conn = Connection::connect("memory://channel-doc").await?;
 //! let channel = conn.channel().await?;
 //! let media = Exchange::new("media", ExchangeKind::Direct);
-//! media.bind(&channel).declare().await?;
-//! media.bind(&channel).delete(false).await?;
+//! media.attach(&channel).declare().await?;
+//! media.attach(&channel).delete(false).await?;
 //! # Ok(()) }
 //! ```
 
@@ -32,6 +33,7 @@ use crate::error::Result;
 use crate::field::FieldTable;
 use crate::message::{Message, Receipt};
 use crate::serialization::Accept;
+use crate::telemetry;
 use crate::transport::{QueueDeclared, TransportChannel};
 use crate::{Exchange, Queue};
 
@@ -75,18 +77,26 @@ impl Channel {
     /// Exchanges named `""` or `amq.*`, and `no_declare` ones, are not sent.
     pub async fn declare_exchange(&self, exchange: &Exchange) -> Result<()> {
         if exchange.should_declare() || exchange.passive && !exchange.no_declare {
-            self.transport.declare_exchange(exchange).await?;
+            telemetry::declaring(
+                "exchange",
+                &exchange.name,
+                self.transport.declare_exchange(exchange),
+            )
+            .await?;
         }
         for binding in &exchange.bindings {
             Box::pin(self.declare_exchange(&binding.exchange)).await?;
-            self.transport
-                .bind_exchange(
+            telemetry::declaring(
+                "binding",
+                &exchange.name,
+                self.transport.bind_exchange(
                     &exchange.name,
                     &binding.exchange.name,
                     &binding.routing_key,
                     &binding.arguments,
-                )
-                .await?;
+                ),
+            )
+            .await?;
         }
         cache(&self.shared).exchanges.insert(exchange.clone());
         Ok(())
@@ -105,19 +115,23 @@ impl Channel {
         for binding in &queue.bindings {
             self.declare_exchange(&binding.exchange).await?;
         }
-        let declared = self.transport.declare_queue(queue).await?;
+        let declared =
+            telemetry::declaring("queue", &queue.name, self.transport.declare_queue(queue)).await?;
         for binding in &queue.bindings {
             if binding.exchange.is_default() {
                 continue; // Every queue is bound to the default exchange by its name.
             }
-            self.transport
-                .bind_queue(
+            telemetry::declaring(
+                "binding",
+                &declared.name,
+                self.transport.bind_queue(
                     &declared.name,
                     &binding.exchange.name,
                     &binding.routing_key,
                     &binding.arguments,
-                )
-                .await?;
+                ),
+            )
+            .await?;
         }
         if !queue.name.is_empty() {
             cache(&self.shared).queues.insert(queue.clone());
@@ -183,7 +197,7 @@ impl Channel {
     }
 }
 
-/// An [`Exchange`] bound to a channel: it can act on the broker.
+/// An [`Exchange`] attached to a channel ([`Exchange::attach`]): it can act on the broker.
 #[derive(Debug, Clone)]
 pub struct BoundExchange {
     exchange: Exchange,
@@ -191,8 +205,9 @@ pub struct BoundExchange {
 }
 
 impl Exchange {
-    /// Bind this declaration to a channel, to declare or delete it.
-    pub fn bind(&self, channel: &Channel) -> BoundExchange {
+    /// Attach this declaration to a channel, to declare or delete it. This adds no binding
+    /// on the broker (that is [`Exchange::bind_to`]).
+    pub fn attach(&self, channel: &Channel) -> BoundExchange {
         BoundExchange {
             exchange: self.clone(),
             channel: channel.clone(),
@@ -246,7 +261,7 @@ impl BoundExchange {
     }
 }
 
-/// A [`Queue`] bound to a channel: it can act on the broker.
+/// A [`Queue`] attached to a channel ([`Queue::attach`]): it can act on the broker.
 #[derive(Debug, Clone)]
 pub struct BoundQueue {
     queue: Queue,
@@ -254,8 +269,9 @@ pub struct BoundQueue {
 }
 
 impl Queue {
-    /// Bind this declaration to a channel, to declare, purge, delete or bind it.
-    pub fn bind(&self, channel: &Channel) -> BoundQueue {
+    /// Attach this declaration to a channel, to declare, purge, delete or bind it. Attaching
+    /// adds no binding on the broker (that is [`Queue::bind_to`], or [`BoundQueue::bind_to`]).
+    pub fn attach(&self, channel: &Channel) -> BoundQueue {
         BoundQueue {
             queue: self.clone(),
             channel: channel.clone(),

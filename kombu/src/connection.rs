@@ -137,7 +137,14 @@ impl Connection {
                 .filter(|u| u.scheme == candidate.scheme)
                 .cloned()
                 .collect();
-            match open_transport(&family, &options).await {
+            let span = crate::telemetry::connect_span(&candidate.host, candidate.port);
+            let opened =
+                tracing::Instrument::instrument(open_transport(&family, &options), span.clone())
+                    .await;
+            if let Err(e) = &opened {
+                crate::telemetry::failed(&span, e.kind());
+            }
+            match opened {
                 Ok(transport) => {
                     let mut alternates = urls.clone();
                     let url = alternates.remove(i);

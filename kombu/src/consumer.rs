@@ -121,7 +121,10 @@ impl ConsumerShared {
                         "delivery for a consumer that never started",
                     )
                 })?;
-                Ok(Message::new(delivery, receipt))
+                let message = Message::new(delivery, receipt);
+                let queue = lock(&self.open).get(message.consumer_tag()).cloned();
+                crate::telemetry::delivered(queue.as_deref().unwrap_or(""), &message);
+                Ok(message)
             }
             ConsumerEvent::Cancelled {
                 consumer_tag,

@@ -78,6 +78,41 @@ pub(crate) fn settle(message: &Message, disposition: Disposition) -> Result<()> 
     }
 }
 
+/// Settles `message` as `disposition` says, and logs what a user must be able to see without
+/// looking for it: a message rejected (dead-lettered) or requeued by its handler, at warn level
+/// with the consumer, the queue and the delivery tag; a settle that failed (the broker then
+/// redelivers the message).
+pub(crate) fn settle_and_report(
+    consumer: &str,
+    queue: Option<&str>,
+    message: &Message,
+    disposition: Disposition,
+) {
+    if message.acknowledged() {
+        return;
+    }
+    let queue = queue.unwrap_or("?");
+    let delivery_tag = message.delivery_tag();
+    match disposition {
+        Disposition::Ack => {}
+        Disposition::Reject => tracing::warn!(
+            consumer,
+            queue,
+            delivery_tag,
+            "message rejected: it goes to the queue's dead-letter exchange, if it has one"
+        ),
+        Disposition::Requeue => tracing::warn!(
+            consumer,
+            queue,
+            delivery_tag,
+            "message requeued: the broker delivers it again"
+        ),
+    }
+    if let Err(error) = settle(message, disposition) {
+        tracing::warn!(consumer, queue, delivery_tag, %error, "could not settle a message; the broker will redeliver it");
+    }
+}
+
 /// The error for a delivery on a queue the consumer did not subscribe to.
 pub(crate) fn unknown_queue(consumer: &str, message: &Message) -> Error {
     Error::new(

@@ -72,6 +72,31 @@ impl ErrorKind {
         }
     }
 
+    /// A short identifier (`not_found`, `precondition_failed`), for the `error.type` of spans
+    /// and metrics.
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Connection => "connection",
+            ErrorKind::Channel => "channel",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PreconditionFailed => "precondition_failed",
+            ErrorKind::AccessRefused => "access_refused",
+            ErrorKind::Encode => "encode",
+            ErrorKind::Decode => "decode",
+            ErrorKind::ContentDisallowed => "content_disallowed",
+            ErrorKind::SerializerNotInstalled => "serializer_not_installed",
+            ErrorKind::Compression => "compression",
+            ErrorKind::MessageState => "message_state",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::InvalidTopology => "invalid_topology",
+            ErrorKind::Unroutable => "unroutable",
+            ErrorKind::Nacked => "nacked",
+            ErrorKind::ConsumerCancelled => "consumer_cancelled",
+            ErrorKind::Unsupported => "unsupported",
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Connection => "connection error",

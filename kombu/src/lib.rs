@@ -48,7 +48,7 @@
 //! assert_eq!(serde_json::from_str::<Queue>(&json).unwrap(), video);
 //! ```
 //!
-//! They act only once bound to a channel (`video.bind(&channel).declare()`); see [`Channel`].
+//! They act only once attached to a channel (`video.attach(&channel).declare()`); see [`Channel`].
 //!
 //! ## Serializing as Python kombu does
 //!
@@ -195,6 +195,7 @@ pub mod serialization;
 mod shutdown;
 mod simple;
 mod suggest;
+mod telemetry;
 #[cfg(feature = "topology")]
 pub mod topology;
 pub mod transport;

@@ -218,6 +218,14 @@ impl Message {
         }
         act(self.receipt.channel.as_ref(), self.delivery.delivery_tag)?;
         *state = to;
+        crate::telemetry::settled(
+            self.delivery.delivery_tag,
+            match to {
+                MessageState::Acked => "ack",
+                MessageState::Rejected => "reject",
+                _ => "requeue",
+            },
+        );
         Ok(())
     }
 

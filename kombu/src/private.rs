@@ -25,12 +25,29 @@ pub fn unknown_queue(consumer: &str, message: &Message) -> Error {
     dispatch::unknown_queue(consumer, message)
 }
 
-/// Settles a message as the handler decided; a failure to settle (the channel closed) is
-/// logged, since the broker redelivers the message anyway.
-pub fn settle(consumer: &str, message: &Message, disposition: Disposition) -> Disposition {
-    if let Err(error) = dispatch::settle(message, disposition) {
-        tracing::warn!(consumer, %error, "could not settle a message; the broker will redeliver it");
-    }
+/// Settles a message as the handler decided; a reject or requeue is logged, and so is a
+/// failure to settle (the channel closed), since the broker redelivers the message anyway.
+pub fn settle(
+    consumer: &str,
+    queue: Option<&str>,
+    message: &Message,
+    disposition: Disposition,
+) -> Disposition {
+    dispatch::settle_and_report(consumer, queue, message, disposition);
+    disposition
+}
+
+/// Runs one delivery's handling (`handling`) in its `process` span, timed.
+pub async fn process(
+    consumer: &str,
+    queue: Option<&str>,
+    message: &Message,
+    handling: impl std::future::Future<Output = Disposition>,
+) -> Disposition {
+    let span = crate::telemetry::process_span(consumer, queue, message);
+    let started = std::time::Instant::now();
+    let disposition = tracing::Instrument::instrument(handling, span).await;
+    crate::telemetry::handled(consumer, queue.unwrap_or(""), started.elapsed());
     disposition
 }
 

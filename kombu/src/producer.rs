@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::channel::Channel;
 use crate::compression::Compression;
@@ -19,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
 use crate::properties::{DeliveryMode, Properties};
 use crate::serialization::{Body, Registry};
+use crate::telemetry;
 use crate::transport::{Confirmation, OutgoingMessage, PendingConfirm, PublishFlags};
 use crate::{Exchange, Queue};
 
@@ -161,11 +163,11 @@ impl Producer {
     /// let producer = kombu::Producer::new(&channel);
     /// producer.publish(&"ping").routing_key("rpc").reply_to("replies").correlation_id("42").await?;
     ///
-    /// let request = kombu::Queue::new("rpc").bind(&channel).get(false).await?.unwrap();
+    /// let request = kombu::Queue::new("rpc").attach(&channel).get(false).await?.unwrap();
     /// producer.reply(&request, &"pong")?.await?;
     /// request.ack()?;
     ///
-    /// let reply = kombu::Queue::new("replies").bind(&channel).get(true).await?.unwrap();
+    /// let reply = kombu::Queue::new("replies").attach(&channel).get(true).await?.unwrap();
     /// assert_eq!(reply.properties().correlation_id.as_deref(), Some("42"));
     /// assert_eq!(reply.decode::<String>()?, "pong");
     /// # Ok(()) }
@@ -431,26 +433,47 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
                 global.as_ref()
             }
         };
-        let message = self.encode(registry)?;
+        let mut message = self.encode(registry)?;
         let exchange = self.exchange.as_deref().unwrap_or(&p.exchange.name);
         let routing_key = self.routing_key.as_deref().unwrap_or(&p.routing_key);
+        let span = telemetry::publish_span(
+            exchange,
+            routing_key,
+            &message.properties,
+            message.body.len(),
+        );
+        if let Some(headers) = message.properties.headers.as_mut() {
+            telemetry::inject(&span, headers);
+        }
+        let started = std::time::Instant::now();
         // In confirm mode keep the message (shared, not copied), to hand back if the broker
         // refuses it.
         let keep = p.confirm.then(|| message.clone());
         let flags = PublishFlags {
             mandatory: self.mandatory,
         };
-        let pending = p
+        let published = p
             .channel
             .transport
             .publish(exchange, routing_key, message, flags)
-            .await?;
+            .instrument(span.clone())
+            .await;
+        let pending = match published {
+            Ok(pending) => pending,
+            Err(e) => {
+                telemetry::failed(&span, e.kind());
+                telemetry::published(exchange, started.elapsed(), Err(e.kind()));
+                return Err(e);
+            }
+        };
         Ok(Confirming {
             pending,
             keep,
             confirm: p.confirm,
             exchange: exchange.to_owned(),
             routing_key: routing_key.to_owned(),
+            span,
+            started,
         })
     }
 
@@ -467,10 +490,27 @@ struct Confirming {
     confirm: bool,
     exchange: String,
     routing_key: String,
+    /// The publish's span: it ends with the confirm.
+    span: tracing::Span,
+    started: std::time::Instant,
 }
 
 impl Confirming {
     async fn wait(self) -> Result<()> {
+        let (span, started, confirm) = (self.span.clone(), self.started, self.confirm);
+        let exchange = self.exchange.clone();
+        let outcome = self.confirmed().instrument(span.clone()).await;
+        match &outcome {
+            Ok(()) => telemetry::published(&exchange, started.elapsed(), Ok(confirm)),
+            Err(e) => {
+                telemetry::failed(&span, e.kind());
+                telemetry::published(&exchange, started.elapsed(), Err(e.kind()));
+            }
+        }
+        outcome
+    }
+
+    async fn confirmed(self) -> Result<()> {
         let confirmation = match self.pending.await {
             Ok(c) => c,
             // Hand back what could not be confirmed (an unroutable message carries it already).
@@ -533,7 +573,7 @@ impl Confirming {
 ///     pipeline.send(producer.publish(&n)).await?;
 /// }
 /// pipeline.flush().await?;
-/// assert_eq!(queue.bind(&channel).status().await?.message_count, 1000);
+/// assert_eq!(queue.attach(&channel).status().await?.message_count, 1000);
 /// # Ok(()) }
 /// ```
 pub struct Pipeline<'a> {

@@ -105,12 +105,17 @@ impl SimpleQueue {
 
     /// How many messages are ready in the queue.
     pub async fn qsize(&self) -> Result<u32> {
-        Ok(self.queue.bind(&self.channel).status().await?.message_count)
+        Ok(self
+            .queue
+            .attach(&self.channel)
+            .status()
+            .await?
+            .message_count)
     }
 
     /// Remove every ready message; returns how many.
     pub async fn clear(&self) -> Result<u32> {
-        self.queue.bind(&self.channel).purge().await
+        self.queue.attach(&self.channel).purge().await
     }
 
     /// Stop consuming; unacknowledged messages return to the queue when the channel closes.

@@ -19,12 +19,15 @@ use std::task::Poll;
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 use futures_util::FutureExt;
+use std::sync::atomic::Ordering;
+use tracing::Instrument;
 
 use crate::consumer::Consumer;
 use crate::dispatch::{self, Disposition, FailurePolicy};
 use crate::error::Result;
 use crate::message::Message;
 use crate::shutdown::Shutdown;
+use crate::telemetry;
 
 /// How [`Consumer::run`] (and a typed consumer's `run`) hands deliveries to handlers.
 ///
@@ -128,11 +131,17 @@ where
 {
     let handle = &handle;
     let name = options.name.as_str();
+    let in_flight = &std::sync::atomic::AtomicUsize::new(0);
     let start = |message: Message, queue: Option<String>, lane: Option<Arc<str>>| async move {
+        telemetry::in_flight(name, in_flight.fetch_add(1, Ordering::Relaxed) + 1);
+        let span = telemetry::process_span(name, queue.as_deref(), &message);
+        let started = std::time::Instant::now();
         let disposition = AssertUnwindSafe(handle(&message, queue.as_deref()))
             .catch_unwind()
+            .instrument(span.clone())
             .await
             .unwrap_or_else(|_| {
+                telemetry::failed_as(&span, "panic");
                 tracing::error!(
                     consumer = name,
                     queue = queue.as_deref().unwrap_or("?"),
@@ -141,9 +150,11 @@ where
                 );
                 options.on_panic.disposition()
             });
-        if let Err(error) = dispatch::settle(&message, disposition) {
-            tracing::warn!(consumer = name, %error, "could not settle a message; the broker will redeliver it");
-        }
+        telemetry::handled(name, queue.as_deref().unwrap_or(""), started.elapsed());
+        span.in_scope(|| {
+            dispatch::settle_and_report(name, queue.as_deref(), &message, disposition)
+        });
+        telemetry::in_flight(name, in_flight.fetch_sub(1, Ordering::Relaxed) - 1);
         lane
     };
 

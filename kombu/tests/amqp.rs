@@ -86,7 +86,7 @@ async fn an_inequivalent_redeclare_names_the_entity_and_the_broker_reply_and_the
     let q = Queue::new(unique("after-406")).exclusive(true);
     let declared = channel.declare_queue(&q).await.unwrap();
     assert_eq!(declared.name, q.name);
-    exchange.bind(&channel).delete(false).await.unwrap();
+    exchange.attach(&channel).delete(false).await.unwrap();
     conn.close().await.unwrap();
 }
 
@@ -99,7 +99,7 @@ async fn a_passive_declare_of_a_missing_queue_is_not_found_with_the_reply() {
     let name = unique("missing");
     let err = Queue::new(name.as_str())
         .passive(true)
-        .bind(&channel)
+        .attach(&channel)
         .declare()
         .await
         .unwrap_err();
@@ -167,6 +167,6 @@ async fn a_delivery_of_a_closed_channel_cannot_be_settled_and_comes_back_redeliv
     assert!(again.redelivered());
     again.ack().unwrap();
     consumer.cancel().await.unwrap();
-    q.bind(&setup).delete(false, false).await.unwrap();
+    q.attach(&setup).delete(false, false).await.unwrap();
     conn.close().await.unwrap();
 }

@@ -99,6 +99,6 @@ async fn publishes_during_an_outage_fail_within_the_bound_and_resume_after_it() 
     }
 
     consumer.cancel().await.unwrap();
-    queue.bind(&channel).delete(false, false).await.unwrap();
+    queue.attach(&channel).delete(false, false).await.unwrap();
     conn.close().await.unwrap();
 }

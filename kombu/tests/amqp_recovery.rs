@@ -190,7 +190,7 @@ async fn run(case: &str, queue: Queue) {
     consumer.cancel().await.unwrap();
     let cleanup = conn.channel().await.unwrap();
     Queue::new(queue_name)
-        .bind(&cleanup)
+        .attach(&cleanup)
         .delete(false, false)
         .await
         .unwrap();

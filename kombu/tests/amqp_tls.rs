@@ -95,7 +95,7 @@ async fn amqps_verifies_the_broker_certificate() {
         .publish(&serde_json::json!({"over": "tls"}))
         .await
         .unwrap();
-    let message = queue.bind(&channel).get(true).await.unwrap().unwrap();
+    let message = queue.attach(&channel).get(true).await.unwrap().unwrap();
     assert_eq!(
         message.decode::<serde_json::Value>().unwrap()["over"],
         "tls"

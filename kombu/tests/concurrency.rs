@@ -63,7 +63,7 @@ async fn left_in(t: &str, queue: &Queue) -> Vec<i64> {
 async fn delete(t: &str, queues: &[&Queue]) {
     let (conn, ch) = open(t).await;
     for q in queues {
-        let _ = (*q).clone().bind(&ch).delete(false, false).await;
+        let _ = (*q).clone().attach(&ch).delete(false, false).await;
     }
     conn.close().await.unwrap();
 }
@@ -303,7 +303,7 @@ async fn a_panicking_handler_dead_letters_its_message_and_the_run_goes_on() {
     assert!(left_in(t, &q).await.is_empty());
     delete(t, &[&q, &dlq]).await;
     let (conn, ch) = open(t).await;
-    let _ = dlx.bind(&ch).delete(false).await;
+    let _ = dlx.attach(&ch).delete(false).await;
     conn.close().await.unwrap();
 }
 
@@ -391,6 +391,6 @@ async fn the_decoded_stream_yields_typed_messages_and_dead_letters_what_does_not
     assert!(left_in(t, &q).await.is_empty());
     delete(t, &[&q, &dlq]).await;
     let (conn, ch) = open(t).await;
-    let _ = dlx.bind(&ch).delete(false).await;
+    let _ = dlx.attach(&ch).delete(false).await;
     conn.close().await.unwrap();
 }

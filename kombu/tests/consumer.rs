@@ -603,7 +603,7 @@ async fn deleting_the_queue_cancels_the_consumer_as_an_error() {
     consumer.consume().await.unwrap();
 
     let other = conn.channel().await.unwrap();
-    q.bind(&other).delete(false, false).await.unwrap();
+    q.attach(&other).delete(false, false).await.unwrap();
 
     let err = consumer.recv(WAIT).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConsumerCancelled, "{err}");
@@ -620,7 +620,7 @@ async fn deleting_the_queue_makes_drain_events_report_the_cancel() {
     consumer.consume().await.unwrap();
 
     let other = conn.channel().await.unwrap();
-    q.bind(&other).delete(false, false).await.unwrap();
+    q.attach(&other).delete(false, false).await.unwrap();
 
     let err = conn.drain_events(WAIT).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConsumerCancelled, "{err}");
@@ -641,7 +641,7 @@ async fn on_cancel_is_told_when_the_broker_cancels_the_consumer() {
     consumer.consume().await.unwrap();
 
     let other = conn.channel().await.unwrap();
-    q.bind(&other).delete(false, false).await.unwrap();
+    q.attach(&other).delete(false, false).await.unwrap();
     conn.drain_events(WAIT).await.unwrap();
 
     let cancels = cancels.lock().unwrap();
@@ -819,7 +819,7 @@ async fn after_cancel_the_stream_yields_what_had_arrived_then_ends() {
     ch.close().await.unwrap();
     // Whatever was not acked is back in the queue: nothing is lost.
     let (_conn, check) = open(t).await;
-    let q = q.queue().clone().bind(&check);
+    let q = q.queue().clone().attach(&check);
     let left = drain_until_marker(&check, &q).await;
     assert_eq!(acked + left.len(), 3);
 }
@@ -856,7 +856,7 @@ async fn a_broker_cancel_is_an_error_and_then_the_stream_ends() {
     let other = conn.channel().await.unwrap();
     q.queue()
         .clone()
-        .bind(&other)
+        .attach(&other)
         .delete(false, false)
         .await
         .unwrap();
@@ -876,7 +876,7 @@ async fn of_two_queues_the_stream_ends_when_both_have_ended() {
     let other = conn.channel().await.unwrap();
     a.queue()
         .clone()
-        .bind(&other)
+        .attach(&other)
         .delete(false, false)
         .await
         .unwrap();

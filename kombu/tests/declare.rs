@@ -23,7 +23,7 @@ async fn fresh(conn: &Connection) -> Channel {
 
 async fn redeclare_exchange(conn: &Connection, exchange: Exchange) -> Error {
     exchange
-        .bind(&fresh(conn).await)
+        .attach(&fresh(conn).await)
         .declare()
         .await
         .expect_err("the redeclare must be refused")
@@ -31,7 +31,7 @@ async fn redeclare_exchange(conn: &Connection, exchange: Exchange) -> Error {
 
 async fn redeclare_queue(conn: &Connection, queue: Queue) -> Error {
     queue
-        .bind(&fresh(conn).await)
+        .attach(&fresh(conn).await)
         .declare()
         .await
         .expect_err("the redeclare must be refused")
@@ -51,8 +51,8 @@ async fn redeclaring_an_exchange_identically_succeeds() {
     let (conn, ch) = open(t).await;
     let x = Exchange::new(common::name(t, "x"), ExchangeKind::Topic)
         .alternate_exchange(common::name(t, "ae"));
-    x.bind(&ch).declare().await.unwrap();
-    x.bind(&fresh(&conn).await).declare().await.unwrap();
+    x.attach(&ch).declare().await.unwrap();
+    x.attach(&fresh(&conn).await).declare().await.unwrap();
 }
 
 #[tokio::test]
@@ -61,7 +61,7 @@ async fn redeclaring_an_exchange_with_another_type_fails_naming_the_type() {
     let (conn, ch) = open(t).await;
     let name = common::name(t, "x");
     Exchange::new(name.as_str(), ExchangeKind::Direct)
-        .bind(&ch)
+        .attach(&ch)
         .declare()
         .await
         .unwrap();
@@ -74,7 +74,7 @@ async fn redeclaring_an_exchange_with_another_durability_fails_naming_durable() 
     let t = test_name!();
     let (conn, ch) = open(t).await;
     let x = Exchange::new(common::name(t, "x"), ExchangeKind::Direct);
-    x.bind(&ch).declare().await.unwrap();
+    x.attach(&ch).declare().await.unwrap();
     let err = redeclare_exchange(&conn, x.durable(false)).await;
     assert_precondition_naming(&err, "durable");
 }
@@ -84,7 +84,7 @@ async fn redeclaring_an_exchange_with_another_auto_delete_fails_naming_auto_dele
     let t = test_name!();
     let (conn, ch) = open(t).await;
     let x = Exchange::new(common::name(t, "x"), ExchangeKind::Fanout);
-    x.bind(&ch).declare().await.unwrap();
+    x.attach(&ch).declare().await.unwrap();
     let err = redeclare_exchange(&conn, x.auto_delete(true)).await;
     assert_precondition_naming(&err, "auto_delete");
 }
@@ -96,7 +96,7 @@ async fn redeclaring_an_exchange_with_other_arguments_fails_naming_the_argument(
     let x = Exchange::new(common::name(t, "x"), ExchangeKind::Direct);
     x.clone()
         .alternate_exchange(common::name(t, "ae1"))
-        .bind(&ch)
+        .attach(&ch)
         .declare()
         .await
         .unwrap();
@@ -119,7 +119,7 @@ async fn redeclaring_a_queue_identically_succeeds_and_reports_its_counts() {
         .unwrap();
     common::wait_for_ready(&q, 1).await;
 
-    let again = queue.bind(&fresh(&conn).await).declare().await.unwrap();
+    let again = queue.attach(&fresh(&conn).await).declare().await.unwrap();
     assert_eq!(again.name, q.name());
     assert_eq!(again.message_count, 1);
     assert_eq!(again.consumer_count, 0);
@@ -181,7 +181,7 @@ async fn passive_declare_of_a_missing_exchange_is_not_found() {
     let (_conn, ch) = open(t).await;
     let err = Exchange::new(common::name(t, "missing"), ExchangeKind::Direct)
         .passive(true)
-        .bind(&ch)
+        .attach(&ch)
         .declare()
         .await
         .unwrap_err();
@@ -196,13 +196,13 @@ async fn passive_declare_of_a_missing_queue_is_not_found() {
     let err = missing
         .clone()
         .passive(true)
-        .bind(&ch)
+        .attach(&ch)
         .declare()
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     let err = missing
-        .bind(&fresh(&conn).await)
+        .attach(&fresh(&conn).await)
         .status()
         .await
         .unwrap_err();
@@ -216,11 +216,11 @@ async fn passive_declare_of_an_existing_queue_does_not_change_it() {
     let q = Queue::new(common::name(t, "q")).max_length(3);
     declare(&ch, q.clone()).await;
     // Passive: only the name matters; no equivalence check, no change.
-    let mut passive = Queue::new(q.name.as_str()).passive(true).bind(&ch);
+    let mut passive = Queue::new(q.name.as_str()).passive(true).attach(&ch);
     let declared = passive.declare().await.unwrap();
     assert_eq!(declared.name, q.name);
     // The queue kept its limit: redeclaring it as first declared still works.
-    q.bind(&ch).declare().await.unwrap();
+    q.attach(&ch).declare().await.unwrap();
 }
 
 #[tokio::test]
@@ -232,14 +232,14 @@ async fn exclusive_queue_is_refused_to_another_connection() {
 
     let err = q
         .queue()
-        .bind(&fresh(&other).await)
+        .attach(&fresh(&other).await)
         .declare()
         .await
         .unwrap_err();
     assert!(err.is_access_refused(), "declare: {err}");
     let err = q
         .queue()
-        .bind(&fresh(&other).await)
+        .attach(&fresh(&other).await)
         .get(false)
         .await
         .unwrap_err();
@@ -252,21 +252,21 @@ async fn exclusive_queue_is_refused_to_another_connection() {
     assert!(err.is_access_refused(), "consume: {err}");
     let err = q
         .queue()
-        .bind(&fresh(&other).await)
+        .attach(&fresh(&other).await)
         .purge()
         .await
         .unwrap_err();
     assert!(err.is_access_refused(), "purge: {err}");
     let err = q
         .queue()
-        .bind(&fresh(&other).await)
+        .attach(&fresh(&other).await)
         .delete(false, false)
         .await
         .unwrap_err();
     assert!(err.is_access_refused(), "delete: {err}");
 
     // Its own connection uses it from any channel.
-    let mine = q.queue().bind(&fresh(&owner).await);
+    let mine = q.queue().attach(&fresh(&owner).await);
     assert_eq!(mine.status().await.unwrap().message_count, 0);
 }
 
@@ -292,7 +292,7 @@ async fn auto_delete_queue_is_deleted_when_its_last_consumer_cancels() {
     second.consume().await.unwrap();
 
     first.cancel().await.unwrap();
-    let status = q.bind(&ch).status().await.unwrap();
+    let status = q.attach(&ch).status().await.unwrap();
     assert_eq!(status.consumer_count, 1, "one consumer is left");
 
     second.cancel().await.unwrap();
@@ -309,7 +309,7 @@ async fn auto_delete_queue_that_never_had_a_consumer_stays() {
         .routing_key(q.name())
         .await
         .unwrap();
-    let q = q.queue().bind(&fresh(&conn).await);
+    let q = q.queue().attach(&fresh(&conn).await);
     assert_eq!(common::drain_field(&ch, &q, "n").await, ["kept"]);
 }
 
@@ -322,15 +322,15 @@ async fn delete_if_unused_refuses_a_queue_with_consumers() {
     consumer.consume().await.unwrap();
 
     let err = q
-        .bind(&fresh(&conn).await)
+        .attach(&fresh(&conn).await)
         .delete(true, false)
         .await
         .unwrap_err();
     assert!(err.is_precondition_failed(), "{err}");
-    q.bind(&fresh(&conn).await).status().await.unwrap();
+    q.attach(&fresh(&conn).await).status().await.unwrap();
 
     consumer.cancel().await.unwrap();
-    q.bind(&fresh(&conn).await)
+    q.attach(&fresh(&conn).await)
         .delete(true, false)
         .await
         .unwrap();
@@ -351,13 +351,13 @@ async fn delete_if_empty_refuses_a_queue_with_messages() {
 
     let err = q
         .queue()
-        .bind(&fresh(&conn).await)
+        .attach(&fresh(&conn).await)
         .delete(false, true)
         .await
         .unwrap_err();
     assert!(err.is_precondition_failed(), "{err}");
 
-    let q = q.queue().bind(&fresh(&conn).await);
+    let q = q.queue().attach(&fresh(&conn).await);
     assert_eq!(q.purge().await.unwrap(), 1);
     q.delete(false, true).await.unwrap();
     wait_until_gone(&conn, q.name()).await;
@@ -420,8 +420,8 @@ async fn purge_leaves_unacknowledged_messages_alone() {
 async fn unnamed_queues_get_unique_generated_names() {
     let t = test_name!();
     let (_conn, ch) = open(t).await;
-    let mut first = Queue::new("").exclusive(true).bind(&ch);
-    let mut second = Queue::new("").exclusive(true).bind(&ch);
+    let mut first = Queue::new("").exclusive(true).attach(&ch);
+    let mut second = Queue::new("").exclusive(true).attach(&ch);
     let a = first.declare().await.unwrap();
     let b = second.declare().await.unwrap();
 
@@ -479,11 +479,11 @@ async fn reserved_exchange_names_are_never_declared() {
         format!("amq.{}", common::name(t, "x")),
         ExchangeKind::Direct,
     );
-    invented.bind(&ch).declare().await.unwrap();
+    invented.attach(&ch).declare().await.unwrap();
 
     let err = invented
         .passive(true)
-        .bind(&fresh(&conn).await)
+        .attach(&fresh(&conn).await)
         .declare()
         .await
         .unwrap_err();
@@ -509,7 +509,7 @@ async fn declaring_a_queue_with_a_reserved_name_is_refused() {
     let t = test_name!();
     let (_conn, ch) = open(t).await;
     let err = Queue::new(format!("amq.{}", common::name(t, "q")))
-        .bind(&ch)
+        .attach(&ch)
         .declare()
         .await
         .unwrap_err();
@@ -527,10 +527,14 @@ async fn deleting_a_bound_exchange_if_unused_is_refused() {
     )
     .await;
 
-    let err = x.bind(&fresh(&conn).await).delete(true).await.unwrap_err();
+    let err = x
+        .attach(&fresh(&conn).await)
+        .delete(true)
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed(), "{err}");
     x.passive(true)
-        .bind(&fresh(&conn).await)
+        .attach(&fresh(&conn).await)
         .declare()
         .await
         .unwrap();
@@ -547,11 +551,11 @@ async fn deleting_a_bound_exchange_removes_its_bindings_and_keeps_the_queues() {
     )
     .await;
 
-    x.bind(&ch).delete(false).await.unwrap();
+    x.attach(&ch).delete(false).await.unwrap();
     let err = x
         .clone()
         .passive(true)
-        .bind(&fresh(&conn).await)
+        .attach(&fresh(&conn).await)
         .declare()
         .await
         .unwrap_err();
@@ -559,7 +563,7 @@ async fn deleting_a_bound_exchange_removes_its_bindings_and_keeps_the_queues() {
     q.status().await.unwrap();
 
     // Declared again, the exchange starts without the old binding.
-    x.bind(&ch).declare().await.unwrap();
+    x.attach(&ch).declare().await.unwrap();
     let err = Producer::new(&ch)
         .exchange(x)
         .publish(&json!({}))
@@ -586,7 +590,7 @@ async fn auto_delete_exchange_is_deleted_when_its_last_binding_goes() {
         let probe = x.clone().passive(true);
         let conn = conn.clone();
         async move {
-            match probe.bind(&fresh(&conn).await).declare().await {
+            match probe.attach(&fresh(&conn).await).declare().await {
                 Err(e) if e.is_not_found() => true,
                 Err(e) => panic!("{e}"),
                 Ok(()) => false,
@@ -603,7 +607,7 @@ async fn binding_to_a_missing_exchange_is_not_found() {
     let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
     let err = q
         .queue()
-        .bind(&fresh(&conn).await)
+        .attach(&fresh(&conn).await)
         .bind_to(&common::name(t, "missing"), "k", &FieldTable::new())
         .await
         .unwrap_err();
@@ -620,7 +624,7 @@ async fn unused_queue_with_expires_is_deleted() {
     let deadline = std::time::Instant::now() + common::WAIT;
     loop {
         tokio::time::sleep(expires * 5).await;
-        match q.queue().bind(&fresh(&conn).await).status().await {
+        match q.queue().attach(&fresh(&conn).await).status().await {
             Err(e) if e.is_not_found() => break,
             Err(e) => panic!("{e}"),
             Ok(_) => assert!(

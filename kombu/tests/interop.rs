@@ -150,7 +150,7 @@ async fn declare(channel: &Channel, queue: &Queue) {
 
 async fn delete(channel: &Channel, queues: &[&Queue]) {
     for q in queues {
-        let _ = q.bind(channel).delete(false, false).await;
+        let _ = q.attach(channel).delete(false, false).await;
     }
 }
 
@@ -1337,4 +1337,132 @@ async fn rust_requests_python_replies() {
     delete(ch, &[&requests, &replies]).await;
     io.conn.close().await.unwrap();
     tally.finish("rust requests, python replies");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace context: Rust → Python (opentelemetry-instrumentation-pika) → Rust stays one trace.
+
+#[cfg(feature = "opentelemetry")]
+#[tokio::test]
+async fn a_trace_crosses_rust_python_and_back_as_one_trace() {
+    use opentelemetry::trace::{SpanKind, TracerProvider as _};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use std::future::IntoFuture;
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let Some(io) = interop().await else { return };
+    let has_otel = Command::new(&io.python)
+        .args(["-c", "import pika, opentelemetry.instrumentation.pika"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_otel {
+        let problem =
+            "the interop venv lacks pika and OpenTelemetry: run kombu/tests/interop/setup.sh";
+        assert!(!broker_required(), "{problem}");
+        eprintln!("skipped: {problem}");
+        return;
+    }
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("kombu-interop")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let q = test_queue("otel-in");
+    let reply = test_queue("otel-reply");
+    declare(&io.channel, &q).await;
+    declare(&io.channel, &reply).await;
+    let mut consumer = Consumer::new(&io.channel, [reply.clone()]);
+    consumer.consume().await.unwrap();
+    Producer::new(&io.channel)
+        .routing_key(q.name.as_str())
+        .publish(&json!({ "order": 7 }))
+        .message_id("rust-1")
+        .into_future()
+        .instrument(tracing::info_span!("checkout"))
+        .await
+        .unwrap();
+    let relay = Script::start(&io.python, "otel_relay.py", &[URL, &q.name, &reply.name]);
+    let shutdown = kombu::Shutdown::new(Duration::from_secs(5));
+    let replies = std::sync::Mutex::new(Vec::new());
+    let run = consumer.run(
+        kombu::RunOptions::new().shutdown(shutdown.clone()),
+        async |message| {
+            replies
+                .lock()
+                .unwrap()
+                .push(message.headers().cloned().unwrap_or_default());
+            shutdown.token().cancel();
+            kombu::Disposition::Ack
+        },
+    );
+    tokio::time::timeout(SCRIPT_TIMEOUT, run)
+        .await
+        .expect("the reply from Python arrived")
+        .unwrap();
+    let report = relay.finish().await;
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    delete(&io.channel, &[&q, &reply]).await;
+
+    // Rust's publish span, and the header it wrote (a string, which Python reads).
+    let publish = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Producer)
+        .expect("Rust's publish span");
+    let trace = publish.span_context.trace_id().to_string();
+    let received = &report["received"]["headers"]["traceparent"];
+    assert_eq!(received["type"], "str", "{report}");
+    assert_eq!(
+        received["value"],
+        format!("00-{trace}-{}-01", publish.span_context.span_id()),
+        "{report}"
+    );
+    // Python's consumer span continued it.
+    let python_spans = report["spans"].as_array().unwrap();
+    let python_consumer = python_spans
+        .iter()
+        .find(|s| s["kind"] == "CONSUMER")
+        .unwrap_or_else(|| panic!("Python's consumer span: {report}"));
+    assert_eq!(python_consumer["trace_id"], trace.as_str());
+    assert_eq!(
+        python_consumer["parent_span_id"],
+        publish.span_context.span_id().to_string()
+    );
+    assert_eq!(python_consumer["parent_is_remote"], true);
+    // Python's reply carries a span of that trace, which chains up to its consumer span.
+    let sent = report["published"]["headers"]["traceparent"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("Python's reply traceparent: {report}"));
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts[1], trace, "Python's reply is in the same trace");
+    let mut at = parts[2].to_owned();
+    let mut hops = 0;
+    while at != python_consumer["span_id"] {
+        let span = python_spans
+            .iter()
+            .find(|s| s["span_id"] == at.as_str())
+            .unwrap_or_else(|| panic!("span {at} is not one of Python's: {report}"));
+        at = span["parent_span_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        hops += 1;
+        assert!(hops < 10, "{report}");
+    }
+    // Back in Rust: the reply's process span continues the same trace, under Python's span.
+    let replies = replies.into_inner().unwrap();
+    assert_eq!(replies.len(), 1);
+    let process = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Consumer)
+        .expect("Rust's process span for the reply");
+    assert_eq!(process.span_context.trace_id().to_string(), trace);
+    assert_eq!(process.parent_span_id.to_string(), parts[2]);
+    io.conn.close().await.unwrap();
 }

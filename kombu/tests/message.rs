@@ -413,6 +413,6 @@ async fn the_delivery_tag_is_the_brokers_own_numbering() {
     first.ack().unwrap();
     second.ack().unwrap();
     drop(consumer);
-    let q = Queue::new(common::name(t, "q")).bind(&ch);
+    let q = Queue::new(common::name(t, "q")).attach(&ch);
     q.delete(false, false).await.unwrap();
 }

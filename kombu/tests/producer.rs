@@ -433,10 +433,10 @@ async fn declare_option_declares_entities_before_publishing() {
         .unwrap();
 
     // The queue and its binding existed before the message was routed.
-    let q = queue.bind(&ch);
+    let q = queue.attach(&ch);
     assert_eq!(drain_field(&ch, &q, "n").await, ["first"]);
     let check = conn.channel().await.unwrap();
-    extra.passive(true).bind(&check).declare().await.unwrap();
+    extra.passive(true).attach(&check).declare().await.unwrap();
 }
 
 #[tokio::test]
@@ -636,14 +636,14 @@ async fn auto_declare_declares_the_exchange_before_the_first_publish() {
     let check = conn.channel().await.unwrap();
     x.clone()
         .passive(true)
-        .bind(&check)
+        .attach(&check)
         .declare()
         .await
         .unwrap();
     // It was declared as described: declaring it again with another type conflicts.
     let check = conn.channel().await.unwrap();
     let err = Exchange::new(x.name.as_str(), ExchangeKind::Fanout)
-        .bind(&check)
+        .attach(&check)
         .declare()
         .await
         .unwrap_err();
@@ -660,7 +660,7 @@ async fn without_auto_declare_the_exchange_is_not_declared() {
     let _ = producer.publish(&json!({})).await;
 
     let check = conn.channel().await.unwrap();
-    let err = x.passive(true).bind(&check).declare().await.unwrap_err();
+    let err = x.passive(true).attach(&check).declare().await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
 
@@ -672,7 +672,7 @@ async fn producer_declare_declares_the_exchange_now() {
     let producer = Producer::new(&ch).exchange(x.clone()).auto_declare(false);
     producer.declare().await.unwrap();
     let check = conn.channel().await.unwrap();
-    x.passive(true).bind(&check).declare().await.unwrap();
+    x.passive(true).attach(&check).declare().await.unwrap();
 }
 
 #[tokio::test]
@@ -813,7 +813,7 @@ async fn close_waits_for_outstanding_confirms() {
     pipeline.flush().await.unwrap();
 
     let (_check_conn, check) = open(t).await;
-    let q = q.queue().clone().bind(&check);
+    let q = q.queue().clone().attach(&check);
     common::wait_for_ready(&q, 1000).await;
     q.delete(false, false).await.unwrap();
 }

@@ -117,7 +117,7 @@ async fn unacknowledged_messages_of_a_closed_channel_are_requeued_in_place_as_re
     publish_numbers(&ch, q.name(), 1..=5).await;
 
     let worker = conn.channel().await.unwrap();
-    let on_worker = q.queue().bind(&worker);
+    let on_worker = q.queue().attach(&worker);
     let m1 = get_one(&on_worker).await;
     let m2 = get_one(&on_worker).await;
     let m3 = get_one(&on_worker).await;

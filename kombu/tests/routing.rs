@@ -495,14 +495,14 @@ async fn default_exchange_cannot_be_bound_or_deleted() {
 
     let err = q
         .queue()
-        .bind(&conn.channel().await.unwrap())
+        .attach(&conn.channel().await.unwrap())
         .bind_to("", "anything", &FieldTable::new())
         .await
         .unwrap_err();
     assert!(err.is_access_refused(), "bind: {err}");
 
     let err = Exchange::default_exchange()
-        .bind(&conn.channel().await.unwrap())
+        .attach(&conn.channel().await.unwrap())
         .delete(false)
         .await
         .unwrap_err();
@@ -594,7 +594,7 @@ async fn unbinding_an_exchange_stops_the_flow() {
     let producer = Producer::new(&ch).exchange(source.clone()).routing_key("k");
     producer.publish(&json!({"key": "before"})).await.unwrap();
     destination
-        .bind(&ch)
+        .attach(&ch)
         .unbind_from(&source.name, "k", &FieldTable::new())
         .await
         .unwrap();
@@ -602,7 +602,7 @@ async fn unbinding_an_exchange_stops_the_flow() {
     assert_eq!(drain_field(&ch, &q, "key").await, ["before"]);
 
     destination
-        .bind(&ch)
+        .attach(&ch)
         .bind_to(&source.name, "k", &FieldTable::new())
         .await
         .unwrap();

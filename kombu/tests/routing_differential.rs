@@ -508,7 +508,7 @@ async fn run_memory(s: &Scenario, prefix: &str) -> Observed {
     }
     for b in &s.exchange_bindings {
         exchanges[&b.destination]
-            .bind(&channel)
+            .attach(&channel)
             .bind_to(
                 &Scenario::exchange_name(prefix, &b.source),
                 &b.key,
@@ -533,7 +533,7 @@ async fn run_memory(s: &Scenario, prefix: &str) -> Observed {
 
     let mut observed = Observed::new();
     for (i, q) in queues.iter().enumerate() {
-        let bound = q.bind(&channel);
+        let bound = q.attach(&channel);
         let mut received = Vec::new();
         while let Some(msg) = bound.get(true).await.unwrap() {
             received.push(parse_body(msg.body()));
@@ -543,7 +543,7 @@ async fn run_memory(s: &Scenario, prefix: &str) -> Observed {
     }
 
     for e in exchanges.values() {
-        e.bind(&channel).delete(false).await.unwrap();
+        e.attach(&channel).delete(false).await.unwrap();
     }
     conn.close().await.unwrap();
     observed

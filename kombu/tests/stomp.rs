@@ -75,7 +75,7 @@ async fn what_stomp_cannot_do_is_an_unsupported_error_that_says_so() {
     };
     let ch = stomp.channel().await.unwrap();
     let x = Exchange::new(name(t, "x"), ExchangeKind::Direct);
-    let err = x.bind(&ch).declare().await.unwrap_err();
+    let err = x.attach(&ch).declare().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
     let text = err.to_string();
     assert!(text.contains("not supported on STOMP"), "{text}");
@@ -83,13 +83,13 @@ async fn what_stomp_cannot_do_is_an_unsupported_error_that_says_so() {
     assert!(text.contains("no_declare"), "says what to do: {text}");
 
     let q = Queue::new(name(t, "q")).bind_to(x.clone(), "k");
-    let err = q.clone().bind(&ch).declare().await.unwrap_err();
+    let err = q.clone().attach(&ch).declare().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
 
     // The predeclared exchanges need no declaration, even passively.
     Exchange::new("amq.direct", ExchangeKind::Direct)
         .passive(true)
-        .bind(&ch)
+        .attach(&ch)
         .declare()
         .await
         .unwrap();
@@ -98,7 +98,7 @@ async fn what_stomp_cannot_do_is_an_unsupported_error_that_says_so() {
     // purge, delete or get from it.
     let achannel = amqp.channel().await.unwrap();
     let declared = common::declare(&achannel, Queue::new(name(t, "q")).auto_delete(true)).await;
-    let on_stomp = Queue::new(declared.name()).no_declare(true).bind(&ch);
+    let on_stomp = Queue::new(declared.name()).no_declare(true).attach(&ch);
     for err in [
         on_stomp.purge().await.unwrap_err(),
         on_stomp.get(false).await.map(|_| ()).unwrap_err(),
@@ -260,7 +260,7 @@ async fn amqp_publish_reaches_a_stomp_consumer_with_its_properties() {
     common::wait_for_ready(&declared, 0).await;
     declared.delete(false, false).await.unwrap();
     Exchange::new(x.name.clone(), ExchangeKind::Direct)
-        .bind(&achannel)
+        .attach(&achannel)
         .delete(false)
         .await
         .unwrap();

@@ -162,7 +162,7 @@ async fn a_stomp_message_reaches_an_amqp_consumer_with_its_properties() {
     let mut bound = kombu::Queue::new(queue.clone())
         .durable(false)
         .auto_delete(true)
-        .bind(&channel);
+        .attach(&channel);
     bound.declare().await.unwrap();
     client
         .send_with_receipt(

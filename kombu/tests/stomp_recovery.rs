@@ -35,7 +35,7 @@ async fn sessions_lost_mid_stream_reconnect_resubscribe_and_lose_nothing_confirm
         .unwrap();
     let achannel = amqp.channel().await.unwrap();
     let queue_name = format!("stomp.recovery.{}", std::process::id());
-    let mut declared = Queue::new(queue_name.as_str()).bind(&achannel);
+    let mut declared = Queue::new(queue_name.as_str()).attach(&achannel);
     declared.declare().await.unwrap();
     declared.purge().await.unwrap();
 

@@ -424,7 +424,7 @@ async fn declare_all_declares_what_the_file_says() {
     let (t, exchange, queue) = media_topology(test);
     t.declare_all(&channel).await.unwrap();
     // Declared as the file says: a passive declare finds it, and an unequal redeclare is refused.
-    let video = t.queue(&queue).unwrap().bind(&channel);
+    let video = t.queue(&queue).unwrap().attach(&channel);
     assert_eq!(video.status().await.unwrap().message_count, 0);
     // Routing works through what was declared.
     let producer = Producer::new(&channel).exchange(t.exchange(&exchange).unwrap());
@@ -437,7 +437,10 @@ async fn declare_all_declares_what_the_file_says() {
     assert_eq!(common::str_field(&m, "name"), "a.avi");
     // Rejecting dead-letters to the declared fanout exchange and on to the failed queue.
     m.reject().unwrap();
-    let failed = t.queue(&format!("{queue}-failed")).unwrap().bind(&channel);
+    let failed = t
+        .queue(&format!("{queue}-failed"))
+        .unwrap()
+        .attach(&channel);
     let dead = common::get_one(&failed).await;
     assert_eq!(common::str_field(&dead, "name"), "a.avi");
     dead.ack().unwrap();
@@ -457,14 +460,14 @@ async fn declare_all_reports_a_refused_declaration_with_the_broker_reply() {
     let mut other = kombu::Queue::new(queue.clone())
         .durable(false)
         .auto_delete(true)
-        .bind(&channel);
+        .attach(&channel);
     other.declare().await.unwrap();
     let err = t.declare_all(&channel).await.unwrap_err();
     assert!(err.is_precondition_failed(), "{err}");
     assert!(err.to_string().contains(&queue), "{err}");
     let channel = _conn.channel().await.unwrap();
     kombu::Queue::new(queue)
-        .bind(&channel)
+        .attach(&channel)
         .delete(false, false)
         .await
         .unwrap();

@@ -33,7 +33,7 @@ async fn main() -> kombu::Result<()> {
     );
 
     let message =
-        images.bind(&channel).get(false).await?.ok_or_else(|| {
+        images.attach(&channel).get(false).await?.ok_or_else(|| {
             kombu::Error::new(kombu::ErrorKind::Timeout, "the image did not arrive")
         })?;
     println!(

@@ -161,7 +161,7 @@ pub async fn open(test: &str) -> (Connection, Channel) {
 /// Declare a queue on `channel` and return it bound (with the broker's name for a server-named
 /// queue).
 pub async fn declare(channel: &Channel, queue: Queue) -> BoundQueue {
-    let mut bound = queue.bind(channel);
+    let mut bound = queue.attach(channel);
     bound
         .declare()
         .await
@@ -281,7 +281,7 @@ pub async fn wait_until_gone(conn: &Connection, queue: &str) {
     eventually(&what, || async {
         // A fresh channel each time: on AMQP a failed passive declare closes the channel.
         let channel = conn.channel().await.unwrap();
-        match probe.bind(&channel).status().await {
+        match probe.attach(&channel).status().await {
             Err(e) if e.is_not_found() => true,
             Err(e) => panic!("checking queue `{queue}`: {e}"),
             Ok(_) => false,

@@ -1,0 +1,388 @@
+//! What kombu shows of itself while it runs: `tracing` spans named and attributed by
+//! OpenTelemetry's semantic conventions for messaging, counters and histograms through the
+//! `metrics` facade, and, with the `opentelemetry` feature, W3C trace context carried in the
+//! message headers. The rest of the crate calls the functions here; the names live here only.
+//!
+//! # Spans
+//!
+//! | span | level | `otel.kind` | around |
+//! |---|---|---|---|
+//! | `connect` | info | client | opening a connection |
+//! | `declare` | debug | client | one exchange, queue or binding declaration |
+//! | `publish` | info | producer | one publish, up to its confirm when the producer confirms |
+//! | `process` | info | consumer | one delivery handed to a handler, up to its settling |
+//!
+//! Each carries `otel.name` (`publish orders:created`, `process orders`), `messaging.system =
+//! "rabbitmq"`, `messaging.operation.type` and `messaging.operation.name`,
+//! `messaging.destination.name` (`exchange:routing_key` on publish, `exchange:routing_key:queue`
+//! on delivery, with empty or repeated parts left out, as the conventions say), the routing key
+//! (`messaging.rabbitmq.destination.routing_key`), the delivery tag, `messaging.message.id`,
+//! `messaging.message.conversation_id` (the correlation id), the body size, and `error.type` when
+//! it failed. `tracing-opentelemetry` turns them into OpenTelemetry spans as they are. Per message
+//! events (delivered, settled) are at debug level; a message rejected or dead-lettered is logged at
+//! warn level with the consumer, the queue and the delivery tag.
+//!
+//! # Metrics
+//!
+//! Through the [`metrics`](https://docs.rs/metrics) facade (nothing is recorded until the
+//! application installs a recorder, e.g. a Prometheus or OpenTelemetry exporter):
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `messaging.client.sent.messages` | counter | `messaging.destination.name` (the exchange), `error.type` on failure |
+//! | `messaging.client.operation.duration` | histogram, seconds | publish to confirm; same labels |
+//! | `kombu.publish.confirmed`, `kombu.publish.nacked` | counter | exchange |
+//! | `messaging.client.consumed.messages` | counter | `messaging.destination.name` (the queue) |
+//! | `kombu.delivery.redelivered` | counter | queue |
+//! | `kombu.delivery.acked`, `kombu.delivery.rejected`, `kombu.delivery.requeued` | counter | |
+//! | `messaging.process.duration` | histogram, seconds | handler time, by consumer and queue |
+//! | `kombu.handlers.in_flight` | gauge | consumer |
+//!
+//! Every metric also has `messaging.system = "rabbitmq"` and `messaging.operation.name`.
+//!
+//! # Trace context (feature `opentelemetry`)
+//!
+//! A publish writes the W3C `traceparent` (and `tracestate`) of its span into the message's
+//! headers as strings (never byte arrays, which Python's instrumentations cannot read), unless
+//! the application set them itself; a delivery's `process` span continues the trace those headers
+//! name (as its parent, as Python's `opentelemetry-instrumentation-pika` and `-celery` do). This
+//! goes through OpenTelemetry's global propagator: install one, e.g.
+//! `opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new())` from
+//! `opentelemetry_sdk` 0.32 or later (earlier versions refuse the trace flags `03` that Python's
+//! SDK writes), and a `tracing-opentelemetry` layer.
+
+use std::time::Duration;
+
+use tracing::field::Empty;
+
+use crate::field::FieldTable;
+use crate::message::Message;
+
+/// `messaging.system`.
+const SYSTEM: &str = "rabbitmq";
+
+/// `messaging.destination.name` of a publish: `exchange:routing_key`, the one that is not
+/// empty, or `amq.default` for the default exchange without a key.
+pub(crate) fn publish_destination(exchange: &str, routing_key: &str) -> String {
+    match (exchange.is_empty(), routing_key.is_empty()) {
+        (false, false) => format!("{exchange}:{routing_key}"),
+        (false, true) => exchange.to_owned(),
+        (true, false) => routing_key.to_owned(),
+        (true, true) => "amq.default".to_owned(),
+    }
+}
+
+/// `messaging.destination.name` of a delivery: `exchange:routing_key:queue` with empty parts
+/// left out, and the queue left out when the routing key is its name.
+pub(crate) fn delivery_destination(exchange: &str, routing_key: &str, queue: &str) -> String {
+    let mut parts: Vec<&str> = Vec::with_capacity(3);
+    for part in [exchange, routing_key, queue] {
+        if !part.is_empty() && parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    if parts.is_empty() {
+        "amq.default".to_owned()
+    } else {
+        parts.join(":")
+    }
+}
+
+/// The span of opening a connection.
+pub(crate) fn connect_span(host: &str, port: u16) -> tracing::Span {
+    tracing::info_span!(
+        "connect",
+        otel.name = "connect",
+        otel.kind = "client",
+        messaging.system = SYSTEM,
+        server.address = host,
+        server.port = port,
+        error.type = Empty,
+    )
+}
+
+/// Runs one declaration (`what` is `exchange`, `queue` or `binding`) in its span, marking the
+/// span failed when the broker refuses it.
+pub(crate) async fn declaring<T>(
+    what: &'static str,
+    name: &str,
+    declaration: impl std::future::Future<Output = crate::Result<T>>,
+) -> crate::Result<T> {
+    let span = declare_span(what, name);
+    let outcome = tracing::Instrument::instrument(declaration, span.clone()).await;
+    if let Err(e) = &outcome {
+        failed(&span, e.kind());
+    }
+    outcome
+}
+
+fn declare_span(what: &'static str, name: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "declare",
+        otel.name = %format_args!("declare {name}"),
+        otel.kind = "client",
+        messaging.system = SYSTEM,
+        kombu.entity = what,
+        kombu.name = name,
+        error.type = Empty,
+    )
+}
+
+/// The span of one publish (to its confirm).
+pub(crate) fn publish_span(
+    exchange: &str,
+    routing_key: &str,
+    properties: &crate::Properties,
+    body_size: usize,
+) -> tracing::Span {
+    tracing::info_span!(
+        "publish",
+        otel.name = %format_args!("publish {}", publish_destination(exchange, routing_key)),
+        otel.kind = "producer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = %publish_destination(exchange, routing_key),
+        messaging.rabbitmq.destination.routing_key = routing_key,
+        messaging.message.id = properties.message_id.as_deref(),
+        messaging.message.conversation_id = properties.correlation_id.as_deref(),
+        messaging.message.body.size = body_size,
+        error.type = Empty,
+    )
+}
+
+/// The span of one delivery handed to a handler: it continues the trace the message's headers
+/// carry (feature `opentelemetry`).
+pub(crate) fn process_span(
+    consumer: &str,
+    queue: Option<&str>,
+    message: &Message,
+) -> tracing::Span {
+    let queue = queue.unwrap_or("");
+    let span = tracing::info_span!(
+        "process",
+        otel.name = %format_args!("process {}", delivery_destination(message.exchange(), message.routing_key(), queue)),
+        otel.kind = "consumer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = %delivery_destination(message.exchange(), message.routing_key(), queue),
+        messaging.rabbitmq.destination.routing_key = message.routing_key(),
+        messaging.rabbitmq.message.delivery_tag = message.delivery_tag(),
+        messaging.message.id = message.properties().message_id.as_deref(),
+        messaging.message.conversation_id = message.properties().correlation_id.as_deref(),
+        messaging.message.body.size = message.body().len(),
+        kombu.consumer = consumer,
+        kombu.redelivered = message.redelivered(),
+        error.type = Empty,
+    );
+    #[cfg(feature = "opentelemetry")]
+    if !span.is_disabled() {
+        trace_context::continue_from(&span, message.headers());
+    }
+    span
+}
+
+/// Marks `span` failed with `kind` (`error.type`).
+pub(crate) fn failed(span: &tracing::Span, kind: crate::ErrorKind) {
+    failed_as(span, kind.code());
+}
+
+/// Marks `span` failed with `error_type`.
+pub(crate) fn failed_as(span: &tracing::Span, error_type: &'static str) {
+    span.record("error.type", error_type);
+}
+
+/// Writes the trace context of `span` into `headers` (feature `opentelemetry`; otherwise
+/// nothing). Headers the application set itself are kept.
+pub(crate) fn inject(span: &tracing::Span, headers: &mut FieldTable) {
+    #[cfg(feature = "opentelemetry")]
+    if !span.is_disabled() {
+        trace_context::inject(span, headers);
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = (span, headers);
+}
+
+/// A publish ended: counted, timed, and its confirm (or refusal) counted.
+pub(crate) fn published(
+    exchange: &str,
+    elapsed: Duration,
+    outcome: Result<bool, crate::ErrorKind>,
+) {
+    let destination = if exchange.is_empty() {
+        "amq.default"
+    } else {
+        exchange
+    };
+    let labels = |error: Option<&'static str>| {
+        let mut labels = vec![
+            ("messaging.system", SYSTEM.to_owned()),
+            ("messaging.operation.name", "publish".to_owned()),
+            ("messaging.operation.type", "send".to_owned()),
+            ("messaging.destination.name", destination.to_owned()),
+        ];
+        if let Some(error) = error {
+            labels.push(("error.type", error.to_owned()));
+        }
+        labels
+    };
+    let error = outcome.err().map(crate::ErrorKind::code);
+    metrics::counter!("messaging.client.sent.messages", &labels(error)).increment(1);
+    metrics::histogram!("messaging.client.operation.duration", &labels(error))
+        .record(elapsed.as_secs_f64());
+    match outcome {
+        Ok(true) => metrics::counter!("kombu.publish.confirmed", &labels(None)).increment(1),
+        Err(crate::ErrorKind::Nacked) => {
+            metrics::counter!("kombu.publish.nacked", &labels(None)).increment(1)
+        }
+        _ => {}
+    }
+}
+
+/// A delivery reached the consumer.
+pub(crate) fn delivered(queue: &str, message: &Message) {
+    tracing::debug!(
+        queue,
+        delivery_tag = message.delivery_tag(),
+        redelivered = message.redelivered(),
+        exchange = message.exchange(),
+        routing_key = message.routing_key(),
+        body_size = message.body().len(),
+        "message delivered"
+    );
+    let labels = [
+        ("messaging.system", SYSTEM.to_owned()),
+        ("messaging.operation.name", "process".to_owned()),
+        ("messaging.destination.name", queue.to_owned()),
+    ];
+    metrics::counter!("messaging.client.consumed.messages", &labels).increment(1);
+    if message.redelivered() {
+        metrics::counter!("kombu.delivery.redelivered", &labels).increment(1);
+    }
+}
+
+/// A delivery was settled (`outcome`: `ack`, `reject` or `requeue`).
+pub(crate) fn settled(delivery_tag: u64, outcome: &'static str) {
+    tracing::debug!(delivery_tag, outcome, "message settled");
+    let name = match outcome {
+        "ack" => "kombu.delivery.acked",
+        "reject" => "kombu.delivery.rejected",
+        _ => "kombu.delivery.requeued",
+    };
+    let labels = [
+        ("messaging.system", SYSTEM),
+        ("messaging.operation.name", outcome),
+        ("messaging.operation.type", "settle"),
+    ];
+    metrics::counter!(name, &labels).increment(1);
+}
+
+/// A handler finished after `elapsed`.
+pub(crate) fn handled(consumer: &str, queue: &str, elapsed: Duration) {
+    let labels = [
+        ("messaging.system", SYSTEM.to_owned()),
+        ("messaging.operation.name", "process".to_owned()),
+        ("messaging.destination.name", queue.to_owned()),
+        ("kombu.consumer", consumer.to_owned()),
+    ];
+    metrics::histogram!("messaging.process.duration", &labels).record(elapsed.as_secs_f64());
+}
+
+/// How many handlers of `consumer` run now.
+pub(crate) fn in_flight(consumer: &str, n: usize) {
+    let labels = [
+        ("messaging.system", SYSTEM.to_owned()),
+        ("kombu.consumer", consumer.to_owned()),
+    ];
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("kombu.handlers.in_flight", &labels).set(n as f64);
+}
+
+#[cfg(feature = "opentelemetry")]
+mod trace_context {
+    //! W3C trace context in AMQP headers, through the global OpenTelemetry propagator.
+
+    use opentelemetry::propagation::{Extractor, Injector};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use crate::field::{FieldTable, FieldValue};
+
+    struct Inject<'a> {
+        headers: &'a mut FieldTable,
+        /// Keys the application had set: kept as they are.
+        kept: Vec<String>,
+    }
+
+    impl Injector for Inject<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if !self.kept.iter().any(|k| k == key) {
+                // Strings (`S`), never byte arrays: Python's instrumentations fail on bytes.
+                self.headers
+                    .insert(key.to_owned(), FieldValue::String(value));
+            }
+        }
+    }
+
+    struct Extract<'a>(&'a FieldTable);
+
+    impl Extractor for Extract<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            match self.0.get(key)? {
+                FieldValue::String(s) => Some(s),
+                FieldValue::Bytes(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            }
+        }
+
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(String::as_str).collect()
+        }
+    }
+
+    pub(super) fn inject(span: &tracing::Span, headers: &mut FieldTable) {
+        let kept = ["traceparent", "tracestate"]
+            .into_iter()
+            .filter(|k| headers.contains_key(*k))
+            .map(str::to_owned)
+            .collect();
+        let context = span.context();
+        let mut injector = Inject { headers, kept };
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&context, &mut injector)
+        });
+    }
+
+    pub(super) fn continue_from(span: &tracing::Span, headers: Option<&FieldTable>) {
+        let Some(headers) = headers else { return };
+        let parent =
+            opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extract(headers)));
+        use opentelemetry::trace::TraceContextExt;
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_follow_the_conventions() {
+        assert_eq!(
+            publish_destination("direct_logs", "warning"),
+            "direct_logs:warning"
+        );
+        assert_eq!(publish_destination("logs", ""), "logs");
+        assert_eq!(publish_destination("", "orders"), "orders");
+        assert_eq!(publish_destination("", ""), "amq.default");
+        assert_eq!(
+            delivery_destination("direct_logs", "warning", "my_queue"),
+            "direct_logs:warning:my_queue"
+        );
+        assert_eq!(delivery_destination("", "orders", "orders"), "orders");
+        assert_eq!(delivery_destination("logs", "", "q"), "logs:q");
+        assert_eq!(delivery_destination("", "", ""), "amq.default");
+    }
+}
