@@ -24,6 +24,7 @@ fn setting(name: &str, default: &str) -> String {
 
 async fn fill(conn: &Connection, queue: &str, n: usize) {
     let channel = conn.channel().await.unwrap();
+    channel.declare_queue(&Queue::new(queue)).await.unwrap();
     let producer = Producer::new(&channel).routing_key(queue).confirm(true);
     let mut pipeline = producer.pipeline(500);
     for i in 0..n {
