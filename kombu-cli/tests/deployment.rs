@@ -622,14 +622,18 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
                 .confirm(true);
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let (queue, key) = match n % 3 {
-                    0 => ("video", "video"),
-                    1 => ("celery.low", "low"),
-                    _ => ("celery", "celery"),
+                // Into both queues that migrate (`video` also through `amq.topic`, a binding
+                // the migration moves too), and one that does not.
+                let (exchange, queue, key) = match n % 4 {
+                    0 => ("celery", "video", "video"),
+                    1 => ("celery", "celery.low", "low"),
+                    2 => ("amq.topic", "video", "video.live"),
+                    _ => ("celery", "celery", "celery"),
                 };
                 let body = format!("live-{n}");
                 if producer
                     .publish_body(body.clone())
+                    .exchange(exchange)
                     .routing_key(key)
                     .await
                     .is_ok()
