@@ -121,14 +121,14 @@ async fn rabbitmq_takes_what_check_accepts_and_refuses_amq_names() {
     ] {
         kombu::Queue::new(name.as_str())
             .exclusive(true)
-            .bind(&channel)
+            .attach(&channel)
             .declare()
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let e = kombu::Queue::new(format!("amq.gen-x-{run}").as_str())
         .exclusive(true)
-        .bind(&channel)
+        .attach(&channel)
         .declare()
         .await
         .unwrap_err();
