@@ -251,6 +251,7 @@ pub struct Consumer {
     exclusive: bool,
     auto_declare: bool,
     accept: Arc<Accept>,
+    registry: Option<Arc<crate::serialization::Registry>>,
     batch_ack: Option<crate::transport::AckBatching>,
     consuming: bool,
 }
@@ -294,9 +295,17 @@ impl Consumer {
             exclusive: false,
             auto_declare: true,
             accept: Arc::new(Accept::default()),
+            registry: None,
             batch_ack: None,
             consuming: false,
         }
+    }
+
+    /// Decode with this serializer registry instead of the process-wide one (as
+    /// [`Producer::registry`](crate::Producer::registry) encodes with one).
+    pub fn registry(mut self, registry: Arc<crate::serialization::Registry>) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// The content types this consumer decodes (default: JSON, raw data and text).
@@ -390,10 +399,13 @@ impl Consumer {
             if let Some(batching) = self.batch_ack {
                 self.channel.transport.set_ack_batching(Some(batching));
             }
-            *lock(&self.shared.receipt) = Some(
-                self.channel
-                    .receipt(self.no_ack, Some(Arc::clone(&self.accept))),
-            );
+            let mut receipt = self
+                .channel
+                .receipt(self.no_ack, Some(Arc::clone(&self.accept)));
+            if let Some(registry) = &self.registry {
+                receipt.registry = Arc::clone(registry);
+            }
+            *lock(&self.shared.receipt) = Some(receipt);
             Connection::register_consumer(&self.channel.shared, &self.shared);
             self.consuming = true;
         }

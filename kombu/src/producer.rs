@@ -45,6 +45,10 @@ impl From<Queue> for Declarable {
 }
 
 /// Publishes messages to one exchange with defaults.
+///
+/// A producer is shared by reference (`&Producer`, `Arc<Producer>`: publishing takes `&self`,
+/// also in confirm mode, from many tasks at once) or cloned: a clone publishes on the same
+/// channel with the same settings.
 #[derive(Debug)]
 pub struct Producer {
     channel: Channel,
@@ -58,6 +62,26 @@ pub struct Producer {
     confirm: bool,
     registry: Option<Arc<Registry>>,
     ready: AtomicBool,
+}
+
+impl Clone for Producer {
+    fn clone(&self) -> Self {
+        Producer {
+            channel: self.channel.clone(),
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            serializer: self.serializer.clone(),
+            compression: self.compression.clone(),
+            delivery_mode: self.delivery_mode,
+            headers: self.headers.clone(),
+            auto_declare: self.auto_declare,
+            confirm: self.confirm,
+            registry: self.registry.clone(),
+            // Declared once per connection anyway (the channel's cache); a clone of a producer
+            // that has declared need not ask again.
+            ready: AtomicBool::new(self.ready.load(Ordering::Acquire)),
+        }
+    }
 }
 
 impl Producer {
@@ -624,6 +648,29 @@ impl Pipeline<'_> {
         let confirming = publish.start().await?;
         self.in_flight.push_back(confirming);
         Ok(())
+    }
+
+    /// Publish `body` with the producer's defaults (the common case of [`Pipeline::send`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> kombu::Result<()> {
+    /// let conn = kombu::Connection::connect("memory://pipeline-publish-doc").await?;
+    /// let channel = conn.channel().await?;
+    /// let queue = kombu::Queue::new("readings");
+    /// channel.declare_queue(&queue).await?;
+    /// let producer = kombu::Producer::new(&channel).routing_key("readings").confirm(true);
+    /// let mut pipeline = producer.pipeline(256);
+    /// for n in 0..100 {
+    ///     pipeline.publish(&serde_json::json!({ "n": n })).await?;
+    /// }
+    /// pipeline.flush().await?;
+    /// assert_eq!(queue.attach(&channel).status().await?.message_count, 100);
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish<T: Serialize + Sync + ?Sized>(&mut self, body: &T) -> Result<()> {
+        let producer = self.producer;
+        self.send(producer.publish(body)).await
     }
 
     /// How many messages wait for their confirm.

@@ -894,3 +894,56 @@ async fn of_two_queues_the_stream_ends_when_both_have_ended() {
     assert!(next_within(&mut consumer).await.is_none());
     b.delete(false, false).await.unwrap();
 }
+
+/// JSON written backwards: a serializer only a local registry knows.
+struct Backwards;
+
+impl kombu::serialization::Serializer for Backwards {
+    fn name(&self) -> &str {
+        "backwards"
+    }
+    fn content_type(&self) -> &str {
+        "application/x-backwards-json"
+    }
+    fn content_encoding(&self) -> &str {
+        "utf-8"
+    }
+    fn encode(&self, value: &Value) -> kombu::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec(value).unwrap();
+        bytes.reverse();
+        Ok(bytes)
+    }
+    fn decode(&self, body: &[u8]) -> kombu::Result<Value> {
+        let mut bytes = body.to_vec();
+        bytes.reverse();
+        serde_json::from_slice(&bytes)
+            .map_err(|e| kombu::Error::new(ErrorKind::Decode, e.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_decodes_with_its_own_serializer_registry() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let mut registry = kombu::serialization::Registry::new();
+    registry.register(Backwards);
+    let registry = Arc::new(registry);
+    let q = Queue::new(common::name(t, "q"));
+    let mut consumer = Consumer::new(&ch, [q.clone()])
+        .registry(Arc::clone(&registry))
+        .accept(Accept::new(["backwards"]));
+    consumer.consume().await.unwrap();
+    Producer::new(&ch)
+        .registry(registry)
+        .serializer("backwards")
+        .routing_key(q.name.as_str())
+        .publish(&json!({ "name": "cat.mp4" }))
+        .await
+        .unwrap();
+    let message = consumer.recv(WAIT).await.unwrap();
+    assert_eq!(message.content_type(), Some("application/x-backwards-json"));
+    assert_eq!(common::str_field(&message, "name"), "cat.mp4");
+    message.ack().unwrap();
+    consumer.cancel().await.unwrap();
+    let _ = q.attach(&ch).delete(false, false).await;
+}

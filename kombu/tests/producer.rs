@@ -817,3 +817,49 @@ async fn close_waits_for_outstanding_confirms() {
     common::wait_for_ready(&q, 1000).await;
     q.delete(false, false).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_cloned_producer_publishes_with_the_same_settings_from_another_task() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, kombu::Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch)
+        .routing_key(q.name())
+        .header("origin", "billing")
+        .confirm(true);
+    let clone = producer.clone();
+    tokio::spawn(async move { clone.publish(&json!({ "from": "clone" })).await })
+        .await
+        .unwrap()
+        .unwrap();
+    producer.publish(&json!({ "from": "original" })).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let message = get_one(&q).await;
+        assert_eq!(
+            message.header("origin").and_then(|v| v.as_str()),
+            Some("billing")
+        );
+        seen.push(common::str_field(&message, "from"));
+    }
+    seen.sort();
+    assert_eq!(seen, ["clone", "original"]);
+    q.delete(false, false).await.unwrap();
+}
+
+#[tokio::test]
+async fn pipeline_publish_sends_bodies_with_the_producers_defaults() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, kombu::Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name()).confirm(true);
+    let mut pipeline = producer.pipeline(16);
+    for n in 0..50 {
+        pipeline.publish(&json!({ "n": n })).await.unwrap();
+    }
+    pipeline.flush().await.unwrap();
+    assert_eq!(pipeline.in_flight(), 0);
+    common::wait_for_ready(&q, 50).await;
+    q.purge().await.unwrap();
+    q.delete(false, false).await.unwrap();
+}
