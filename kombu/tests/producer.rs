@@ -832,7 +832,10 @@ async fn a_cloned_producer_publishes_with_the_same_settings_from_another_task() 
         .await
         .unwrap()
         .unwrap();
-    producer.publish(&json!({ "from": "original" })).await.unwrap();
+    producer
+        .publish(&json!({ "from": "original" }))
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     for _ in 0..2 {
         let message = get_one(&q).await;
