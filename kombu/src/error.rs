@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::transport::OutgoingMessage;
+use crate::message::OutgoingMessage;
 
 /// `Result<T, kombu::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -209,7 +209,7 @@ pub use consumer::{Consumer, Decoded, Delivered};
 pub use dispatch::{Disposition, FailurePolicy};
 #[cfg(feature = "derive")]
 pub use kombu_derive::{Consumer, Producer};
-pub use message::{Message, MessageState};
+pub use message::{Message, MessageState, OutgoingMessage};
 pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use shutdown::Shutdown;
 pub use simple::SimpleQueue;

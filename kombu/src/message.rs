@@ -1,5 +1,6 @@
 //! [`Message`]: one received message, with its delivery information, decoding (memoised and
-//! subject to the consumer's accept list) and its one-time acknowledgement.
+//! subject to the consumer's accept list) and its one-time acknowledgement; and
+//! [`OutgoingMessage`], one on its way to the broker.
 //!
 //! The body is already decompressed (the `compression` header is honoured when the message is
 //! built); decoding happens only when asked for.
@@ -49,6 +50,17 @@ pub(crate) struct Receipt {
     pub accept: Option<Arc<Accept>>,
     pub registry: Arc<Registry>,
     pub max_decompressed: usize,
+}
+
+/// A message on its way to the broker: body (serialized and maybe compressed) and properties.
+/// An unroutable or refused publish hands it back ([`Error::returned_message`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The body bytes as sent: shared, so keeping the message to hand back after a refusal
+    /// costs no copy (`Vec<u8>` converts without copying: `body.into()`).
+    pub body: bytes::Bytes,
+    /// The basic properties.
+    pub properties: Properties,
 }
 
 /// A received message.

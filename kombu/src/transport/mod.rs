@@ -26,15 +26,8 @@ use crate::field::FieldTable;
 use crate::properties::Properties;
 use crate::{Exchange, Queue};
 
-/// A message on its way to the broker: body (serialized and maybe compressed) and properties.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMessage {
-    /// The body bytes as sent: shared, so keeping the message to hand back after a refusal
-    /// costs no copy (`Vec<u8>` converts without copying: `body.into()`).
-    pub body: bytes::Bytes,
-    /// The basic properties.
-    pub properties: Properties,
-}
+/// Defined next to [`Message`](crate::Message); also here, where transports take it.
+pub use crate::message::OutgoingMessage;
 
 /// Where a message is published and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
