@@ -135,3 +135,101 @@ async fn the_readme_producer_and_an_enum_consumer_dispatching_on_action() {
     assert_eq!(TasksConsumer::<Worker>::PREFETCH, 5);
     conn.close().await.unwrap();
 }
+
+/// A consumer that runs four handlers at once, but one at a time on its ordered queue.
+#[derive(Debug, Serialize, Deserialize, Consumer)]
+#[kombu(
+    consumer = "Thumbnails",
+    exchange(
+        name = "kombu.derive.media",
+        type = "direct",
+        durable = false,
+        auto_delete = true
+    ),
+    queue(
+        name = "kombu.derive.thumbs",
+        exchange = "kombu.derive.media",
+        routing_key = "thumb",
+        durable = false,
+        auto_delete = true
+    ),
+    queue(
+        name = "kombu.derive.ledger",
+        exchange = "kombu.derive.media",
+        routing_key = "ledger",
+        durable = false,
+        auto_delete = true,
+        ordered = true
+    ),
+    concurrency = 4,
+    prefetch = 20
+)]
+struct Thumb {
+    n: u32,
+}
+
+#[derive(Default)]
+struct Thumbnailer {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    ledger: Mutex<Vec<u32>>,
+    done: std::sync::atomic::AtomicUsize,
+    shutdown: std::sync::OnceLock<kombu::Shutdown>,
+}
+
+impl ThumbnailsHandler for Thumbnailer {
+    async fn receive(&self, thumb: Thumb, delivery: &Message) -> Disposition {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        self.now.fetch_sub(1, SeqCst);
+        if delivery.routing_key() == "ledger" {
+            self.ledger.lock().unwrap().push(thumb.n);
+        }
+        if self.done.fetch_add(1, SeqCst) + 1 == 16 {
+            if let Some(shutdown) = self.shutdown.get() {
+                shutdown.token().cancel();
+            }
+        }
+        Disposition::Ack
+    }
+}
+
+#[tokio::test]
+async fn a_derived_consumer_runs_its_concurrency_and_keeps_an_ordered_queue_in_order() {
+    let test = common::test_name!();
+    let (conn, channel) = common::open(test).await;
+    assert_eq!(ThumbnailsConsumer::<Thumbnailer>::CONCURRENCY, 4);
+    assert_eq!(
+        ThumbnailsConsumer::<Thumbnailer>::ORDERED,
+        ["kombu.derive.ledger"]
+    );
+    let shutdown = kombu::Shutdown::new(WAIT);
+    let handler = Thumbnailer::default();
+    handler.shutdown.set(shutdown.clone()).unwrap();
+    let mut consumer = ThumbnailsConsumer::start(&channel, handler).await.unwrap();
+    let producer = kombu::Producer::new(&channel).exchange(
+        kombu::Exchange::new("kombu.derive.media", kombu::ExchangeKind::Direct)
+            .durable(false)
+            .auto_delete(true),
+    );
+    for n in 0..8 {
+        for key in ["thumb", "ledger"] {
+            producer
+                .publish(&Thumb { n })
+                .routing_key(key)
+                .await
+                .unwrap();
+        }
+    }
+    consumer.run_until(&shutdown).await.unwrap();
+    let handler = consumer.handler();
+    assert_eq!(handler.done.load(std::sync::atomic::Ordering::SeqCst), 16);
+    assert_eq!(handler.most.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert_eq!(
+        *handler.ledger.lock().unwrap(),
+        (0..8).collect::<Vec<u32>>()
+    );
+    conn.close().await.unwrap();
+}
