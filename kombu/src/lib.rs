@@ -154,8 +154,8 @@
 //! | `routing_key = "..."` | producer | the default key; on a variant, that variant's key |
 //! | `serializer`, `compression`, `delivery_mode`, `confirm` | producer | `"json"`, `"zlib"`, `"persistent"`/`"transient"`, `true` to wait for confirms |
 //! | `producer = "Name"` | producer on an enum | the generated struct (default `<Enum>Producer`) |
-//! | `queue(name, exchange, routing_key, binding(exchange, routing_key)..., durable, exclusive, auto_delete, max_priority, max_length, message_ttl_ms, dead_letter_exchange, dead_letter_routing_key, queue_type)` | consumer | a queue to consume (repeatable) |
-//! | `prefetch = 10`, `accept = ["json"]`, `on_failure = "dead_letter" \| "requeue" \| "hook"` | consumer | consuming |
+//! | `queue(name, exchange, routing_key, binding(exchange, routing_key)..., durable, exclusive, auto_delete, max_priority, max_length, message_ttl_ms, dead_letter_exchange, dead_letter_routing_key, queue_type, ordered)` | consumer | a queue to consume (repeatable); `ordered = true` handles its messages one at a time, in order |
+//! | `prefetch = 10`, `concurrency = 8`, `accept = ["json"]`, `on_failure = "dead_letter" \| "requeue" \| "hook"` | consumer | consuming; `concurrency` is how many handlers `run` runs at once |
 //! | `consumer = "Stem"` | consumer | names `<Stem>Handler` and `<Stem>Consumer` (default: the type's name) |
 //! | `#[kombu(producer)]` on a field | producer on a struct | which field holds the `kombu::Producer` |
 //!
@@ -195,7 +195,7 @@ pub mod serialization;
 mod shutdown;
 mod simple;
 mod suggest;
-mod telemetry;
+pub mod telemetry;
 #[cfg(feature = "topology")]
 pub mod topology;
 pub mod transport;
