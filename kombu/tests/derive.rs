@@ -137,6 +137,9 @@ async fn the_readme_producer_and_an_enum_consumer_dispatching_on_action() {
 }
 
 /// A consumer that runs four handlers at once, but one at a time on its ordered queue.
+// Two `queue(...)` entries repeat keys, which clippy's duplicated_attributes takes for a
+// repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Debug, Serialize, Deserialize, Consumer)]
 #[kombu(
     consumer = "Thumbnails",
