@@ -66,7 +66,14 @@ impl FeedHandler for Importer {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> kombu::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("kombu-example-feed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> kombu::Result<()> {
     let url = std::env::var("KOMBU_URL").unwrap_or_else(|_| "memory://feed".to_owned());
     let conn = Connection::connect(&url).await?;
     let channel = conn.channel().await?;

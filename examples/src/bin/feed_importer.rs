@@ -2,6 +2,9 @@
 //! `FeedImporter` publishes `{"action": "import_feed", "feed_url": ...}` to the `tasks`
 //! exchange; `Worker` consumes `feed_tasks` and dispatches on `action`, rejecting (not losing)
 //! an action it does not know.
+//!
+//! Its names are prefixed `feed_importer.` so that it does not meet the other examples on a
+//! shared broker. Runs on the in-memory broker; set `KOMBU_URL` to use another.
 
 use std::time::Duration;
 
@@ -9,11 +12,11 @@ use kombu::{Channel, Connection, Consumer, Exchange, ExchangeKind, Message, Prod
 use serde::Deserialize;
 
 fn task_exchange() -> Exchange {
-    Exchange::new("tasks", ExchangeKind::Direct)
+    Exchange::new("feed_importer.tasks", ExchangeKind::Direct)
 }
 
 fn task_queues() -> Vec<Queue> {
-    vec![Queue::new("feed_tasks").bind_to(task_exchange(), "feed.import")]
+    vec![Queue::new("feed_importer.feed_tasks").bind_to(task_exchange(), "feed.import")]
 }
 
 /// Publishes feed-import tasks.
@@ -65,7 +68,7 @@ impl Worker {
             Err(e) => {
                 // Unknown action or malformed task: reject it so it is dead-lettered (or
                 // dropped, if the queue has no dead-letter exchange), and say so.
-                eprintln!("rejecting message {}: {e}", message.delivery_tag());
+                eprintln!("rejecting message {}: {e:#}", message.delivery_tag());
                 message.reject()
             }
         }
@@ -82,7 +85,14 @@ impl Worker {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> kombu::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("feed_importer: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> kombu::Result<()> {
     let conn = Connection::connect(&kombu_examples::broker_url()).await?;
     let channel = conn.channel().await?;
 

@@ -2,6 +2,9 @@
 //! producer that declares what it needs, and one consumer on both queues whose callback prints
 //! each message and acknowledges it.
 //!
+//! The names are prefixed `quick_overview.` so that on a shared broker they do not meet the
+//! media example's `video` queue, which has other arguments (a dead-letter exchange).
+//!
 //! Runs on the in-memory broker; set `KOMBU_URL` to use another.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,14 +14,21 @@ use std::time::Duration;
 use kombu::{Connection, Consumer, Exchange, ExchangeKind, Producer, Queue};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> kombu::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("quick_overview: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> kombu::Result<()> {
     let url = kombu_examples::broker_url();
     let conn = Connection::connect(&url).await?;
     println!("connected to {}", conn.url());
 
-    let media = Exchange::new("media", ExchangeKind::Direct);
-    let video = Queue::new("video").bind_to(media.clone(), "video");
-    let image = Queue::new("image").bind_to(media.clone(), "image");
+    let media = Exchange::new("quick_overview.media", ExchangeKind::Direct);
+    let video = Queue::new("quick_overview.video").bind_to(media.clone(), "video");
+    let image = Queue::new("quick_overview.image").bind_to(media.clone(), "image");
 
     // Produce: the `declare` list makes sure the queue exists, so the message is not lost.
     let channel = conn.channel().await?;
@@ -46,7 +56,7 @@ async fn main() -> kombu::Result<()> {
             Ok(()) => {
                 count.fetch_add(1, Ordering::SeqCst);
             }
-            Err(e) => eprintln!("ack failed: {e}"),
+            Err(e) => eprintln!("ack failed: {e:#}"),
         }
     });
     consumer.consume().await?;

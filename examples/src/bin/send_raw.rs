@@ -1,18 +1,28 @@
 //! Sending raw bytes with a content type, as the kombu README's
 //! `producer.publish(data, content_type="image/jpeg", content_encoding="binary")`: the body is
 //! sent as it is, not serialized, and the consumer receives the same bytes.
+//!
+//! Its names are prefixed `send_raw.` so that it does not meet the other examples on a shared
+//! broker. Runs on the in-memory broker; set `KOMBU_URL` to use another.
 
 use std::time::Duration;
 
 use kombu::{Connection, Exchange, ExchangeKind, Producer, Queue, SimpleQueue};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> kombu::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("send_raw: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> kombu::Result<()> {
     let conn = Connection::connect(&kombu_examples::broker_url()).await?;
     let channel = conn.channel().await?;
 
-    let media = Exchange::new("media", ExchangeKind::Direct);
-    let images = Queue::new("raw-images").bind_to(media.clone(), "image.jpeg");
+    let media = Exchange::new("send_raw.media", ExchangeKind::Direct);
+    let images = Queue::new("send_raw.images").bind_to(media.clone(), "image.jpeg");
     channel.declare_queue(&images).await?;
 
     // A tiny JPEG header and some bytes that are not valid UTF-8.
@@ -51,7 +61,7 @@ async fn main() -> kombu::Result<()> {
     message.ack()?;
 
     // Text goes the same way: text/plain, utf-8.
-    let mut notes = SimpleQueue::new(&channel, "raw-notes").await?;
+    let mut notes = SimpleQueue::new(&channel, "send_raw.notes").await?;
     notes.put_body("plain text, no serializer").await?;
     let note = notes.get(Duration::from_secs(5)).await?;
     println!(

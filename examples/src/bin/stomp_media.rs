@@ -8,8 +8,10 @@
 //! cargo run -p kombu-examples --bin stomp_media
 //! ```
 //!
-//! `KOMBU_STOMP_URL` (default `stomp://guest:guest@127.0.0.1:61613/`) and `KOMBU_AMQP_URL`
-//! (default `amqp://guest:guest@127.0.0.1:5672//`) say where.
+//! `KOMBU_URL` (default `stomp://guest:guest@localhost:61613/`) is where the clients connect,
+//! as in the other examples; `KOMBU_AMQP_URL` (default `amqp://guest:guest@localhost:5672//`)
+//! is where the topology is declared. It shares the media example's topology file, so its names
+//! and their settings are the media example's.
 
 use std::time::Duration;
 
@@ -17,11 +19,18 @@ use kombu::topology::Topology;
 use kombu::{Connection, Consumer, Producer};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> kombu::Result<()> {
-    let stomp_url = std::env::var("KOMBU_STOMP_URL")
-        .unwrap_or_else(|_| "stomp://guest:guest@127.0.0.1:61613/".to_owned());
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("stomp_media: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> kombu::Result<()> {
+    let stomp_url = std::env::var("KOMBU_URL")
+        .unwrap_or_else(|_| "stomp://guest:guest@localhost:61613/".to_owned());
     let amqp_url = std::env::var("KOMBU_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672//".to_owned());
+        .unwrap_or_else(|_| "amqp://guest:guest@localhost:5672//".to_owned());
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/media/topology.toml");
     let topology = Topology::from_path(path)?;
 
