@@ -246,9 +246,13 @@ pub(crate) fn apply(options: &Options<'_>) -> Result<u8, crate::Failure> {
     };
     // Policies first (`policies::apply_policies`: PUT in place), so that a queue declared
     // below starts with its policy.
-    summary.policies = crate::policies::apply_policies(&api, &crate::load(options.files)?)?;
+    let topology = crate::load(options.files)?;
+    summary.policies = crate::policies::apply_policies(&api, &topology)?;
     for p in &summary.policies {
         summary.say(&crate::policies::applied_text(p));
+    }
+    if let Some(text) = crate::policies::other_vhosts_text(&api, &topology) {
+        summary.say(&format!("policies {text}"));
     }
     let result = run(&api, &plan, options, &mut summary, &mover);
     if let Some(m) = mover {

@@ -349,6 +349,42 @@ pub(crate) fn plan_policies(
     Ok((out, others))
 }
 
+/// The files' policies for other vhosts than the API's: `plan` and `apply` act on one vhost, so
+/// these are named (not silently skipped) with the vhost to run them against.
+fn other_vhosts<'a>(
+    api: &crate::management::Api,
+    topology: &'a Topology,
+) -> Vec<(bool, &'a str, &'a str)> {
+    let model = topology.model();
+    let mut out = Vec::new();
+    for (operator, table) in [(false, &model.policies), (true, &model.operator_policies)] {
+        for (name, p) in table.iter().filter(|(_, p)| p.vhost != api.vhost) {
+            out.push((operator, name.as_str(), p.vhost.as_str()));
+        }
+    }
+    out
+}
+
+/// The line that names the policies of other vhosts, if any.
+pub(crate) fn other_vhosts_text(
+    api: &crate::management::Api,
+    topology: &Topology,
+) -> Option<String> {
+    let others = other_vhosts(api, topology);
+    if others.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = others
+        .iter()
+        .map(|(operator, name, vhost)| format!("{} (vhost `{vhost}`)", describe(*operator, name)))
+        .collect();
+    Some(format!(
+        "not compared here (this run is for vhost `{}`; run it with --vhost for theirs): {}",
+        api.vhost,
+        listed.join(", ")
+    ))
+}
+
 fn describe(operator: bool, name: &str) -> String {
     if operator {
         format!("operator policy `{name}`")
@@ -383,6 +419,9 @@ pub(crate) fn print_plan(
             counts[0], counts[1], counts[2]
         );
     }
+    if let Some(text) = other_vhosts_text(api, topology) {
+        println!("policies {text}");
+    }
     Ok(())
 }
 
@@ -412,7 +451,14 @@ pub(crate) fn plan_json(
         })
         .collect();
     let count = |f: fn(&PolicyStep) -> bool| plan.iter().filter(|p| f(&p.2)).count();
+    let elsewhere: Vec<Value> = other_vhosts(api, topology)
+        .into_iter()
+        .map(|(operator, name, vhost)| {
+            serde_json::json!({"kind": kind(operator), "name": name, "vhost": vhost})
+        })
+        .collect();
     Ok(serde_json::json!({
+        "other_vhosts": elsewhere,
         "steps": steps,
         "counts": {
             "create": count(|s| *s == PolicyStep::Create),

@@ -569,3 +569,59 @@ fn import_from_a_live_broker_reads_policies_and_operator_policies() {
         Some(std::time::Duration::from_secs(60))
     );
 }
+
+#[test]
+fn plan_and_apply_name_the_policies_of_other_vhosts_instead_of_skipping_them() {
+    if !common::broker_available() {
+        return;
+    }
+    let vhost = common::Vhost::new("policies-elsewhere");
+    let file = vhost.file(
+        "topology.toml",
+        &format!(
+            r#"version = 1
+
+[queues.jobs]
+
+[policies.here]
+pattern = "^jobs$"
+apply_to = "queues"
+vhost = "{}"
+definition = {{ max-length = 10 }}
+
+[policies.there]
+pattern = "^jobs$"
+apply_to = "queues"
+vhost = "accounting"
+definition = {{ max-length = 20 }}
+"#,
+            vhost.name
+        ),
+    );
+    let (code, plan, err) = vhost.kombu(&["plan", &file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(plan.contains("create  policy `here`"), "{plan}");
+    assert!(
+        plan.contains("not compared here") && plan.contains("policy `there` (vhost `accounting`)"),
+        "{plan}"
+    );
+    let (code, json, err) = vhost.kombu(&["plan", &file, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["policies"]["other_vhosts"],
+        serde_json::json!([{"kind": "policy", "name": "there", "vhost": "accounting"}])
+    );
+    let (code, out, err) = vhost.kombu(&["apply", &file]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("policy `there` (vhost `accounting`)"), "{out}");
+    // Only this vhost's policy was put in place.
+    let policies = vhost.api("GET", "policies", "", None);
+    let names: Vec<&str> = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["here"]);
+}
