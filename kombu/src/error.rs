@@ -3,6 +3,10 @@
 //! Every failure a user can meet (a refused declare, an undecodable body, a bad URL) is an
 //! [`Error`] whose message names the entity and the cause. The kind is `#[non_exhaustive]` so
 //! new failure classes can be added without breaking matches.
+//!
+//! An underlying error (an I/O or TLS failure below the AMQP client) is the
+//! [`source()`](std::error::Error::source), not part of `to_string()`, so error reporters that
+//! walk the chain print it once; `format!("{err:#}")` gives the whole chain on one line.
 
 use std::fmt;
 
