@@ -684,7 +684,7 @@ fn plan_and_apply_write_one_json_object() {
     assert_eq!(plan["collateral"], json!([]));
     assert_eq!(
         plan["policies"],
-        json!({"steps": [], "counts": {"create": 0, "update": 0, "unchanged": 0}, "left_alone": 0})
+        json!({"other_vhosts": [], "steps": [], "counts": {"create": 0, "update": 0, "unchanged": 0}, "left_alone": 0})
     );
     assert_eq!(plan["left_alone"], json!({"exchanges": 0, "queues": 0}));
 

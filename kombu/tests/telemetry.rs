@@ -90,6 +90,11 @@ impl Seen {
     }
 }
 
+/// The tests install their subscriber or recorder on their own thread; tracing caches each
+/// callsite's interest process-wide, and a callsite first reached on a thread without a
+/// subscriber while another test installs one can be cached as uninteresting. One at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// Publishes `n` numbers to a fresh queue and handles them with `Consumer::run`; number 1 is
 /// rejected by its handler.
 async fn publish_and_handle(url: &str, n: usize) {
@@ -152,6 +157,7 @@ async fn publish_and_handle(url: &str, n: usize) {
 
 #[test]
 fn publish_and_process_spans_carry_the_messaging_conventions() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let seen = Seen::default();
     let subscriber = tracing_subscriber::registry().with(seen.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -231,6 +237,7 @@ fn publish_and_process_spans_carry_the_messaging_conventions() {
 
 #[test]
 fn metrics_count_publishes_deliveries_and_settlements() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -263,6 +270,7 @@ fn metrics_count_publishes_deliveries_and_settlements() {
 #[cfg(feature = "opentelemetry")]
 #[test]
 fn the_trace_context_travels_in_the_headers_from_publish_to_process() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     use opentelemetry::trace::{SpanKind, TracerProvider as _};
     use opentelemetry_sdk::propagation::TraceContextPropagator;
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
