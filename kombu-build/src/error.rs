@@ -6,7 +6,9 @@ use std::fmt;
 use kombu::topology::Diagnostics;
 
 /// Why generation failed. `Debug` prints the same as `Display`, so a `build.rs` that returns
-/// this from `main` shows the full diagnostics, not a struct dump.
+/// this from `main` shows the full diagnostics, not a struct dump. `Display` says everything
+/// (the diagnostics, the I/O failure), so `source()` is `None`: an error reporter that walks
+/// the chain (anyhow, eyre) prints each cause once.
 #[non_exhaustive]
 pub enum Error {
     /// The topology files have errors (each with its file, line and column).
@@ -41,15 +43,7 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            Error::Topology(d) => Some(d),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for Error {}
 
 impl From<Diagnostics> for Error {
     fn from(d: Diagnostics) -> Self {

@@ -181,7 +181,7 @@ impl ConsumerShared {
                 None => {
                     let outcome = match message.reject() {
                         Ok(()) => "it was rejected (dead-lettered if the queue has a dead-letter exchange)".to_owned(),
-                        Err(re) => format!("rejecting it failed too: {re}"),
+                        Err(re) => format!("rejecting it failed too: {re:#}"),
                     };
                     Err(Error::new(
                         e.kind(),
@@ -697,7 +697,7 @@ impl<T: serde::de::DeserializeOwned> Stream for Decoded<'_, T> {
                             "rejected to the dead-letter exchange".to_owned()
                         }
                     },
-                    Err(e) => format!("settling it failed too: {e}"),
+                    Err(e) => format!("settling it failed too: {e:#}"),
                 };
                 Err(Error::new(
                     error.kind(),
