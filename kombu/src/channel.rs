@@ -33,6 +33,7 @@ use crate::error::Result;
 use crate::field::FieldTable;
 use crate::message::{Message, Receipt};
 use crate::serialization::Accept;
+use crate::sync::lock;
 use crate::telemetry;
 use crate::transport::{QueueDeclared, TransportChannel};
 use crate::{Exchange, Queue};
@@ -61,7 +62,7 @@ impl std::fmt::Debug for Channel {
 }
 
 fn cache(shared: &Shared) -> std::sync::MutexGuard<'_, DeclareCache> {
-    let mut cache = shared.declared.lock().unwrap_or_else(|p| p.into_inner());
+    let mut cache = lock(&shared.declared);
     let generation = shared.transport.generation();
     if cache.generation != generation {
         *cache = DeclareCache {

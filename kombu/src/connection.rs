@@ -14,6 +14,7 @@ use crate::compression::DEFAULT_MAX_DECOMPRESSED;
 use crate::consumer::ConsumerShared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::simple::SimpleQueue;
+use crate::sync::lock;
 use crate::transport::memory::MemoryTransport;
 use crate::transport::Transport;
 use crate::url::{BrokerUrl, Scheme};
@@ -243,7 +244,7 @@ impl Connection {
         let shared = Arc::clone(&self.inner.shared);
         let next = poll_fn(move |cx| {
             let consumers: Vec<Arc<ConsumerShared>> = {
-                let mut list = shared.consumers.lock().unwrap_or_else(|p| p.into_inner());
+                let mut list = lock(&shared.consumers);
                 list.retain(|w| w.strong_count() > 0);
                 list.iter().filter_map(Weak::upgrade).collect()
             };
@@ -288,7 +289,7 @@ impl Connection {
     }
 
     pub(crate) fn register_consumer(shared: &Shared, consumer: &Arc<ConsumerShared>) {
-        let mut list = shared.consumers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = lock(&shared.consumers);
         if !list
             .iter()
             .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(consumer)))

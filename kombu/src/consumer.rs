@@ -17,6 +17,7 @@ use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{Message, Receipt};
 use crate::serialization::Accept;
+use crate::sync::lock;
 use crate::transport::{ConsumeOptions, ConsumerEvent, DeliverySender};
 use crate::value::Value;
 use crate::Queue;
@@ -54,10 +55,6 @@ impl std::fmt::Debug for ConsumerShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsumerShared").finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ConsumerShared {

@@ -195,6 +195,7 @@ pub mod serialization;
 mod shutdown;
 mod simple;
 mod suggest;
+mod sync;
 pub mod telemetry;
 #[cfg(feature = "topology")]
 pub mod topology;

@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
 use crate::properties::Properties;
 use crate::serialization::{Accept, Registry};
+use crate::sync::lock;
 use crate::transport::{Delivery, TransportChannel};
 use crate::value::Value;
 
@@ -202,7 +203,7 @@ impl Message {
 
     /// Where the message stands.
     pub fn state(&self) -> MessageState {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.state)
     }
 
     /// Whether it was acked, rejected or requeued.
@@ -218,7 +219,7 @@ impl Message {
         if self.receipt.no_ack {
             return Ok(()); // Nothing to settle: the broker forgot the message when it sent it.
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         if *state != MessageState::Received {
             return Err(Error::new(
                 ErrorKind::MessageState,

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::sync;
 use crate::value::Value;
 
 pub use accept::Accept;
@@ -450,19 +451,12 @@ fn global_cell() -> &'static RwLock<Arc<Registry>> {
 
 /// The process-wide registry that producers and consumers use unless given their own.
 pub fn registry() -> Arc<Registry> {
-    match global_cell().read() {
-        Ok(guard) => Arc::clone(&guard),
-        Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-    }
+    Arc::clone(&sync::read(global_cell()))
 }
 
 /// Register a serializer in the process-wide registry.
 pub fn register(serializer: impl Serializer) {
-    let mut guard = match global_cell().write() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    Arc::make_mut(&mut guard).register(serializer);
+    Arc::make_mut(&mut sync::write(global_cell())).register(serializer);
 }
 
 #[cfg(test)]

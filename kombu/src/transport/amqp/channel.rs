@@ -26,6 +26,7 @@ use super::topology::{BindingRecord, Topology};
 use super::ConnInner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::FieldTable;
+use crate::sync::lock;
 use crate::transport::{
     AckBatching, Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender,
     OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
@@ -34,10 +35,6 @@ use crate::{Exchange, ExchangeKind, Queue};
 
 const TAG_BITS: u32 = 40;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn kind(kind: &ExchangeKind) -> lapin::ExchangeKind {
     match kind {

@@ -30,6 +30,7 @@ use self::convert::error;
 use self::topology::Topology;
 use super::{Transport, TransportChannel};
 use crate::error::{Error, ErrorKind, Result};
+use crate::sync::lock;
 use crate::url::{BrokerUrl, Scheme};
 
 /// Settings of the AMQP transport beyond the URL.
@@ -115,10 +116,6 @@ pub(super) struct ConnInner {
     closed: AtomicBool,
     /// Why the last reconnection attempt failed, for the error of whoever gives up waiting.
     last_failure: Mutex<Option<String>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn uri(url: &BrokerUrl, options: &AmqpOptions) -> AMQPUri {

@@ -240,12 +240,7 @@ impl Broker {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        match self.state.lock() {
-            Ok(guard) => guard,
-            // A panic while holding the lock cannot leave the state half-updated in a way that
-            // matters more than losing the broker; keep serving.
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::sync::lock(&self.state)
     }
 
     /// Run `f` on the state, then deliver what became deliverable and start TTL timers.

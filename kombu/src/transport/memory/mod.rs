@@ -36,10 +36,7 @@ pub(crate) fn unique_suffix() -> String {
 fn broker(name: &str) -> Arc<Broker> {
     static BROKERS: OnceLock<Mutex<HashMap<String, Arc<Broker>>>> = OnceLock::new();
     let brokers = BROKERS.get_or_init(Mutex::default);
-    let mut map = match brokers.lock() {
-        Ok(map) => map,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut map = crate::sync::lock(brokers);
     Arc::clone(map.entry(name.to_owned()).or_insert_with(Broker::new))
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,6 +19,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame::{encode, Command, Decoder, Frame, Item, Limits};
+use crate::sync::lock;
 use crate::{Error, ErrorKind, Result};
 
 /// How to connect.
@@ -72,10 +73,6 @@ struct Shared {
 /// Subscription and receipt ids are unique in the process, so an id of one session can never
 /// name something of another.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 impl Shared {
     /// Records why the connection ended and fails everything waiting with a connection error.

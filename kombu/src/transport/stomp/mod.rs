@@ -35,7 +35,7 @@ pub mod convert;
 pub mod frame;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,6 +45,7 @@ use self::client::{Client, ConnectOptions};
 use self::frame::Limits;
 use super::{Transport, TransportChannel};
 use crate::error::{Error, ErrorKind, Result};
+use crate::sync::lock;
 use crate::url::BrokerUrl;
 
 /// Settings of the STOMP transport beyond the URL.
@@ -102,10 +103,6 @@ impl Default for StompOptions {
             limits: Limits::default(),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What the channels of one connection share.
