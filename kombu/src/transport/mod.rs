@@ -11,6 +11,7 @@
 #[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod memory;
+pub(crate) mod naming;
 #[cfg(feature = "stomp")]
 pub mod stomp;
 

@@ -27,6 +27,7 @@ use super::ConnInner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::FieldTable;
 use crate::sync::lock;
+use crate::transport::naming::unique_suffix;
 use crate::transport::{
     AckBatching, Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender,
     OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
@@ -822,7 +823,7 @@ impl TransportChannel for AmqpChannel {
         let mut queue = queue.clone();
         if queue.name.is_empty() && !queue.passive {
             // A name recovery can declare again (the broker refuses to redeclare `amq.gen-`).
-            queue.name = format!("kombu.gen-{}", super::super::memory::unique_suffix());
+            queue.name = format!("kombu.gen-{}", unique_suffix());
         }
         let queue = &queue;
         let (declared, _) = self

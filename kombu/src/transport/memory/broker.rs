@@ -7,7 +7,6 @@
 //! how many are in flight. TTL expiry runs when a queue is touched and on a timer task.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +14,7 @@ use super::queue::{ConsumerState, QueueState, Stored};
 use super::router::{BindingEntry, Destination, Router};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
+use crate::transport::naming::random_suffix;
 use crate::transport::{
     Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender, OutgoingMessage,
     PublishFlags, QueueDeclared,
@@ -191,20 +191,6 @@ struct State {
 pub(crate) struct Broker {
     state: Mutex<State>,
     me: Weak<Broker>,
-}
-
-pub(crate) fn random_suffix(n: u64) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(n);
-    let mut bits = hasher.finish() as u128 | (u128::from(n) << 64);
-    (0..22)
-        .map(|_| {
-            let c = ALPHABET[(bits % 64) as usize];
-            bits = bits / 64 + u128::from(c) * 7919;
-            char::from(c)
-        })
-        .collect()
 }
 
 impl Broker {

@@ -25,14 +25,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::field::FieldTable;
 use crate::{Exchange, Queue};
 
-/// A fresh random-looking 22-character suffix for generated names.
-#[cfg_attr(not(feature = "amqp"), allow(dead_code))]
-pub(crate) fn unique_suffix() -> String {
-    use std::sync::atomic::AtomicU64;
-    static COUNTER: AtomicU64 = AtomicU64::new(1);
-    broker::random_suffix(COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
 fn broker(name: &str) -> Arc<Broker> {
     static BROKERS: OnceLock<Mutex<HashMap<String, Arc<Broker>>>> = OnceLock::new();
     let brokers = BROKERS.get_or_init(Mutex::default);
