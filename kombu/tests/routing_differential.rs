@@ -925,11 +925,8 @@ fn headers_messages() -> Vec<Option<FieldTable>> {
 /// Arrays and timestamps, where RabbitMQ 3.10 compares differently from plain values: array
 /// elements are compared with their AMQP types (`[I32 1]` is not `[I64 1]`, a string element is
 /// not a byte-array element, `1` is not `1.0`), while a top-level timestamp is a plain integer
-/// (`Timestamp(1700000000)` equals `I64(1700000000)` and `F64(1.7e9)`).
-///
-/// KNOWN DIFFERENCE: the memory router (`header_value_eq` in
-/// `kombu/src/transport/memory/router.rs`) compares array elements by value and never equates
-/// a timestamp with a number, so this scenario fails until the router is fixed.
+/// (`Timestamp(1700000000)` equals `I64(1700000000)` and `F64(1.7e9)`). The memory router's
+/// `header_value_eq` compares the same way.
 fn typed_value_bindings() -> Vec<FieldTable> {
     use FieldValue::{Array, Bytes, Timestamp, F64, I32, I64};
     let all = |key: &str, v: FieldValue| table(&[("x-match", text("all")), (key, v)]);
@@ -1171,8 +1168,8 @@ async fn headers_routing_matches_rabbitmq() {
     conn.close(200, "done".into()).await.unwrap();
 }
 
-/// Fails until the router compares array elements with their types and timestamps as integers
-/// (see [`typed_value_bindings`]).
+/// Array elements compare with their types, timestamps as integers (see
+/// [`typed_value_bindings`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_arrays_and_timestamps_match_rabbitmq() {
     let Some(conn) = rabbitmq().await else {
