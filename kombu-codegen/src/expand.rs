@@ -728,6 +728,7 @@ fn declare_all(xs: &[proc_macro2::Ident], qs: &[proc_macro2::Ident]) -> TokenStr
         /// exchanges first (with their exchange-to-exchange bindings), then the queues.
         #[allow(dead_code)]
         pub async fn declare_all(channel: &::kombu::Channel) -> ::kombu::Result<()> {
+            ::kombu::__private::require_declare(channel, "the topology")?;
             #(channel.declare_exchange(&exchanges::#xs()).await?;)*
             #(channel.declare_queue(&queues::#qs()).await?;)*
             ::core::result::Result::Ok(())

@@ -35,7 +35,9 @@ use crate::message::{Message, Receipt};
 use crate::serialization::Accept;
 use crate::sync::lock;
 use crate::telemetry;
-use crate::transport::{QueueDeclared, TransportChannel};
+use crate::transport::{
+    BindOp, BindingKind, BindingRef, Capabilities, QueueDeclared, TransportChannel,
+};
 use crate::{Exchange, Queue};
 
 /// What has been declared on a connection, keyed by full equality, so `auto_declare` sends
@@ -90,7 +92,9 @@ impl Channel {
             telemetry::declaring(
                 "binding",
                 &exchange.name,
-                self.transport.bind_exchange(
+                self.bind(
+                    BindOp::Bind,
+                    BindingKind::Exchange,
                     &exchange.name,
                     &binding.exchange.name,
                     &binding.routing_key,
@@ -125,7 +129,9 @@ impl Channel {
             telemetry::declaring(
                 "binding",
                 &declared.name,
-                self.transport.bind_queue(
+                self.bind(
+                    BindOp::Bind,
+                    BindingKind::Queue,
                     &declared.name,
                     &binding.exchange.name,
                     &binding.routing_key,
@@ -138,6 +144,48 @@ impl Channel {
             cache(&self.shared).queues.insert(queue.clone());
         }
         Ok(declared)
+    }
+
+    /// One binding operation on the transport.
+    async fn bind(
+        &self,
+        op: BindOp,
+        kind: BindingKind,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: &FieldTable,
+    ) -> Result<()> {
+        let binding = BindingRef {
+            kind,
+            destination,
+            source,
+            routing_key,
+            arguments,
+        };
+        self.transport.binding(op, binding).await
+    }
+
+    /// What the transport under this channel can do.
+    pub fn capabilities(&self) -> Capabilities {
+        self.transport.capabilities()
+    }
+
+    /// Refuses, up front and once, to declare `what` on a transport that cannot declare
+    /// (STOMP): the one message says where to declare instead.
+    pub(crate) fn require_declare(&self, what: &str) -> Result<()> {
+        if self.capabilities().declare {
+            return Ok(());
+        }
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!(
+                "{what} cannot be declared on this transport (STOMP has no declarations). \
+                 Declare it over AMQP first (`kombu apply`, or `declare_all` on an amqp:// \
+                 connection to the same broker) or in the broker's definitions; consumers and \
+                 producers on stomp:// then use what exists"
+            ),
+        ))
     }
 
     /// Declare an exchange unless this connection already declared an equal one.
@@ -244,8 +292,14 @@ impl BoundExchange {
         arguments: &FieldTable,
     ) -> Result<()> {
         self.channel
-            .transport
-            .bind_exchange(&self.exchange.name, source, routing_key, arguments)
+            .bind(
+                BindOp::Bind,
+                BindingKind::Exchange,
+                &self.exchange.name,
+                source,
+                routing_key,
+                arguments,
+            )
             .await
     }
     /// Remove a binding from `source`.
@@ -256,8 +310,14 @@ impl BoundExchange {
         arguments: &FieldTable,
     ) -> Result<()> {
         self.channel
-            .transport
-            .unbind_exchange(&self.exchange.name, source, routing_key, arguments)
+            .bind(
+                BindOp::Unbind,
+                BindingKind::Exchange,
+                &self.exchange.name,
+                source,
+                routing_key,
+                arguments,
+            )
             .await
     }
 }
@@ -309,8 +369,14 @@ impl BoundQueue {
         arguments: &FieldTable,
     ) -> Result<()> {
         self.channel
-            .transport
-            .bind_queue(&self.queue.name, exchange, routing_key, arguments)
+            .bind(
+                BindOp::Bind,
+                BindingKind::Queue,
+                &self.queue.name,
+                exchange,
+                routing_key,
+                arguments,
+            )
             .await
     }
     /// Remove a binding.
@@ -321,8 +387,14 @@ impl BoundQueue {
         arguments: &FieldTable,
     ) -> Result<()> {
         self.channel
-            .transport
-            .unbind_queue(&self.queue.name, exchange, routing_key, arguments)
+            .bind(
+                BindOp::Unbind,
+                BindingKind::Queue,
+                &self.queue.name,
+                exchange,
+                routing_key,
+                arguments,
+            )
             .await
     }
     /// Remove every ready message; returns how many.

@@ -345,7 +345,9 @@ impl Consumer {
         self
     }
 
-    /// Whether `consume` declares the queues (and their exchanges and bindings) first.
+    /// Whether `consume` declares the queues (and their exchanges and bindings) first. On a
+    /// transport that cannot declare (STOMP, see [`Channel::capabilities`]) nothing is
+    /// declared: the queues must exist.
     pub fn auto_declare(mut self, auto_declare: bool) -> Self {
         self.auto_declare = auto_declare;
         self
@@ -413,7 +415,8 @@ impl Consumer {
     }
 
     async fn start(&mut self, index: usize) -> Result<()> {
-        if self.auto_declare {
+        // A transport that cannot declare (STOMP) consumes what exists.
+        if self.auto_declare && self.channel.capabilities().declare {
             let declared = self.channel.declare_queue(&self.queues[index]).await?;
             self.queues[index].name = declared.name;
         }
@@ -582,9 +585,9 @@ impl Consumer {
     }
 
     /// Whether its deliveries can be settled after it is cancelled (see
-    /// [`TransportChannel::settles_after_cancel`](crate::transport::TransportChannel::settles_after_cancel)).
+    /// [`Capabilities::settle_after_cancel`](crate::transport::Capabilities::settle_after_cancel)).
     pub(crate) fn settles_after_cancel(&self) -> bool {
-        self.channel.transport.settles_after_cancel()
+        self.channel.capabilities().settle_after_cancel
     }
 
     /// A message already delivered to this consumer, without waiting.

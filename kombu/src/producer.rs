@@ -133,7 +133,8 @@ impl Producer {
         self.headers.insert(key.into(), value.into());
         self
     }
-    /// Whether the exchange is declared before the first publish (default true).
+    /// Whether the exchange is declared before the first publish (default true; on a transport
+    /// that cannot declare, STOMP, it must exist and is not declared).
     pub fn auto_declare(mut self, auto_declare: bool) -> Self {
         self.auto_declare = auto_declare;
         self
@@ -239,7 +240,8 @@ impl Producer {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        if self.auto_declare {
+        // A transport that cannot declare (STOMP) publishes to what exists.
+        if self.auto_declare && self.channel.capabilities().declare {
             self.channel.maybe_declare_exchange(&self.exchange).await?;
         }
         if self.confirm {

@@ -191,6 +191,51 @@ async fn stomp_publish_reaches_an_amqp_consumer_with_its_properties() {
 }
 
 #[tokio::test]
+async fn a_plain_consumer_and_producer_work_on_stomp_and_declare_all_refuses_once() {
+    let t = test_name!();
+    let Some((stomp, amqp)) = both().await else {
+        return;
+    };
+    // The topology exists on the broker (declared over AMQP)...
+    let x = Exchange::new(name(t, "x"), ExchangeKind::Direct).auto_delete(true);
+    let q = Queue::new(name(t, "q"))
+        .auto_delete(true)
+        .bind_to(x.clone(), "k");
+    let achannel = amqp.channel().await.unwrap();
+    common::declare(&achannel, q.clone()).await;
+
+    // ... and on stomp:// the default consumer and producer (auto-declare on, nothing marked
+    // `no_declare`) use it instead of failing on a declaration STOMP cannot make.
+    let sch = stomp.channel().await.unwrap();
+    assert!(!sch.capabilities().declare);
+    let mut consumer = Consumer::new(&sch, [q.clone()]);
+    consumer.consume().await.unwrap();
+    Producer::new(&sch)
+        .exchange(x.clone())
+        .routing_key("k")
+        .publish(&json!({"n": 1}))
+        .await
+        .unwrap();
+    let m = consumer.recv(WAIT).await.unwrap();
+    assert_eq!(common::int_field(&m, "n"), 1);
+    m.ack().unwrap();
+
+    // declare_all is refused once, before it declares anything, saying where to declare.
+    let topology = kombu::topology::Topology::from_toml_str(&format!(
+        "version = 1\n[exchanges.\"{}\"]\n[queues.\"{}\"]\n",
+        name(t, "other-x"),
+        name(t, "other-q")
+    ))
+    .unwrap();
+    let err = topology.declare_all(&sch).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("over AMQP"), "{err}");
+    consumer.cancel().await.unwrap();
+    stomp.close().await.unwrap();
+    amqp.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn amqp_publish_reaches_a_stomp_consumer_with_its_properties() {
     let t = test_name!();
     let Some((stomp, amqp)) = both().await else {

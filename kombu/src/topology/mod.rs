@@ -378,6 +378,7 @@ impl Topology {
     /// Declares every exchange, queue and binding on `channel`, on any transport: first the
     /// exchanges (with their exchange-to-exchange bindings), then the queues with theirs.
     pub async fn declare_all(&self, channel: &Channel) -> crate::Result<()> {
+        channel.require_declare("the topology")?;
         for x in self.exchanges() {
             channel.declare_exchange(&x).await?;
         }

@@ -118,6 +118,77 @@ pub struct AckBatching {
     pub max_delay: std::time::Duration,
 }
 
+/// What a binding's destination is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindingKind {
+    /// `queue.bind`: messages go to a queue.
+    Queue,
+    /// `exchange.bind`: messages go on to another exchange.
+    Exchange,
+}
+
+/// One binding: what `source` routes with `routing_key` (and, for a headers exchange,
+/// `arguments`) goes to `destination`.
+#[derive(Debug, Clone, Copy)]
+pub struct BindingRef<'a> {
+    /// A queue or an exchange.
+    pub kind: BindingKind,
+    /// The queue or exchange that receives.
+    pub destination: &'a str,
+    /// The exchange messages come from.
+    pub source: &'a str,
+    /// The binding key.
+    pub routing_key: &'a str,
+    /// The binding's arguments (`x-match` and the headers for a headers exchange).
+    pub arguments: &'a FieldTable,
+}
+
+/// Add a binding or take it away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindOp {
+    /// `queue.bind` / `exchange.bind`.
+    Bind,
+    /// `queue.unbind` / `exchange.unbind`.
+    Unbind,
+}
+
+/// What a transport can do, so that the runtime adapts (a consumer on STOMP does not try to
+/// declare its queues) or refuses once, up front, with one clear message, instead of failing
+/// halfway through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Declare, delete and purge exchanges and queues.
+    pub declare: bool,
+    /// Add and remove bindings.
+    pub bind: bool,
+    /// Fetch one message (`basic.get`).
+    pub get: bool,
+    /// Publish as mandatory, with unroutable messages returned.
+    pub mandatory: bool,
+    /// Consume exclusively.
+    pub exclusive_consume: bool,
+    /// Consumer arguments (`x-priority`, ...).
+    pub consumer_arguments: bool,
+    /// Settle a delivery after its consumer was cancelled (RabbitMQ's STOMP ends the session
+    /// over it). Graceful shutdown cancels before the handlers in flight finish only where it
+    /// can.
+    pub settle_after_cancel: bool,
+}
+
+impl Capabilities {
+    /// Everything AMQP 0-9-1 offers.
+    pub const ALL: Capabilities = Capabilities {
+        declare: true,
+        bind: true,
+        get: true,
+        mandatory: true,
+        exclusive_consume: true,
+        consumer_arguments: true,
+        settle_after_cancel: true,
+    };
+}
+
 /// Options of `basic.consume`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsumeOptions {
@@ -158,38 +229,8 @@ pub trait TransportChannel: Send + Sync + 'static {
     async fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<()>;
     /// `queue.declare` (passive when `queue.passive`), with [`Queue::declare_arguments`].
     async fn declare_queue(&self, queue: &Queue) -> Result<QueueDeclared>;
-    /// `queue.bind`.
-    async fn bind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()>;
-    /// `queue.unbind`.
-    async fn unbind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()>;
-    /// `exchange.bind`: `destination` receives what `source` routes with `routing_key`.
-    async fn bind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()>;
-    /// `exchange.unbind`.
-    async fn unbind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()>;
+    /// `queue.bind`, `queue.unbind`, `exchange.bind` or `exchange.unbind`.
+    async fn binding(&self, op: BindOp, binding: BindingRef<'_>) -> Result<()>;
     /// `queue.delete`; returns the number of messages deleted.
     async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32>;
     /// `queue.purge`; returns the number of messages purged.
@@ -234,11 +275,9 @@ pub trait TransportChannel: Send + Sync + 'static {
     fn broker_tag(&self, delivery_tag: u64) -> u64 {
         delivery_tag
     }
-    /// Whether a delivery can still be settled after its consumer was cancelled (AMQP: yes;
-    /// RabbitMQ's STOMP refuses to settle a message of a cancelled subscription). Graceful
-    /// shutdown cancels before the handlers in flight finish only where it can.
-    fn settles_after_cancel(&self) -> bool {
-        true
+    /// What this transport can do (all of AMQP 0-9-1 unless it says otherwise).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
     }
     /// `basic.reject` (`basic.nack` for one message).
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()>;

@@ -26,7 +26,7 @@ use kombu::transport::{
     Confirmation, ConsumeOptions, Delivery, DeliverySender, OutgoingMessage, PendingConfirm,
     PublishFlags, QueueDeclared, Transport, TransportChannel,
 };
-use kombu::{BrokerUrl, Connection, ConnectionOptions, Exchange, FieldTable, Queue, Result};
+use kombu::{BrokerUrl, Connection, ConnectionOptions, Exchange, Queue, Result};
 
 /// Delivery tags of messages taken with `basic.get` over AMQP carry this bit.
 const AMQP_TAG: u64 = 1 << 63;
@@ -107,17 +107,12 @@ impl TransportChannel for SplitChannel {
     async fn declare_queue(&self, queue: &Queue) -> Result<QueueDeclared> {
         self.amqp.declare_queue(queue).await
     }
-    async fn bind_queue(&self, q: &str, e: &str, k: &str, a: &FieldTable) -> Result<()> {
-        self.amqp.bind_queue(q, e, k, a).await
-    }
-    async fn unbind_queue(&self, q: &str, e: &str, k: &str, a: &FieldTable) -> Result<()> {
-        self.amqp.unbind_queue(q, e, k, a).await
-    }
-    async fn bind_exchange(&self, d: &str, s: &str, k: &str, a: &FieldTable) -> Result<()> {
-        self.amqp.bind_exchange(d, s, k, a).await
-    }
-    async fn unbind_exchange(&self, d: &str, s: &str, k: &str, a: &FieldTable) -> Result<()> {
-        self.amqp.unbind_exchange(d, s, k, a).await
+    async fn binding(
+        &self,
+        op: kombu::transport::BindOp,
+        binding: kombu::transport::BindingRef<'_>,
+    ) -> Result<()> {
+        self.amqp.binding(op, binding).await
     }
     async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {
         self.amqp.delete_queue(name, if_unused, if_empty).await
@@ -180,8 +175,13 @@ impl TransportChannel for SplitChannel {
             self.stomp.ack(delivery_tag, multiple)
         }
     }
-    fn settles_after_cancel(&self) -> bool {
-        self.stomp.settles_after_cancel()
+    fn capabilities(&self) -> kombu::transport::Capabilities {
+        // STOMP's, plus what goes over the AMQP connection beside it.
+        let mut c = self.stomp.capabilities();
+        c.declare = true;
+        c.bind = true;
+        c.get = true;
+        c
     }
     fn set_ack_batching(&self, batching: Option<kombu::transport::AckBatching>) {
         self.stomp.set_ack_batching(batching);

@@ -29,8 +29,9 @@ use crate::field::FieldTable;
 use crate::sync::lock;
 use crate::transport::naming::unique_suffix;
 use crate::transport::{
-    AckBatching, Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender,
-    OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
+    AckBatching, BindOp, BindingKind, BindingRef, Confirmation, ConsumeOptions, ConsumerEvent,
+    Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared,
+    TransportChannel,
 };
 use crate::{Exchange, ExchangeKind, Queue};
 
@@ -741,7 +742,12 @@ pub(super) fn binding_context(link: Link, bind: bool, b: &BindingRecord) -> Stri
 }
 
 impl AmqpChannel {
-    async fn binding(&self, link: Link, bind: bool, binding: BindingRecord) -> Result<()> {
+    async fn apply_binding_record(
+        &self,
+        link: Link,
+        bind: bool,
+        binding: BindingRecord,
+    ) -> Result<()> {
         let b = &binding;
         self.run(
             || binding_context(link, bind, b),
@@ -842,56 +848,14 @@ impl TransportChannel for AmqpChannel {
         })
     }
 
-    async fn bind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        self.binding(
-            Link::Queue,
-            true,
-            record(queue, exchange, routing_key, arguments),
-        )
-        .await
-    }
-
-    async fn unbind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        self.binding(
-            Link::Queue,
-            false,
-            record(queue, exchange, routing_key, arguments),
-        )
-        .await
-    }
-
-    async fn bind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        let binding = record(destination, source, routing_key, arguments);
-        self.binding(Link::Exchange, true, binding).await
-    }
-
-    async fn unbind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        let binding = record(destination, source, routing_key, arguments);
-        self.binding(Link::Exchange, false, binding).await
+    async fn binding(&self, op: BindOp, b: BindingRef<'_>) -> Result<()> {
+        let link = match b.kind {
+            BindingKind::Queue => Link::Queue,
+            BindingKind::Exchange => Link::Exchange,
+        };
+        let record = record(b.destination, b.source, b.routing_key, b.arguments);
+        self.apply_binding_record(link, op == BindOp::Bind, record)
+            .await
     }
 
     async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {

@@ -18,11 +18,10 @@ use async_trait::async_trait;
 use self::broker::{Broker, ChanId, ConnId};
 use self::router::Destination;
 use super::{
-    ConsumeOptions, Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags,
-    QueueDeclared, Transport, TransportChannel,
+    BindOp, BindingKind, BindingRef, ConsumeOptions, Delivery, DeliverySender, OutgoingMessage,
+    PendingConfirm, PublishFlags, QueueDeclared, Transport, TransportChannel,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::field::FieldTable;
 use crate::{Exchange, Queue};
 
 fn broker(name: &str) -> Arc<Broker> {
@@ -115,52 +114,19 @@ impl TransportChannel for MemoryChannel {
         self.broker.declare_queue(self.id, queue)
     }
 
-    async fn bind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        let dest = Destination::Queue(queue.to_owned());
-        self.broker
-            .bind(self.id, dest, exchange, routing_key, arguments, true)
-    }
-
-    async fn unbind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        let dest = Destination::Queue(queue.to_owned());
-        self.broker
-            .bind(self.id, dest, exchange, routing_key, arguments, false)
-    }
-
-    async fn bind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        let dest = Destination::Exchange(destination.to_owned());
-        self.broker
-            .bind(self.id, dest, source, routing_key, arguments, true)
-    }
-
-    async fn unbind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        routing_key: &str,
-        arguments: &FieldTable,
-    ) -> Result<()> {
-        let dest = Destination::Exchange(destination.to_owned());
-        self.broker
-            .bind(self.id, dest, source, routing_key, arguments, false)
+    async fn binding(&self, op: BindOp, b: BindingRef<'_>) -> Result<()> {
+        let dest = match b.kind {
+            BindingKind::Queue => Destination::Queue(b.destination.to_owned()),
+            BindingKind::Exchange => Destination::Exchange(b.destination.to_owned()),
+        };
+        self.broker.bind(
+            self.id,
+            dest,
+            b.source,
+            b.routing_key,
+            b.arguments,
+            op == BindOp::Bind,
+        )
     }
 
     async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {

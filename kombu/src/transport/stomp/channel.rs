@@ -16,10 +16,10 @@ use super::convert::{
 use super::frame::{Command, Frame};
 use super::{lock, Shared};
 use crate::error::{Error, ErrorKind, Result};
-use crate::field::FieldTable;
 use crate::transport::{
-    Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender, OutgoingMessage,
-    PendingConfirm, PublishFlags, QueueDeclared, TransportChannel,
+    BindOp, BindingKind, BindingRef, Capabilities, Confirmation, ConsumeOptions, ConsumerEvent,
+    Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared,
+    TransportChannel,
 };
 use crate::{Exchange, Queue};
 
@@ -570,51 +570,18 @@ impl TransportChannel for StompChannel {
         Err(unsupported(&format!("declaring queue `{}`", queue.name)))
     }
 
-    async fn bind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        key: &str,
-        _: &FieldTable,
-    ) -> Result<()> {
+    async fn binding(&self, op: BindOp, b: BindingRef<'_>) -> Result<()> {
+        let what = match b.kind {
+            BindingKind::Queue => "queue",
+            BindingKind::Exchange => "exchange",
+        };
+        let (verb, to) = match op {
+            BindOp::Bind => ("binding", "to"),
+            BindOp::Unbind => ("unbinding", "from"),
+        };
         Err(unsupported(&format!(
-            "binding queue `{queue}` to exchange `{exchange}` with key `{key}`"
-        )))
-    }
-
-    async fn unbind_queue(
-        &self,
-        queue: &str,
-        exchange: &str,
-        key: &str,
-        _: &FieldTable,
-    ) -> Result<()> {
-        Err(unsupported(&format!(
-            "unbinding queue `{queue}` from exchange `{exchange}` (key `{key}`)"
-        )))
-    }
-
-    async fn bind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        key: &str,
-        _: &FieldTable,
-    ) -> Result<()> {
-        Err(unsupported(&format!(
-            "binding exchange `{destination}` to exchange `{source}` with key `{key}`"
-        )))
-    }
-
-    async fn unbind_exchange(
-        &self,
-        destination: &str,
-        source: &str,
-        key: &str,
-        _: &FieldTable,
-    ) -> Result<()> {
-        Err(unsupported(&format!(
-            "unbinding exchange `{destination}` from exchange `{source}` (key `{key}`)"
+            "{verb} {what} `{}` {to} exchange `{}` (key `{}`)",
+            b.destination, b.source, b.routing_key
         )))
     }
 
@@ -756,8 +723,16 @@ impl TransportChannel for StompChannel {
         self.settle(delivery_tag, multiple, |client, id| client.ack(id))
     }
 
-    fn settles_after_cancel(&self) -> bool {
-        false
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::ALL;
+        c.declare = false;
+        c.bind = false;
+        c.get = false;
+        c.mandatory = false;
+        c.exclusive_consume = false;
+        c.consumer_arguments = false;
+        c.settle_after_cancel = false;
+        c
     }
 
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
