@@ -24,6 +24,11 @@ pub mod billing {
     }
 }
 
+/// Policies beside the exchanges and queues they apply to.
+pub mod policies {
+    kombu::include_topology!("policies");
+}
+
 /// Three files in three formats, composed.
 pub mod orders {
     kombu::include_topology!("orders");

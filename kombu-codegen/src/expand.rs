@@ -733,6 +733,17 @@ fn declare_all(xs: &[proc_macro2::Ident], qs: &[proc_macro2::Ident]) -> TokenStr
             #(channel.declare_queue(&queues::#qs()).await?;)*
             ::core::result::Result::Ok(())
         }
+
+        /// Every exchange and every queue of this topology, as declarations, in file order
+        /// (what [`declare_all`] declares; equal to what `kombu::topology::Topology` gives at
+        /// run time for the same files).
+        #[allow(dead_code)]
+        pub fn declarations() -> (::std::vec::Vec<::kombu::Exchange>, ::std::vec::Vec<::kombu::Queue>) {
+            (
+                ::std::vec![#(exchanges::#xs()),*],
+                ::std::vec![#(queues::#qs()),*],
+            )
+        }
     }
 }
 
