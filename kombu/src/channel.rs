@@ -25,54 +25,30 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::connection::Shared;
 use crate::error::Result;
 use crate::field::FieldTable;
 use crate::message::{Message, Receipt};
 use crate::serialization::Accept;
-use crate::sync::lock;
+use crate::session::Session;
 use crate::telemetry;
 use crate::transport::{
     BindOp, BindingKind, BindingRef, Capabilities, QueueDeclared, TransportChannel,
 };
 use crate::{Exchange, Queue};
 
-/// What has been declared on a connection, keyed by full equality, so `auto_declare` sends
-/// each declaration once.
-#[derive(Debug, Default)]
-pub(crate) struct DeclareCache {
-    /// The transport generation these declarations were made in; a reconnect clears them.
-    generation: u64,
-    exchanges: HashSet<Exchange>,
-    queues: HashSet<Queue>,
-}
-
 /// A channel: where declarations, publishes and consumers run.
 #[derive(Clone)]
 pub struct Channel {
     pub(crate) transport: Arc<dyn TransportChannel>,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Session>,
 }
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel").finish_non_exhaustive()
     }
-}
-
-fn cache(shared: &Shared) -> std::sync::MutexGuard<'_, DeclareCache> {
-    let mut cache = lock(&shared.declared);
-    let generation = shared.transport.generation();
-    if cache.generation != generation {
-        *cache = DeclareCache {
-            generation,
-            ..DeclareCache::default()
-        };
-    }
-    cache
 }
 
 impl Channel {
@@ -103,7 +79,7 @@ impl Channel {
             )
             .await?;
         }
-        cache(&self.shared).exchanges.insert(exchange.clone());
+        self.shared.declared().exchanges.insert(exchange.clone());
         Ok(())
     }
 
@@ -141,7 +117,7 @@ impl Channel {
             .await?;
         }
         if !queue.name.is_empty() {
-            cache(&self.shared).queues.insert(queue.clone());
+            self.shared.declared().queues.insert(queue.clone());
         }
         Ok(declared)
     }
@@ -190,7 +166,7 @@ impl Channel {
 
     /// Declare an exchange unless this connection already declared an equal one.
     pub async fn maybe_declare_exchange(&self, exchange: &Exchange) -> Result<()> {
-        if cache(&self.shared).exchanges.contains(exchange) {
+        if self.shared.declared().exchanges.contains(exchange) {
             return Ok(());
         }
         self.declare_exchange(exchange).await
@@ -198,7 +174,7 @@ impl Channel {
 
     /// Declare a queue unless this connection already declared an equal one.
     pub async fn maybe_declare_queue(&self, queue: &Queue) -> Result<()> {
-        if !queue.name.is_empty() && cache(&self.shared).queues.contains(queue) {
+        if !queue.name.is_empty() && self.shared.declared().queues.contains(queue) {
             return Ok(());
         }
         self.declare_queue(queue).await.map(|_| ())
@@ -279,7 +255,9 @@ impl BoundExchange {
             .transport
             .delete_exchange(&self.exchange.name, if_unused)
             .await?;
-        cache(&self.channel.shared)
+        self.channel
+            .shared
+            .declared()
             .exchanges
             .retain(|e| e.name != self.exchange.name);
         Ok(())
@@ -409,7 +387,9 @@ impl BoundQueue {
             .transport
             .delete_queue(&self.queue.name, if_unused, if_empty)
             .await?;
-        cache(&self.channel.shared)
+        self.channel
+            .shared
+            .declared()
             .queues
             .retain(|q| q.name != self.queue.name);
         Ok(n)

@@ -2,32 +2,21 @@
 //! channels, and runs consumer callbacks in [`Connection::drain_events`].
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
-use crate::channel::{Channel, DeclareCache};
+use crate::channel::Channel;
 use crate::compression::DEFAULT_MAX_DECOMPRESSED;
-use crate::consumer::ConsumerShared;
 use crate::error::{Error, ErrorKind, Result};
+use crate::session::Session;
 use crate::simple::SimpleQueue;
-use crate::sync::lock;
 use crate::transport::memory::MemoryTransport;
 use crate::transport::Transport;
 use crate::url::{BrokerUrl, Scheme};
-
-/// State shared by a connection and everything made from it.
-pub(crate) struct Shared {
-    pub transport: Arc<dyn Transport>,
-    pub declared: Mutex<DeclareCache>,
-    pub consumers: Mutex<Vec<Weak<ConsumerShared>>>,
-    pub max_decompressed: usize,
-    /// Where `drain_events` starts polling, rotated so no consumer starves the others.
-    pub next_poll: AtomicUsize,
-}
 
 /// Settings of a connection beyond its URL.
 #[derive(Debug, Clone)]
@@ -77,15 +66,9 @@ impl ConnectionOptions {
     }
 }
 
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
-
 struct Inner {
     transport: Arc<dyn Transport>,
-    shared: Arc<Shared>,
+    shared: Arc<Session>,
     url: BrokerUrl,
     alternates: Vec<BrokerUrl>,
     default_channel: OnceCell<Channel>,
@@ -182,13 +165,10 @@ impl Connection {
         Connection {
             inner: Arc::new(Inner {
                 transport,
-                shared: Arc::new(Shared {
-                    transport: Arc::clone(&transport_for_cache),
-                    declared: Mutex::default(),
-                    consumers: Mutex::default(),
-                    max_decompressed: options.max_decompressed,
-                    next_poll: AtomicUsize::new(0),
-                }),
+                shared: Arc::new(Session::new(
+                    Arc::clone(&transport_for_cache),
+                    options.max_decompressed,
+                )),
                 url,
                 alternates,
                 default_channel: OnceCell::new(),
@@ -243,11 +223,7 @@ impl Connection {
     pub async fn drain_events(&self, timeout: Duration) -> Result<()> {
         let shared = Arc::clone(&self.inner.shared);
         let next = poll_fn(move |cx| {
-            let consumers: Vec<Arc<ConsumerShared>> = {
-                let mut list = lock(&shared.consumers);
-                list.retain(|w| w.strong_count() > 0);
-                list.iter().filter_map(Weak::upgrade).collect()
-            };
+            let consumers = shared.consumers();
             let start = shared.next_poll.fetch_add(1, Ordering::Relaxed);
             let n = consumers.len();
             for i in 0..n {
@@ -286,16 +262,6 @@ impl Connection {
     /// has the message.
     pub async fn close(&self) -> Result<()> {
         self.inner.transport.close().await
-    }
-
-    pub(crate) fn register_consumer(shared: &Shared, consumer: &Arc<ConsumerShared>) {
-        let mut list = lock(&shared.consumers);
-        if !list
-            .iter()
-            .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(consumer)))
-        {
-            list.push(Arc::downgrade(consumer));
-        }
     }
 }
 

@@ -13,10 +13,10 @@ use futures_core::Stream;
 use tokio::sync::mpsc;
 
 use crate::channel::Channel;
-use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{Message, Receipt};
 use crate::serialization::Accept;
+use crate::session::Drainable;
 use crate::sync::lock;
 use crate::transport::{ConsumeOptions, ConsumerEvent, DeliverySender};
 use crate::value::Value;
@@ -58,27 +58,6 @@ impl std::fmt::Debug for ConsumerShared {
 }
 
 impl ConsumerShared {
-    pub(crate) fn has_handlers(&self) -> bool {
-        self.has_handlers.load(Ordering::Acquire)
-    }
-
-    /// The next delivery or broker cancel; `None` once every consume started has ended and
-    /// what came before the ends was taken.
-    pub(crate) fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<ConsumerEvent>> {
-        let mut rx = lock(&self.rx);
-        loop {
-            match rx.poll_recv(cx) {
-                Poll::Ready(Some(ConsumerEvent::Ended { consumer_tag })) => {
-                    self.end(&consumer_tag);
-                }
-                Poll::Ready(Some(event)) => return Poll::Ready(Some(event)),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending if self.has_ended() => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-
     /// The event already queued, if any, without waiting (ends are taken in passing).
     fn try_event(&self) -> Option<ConsumerEvent> {
         let mut rx = lock(&self.rx);
@@ -136,9 +115,30 @@ impl ConsumerShared {
             }
         }
     }
+}
 
+impl Drainable for ConsumerShared {
+    fn has_handlers(&self) -> bool {
+        self.has_handlers.load(Ordering::Acquire)
+    }
+    /// The next delivery or broker cancel; `None` once every consume started has ended and
+    /// what came before the ends was taken.
+    fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Option<ConsumerEvent>> {
+        let mut rx = lock(&self.rx);
+        loop {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(ConsumerEvent::Ended { consumer_tag })) => {
+                    self.end(&consumer_tag);
+                }
+                Poll::Ready(Some(event)) => return Poll::Ready(Some(event)),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending if self.has_ended() => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
     /// Callback-mode dispatch of one event.
-    pub(crate) fn handle(&self, event: ConsumerEvent) -> Result<()> {
+    fn handle(&self, event: ConsumerEvent) -> Result<()> {
         let mut handlers = lock(&self.handlers);
         if let ConsumerEvent::Cancelled {
             consumer_tag,
@@ -405,7 +405,9 @@ impl Consumer {
                 receipt.registry = Arc::clone(registry);
             }
             *lock(&self.shared.receipt) = Some(receipt);
-            Connection::register_consumer(&self.channel.shared, &self.shared);
+            self.channel
+                .shared
+                .register_consumer(Arc::clone(&self.shared) as Arc<dyn Drainable>);
             self.consuming = true;
         }
         for i in 0..self.queues.len() {
@@ -516,56 +518,6 @@ impl Consumer {
                 format!("no message arrived within {timeout:?}"),
             )),
         }
-    }
-
-    /// Handle deliveries with an async handler, up to `options`' concurrency at once, settling
-    /// each message as the handler answers (a message the handler settled itself is left as
-    /// it is), until the stream ends or the shutdown in `options` is done. See [`RunOptions`].
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use kombu::{Connection, Consumer, Disposition, Producer, Queue, RunOptions, Shutdown};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> kombu::Result<()> {
-    /// let conn = Connection::connect("memory://consumer-run-doc").await?;
-    /// let channel = conn.channel().await?;
-    /// let mut consumer = Consumer::new(&channel, [Queue::new("thumbnails")]);
-    /// consumer.consume().await?;
-    /// let producer = Producer::new(&channel).routing_key("thumbnails");
-    /// for n in 0..10 {
-    ///     producer.publish(&serde_json::json!({ "n": n })).await?;
-    /// }
-    /// let shutdown = Shutdown::new(Duration::from_secs(5));
-    /// let done = std::sync::atomic::AtomicUsize::new(0);
-    /// let options = RunOptions::new().concurrency(4).shutdown(shutdown.clone());
-    /// consumer
-    ///     .run(options, async |message| {
-    ///         tokio::time::sleep(Duration::from_millis(5)).await; // some awaited work
-    ///         if done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 10 {
-    ///             shutdown.token().cancel();
-    ///         }
-    ///         match message.payload() {
-    ///             Ok(_) => Disposition::Ack,
-    ///             Err(_) => Disposition::Reject,
-    ///         }
-    ///     })
-    ///     .await?;
-    /// assert_eq!(done.into_inner(), 10);
-    /// conn.close().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// [`RunOptions`]: crate::RunOptions
-    pub async fn run(
-        &mut self,
-        options: crate::RunOptions,
-        handler: impl AsyncFn(&Message) -> crate::Disposition,
-    ) -> Result<()> {
-        crate::worker::run(self, &options, async |message, _queue| {
-            handler(message).await
-        })
-        .await
     }
 
     /// The deliveries decoded as `T` (by their content type, as [`Message::decode`] does), as a

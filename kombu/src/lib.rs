@@ -192,6 +192,7 @@ mod properties;
 #[cfg(feature = "python-types")]
 pub mod python_types;
 pub mod serialization;
+mod session;
 mod shutdown;
 mod simple;
 mod suggest;

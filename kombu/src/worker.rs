@@ -110,6 +110,58 @@ impl RunOptions {
     }
 }
 
+impl Consumer {
+    /// Handle deliveries with an async handler, up to `options`' concurrency at once, settling
+    /// each message as the handler answers (a message the handler settled itself is left as
+    /// it is), until the stream ends or the shutdown in `options` is done. See [`RunOptions`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kombu::{Connection, Consumer, Disposition, Producer, Queue, RunOptions, Shutdown};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> kombu::Result<()> {
+    /// let conn = Connection::connect("memory://consumer-run-doc").await?;
+    /// let channel = conn.channel().await?;
+    /// let mut consumer = Consumer::new(&channel, [Queue::new("thumbnails")]);
+    /// consumer.consume().await?;
+    /// let producer = Producer::new(&channel).routing_key("thumbnails");
+    /// for n in 0..10 {
+    ///     producer.publish(&serde_json::json!({ "n": n })).await?;
+    /// }
+    /// let shutdown = Shutdown::new(Duration::from_secs(5));
+    /// let done = std::sync::atomic::AtomicUsize::new(0);
+    /// let options = RunOptions::new().concurrency(4).shutdown(shutdown.clone());
+    /// consumer
+    ///     .run(options, async |message| {
+    ///         tokio::time::sleep(Duration::from_millis(5)).await; // some awaited work
+    ///         if done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 10 {
+    ///             shutdown.token().cancel();
+    ///         }
+    ///         match message.payload() {
+    ///             Ok(_) => Disposition::Ack,
+    ///             Err(_) => Disposition::Reject,
+    ///         }
+    ///     })
+    ///     .await?;
+    /// assert_eq!(done.into_inner(), 10);
+    /// conn.close().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`RunOptions`]: crate::RunOptions
+    pub async fn run(
+        &mut self,
+        options: RunOptions,
+        handler: impl AsyncFn(&Message) -> crate::Disposition,
+    ) -> Result<()> {
+        run(self, &options, async |message, _queue| {
+            handler(message).await
+        })
+        .await
+    }
+}
+
 /// What the loop waits for next. (Built once per event and matched at once: boxing the
 /// message would cost an allocation per delivery for nothing.)
 #[allow(clippy::large_enum_variant)]
