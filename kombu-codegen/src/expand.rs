@@ -859,6 +859,7 @@ fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
         quote! {
             #doc
             #[allow(dead_code)]
+            #[derive(Debug)]
             pub struct #id {
                 #field: ::kombu::Producer,
             }
@@ -1103,6 +1104,17 @@ fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             consumer: ::kombu::Consumer,
             handler: #handler_ty,
             concurrency: usize,
+        }
+
+        // The handler need not be `Debug`; it is left out.
+        #[automatically_derived]
+        impl<#handler_ty> ::core::fmt::Debug for #struct_id<#handler_ty> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#struct_id))
+                    .field("consumer", &self.consumer)
+                    .field("concurrency", &self.concurrency)
+                    .finish_non_exhaustive()
+            }
         }
 
         #[allow(dead_code)]
