@@ -70,6 +70,26 @@ impl Shutdown {
         Shutdown { token, grace }
     }
 
+    /// Requests the shutdown when the process gets SIGTERM (what service managers and
+    /// Kubernetes send) or SIGINT (Ctrl-C): spawns a task on the current tokio runtime that
+    /// waits for either. Returns `self` for chaining.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let shutdown = kombu::Shutdown::new(std::time::Duration::from_secs(30)).on_signals();
+    /// # }
+    /// ```
+    pub fn on_signals(self) -> Self {
+        let token = self.token.clone();
+        tokio::spawn(async move {
+            termination().await;
+            tracing::info!("termination signal: shutting down");
+            token.cancel();
+        });
+        self
+    }
+
     /// The token: cancel it to request the shutdown.
     pub fn token(&self) -> &CancellationToken {
         &self.token
@@ -140,5 +160,33 @@ impl Shutdown {
             }
         }
         Ok(returned)
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C); on other platforms Ctrl-C.
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            let mut term = std::pin::pin!(term.recv());
+            let mut int = std::pin::pin!(int.recv());
+            std::future::poll_fn(|cx| {
+                if term.as_mut().poll(cx).is_ready() || int.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No way to hear the signal: never request the shutdown from here.
+        std::future::pending::<()>().await;
     }
 }

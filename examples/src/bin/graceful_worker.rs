@@ -53,12 +53,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let shutdown = Shutdown::new(grace);
-    let token = shutdown.token().clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        token.cancel();
-    });
+    // SIGTERM or Ctrl-C requests the shutdown.
+    let shutdown = Shutdown::new(grace).on_signals();
     // Idle: stop as if asked to, once no handler has started for `idle_exit`.
     let started = Instant::now();
     let last_start = std::sync::Arc::new(AtomicU64::new(0));
@@ -122,20 +118,4 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         handled.into_inner()
     );
     Ok(())
-}
-
-/// SIGTERM (what service managers send) or Ctrl-C.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -82,13 +82,9 @@ async fn run() -> kombu::Result<()> {
         publish_some(&MediaProducer::new(&channel)).await?;
     }
 
-    // SIGTERM (what service managers send) or Ctrl-C requests the shutdown.
-    let shutdown = Shutdown::new(Duration::from_secs(30));
-    let token = shutdown.token().clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        token.cancel();
-    });
+    // SIGTERM (what service managers send) or Ctrl-C requests the shutdown; handlers in flight
+    // then have 30 s.
+    let shutdown = Shutdown::new(Duration::from_secs(30)).on_signals();
 
     let worker = Worker {
         handled: AtomicU64::new(0),
@@ -125,20 +121,4 @@ async fn publish_some(producer: &MediaProducer) -> kombu::Result<()> {
             .await?;
     }
     Ok(())
-}
-
-/// SIGTERM or Ctrl-C.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
