@@ -12,6 +12,7 @@
 pub mod amqp;
 pub mod memory;
 pub(crate) mod naming;
+pub mod recovery;
 #[cfg(feature = "stomp")]
 pub mod stomp;
 

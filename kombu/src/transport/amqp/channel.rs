@@ -530,7 +530,7 @@ async fn forward(
                     && !ch.conn.is_closed() =>
             {
                 tracing::debug!(error = format_args!("{e:#}"), consumer_tag = %tag, "still waiting for the connection to recover");
-                tokio::time::sleep(ch.conn.options().max_backoff).await;
+                tokio::time::sleep(ch.conn.options().recovery.max_backoff).await;
             }
             Err(e) => {
                 lock(&ch.consumers).remove(&tag);

@@ -28,6 +28,7 @@ use lapin::ConnectionProperties;
 use self::channel::{binding_context, AmqpChannel, Link};
 use self::convert::error;
 use self::topology::Topology;
+use super::recovery::{Backoff, RecoveryOptions};
 use super::{Transport, TransportChannel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::lock;
@@ -37,14 +38,8 @@ use crate::url::{BrokerUrl, Scheme};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AmqpOptions {
-    /// How long an operation waits for a lost connection to come back before failing.
-    pub recovery_timeout: Duration,
-    /// The first pause between reconnection attempts; it doubles up to `max_backoff`.
-    pub initial_backoff: Duration,
-    /// The longest pause between reconnection attempts.
-    pub max_backoff: Duration,
-    /// How long one connection attempt may take (the URL's `connection_timeout` wins).
-    pub connect_timeout: Duration,
+    /// Reconnection: how long operations wait, the backoff, one attempt's timeout.
+    pub recovery: RecoveryOptions,
     /// How long a publish waits for its publisher confirm.
     pub confirm_timeout: Duration,
     /// The heartbeat interval to ask for when the URL gives none (`heartbeat=` in the URL
@@ -58,18 +53,18 @@ pub struct AmqpOptions {
 impl AmqpOptions {
     /// Set how long operations wait for a lost connection to come back.
     pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
-        self.recovery_timeout = timeout;
+        self.recovery.recovery_timeout = timeout;
         self
     }
     /// Set the first and the longest pause between reconnection attempts.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max;
+        self.recovery.initial_backoff = initial;
+        self.recovery.max_backoff = max;
         self
     }
     /// Set how long one connection attempt may take.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.recovery.connect_timeout = timeout;
         self
     }
     /// Ask for this heartbeat interval unless the URL gives one.
@@ -92,10 +87,7 @@ impl AmqpOptions {
 impl Default for AmqpOptions {
     fn default() -> Self {
         AmqpOptions {
-            recovery_timeout: Duration::from_secs(30),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(10),
+            recovery: RecoveryOptions::default(),
             confirm_timeout: Duration::from_secs(30),
             heartbeat: None,
             tls_ca_pem: None,
@@ -174,7 +166,7 @@ async fn connect_one(url: &BrokerUrl, options: &AmqpOptions) -> Result<lapin::Co
     let timeout = url
         .options
         .connection_timeout
-        .unwrap_or(options.connect_timeout);
+        .unwrap_or(options.recovery.connect_timeout);
     let connect = async {
         #[cfg(feature = "tls")]
         if url.scheme == Scheme::Amqps {
@@ -214,13 +206,13 @@ impl ConnInner {
                 return Ok(Arc::clone(conn));
             }
         }
-        match tokio::time::timeout(self.options.recovery_timeout, self.recover()).await {
+        match tokio::time::timeout(self.options.recovery.recovery_timeout, self.recover()).await {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 ErrorKind::Connection,
                 format!(
                     "the connection to the broker is down and did not recover within {:?}{}",
-                    self.options.recovery_timeout,
+                    self.options.recovery.recovery_timeout,
                     lock(&self.last_failure)
                         .as_deref()
                         .map(|e| format!(" (last attempt: {e})"))
@@ -239,7 +231,7 @@ impl ConnInner {
                 return Ok(Arc::clone(conn));
             }
         }
-        let mut backoff = self.options.initial_backoff;
+        let mut backoff = Backoff::new(&self.options.recovery);
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Connection, "connection is closed"));
@@ -278,13 +270,12 @@ impl ConnInner {
             if let Some(e) = last {
                 tracing::warn!(
                     error = format_args!("{e:#}"),
-                    ?backoff,
+                    backoff = ?backoff.current(),
                     "reconnect failed; retrying"
                 );
                 *lock(&self.last_failure) = Some(format!("{e:#}"));
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(self.options.max_backoff);
+            backoff.wait().await;
         }
     }
 

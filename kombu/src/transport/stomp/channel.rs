@@ -16,6 +16,7 @@ use super::convert::{
 use super::frame::{Command, Frame};
 use super::{lock, Shared};
 use crate::error::{Error, ErrorKind, Result};
+use crate::transport::recovery::Backoff;
 use crate::transport::{
     BindOp, BindingKind, BindingRef, Capabilities, Confirmation, ConsumeOptions, ConsumerEvent,
     Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared,
@@ -146,7 +147,7 @@ impl StompChannel {
         let Some(me) = self.me.upgrade() else {
             return Err(Error::new(ErrorKind::Channel, "the channel was dropped"));
         };
-        let timeout = self.conn.options().recovery_timeout;
+        let timeout = self.conn.options().recovery.recovery_timeout;
         let recovery = tokio::spawn(async move { me.recover().await });
         match tokio::time::timeout(timeout, recovery).await {
             Ok(Ok(result)) => result,
@@ -167,7 +168,7 @@ impl StompChannel {
     async fn recover(&self) -> Result<Live> {
         let _counted = Recovering::enter(&self.in_recovery);
         let _guard = self.recovering.lock().await;
-        let mut backoff = self.conn.options().initial_backoff;
+        let mut backoff = Backoff::new(&self.conn.options().recovery);
         loop {
             self.check_open()?;
             if let Some(live) = self.current() {
@@ -208,13 +209,10 @@ impl StompChannel {
                     if e.kind() == ErrorKind::AccessRefused {
                         return Err(e);
                     }
-                    tracing::warn!(error = %e, ?backoff, "STOMP reconnect failed; retrying");
+                    tracing::warn!(error = %e, backoff = ?backoff.current(), "STOMP reconnect failed; retrying");
                 }
             }
-            tokio::time::sleep(backoff).await;
-            backoff = backoff
-                .saturating_mul(2)
-                .min(self.conn.options().max_backoff);
+            backoff.wait().await;
         }
     }
 

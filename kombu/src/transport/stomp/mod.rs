@@ -43,6 +43,7 @@ use async_trait::async_trait;
 use self::channel::StompChannel;
 use self::client::{Client, ConnectOptions};
 use self::frame::Limits;
+use super::recovery::RecoveryOptions;
 use super::{Transport, TransportChannel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::lock;
@@ -52,15 +53,9 @@ use crate::url::BrokerUrl;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StompOptions {
-    /// How long an operation waits for a lost session to come back before failing.
-    pub recovery_timeout: Duration,
-    /// The first pause between reconnection attempts; it doubles up to `max_backoff`.
-    pub initial_backoff: Duration,
-    /// The longest pause between reconnection attempts.
-    pub max_backoff: Duration,
-    /// How long one connection attempt (and each receipt) may take (the URL's
-    /// `connection_timeout` wins for connecting).
-    pub connect_timeout: Duration,
+    /// Reconnection: how long operations wait for a lost session, the backoff, one attempt's
+    /// timeout (also each receipt's).
+    pub recovery: RecoveryOptions,
     /// The heart-beat to offer and ask for, both ways (`heartbeat=` in the URL wins); zero
     /// turns heart-beats off.
     pub heartbeat: Duration,
@@ -71,13 +66,18 @@ pub struct StompOptions {
 impl StompOptions {
     /// Set how long operations wait for a lost session to come back.
     pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
-        self.recovery_timeout = timeout;
+        self.recovery.recovery_timeout = timeout;
         self
     }
     /// Set the first and the longest pause between reconnection attempts.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max;
+        self.recovery.initial_backoff = initial;
+        self.recovery.max_backoff = max;
+        self
+    }
+    /// Set how long one connection attempt (and each receipt) may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.recovery.connect_timeout = timeout;
         self
     }
     /// Offer and ask for this heart-beat interval unless the URL gives one.
@@ -95,10 +95,7 @@ impl StompOptions {
 impl Default for StompOptions {
     fn default() -> Self {
         StompOptions {
-            recovery_timeout: Duration::from_secs(30),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(10),
+            recovery: RecoveryOptions::default(),
             heartbeat: Duration::from_secs(10),
             limits: Limits::default(),
         }
@@ -135,7 +132,7 @@ fn connect_options(url: &BrokerUrl, options: &StompOptions) -> ConnectOptions {
         timeout: url
             .options
             .connection_timeout
-            .unwrap_or(options.connect_timeout),
+            .unwrap_or(options.recovery.connect_timeout),
         limits: options.limits,
     }
 }
