@@ -274,6 +274,24 @@ pub struct Publish<'a, T: ?Sized> {
     properties: Properties,
 }
 
+// The payload need not be `Debug`; what the publish will do is.
+impl<T: ?Sized> std::fmt::Debug for Publish<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publish")
+            .field("exchange", &self.exchange)
+            .field("routing_key", &self.routing_key)
+            .field("serializer", &self.serializer)
+            .field("compression", &self.compression)
+            .field("headers", &self.headers)
+            .field("content_type", &self.content_type)
+            .field("content_encoding", &self.content_encoding)
+            .field("mandatory", &self.mandatory)
+            .field("declare", &self.declare)
+            .field("properties", &self.properties)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
     fn new(producer: &'a Producer, payload: Payload<'a, T>) -> Self {
         Publish {
