@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
+use crate::api::{enc, Api, Binding};
 use crate::management::{
-    enc, file_declares, plan_steps, step_json, Action, Api, Binding, Format, Request, Step, Subject,
+    file_declares, plan_steps, step_json, Action, Format, Request, Step, Subject,
 };
 use crate::migrate::{self, Mover};
 use crate::output::sayln;

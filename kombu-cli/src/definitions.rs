@@ -1,4 +1,6 @@
-//! `kombu export` and `kombu import`: RabbitMQ definitions.json to and from topology files.
+//! RabbitMQ definitions.json to and from topology models: the conversion the `export` and
+//! `import` commands (`interchange.rs`) and `plan`/`apply` (`management.rs`) share. It reads and
+//! writes JSON only; fetching from a broker is the commands' business.
 //!
 //! Export writes what `rabbitmqctl import_definitions` (or the management UI) loads: exchanges,
 //! queues with their `x-` arguments, bindings. Import reads a broker's export back into a
@@ -10,28 +12,12 @@
 //! `<uuid>.reply.celery.pidbox`, `<hostname>.celery.pidbox`, uuid-named reply queues).
 //! Durations are written with their unit (`x-message-ttl: 2000` as `"2000ms"`).
 
-use std::path::{Path, PathBuf};
-
 use indexmap::IndexMap;
 use kombu::topology::{
     At, BindingDef, ExchangeDef, HeadersMatch, QueueDef, Topology, TopologyModel,
 };
 use kombu::{FieldTable, FieldValue, Overflow, QueueType};
 use serde_json::{json, Value};
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum ExportFormat {
-    /// RabbitMQ definitions.json.
-    Definitions,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum ImportFormat {
-    /// A TOML topology file.
-    Toml,
-    /// A YAML topology file.
-    Yaml,
-}
 
 /// A field value as plain JSON, the way the management API and definitions files carry it.
 pub(crate) fn to_json(v: &FieldValue) -> Value {
@@ -125,18 +111,6 @@ pub(crate) fn definitions(topology: &Topology, vhost: &str) -> Value {
     let mut defs = json!({ "exchanges": exchanges, "queues": queues, "bindings": bindings });
     crate::policies::export_into(&mut defs, topology.model(), vhost);
     defs
-}
-
-pub(crate) fn export(
-    files: &[PathBuf],
-    _format: ExportFormat,
-    vhost: &str,
-) -> Result<u8, crate::Failure> {
-    let topology = crate::load(files)?;
-    let text =
-        serde_json::to_string_pretty(&definitions(&topology, vhost)).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(0)
 }
 
 fn s(v: &Value, key: &str) -> String {
@@ -333,7 +307,7 @@ pub(crate) struct LeftOut {
 
 impl LeftOut {
     /// The summary on stderr, or nothing.
-    fn report(&self) -> Option<String> {
+    pub(crate) fn report(&self) -> Option<String> {
         if self.entities.is_empty() {
             return None;
         }
@@ -487,46 +461,4 @@ pub(crate) fn adopt(defs: &Value, vhost: &str, keep_ephemeral: bool) -> (Topolog
         ..TopologyModel::default()
     };
     (model, left)
-}
-
-pub(crate) fn import(
-    file: Option<&Path>,
-    broker: Option<&str>,
-    format: ImportFormat,
-    vhost: &str,
-    include_ephemeral: bool,
-) -> Result<u8, crate::Failure> {
-    let (defs, source) = match (file, broker) {
-        (Some(file), None) => {
-            let text =
-                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let defs: Value = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not JSON: {e}", file.display()))?;
-            (defs, file.display().to_string())
-        }
-        (None, Some(broker)) => (
-            crate::management::fetch_definitions(broker, vhost)?,
-            "the broker".to_owned(),
-        ),
-        _ => return Err("give a definitions.json, or --broker URL".to_owned()),
-    };
-    let (mut model, left) = adopt(&defs, vhost, include_ephemeral);
-    if let Some(summary) = left.report() {
-        eprintln!("{summary}");
-    }
-    for note in crate::policies::import_into(&mut model, &defs, vhost) {
-        eprintln!("note: {note}");
-    }
-    let out = match format {
-        ImportFormat::Toml => format!(
-            "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",
-            model.to_toml_string().map_err(|e| e.to_string())?
-        ),
-        ImportFormat::Yaml => format!(
-            "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",
-            model.to_yaml_string().map_err(|e| e.to_string())?
-        ),
-    };
-    print!("{out}");
-    Ok(0)
 }

@@ -21,6 +21,8 @@ use kombu::topology::{
     TopologyModel,
 };
 
+pub(crate) use crate::change::{Change, Class};
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Format {
     /// One line per change, with hints.
@@ -29,37 +31,6 @@ pub(crate) enum Format {
     Markdown,
     /// A JSON array of changes.
     Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub(crate) enum Class {
-    /// Additive; apply as is.
-    Safe,
-    /// Changed in place with a RabbitMQ policy.
-    Policy,
-    /// The broker refuses a redeclare: the entity is recreated (or renamed) with a migration.
-    Recreate,
-    /// Drops messages or routes.
-    Destructive,
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Class::Safe => "safe",
-            Class::Policy => "policy",
-            Class::Recreate => "recreate",
-            Class::Destructive => "destructive",
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Change {
-    pub(crate) entity: String,
-    pub(crate) change: String,
-    pub(crate) class: Class,
-    pub(crate) hint: Option<String>,
 }
 
 fn change(entity: &str, class: Class, text: impl Into<String>, hint: Option<String>) -> Change {
@@ -183,7 +154,7 @@ fn exchange(name: &str, old: &ExchangeDef, new: &ExchangeDef, out: &mut Vec<Chan
     if old.arguments != new.arguments {
         let kind = new.kind.as_str();
         match arguments_change(&old.arguments, &new.arguments, "exchange", name, |k| {
-            crate::management::compared_exchange_argument(kind, k)
+            crate::drift::compared_exchange_argument(kind, k)
         }) {
             Some(c) => out.push(c),
             None => recreate("arguments", table(&old.arguments), table(&new.arguments)),
@@ -307,7 +278,7 @@ fn queue(name: &str, old: &QueueDef, new: &QueueDef, out: &mut Vec<Change>) {
     }
     if old.arguments != new.arguments {
         match arguments_change(&old.arguments, &new.arguments, "queue", name, |k| {
-            crate::management::compared_queue_argument(k)
+            crate::drift::compared_queue_argument(k)
         }) {
             Some(c) => out.push(c),
             None => recreate("arguments", table(&old.arguments), table(&new.arguments)),

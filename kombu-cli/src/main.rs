@@ -10,14 +10,18 @@
 //! a class `diff --deny` names; changes that `apply` refused), 2 the command could not run
 //! (a usage error, an unreadable or invalid file, an unreachable broker).
 
+mod api;
 mod apply;
+mod change;
 mod check;
 mod comments;
 mod definitions;
 mod diff;
+mod drift;
 mod explain;
 mod fmt;
 mod graph;
+mod interchange;
 mod management;
 mod migrate;
 mod output;
@@ -180,8 +184,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = definitions::ExportFormat::Definitions)]
-        format: definitions::ExportFormat,
+        #[arg(long, value_enum, default_value_t = interchange::ExportFormat::Definitions)]
+        format: interchange::ExportFormat,
         /// The virtual host the definitions are for.
         #[arg(long, default_value = "/")]
         vhost: String,
@@ -195,8 +199,8 @@ enum Command {
         #[arg(long, conflicts_with = "file")]
         broker: Option<String>,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = definitions::ImportFormat::Toml)]
-        format: definitions::ImportFormat,
+        #[arg(long, value_enum, default_value_t = interchange::ImportFormat::Toml)]
+        format: interchange::ImportFormat,
         /// The virtual host to take.
         #[arg(long, default_value = "/")]
         vhost: String,
@@ -283,14 +287,14 @@ fn main() -> ExitCode {
             files,
             format,
             vhost,
-        } => definitions::export(&files, format, &vhost),
+        } => interchange::export(&files, format, &vhost),
         Command::Import {
             file,
             broker,
             format,
             vhost,
             include_ephemeral,
-        } => definitions::import(
+        } => interchange::import(
             file.as_deref(),
             broker.as_deref(),
             format,

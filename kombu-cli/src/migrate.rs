@@ -49,7 +49,8 @@ use kombu::transport::{
 };
 use serde_json::Value;
 
-use crate::management::{enc, queue_drift, Api, Binding};
+use crate::api::{enc, Api, Binding};
+use crate::drift::queue_drift;
 
 const SUFFIX: &str = ".kombu-migrate";
 

@@ -290,15 +290,15 @@ fn policy_path(operator: bool, vhost: &str, name: &str) -> String {
     };
     format!(
         "{kind}/{}/{}",
-        crate::management::enc(vhost),
-        crate::management::enc(name)
+        crate::api::enc(vhost),
+        crate::api::enc(name)
     )
 }
 
 /// Compares the files' policies for the API's vhost with the broker's. Policies on the broker
 /// that the files do not name are left alone (and counted).
 pub(crate) fn plan_policies(
-    api: &crate::management::Api,
+    api: &crate::api::Api,
     topology: &Topology,
 ) -> Result<(PolicyPlan, usize), crate::Failure> {
     let model = topology.model();
@@ -352,7 +352,7 @@ pub(crate) fn plan_policies(
 /// The files' policies for other vhosts than the API's: `plan` and `apply` act on one vhost, so
 /// these are named (not silently skipped) with the vhost to run them against.
 fn other_vhosts<'a>(
-    api: &crate::management::Api,
+    api: &crate::api::Api,
     topology: &'a Topology,
 ) -> Vec<(bool, &'a str, &'a str)> {
     let model = topology.model();
@@ -366,10 +366,7 @@ fn other_vhosts<'a>(
 }
 
 /// The line that names the policies of other vhosts, if any.
-pub(crate) fn other_vhosts_text(
-    api: &crate::management::Api,
-    topology: &Topology,
-) -> Option<String> {
+pub(crate) fn other_vhosts_text(api: &crate::api::Api, topology: &Topology) -> Option<String> {
     let others = other_vhosts(api, topology);
     if others.is_empty() {
         return None;
@@ -394,10 +391,7 @@ fn describe(operator: bool, name: &str) -> String {
 }
 
 /// The policy lines of `kombu plan`.
-pub(crate) fn print_plan(
-    api: &crate::management::Api,
-    topology: &Topology,
-) -> Result<(), crate::Failure> {
+pub(crate) fn print_plan(api: &crate::api::Api, topology: &Topology) -> Result<(), crate::Failure> {
     let (plan, others) = plan_policies(api, topology)?;
     let mut counts = [0usize; 3];
     for (operator, name, step, _) in &plan {
@@ -428,7 +422,7 @@ pub(crate) fn print_plan(
 /// The policy part of `kombu plan --format json`: each policy to create or update (`kind` is
 /// `policy` or `operator_policy`), the counts, and how many on the broker the files do not name.
 pub(crate) fn plan_json(
-    api: &crate::management::Api,
+    api: &crate::api::Api,
     topology: &Topology,
 ) -> Result<Value, crate::Failure> {
     let (plan, others) = plan_policies(api, topology)?;
@@ -481,7 +475,7 @@ pub(crate) fn applied_text((word, operator, name): &Applied) -> String {
 /// they apply to are declared, so that a new queue starts with its policy. Never deletes one.
 /// Returns what it put in place, in order.
 pub(crate) fn apply_policies(
-    api: &crate::management::Api,
+    api: &crate::api::Api,
     topology: &Topology,
 ) -> Result<Vec<Applied>, crate::Failure> {
     let (plan, _) = plan_policies(api, topology)?;

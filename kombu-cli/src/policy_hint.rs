@@ -17,7 +17,7 @@ use kombu::topology::{
     ApplyTo, EntityKind, PolicyDef, PolicyValue, SettingSource, Topology, TopologyModel,
 };
 
-use crate::diff::{Change, Class};
+use crate::change::{Change, Class};
 
 /// A policy-class field of a queue: its name in the file, the policy key, and its value in the
 /// broker's form.

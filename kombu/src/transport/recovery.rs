@@ -33,12 +33,14 @@ impl Default for RecoveryOptions {
 
 /// The pauses between reconnection attempts: `initial_backoff`, doubling, at most
 /// `max_backoff`.
+#[cfg(any(feature = "amqp", feature = "stomp"))]
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
     next: Duration,
     max: Duration,
 }
 
+#[cfg(any(feature = "amqp", feature = "stomp"))]
 impl Backoff {
     pub(crate) fn new(options: &RecoveryOptions) -> Self {
         Backoff {
@@ -59,7 +61,7 @@ impl Backoff {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "amqp", feature = "stomp")))]
 mod tests {
     use super::*;
 
