@@ -99,7 +99,11 @@ impl ConsumerShared {
                 })?;
                 let message = Message::new(delivery, receipt);
                 let queue = lock(&self.open).get(message.consumer_tag()).cloned();
-                crate::telemetry::delivered(queue.as_deref().unwrap_or(""), &message);
+                crate::telemetry::delivered(
+                    queue.as_deref().unwrap_or(""),
+                    message.delivery(),
+                    message.delivery_tag(),
+                );
                 Ok(message)
             }
             ConsumerEvent::Cancelled {

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::message::OutgoingMessage;
+use crate::outgoing::OutgoingMessage;
 
 /// `Result<T, kombu::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -183,10 +183,12 @@ pub mod compression;
 mod connection;
 mod consumer;
 mod dispatch;
+mod duration;
 pub(crate) mod entity;
 mod error;
 mod field;
 mod message;
+mod outgoing;
 mod producer;
 mod properties;
 #[cfg(feature = "python-types")]
@@ -211,7 +213,8 @@ pub use consumer::{Consumer, Decoded, Delivered};
 pub use dispatch::{Disposition, FailurePolicy};
 #[cfg(feature = "derive")]
 pub use kombu_derive::{Consumer, Producer};
-pub use message::{Message, MessageState, OutgoingMessage};
+pub use message::{Message, MessageState};
+pub use outgoing::OutgoingMessage;
 pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use shutdown::Shutdown;
 pub use simple::SimpleQueue;

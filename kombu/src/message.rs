@@ -1,6 +1,6 @@
 //! [`Message`]: one received message, with its delivery information, decoding (memoised and
-//! subject to the consumer's accept list) and its one-time acknowledgement; and
-//! [`OutgoingMessage`], one on its way to the broker.
+//! subject to the consumer's accept list) and its one-time acknowledgement. One on its way to
+//! the broker is an [`OutgoingMessage`](crate::OutgoingMessage).
 //!
 //! The body is already decompressed (the `compression` header is honoured when the message is
 //! built); decoding happens only when asked for.
@@ -53,17 +53,6 @@ pub(crate) struct Receipt {
     pub max_decompressed: usize,
 }
 
-/// A message on its way to the broker: body (serialized and maybe compressed) and properties.
-/// An unroutable or refused publish hands it back ([`Error::returned_message`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMessage {
-    /// The body bytes as sent: shared, so keeping the message to hand back after a refusal
-    /// costs no copy (`Vec<u8>` converts without copying: `body.into()`).
-    pub body: bytes::Bytes,
-    /// The basic properties.
-    pub properties: Properties,
-}
-
 /// A received message.
 pub struct Message {
     delivery: Delivery,
@@ -112,6 +101,12 @@ impl Message {
             state: Mutex::new(MessageState::Received),
             decoded: OnceLock::new(),
         }
+    }
+
+    /// The delivery as the transport handed it over (its tag is the transport's own: the
+    /// broker's is [`Message::delivery_tag`]).
+    pub(crate) fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     /// The body, decompressed, not decoded.

@@ -44,7 +44,8 @@ pub async fn process(
     message: &Message,
     handling: impl std::future::Future<Output = Disposition>,
 ) -> Disposition {
-    let span = crate::telemetry::process_span(consumer, queue, message);
+    let span =
+        crate::telemetry::process_span(consumer, queue, message.delivery(), message.delivery_tag());
     let started = std::time::Instant::now();
     let disposition = tracing::Instrument::instrument(handling, span).await;
     crate::telemetry::handled(consumer, queue.unwrap_or(""), started.elapsed());

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::entity::duration_ms;
-use crate::error::{Error, ErrorKind, Result};
+use crate::duration::duration_ms;
 use crate::field::FieldTable;
 
 /// Whether the broker writes a message to disk (AMQP `delivery_mode` 2) or not (1).
@@ -124,17 +123,10 @@ impl Properties {
         self.expiration.map(|d| duration_ms(d).to_string())
     }
 
-    /// Parse the wire form of `expiration` (a string of integer milliseconds).
-    pub fn parse_expiration(wire: &str) -> Result<Duration> {
-        wire.trim()
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::Decode,
-                    format!("expiration `{wire}` is not a whole number of milliseconds"),
-                )
-            })
+    /// Parse the wire form of `expiration` (a string of integer milliseconds); `None` when it
+    /// is not one.
+    pub fn parse_expiration(wire: &str) -> Option<Duration> {
+        wire.trim().parse::<u64>().ok().map(Duration::from_millis)
     }
 }
 
@@ -150,12 +142,10 @@ mod tests {
         };
         assert_eq!(p.expiration_wire().as_deref(), Some("10000"));
         assert_eq!(
-            Properties::parse_expiration("1500").unwrap(),
-            Duration::from_millis(1500)
+            Properties::parse_expiration("1500"),
+            Some(Duration::from_millis(1500))
         );
-        assert!(Properties::parse_expiration("1.5s")
-            .unwrap_err()
-            .is_decode());
+        assert_eq!(Properties::parse_expiration("1.5s"), None);
     }
 
     #[test]

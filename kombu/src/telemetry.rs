@@ -56,7 +56,7 @@ use std::time::Duration;
 use tracing::field::Empty;
 
 use crate::field::FieldTable;
-use crate::message::Message;
+use crate::transport::Delivery;
 
 /// `messaging.system`.
 const SYSTEM: &str = "rabbitmq";
@@ -156,29 +156,30 @@ pub(crate) fn publish_span(
 pub(crate) fn process_span(
     consumer: &str,
     queue: Option<&str>,
-    message: &Message,
+    delivery: &Delivery,
+    delivery_tag: u64,
 ) -> tracing::Span {
     let queue = queue.unwrap_or("");
     let span = tracing::info_span!(
         "process",
-        otel.name = %format_args!("process {}", delivery_destination(message.exchange(), message.routing_key(), queue)),
+        otel.name = %format_args!("process {}", delivery_destination(&delivery.exchange, &delivery.routing_key, queue)),
         otel.kind = "consumer",
         messaging.system = SYSTEM,
         messaging.operation.type = "process",
         messaging.operation.name = "process",
-        messaging.destination.name = %delivery_destination(message.exchange(), message.routing_key(), queue),
-        messaging.rabbitmq.destination.routing_key = message.routing_key(),
-        messaging.rabbitmq.message.delivery_tag = message.delivery_tag(),
-        messaging.message.id = message.properties().message_id.as_deref(),
-        messaging.message.conversation_id = message.properties().correlation_id.as_deref(),
-        messaging.message.body.size = message.body().len(),
+        messaging.destination.name = %delivery_destination(&delivery.exchange, &delivery.routing_key, queue),
+        messaging.rabbitmq.destination.routing_key = delivery.routing_key.as_str(),
+        messaging.rabbitmq.message.delivery_tag = delivery_tag,
+        messaging.message.id = delivery.properties.message_id.as_deref(),
+        messaging.message.conversation_id = delivery.properties.correlation_id.as_deref(),
+        messaging.message.body.size = delivery.body.len(),
         kombu.consumer = consumer,
-        kombu.redelivered = message.redelivered(),
+        kombu.redelivered = delivery.redelivered,
         error.type = Empty,
     );
     #[cfg(feature = "opentelemetry")]
     if !span.is_disabled() {
-        trace_context::continue_from(&span, message.headers());
+        trace_context::continue_from(&span, delivery.properties.headers.as_ref());
     }
     span
 }
@@ -241,14 +242,14 @@ pub(crate) fn published(
 }
 
 /// A delivery reached the consumer.
-pub(crate) fn delivered(queue: &str, message: &Message) {
+pub(crate) fn delivered(queue: &str, delivery: &Delivery, delivery_tag: u64) {
     tracing::debug!(
         queue,
-        delivery_tag = message.delivery_tag(),
-        redelivered = message.redelivered(),
-        exchange = message.exchange(),
-        routing_key = message.routing_key(),
-        body_size = message.body().len(),
+        delivery_tag = delivery_tag,
+        redelivered = delivery.redelivered,
+        exchange = delivery.exchange.as_str(),
+        routing_key = delivery.routing_key.as_str(),
+        body_size = delivery.body.len(),
         "message delivered"
     );
     let labels = [
@@ -257,7 +258,7 @@ pub(crate) fn delivered(queue: &str, message: &Message) {
         ("messaging.destination.name", queue.to_owned()),
     ];
     metrics::counter!("messaging.client.consumed.messages", &labels).increment(1);
-    if message.redelivered() {
+    if delivery.redelivered {
         metrics::counter!("kombu.delivery.redelivered", &labels).increment(1);
     }
 }

@@ -186,7 +186,12 @@ where
     let in_flight = &std::sync::atomic::AtomicUsize::new(0);
     let start = |message: Message, queue: Option<String>, lane: Option<Arc<str>>| async move {
         telemetry::in_flight(name, in_flight.fetch_add(1, Ordering::Relaxed) + 1);
-        let span = telemetry::process_span(name, queue.as_deref(), &message);
+        let span = telemetry::process_span(
+            name,
+            queue.as_deref(),
+            message.delivery(),
+            message.delivery_tag(),
+        );
         let started = std::time::Instant::now();
         let disposition = AssertUnwindSafe(handle(&message, queue.as_deref()))
             .catch_unwind()

@@ -7,12 +7,9 @@
 //! (names, composition, message types), which builds on these types.
 
 mod binding;
-pub(crate) mod duration;
 mod exchange;
 mod queue;
 
 pub use binding::Binding;
 pub use exchange::{Exchange, ExchangeKind};
 pub use queue::{Overflow, Queue, QueueType};
-
-pub(crate) use duration::duration_ms;

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{duration_ms, Binding, Exchange};
+use super::{Binding, Exchange};
+use crate::duration::duration_ms;
 use crate::field::{FieldTable, FieldValue};
 
 /// What a queue does when it is full (`x-overflow`).
@@ -106,14 +107,14 @@ pub struct Queue {
     /// `x-message-ttl`: how long a message may wait in the queue.
     #[serde(
         default,
-        with = "super::duration",
+        with = "crate::duration",
         skip_serializing_if = "Option::is_none"
     )]
     pub message_ttl: Option<Duration>,
     /// `x-expires`: the queue is deleted after being unused this long.
     #[serde(
         default,
-        with = "super::duration",
+        with = "crate::duration",
         skip_serializing_if = "Option::is_none"
     )]
     pub expires: Option<Duration>,

@@ -81,7 +81,7 @@ impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         let msg = msg.to_string();
         // A value's own deserializer may add a help line (a duration without its unit).
-        match msg.split_once(crate::entity::duration::HELP_MARK) {
+        match msg.split_once(crate::duration::HELP_MARK) {
             Some((message, help)) => {
                 let mut e = DeError::new(Code::InvalidValue, message.to_owned());
                 e.help = Some(help.to_owned());

@@ -383,7 +383,7 @@ pub struct QueueDef {
     /// `x-message-ttl`: a duration with its unit (`"2000ms"`, `"30s"`, `"5m"`).
     #[serde(
         default,
-        with = "crate::entity::duration::with_unit",
+        with = "crate::duration::with_unit",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<DurationSchema>")]
@@ -391,7 +391,7 @@ pub struct QueueDef {
     /// `x-expires`: the queue is deleted after being unused this long.
     #[serde(
         default,
-        with = "crate::entity::duration::with_unit",
+        with = "crate::duration::with_unit",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<DurationSchema>")]

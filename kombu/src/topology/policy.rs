@@ -19,7 +19,7 @@ use super::load::Origins;
 use super::model::{At, DurationSchema, TopologyModel};
 use super::source::SourceFile;
 use super::EntityKind;
-use crate::entity::duration_ms;
+use crate::duration::duration_ms;
 use crate::Overflow;
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -248,7 +248,7 @@ pub struct PolicyDefinition {
     /// Queues: how long a delivery may stay unacknowledged (RabbitMQ 3.12+).
     #[serde(
         default,
-        with = "crate::entity::duration::with_unit",
+        with = "crate::duration::with_unit",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<DurationSchema>")]
@@ -265,7 +265,7 @@ pub struct PolicyDefinition {
     /// Queues: how long a message may wait.
     #[serde(
         default,
-        with = "crate::entity::duration::with_unit",
+        with = "crate::duration::with_unit",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<DurationSchema>")]
@@ -273,7 +273,7 @@ pub struct PolicyDefinition {
     /// Queues: deleted after being unused this long (at least 1ms).
     #[serde(
         default,
-        with = "crate::entity::duration::with_unit",
+        with = "crate::duration::with_unit",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<DurationSchema>")]

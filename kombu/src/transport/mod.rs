@@ -28,8 +28,8 @@ use crate::field::FieldTable;
 use crate::properties::Properties;
 use crate::{Exchange, Queue};
 
-/// Defined next to [`Message`](crate::Message); also here, where transports take it.
-pub use crate::message::OutgoingMessage;
+/// Also here, where transports take it.
+pub use crate::outgoing::OutgoingMessage;
 
 /// Where a message is published and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -940,7 +940,7 @@ impl State {
                 if let Some(exp) = msg.properties.expiration {
                     t.insert(
                         "original-expiration".into(),
-                        crate::entity::duration_ms(exp).to_string().into(),
+                        crate::duration::duration_ms(exp).to_string().into(),
                     );
                 }
                 FieldValue::Table(t)

@@ -247,11 +247,11 @@ pub fn properties_of(frame: &Frame) -> Properties {
                 Err(_) => true,
             },
             "expiration" => match Properties::parse_expiration(value) {
-                Ok(d) => {
+                Some(d) => {
                     p.expiration = Some(d);
                     false
                 }
-                Err(_) => true,
+                None => true,
             },
             "reply-to" => {
                 // RabbitMQ shows an AMQP reply-to `q` as `/reply-queue/q`.

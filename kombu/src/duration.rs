@@ -1,4 +1,5 @@
-//! The serde form of the durations in declarations (TTLs, expiry).
+//! Durations as kombu writes them: the serde form of the durations in declarations and
+//! topology files (TTLs, expiry), and milliseconds for the wire.
 //!
 //! Written as a string with a unit (`"500ms"`, `"10s"`, `"5m"`, `"2h"`, `"1d"`). AMQP's
 //! resolution is the millisecond, so that is what is kept; values are written back in
