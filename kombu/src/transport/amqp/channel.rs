@@ -3,10 +3,10 @@
 //!
 //! Delivery tags handed out carry the channel's generation in their top bits, so a message
 //! delivered by a channel that has since died is recognised when acknowledged. Acks and rejects
-//! go through one ordered queue per channel (AMQP `basic.ack` has no reply, so callers need not
-//! wait); `close` flushes it first.
+//! go through one ordered queue per channel (`acks.rs`); `close` flushes it first. The
+//! declarations themselves are `declare.rs`, the conversions `convert.rs`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -15,17 +15,19 @@ use std::sync::{Arc, Mutex, Weak};
 use async_trait::async_trait;
 use futures_core::Stream;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
-    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-    ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::acks::{ack_loop, AckCmd, BatchState};
 use super::convert::{error, from_properties, to_properties, to_table};
+use super::declare::{
+    apply_binding, binding_context, exchange_declare, queue_declare, record, Link,
+};
 use super::topology::{BindingRecord, Topology};
 use super::ConnInner;
 use crate::error::{Error, ErrorKind, Result};
-use crate::field::FieldTable;
 use crate::sync::lock;
 use crate::transport::naming::unique_suffix;
 use crate::transport::{
@@ -33,63 +35,10 @@ use crate::transport::{
     Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared,
     TransportChannel,
 };
-use crate::{Exchange, ExchangeKind, Queue};
+use crate::{Exchange, Queue};
 
-const TAG_BITS: u32 = 40;
-const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
-
-fn kind(kind: &ExchangeKind) -> lapin::ExchangeKind {
-    match kind {
-        ExchangeKind::Direct => lapin::ExchangeKind::Direct,
-        ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
-        ExchangeKind::Topic => lapin::ExchangeKind::Topic,
-        ExchangeKind::Headers => lapin::ExchangeKind::Headers,
-        ExchangeKind::Custom(name) => lapin::ExchangeKind::Custom(name.clone()),
-    }
-}
-
-pub(super) async fn declare_exchange(ch: &lapin::Channel, exchange: &Exchange) -> Result<()> {
-    exchange_declare(ch, exchange)
-        .await
-        .map_err(|e| error(&format!("declaring exchange '{}'", exchange.name), e))
-}
-
-async fn exchange_declare(ch: &lapin::Channel, exchange: &Exchange) -> lapin::Result<()> {
-    ch.exchange_declare(
-        exchange.name.as_str().into(),
-        kind(&exchange.kind),
-        ExchangeDeclareOptions {
-            passive: exchange.passive,
-            durable: exchange.durable,
-            auto_delete: exchange.auto_delete,
-            internal: exchange.internal,
-            nowait: false,
-        },
-        to_table(&exchange.arguments),
-    )
-    .await
-}
-
-pub(super) async fn declare_queue(ch: &lapin::Channel, queue: &Queue) -> Result<lapin::Queue> {
-    queue_declare(ch, queue)
-        .await
-        .map_err(|e| error(&format!("declaring queue '{}'", queue.name), e))
-}
-
-async fn queue_declare(ch: &lapin::Channel, queue: &Queue) -> lapin::Result<lapin::Queue> {
-    ch.queue_declare(
-        queue.name.as_str().into(),
-        QueueDeclareOptions {
-            passive: queue.passive,
-            durable: queue.durable,
-            exclusive: queue.exclusive,
-            auto_delete: queue.is_auto_delete(),
-            nowait: false,
-        },
-        to_table(&queue.declare_arguments()),
-    )
-    .await
-}
+pub(super) const TAG_BITS: u32 = 40;
+pub(super) const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
 struct ConsumerRecord {
     queue: String,
@@ -97,28 +46,10 @@ struct ConsumerRecord {
     sender: DeliverySender,
 }
 
-enum AckCmd {
-    Ack {
-        tag: u64,
-        multiple: bool,
-    },
-    /// Finished messages wait in the batch: look whether one is due.
-    Batch,
-    Reject {
-        tag: u64,
-        requeue: bool,
-    },
-    Flush(oneshot::Sender<()>),
-    /// The channel was dropped without `close`: send what is queued, then close it.
-    Close {
-        prefetch: Option<u16>,
-    },
-}
-
 #[derive(Clone)]
 pub(super) struct Slot {
-    channel: lapin::Channel,
-    generation: u32,
+    pub(super) channel: lapin::Channel,
+    pub(super) generation: u32,
 }
 
 pub(super) struct AmqpChannel {
@@ -146,29 +77,9 @@ pub(super) struct AmqpChannel {
     acks: mpsc::UnboundedSender<AckCmd>,
     /// Acks and rejects queued but not yet sent; other operations wait for them, so what the
     /// user did first reaches the broker first.
-    pending_acks: AtomicUsize,
+    pub(super) pending_acks: AtomicUsize,
     batch: Arc<BatchState>,
     closed: AtomicBool,
-}
-
-/// Batched acknowledgement: which delivered messages are still being handled.
-#[derive(Default)]
-struct BatchState {
-    config: Mutex<Option<AckBatching>>,
-    enabled: AtomicBool,
-    /// Delivered, not yet settled (encoded tags), tracked while batching is on.
-    outstanding: Mutex<BTreeSet<u64>>,
-    /// Handled (acked by the user), not yet sent, and since when the oldest waits. Kept here
-    /// rather than sent to the ack task one by one: the task is woken once per batch.
-    done: Mutex<(BTreeSet<u64>, Option<tokio::time::Instant>)>,
-}
-
-impl BatchState {
-    fn delivered(&self, tag: u64) {
-        if self.enabled.load(Ordering::Relaxed) {
-            lock(&self.outstanding).insert(tag);
-        }
-    }
 }
 
 impl AmqpChannel {
@@ -544,203 +455,6 @@ async fn forward(
     }
 }
 
-/// Sends acks and rejects in the order they were made. It owns what it needs to send them
-/// (the slot and the batch), so what was queued still goes out after the channel is dropped;
-/// then it closes the channel.
-async fn ack_loop(
-    channel: Weak<AmqpChannel>,
-    slot: Arc<Mutex<Option<Slot>>>,
-    batch: Arc<BatchState>,
-    mut rx: mpsc::UnboundedReceiver<AckCmd>,
-) {
-    loop {
-        // While finished messages wait in the batch, wake up when the oldest is due.
-        let due = (*lock(&batch.config))
-            .and_then(|config| lock(&batch.done).1.map(|since| since + config.max_delay));
-        let next = match due {
-            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                Ok(cmd) => cmd,
-                Err(_) => {
-                    send_batch(&slot, &batch, true).await;
-                    continue;
-                }
-            },
-            None => rx.recv().await,
-        };
-        let Some(cmd) = next else { return };
-        let (tag, outcome) = match cmd {
-            AckCmd::Flush(reply) => {
-                send_batch(&slot, &batch, true).await;
-                let _ = reply.send(());
-                continue;
-            }
-            AckCmd::Batch => {
-                let max_count = lock(&batch.config).map_or(1, |c| c.max_count);
-                if lock(&batch.done).0.len() >= max_count {
-                    send_batch(&slot, &batch, false).await;
-                }
-                continue;
-            }
-            AckCmd::Close { prefetch } => {
-                send_batch(&slot, &batch, true).await;
-                let current = lock(&slot).take();
-                if let Some(current) = current {
-                    let _ = close_safely(current.channel, prefetch).await;
-                }
-                return;
-            }
-            AckCmd::Ack { tag, multiple } => (tag, {
-                match slot_for(&slot, tag) {
-                    Some(slot) => slot
-                        .channel
-                        .basic_ack(tag & TAG_MASK, BasicAckOptions { multiple })
-                        .await
-                        .map_err(|e| error("basic.ack", e)),
-                    None => Ok(()),
-                }
-            }),
-            AckCmd::Reject { tag, requeue } => (tag, {
-                match slot_for(&slot, tag) {
-                    Some(slot) => slot
-                        .channel
-                        .basic_reject(tag & TAG_MASK, BasicRejectOptions { requeue })
-                        .await
-                        .map_err(|e| error("basic.reject", e)),
-                    None => Ok(()),
-                }
-            }),
-        };
-        if let Some(ch) = channel.upgrade() {
-            ch.pending_acks.fetch_sub(1, Ordering::SeqCst);
-        }
-        if let Err(e) = outcome {
-            tracing::warn!(
-                error = format_args!("{e:#}"),
-                delivery_tag = tag & TAG_MASK,
-                "settling a delivery failed; the broker will redeliver it"
-            );
-        }
-    }
-}
-
-/// Ack, with one `multiple = true`, every finished message below the oldest one still being
-/// handled: nothing unfinished is ever covered. With `all`, the finished messages above it are
-/// then acked one by one, so no ack waits longer than the batch delay.
-async fn send_batch(slot: &Mutex<Option<Slot>>, batch: &BatchState, all: bool) {
-    let generation = lock(slot).as_ref().map(|s| u64::from(s.generation));
-    let acks: Vec<(u64, bool)> = {
-        let floor = lock(&batch.outstanding)
-            .first()
-            .copied()
-            .unwrap_or(u64::MAX);
-        let mut guard = lock(&batch.done);
-        let (done, since) = &mut *guard;
-        // Tags of a channel that died can no longer be acked.
-        done.retain(|t| Some(t >> TAG_BITS) == generation);
-        let mut acks = Vec::new();
-        if let Some(&highest) = done.range(..floor).next_back() {
-            acks.push((highest, true));
-        }
-        *done = done.split_off(&floor);
-        if all {
-            acks.extend(std::mem::take(done).into_iter().map(|t| (t, false)));
-        }
-        *since = (!done.is_empty()).then(tokio::time::Instant::now);
-        acks
-    };
-    for (tag, multiple) in acks {
-        if let Some(slot) = slot_for(slot, tag) {
-            if let Err(e) = slot
-                .channel
-                .basic_ack(tag & TAG_MASK, BasicAckOptions { multiple })
-                .await
-            {
-                tracing::warn!(error = %e, "a batched ack failed; the broker will redeliver those messages");
-            }
-        }
-    }
-}
-
-fn slot_for(slot: &Mutex<Option<Slot>>, tag: u64) -> Option<Slot> {
-    let generation = u32::try_from(tag >> TAG_BITS).ok()?;
-    lock(slot).clone().filter(|s| s.generation == generation)
-}
-
-/// What a binding leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Link {
-    Queue,
-    Exchange,
-}
-
-/// `queue.bind`/`queue.unbind` or `exchange.bind`/`exchange.unbind` for one binding record.
-pub(super) async fn apply_binding(
-    ch: &lapin::Channel,
-    link: Link,
-    bind: bool,
-    b: &BindingRecord,
-) -> lapin::Result<()> {
-    let (dest, source, key) = (
-        b.destination.as_str(),
-        b.source.as_str(),
-        b.routing_key.as_str(),
-    );
-    let args = to_table(&b.arguments);
-    match (link, bind) {
-        (Link::Queue, true) => {
-            ch.queue_bind(
-                dest.into(),
-                source.into(),
-                key.into(),
-                Default::default(),
-                args,
-            )
-            .await
-        }
-        (Link::Queue, false) => {
-            ch.queue_unbind(dest.into(), source.into(), key.into(), args)
-                .await
-        }
-        (Link::Exchange, true) => {
-            ch.exchange_bind(
-                dest.into(),
-                source.into(),
-                key.into(),
-                Default::default(),
-                args,
-            )
-            .await
-        }
-        (Link::Exchange, false) => {
-            ch.exchange_unbind(
-                dest.into(),
-                source.into(),
-                key.into(),
-                Default::default(),
-                args,
-            )
-            .await
-        }
-    }
-}
-
-/// What an error about a binding says it was doing.
-pub(super) fn binding_context(link: Link, bind: bool, b: &BindingRecord) -> String {
-    let (verb, dir) = if bind {
-        ("binding", "to")
-    } else {
-        ("unbinding", "from")
-    };
-    let what = match link {
-        Link::Queue => "queue",
-        Link::Exchange => "exchange",
-    };
-    format!(
-        "{verb} {what} '{}' {dir} exchange '{}'",
-        b.destination, b.source
-    )
-}
-
 impl AmqpChannel {
     async fn apply_binding_record(
         &self,
@@ -1104,7 +818,7 @@ impl TransportChannel for AmqpChannel {
 /// it refused, say): one synchronous round trip first, which the broker answers only after any
 /// such close. lapin mishandles crossing closes (it can then send a frame on a freed channel id,
 /// which costs the whole connection), so this ordering matters.
-async fn close_safely(channel: lapin::Channel, prefetch: Option<u16>) -> Result<()> {
+pub(super) async fn close_safely(channel: lapin::Channel, prefetch: Option<u16>) -> Result<()> {
     if !channel.status().connected() {
         return Ok(());
     }
@@ -1145,19 +859,5 @@ async fn in_order<F: Future>(order: &Mutex<()>, publish: F) -> F::Output {
     match first {
         std::task::Poll::Ready(out) => out,
         std::task::Poll::Pending => publish.await,
-    }
-}
-
-fn record(
-    destination: &str,
-    source: &str,
-    routing_key: &str,
-    arguments: &FieldTable,
-) -> BindingRecord {
-    BindingRecord {
-        destination: destination.to_owned(),
-        source: source.to_owned(),
-        routing_key: routing_key.to_owned(),
-        arguments: arguments.clone(),
     }
 }

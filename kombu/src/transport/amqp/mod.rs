@@ -10,8 +10,10 @@
 //! channel that died cannot be acknowledged (a clear channel error); the broker redelivers them
 //! with `redelivered = true`.
 
+mod acks;
 mod channel;
 mod convert;
+mod declare;
 mod topology;
 
 use std::pin::Pin;
@@ -25,8 +27,9 @@ use lapin::types::{LongString, ShortString};
 use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
 use lapin::ConnectionProperties;
 
-use self::channel::{binding_context, AmqpChannel, Link};
+use self::channel::AmqpChannel;
 use self::convert::error;
+use self::declare::{binding_context, Link};
 use self::topology::Topology;
 use super::recovery::{Backoff, RecoveryOptions};
 use super::{Transport, TransportChannel};
@@ -298,17 +301,17 @@ impl ConnInner {
             .await
             .map_err(|e| error("recovery: opening a channel", e))?;
         for e in &exchanges {
-            channel::declare_exchange(&ch, e).await?;
+            declare::declare_exchange(&ch, e).await?;
         }
         for q in &queues {
-            channel::declare_queue(&ch, q).await?;
+            declare::declare_queue(&ch, q).await?;
         }
         for (link, list) in [
             (Link::Queue, &queue_bindings),
             (Link::Exchange, &exchange_bindings),
         ] {
             for b in list {
-                channel::apply_binding(&ch, link, true, b)
+                declare::apply_binding(&ch, link, true, b)
                     .await
                     .map_err(|e| {
                         error(&format!("recovery: {}", binding_context(link, true, b)), e)
