@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::queue::{ConsumerState, QueueState, Stored};
+use super::refusal::{
+    access_refused, amqp_type_name, channel_closed, check_arguments, check_flag, locked, not_found,
+    precondition, QUEUE_CHECKED_ARGS,
+};
 use super::router::{BindingEntry, Destination, Router};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
@@ -23,126 +27,6 @@ use crate::{Exchange, ExchangeKind, Overflow, Queue};
 
 pub(super) type ConnId = u64;
 pub(super) type ChanId = u64;
-
-fn not_found(what: &str) -> Error {
-    Error::new(
-        ErrorKind::NotFound,
-        format!("404 NOT_FOUND - no {what} in vhost '/'"),
-    )
-}
-
-fn precondition(text: String) -> Error {
-    Error::new(
-        ErrorKind::PreconditionFailed,
-        format!("406 PRECONDITION_FAILED - {text}"),
-    )
-}
-
-fn access_refused(text: String) -> Error {
-    Error::new(
-        ErrorKind::AccessRefused,
-        format!("403 ACCESS_REFUSED - {text}"),
-    )
-}
-
-fn locked(queue: &str) -> Error {
-    Error::new(
-        ErrorKind::AccessRefused,
-        format!(
-            "405 RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '{queue}' in vhost '/'. \
-             It could be originally declared on another connection or the exclusive property value does not match that of the original declaration."
-        ),
-    )
-}
-
-fn channel_closed() -> Error {
-    Error::new(ErrorKind::Channel, "channel is closed")
-}
-
-/// How an AMQP argument value is named in RabbitMQ's equivalence errors.
-fn amqp_type_name(v: &FieldValue) -> &'static str {
-    match v {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal(_) => "decimal",
-        FieldValue::String(_) => "longstr",
-        FieldValue::Bytes(_) => "binary",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Array(_) => "array",
-        FieldValue::Table(_) => "table",
-        FieldValue::Void => "void",
-    }
-}
-
-/// Argument keys whose values RabbitMQ checks on a queue redeclare.
-const QUEUE_CHECKED_ARGS: [&str; 11] = [
-    "x-expires",
-    "x-message-ttl",
-    "x-dead-letter-exchange",
-    "x-dead-letter-routing-key",
-    "x-max-length",
-    "x-max-length-bytes",
-    "x-max-priority",
-    "x-overflow",
-    "x-queue-mode",
-    "x-queue-type",
-    "x-single-active-consumer",
-];
-
-fn same_argument(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(x), Some(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(i), Some(j)) => i == j,
-            _ => x == y,
-        },
-        _ => false,
-    }
-}
-
-fn describe_argument(v: Option<&FieldValue>) -> String {
-    match v {
-        None => "none".to_owned(),
-        Some(FieldValue::String(s)) => format!("the value '{s}' of type 'longstr'"),
-        Some(v) => format!("the value '{v}' of type '{}'", amqp_type_name(v)),
-    }
-}
-
-fn check_arguments(
-    keys: &[&str],
-    current: &FieldTable,
-    received: &FieldTable,
-    entity: &str,
-) -> Result<()> {
-    for key in keys {
-        let (old, new) = (current.get(*key), received.get(*key));
-        if !same_argument(old, new) {
-            return Err(precondition(format!(
-                "inequivalent arg '{key}' for {entity} in vhost '/': received {} but current is {}",
-                describe_argument(new),
-                describe_argument(old)
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_flag(name: &str, current: bool, received: bool, entity: &str) -> Result<()> {
-    if current != received {
-        return Err(precondition(format!(
-            "inequivalent arg '{name}' for {entity} in vhost '/': received '{received}' but current is '{current}'"
-        )));
-    }
-    Ok(())
-}
 
 #[derive(Debug)]
 struct ExchangeState {

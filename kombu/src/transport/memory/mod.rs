@@ -7,6 +7,7 @@
 
 mod broker;
 mod queue;
+mod refusal;
 pub mod router;
 
 use std::collections::HashMap;
