@@ -283,13 +283,13 @@ fn exchange_decl(
 ) -> Option<ir::ExchangeDecl> {
     let Some(x) = model.exchanges.get(name) else {
         return predeclared(name)
-            .map(|kind| ir::ExchangeDecl::new(name, fn_ident(name), kind.as_str()));
+            .map(|kind| ir::ExchangeDecl::new(name, fn_ident(name), exchange_kind(kind)));
     };
     Some(ir::ExchangeDecl {
         name: name.to_owned(),
         ident: names.exchange(name),
         description: x.description.clone(),
-        kind: x.kind.as_str().to_owned(),
+        kind: exchange_kind(&x.kind),
         durable: x.durable,
         auto_delete: x.auto_delete,
         internal: x.internal,
@@ -319,13 +319,21 @@ fn queue_decl(model: &TopologyModel, names: &Names, name: &str) -> Option<ir::Qu
         durable: q.durable,
         exclusive: q.exclusive,
         auto_delete: q.auto_delete,
-        queue_type: q.queue_type.map(|t| t.as_str().to_owned()),
+        queue_type: q.queue_type.map(|t| match t {
+            kombu::QueueType::Classic => ir::QueueType::Classic,
+            kombu::QueueType::Quorum => ir::QueueType::Quorum,
+            kombu::QueueType::Stream => ir::QueueType::Stream,
+        }),
         message_ttl_ms: q.message_ttl.map(millis),
         expires_ms: q.expires.map(millis),
         max_length: q.max_length,
         max_length_bytes: q.max_length_bytes,
         max_priority: q.max_priority,
-        overflow: q.overflow.map(|o| o.as_str().to_owned()),
+        overflow: q.overflow.map(|o| match o {
+            kombu::Overflow::DropHead => ir::Overflow::DropHead,
+            kombu::Overflow::RejectPublish => ir::Overflow::RejectPublish,
+            kombu::Overflow::RejectPublishDlx => ir::Overflow::RejectPublishDlx,
+        }),
         dead_letter_exchange: q.dead_letter_exchange.as_ref().map(|x| x.get().clone()),
         dead_letter_routing_key: q.dead_letter_routing_key.clone(),
         arguments,
@@ -585,6 +593,17 @@ pub(crate) fn derive_idents(
         }
     }
     idents
+}
+
+/// The IR's exchange type for the model's.
+fn exchange_kind(kind: &kombu::ExchangeKind) -> ir::ExchangeKind {
+    match kind {
+        kombu::ExchangeKind::Direct => ir::ExchangeKind::Direct,
+        kombu::ExchangeKind::Fanout => ir::ExchangeKind::Fanout,
+        kombu::ExchangeKind::Topic => ir::ExchangeKind::Topic,
+        kombu::ExchangeKind::Headers => ir::ExchangeKind::Headers,
+        kombu::ExchangeKind::Custom(name) => ir::ExchangeKind::Custom(name.clone()),
+    }
 }
 
 #[cfg(test)]

@@ -81,8 +81,8 @@ pub struct ExchangeDecl {
     pub ident: String,
     /// Doc comment.
     pub description: Option<String>,
-    /// `direct`, `fanout`, `topic`, `headers` or a plugin type.
-    pub kind: String,
+    /// The exchange type.
+    pub kind: ExchangeKind,
     /// Durable.
     pub durable: bool,
     /// Auto-delete.
@@ -100,12 +100,12 @@ pub struct ExchangeDecl {
 impl ExchangeDecl {
     /// An exchange with RabbitMQ's defaults: durable, not auto-delete, not internal, no
     /// arguments or bindings.
-    pub fn new(name: &str, ident: String, kind: &str) -> Self {
+    pub fn new(name: &str, ident: String, kind: ExchangeKind) -> Self {
         ExchangeDecl {
             name: name.to_owned(),
             ident,
             description: None,
-            kind: kind.to_owned(),
+            kind,
             durable: true,
             auto_delete: false,
             internal: false,
@@ -114,6 +114,73 @@ impl ExchangeDecl {
             bindings: Vec::new(),
         }
     }
+}
+
+/// An exchange type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeKind {
+    /// `direct`.
+    Direct,
+    /// `fanout`.
+    Fanout,
+    /// `topic`.
+    Topic,
+    /// `headers`.
+    Headers,
+    /// A plugin's type, by the name the broker knows it under (`x-delayed-message`).
+    Custom(String),
+}
+
+impl ExchangeKind {
+    /// The type named `name` (a name that is none of the four built-in ones is a plugin's).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "direct" => ExchangeKind::Direct,
+            "fanout" => ExchangeKind::Fanout,
+            "topic" => ExchangeKind::Topic,
+            "headers" => ExchangeKind::Headers,
+            other => ExchangeKind::Custom(other.to_owned()),
+        }
+    }
+
+    /// The broker's name of the type.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Headers => "headers",
+            ExchangeKind::Custom(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for ExchangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A queue type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueType {
+    /// `classic`.
+    Classic,
+    /// `quorum`.
+    Quorum,
+    /// `stream`.
+    Stream,
+}
+
+/// What a full queue does (`x-overflow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// `drop-head`.
+    DropHead,
+    /// `reject-publish`.
+    RejectPublish,
+    /// `reject-publish-dlx`.
+    RejectPublishDlx,
 }
 
 /// A queue.
@@ -131,8 +198,8 @@ pub struct QueueDecl {
     pub exclusive: bool,
     /// Auto-delete.
     pub auto_delete: bool,
-    /// `classic`, `quorum` or `stream`.
-    pub queue_type: Option<String>,
+    /// The queue type, when declared.
+    pub queue_type: Option<QueueType>,
     /// `x-message-ttl`, in milliseconds.
     pub message_ttl_ms: Option<u64>,
     /// `x-expires`, in milliseconds.
@@ -143,8 +210,8 @@ pub struct QueueDecl {
     pub max_length_bytes: Option<u64>,
     /// `x-max-priority`.
     pub max_priority: Option<u8>,
-    /// `x-overflow`: `drop-head`, `reject-publish`, `reject-publish-dlx`.
-    pub overflow: Option<String>,
+    /// `x-overflow`.
+    pub overflow: Option<Overflow>,
     /// `x-dead-letter-exchange`.
     pub dead_letter_exchange: Option<String>,
     /// `x-dead-letter-routing-key`.

@@ -187,7 +187,7 @@ fn exchange_decl(entries: &[Entry], errors: &mut Errors) -> Option<ir::ExchangeD
         return None;
     };
     let kind = match str_of(&inner, "type") {
-        None => "direct".to_owned(),
+        None => ir::ExchangeKind::Direct,
         Some((t, span)) => {
             const KINDS: &[&str] = &["direct", "fanout", "topic", "headers"];
             if !KINDS.contains(&t.as_str()) && !t.starts_with("x-") {
@@ -196,7 +196,7 @@ fn exchange_decl(entries: &[Entry], errors: &mut Errors) -> Option<ir::ExchangeD
                     .unwrap_or_default();
                 errors.push(span, format!("unknown exchange type `{t}`: expected `direct`, `fanout`, `topic`, `headers` or a plugin's `x-` type{hint}"));
             }
-            t
+            ir::ExchangeKind::from_name(&t)
         }
     };
     Some(ir::ExchangeDecl {
@@ -530,7 +530,7 @@ fn queue_decl(
     let source = |x: &str| -> ir::ExchangeDecl {
         match exchange {
             Some(decl) if decl.name == x => decl.clone(),
-            _ => ir::ExchangeDecl::new(x, x.to_snake_case(), "direct"),
+            _ => ir::ExchangeDecl::new(x, x.to_snake_case(), ir::ExchangeKind::Direct),
         }
     };
     let mut bindings = Vec::new();
@@ -574,14 +574,17 @@ fn queue_decl(
     let max_priority =
         small("max_priority", 255, errors).map(|n| u8::try_from(n).unwrap_or(u8::MAX));
     let queue_type = match str_of(&inner, "queue_type") {
-        Some((t, span)) if !["classic", "quorum", "stream"].contains(&t.as_str()) => {
+        None => None,
+        Some((t, _)) if t == "classic" => Some(ir::QueueType::Classic),
+        Some((t, _)) if t == "quorum" => Some(ir::QueueType::Quorum),
+        Some((t, _)) if t == "stream" => Some(ir::QueueType::Stream),
+        Some((t, span)) => {
             errors.push(
                 span,
                 format!("unknown queue type `{t}`: expected `classic`, `quorum` or `stream`"),
             );
             None
         }
-        other => other.map(|(t, _)| t),
     };
     Some(ir::QueueDecl {
         ident: name.to_snake_case(),

@@ -47,7 +47,15 @@ pub(super) fn arguments(entries: &[(String, Arg)]) -> R<TokenStream> {
 
 pub(super) fn exchange_base(x: &ExchangeDecl) -> R<TokenStream> {
     let name = &x.name;
-    let kind = &x.kind;
+    let kind = match &x.kind {
+        ExchangeKind::Direct => quote! { ::kombu::ExchangeKind::Direct },
+        ExchangeKind::Fanout => quote! { ::kombu::ExchangeKind::Fanout },
+        ExchangeKind::Topic => quote! { ::kombu::ExchangeKind::Topic },
+        ExchangeKind::Headers => quote! { ::kombu::ExchangeKind::Headers },
+        ExchangeKind::Custom(name) => {
+            quote! { ::kombu::ExchangeKind::Custom(::std::string::String::from(#name)) }
+        }
+    };
     let durable = x.durable;
     let auto_delete = x.auto_delete;
     let internal = x.internal;
@@ -57,7 +65,7 @@ pub(super) fn exchange_base(x: &ExchangeDecl) -> R<TokenStream> {
         .as_ref()
         .map(|a| quote! { .alternate_exchange(#a) });
     Ok(quote! {
-        ::kombu::Exchange::new(#name, ::kombu::ExchangeKind::from(#kind))
+        ::kombu::Exchange::new(#name, #kind)
             .durable(#durable)
             .auto_delete(#auto_delete)
             .internal(#internal)
@@ -125,8 +133,12 @@ pub(super) fn queue(q: &QueueDecl) -> R<TokenStream> {
     let auto_delete = q.auto_delete;
     let mut calls = Vec::new();
     calls.push(arguments(&q.arguments)?);
-    if let Some(t) = &q.queue_type {
-        let v = ident(&capitalize(t))?;
+    if let Some(t) = q.queue_type {
+        let v = match t {
+            QueueType::Classic => quote! { Classic },
+            QueueType::Quorum => quote! { Quorum },
+            QueueType::Stream => quote! { Stream },
+        };
         calls.push(quote! { .queue_type(::kombu::QueueType::#v) });
     }
     if let Some(ms) = q.message_ttl_ms {
@@ -144,8 +156,12 @@ pub(super) fn queue(q: &QueueDecl) -> R<TokenStream> {
     if let Some(n) = q.max_priority {
         calls.push(quote! { .max_priority(#n) });
     }
-    if let Some(o) = &q.overflow {
-        let v = ident(&o.split('-').map(capitalize).collect::<String>())?;
+    if let Some(o) = q.overflow {
+        let v = match o {
+            Overflow::DropHead => quote! { DropHead },
+            Overflow::RejectPublish => quote! { RejectPublish },
+            Overflow::RejectPublishDlx => quote! { RejectPublishDlx },
+        };
         calls.push(quote! { .overflow(::kombu::Overflow::#v) });
     }
     if let Some(x) = &q.dead_letter_exchange {
@@ -165,14 +181,6 @@ pub(super) fn queue(q: &QueueDecl) -> R<TokenStream> {
             .auto_delete(#auto_delete)
             #(#calls)*
     })
-}
-
-pub(super) fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 /// One queue's constant and function in module `queues`, and the function's name.

@@ -21,8 +21,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::ir::{
-    Arg, BindingDecl, Confirm, ConsumeSpec, ConsumerSpec, ExchangeDecl, Field, FieldType,
-    MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, ProducerSpec, QueueDecl,
+    Arg, BindingDecl, Confirm, ConsumeSpec, ConsumerSpec, ExchangeDecl, ExchangeKind, Field,
+    FieldType, MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, Overflow,
+    ProducerSpec, QueueDecl, QueueType,
 };
 use crate::names::{ident, Owner, Scope};
 
