@@ -1,7 +1,7 @@
 //! What the AMQP and STOMP transports share when a connection is lost: how long callers wait
 //! for it to come back ([`RecoveryOptions::recovery_timeout`]), how long one connection
-//! attempt may take, and how reconnect attempts are paced ([`Backoff`]: doubling from
-//! `initial_backoff` up to `max_backoff`).
+//! attempt may take, and how reconnect attempts are paced (doubling from `initial_backoff` up
+//! to `max_backoff`).
 
 use std::time::Duration;
 

@@ -49,16 +49,21 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sync::lock;
 use crate::url::BrokerUrl;
 
+/// The heart-beat offered and asked for unless the URL or the options say otherwise.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// Settings of the STOMP transport beyond the URL.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct StompOptions {
     /// Reconnection: how long operations wait for a lost session, the backoff, one attempt's
     /// timeout (also each receipt's).
     pub recovery: RecoveryOptions,
-    /// The heart-beat to offer and ask for, both ways (`heartbeat=` in the URL wins); zero
-    /// turns heart-beats off.
-    pub heartbeat: Duration,
+    /// The heart-beat to offer and ask for, both ways, when the URL gives none (`heartbeat=`
+    /// in the URL wins); `None` takes kombu's default (10 s), zero turns heart-beats off. The
+    /// same form as [`AmqpOptions::heartbeat`](crate::transport::amqp::AmqpOptions), whose
+    /// `None` takes the broker's.
+    pub heartbeat: Option<Duration>,
     /// Limits on the frames the server sends.
     pub limits: Limits,
 }
@@ -82,23 +87,13 @@ impl StompOptions {
     }
     /// Offer and ask for this heart-beat interval unless the URL gives one.
     pub fn heartbeat(mut self, interval: Duration) -> Self {
-        self.heartbeat = interval;
+        self.heartbeat = Some(interval);
         self
     }
     /// Set the limits on frames from the server.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
-    }
-}
-
-impl Default for StompOptions {
-    fn default() -> Self {
-        StompOptions {
-            recovery: RecoveryOptions::default(),
-            heartbeat: Duration::from_secs(10),
-            limits: Limits::default(),
-        }
     }
 }
 
@@ -122,7 +117,11 @@ fn connect_options(url: &BrokerUrl, options: &StompOptions) -> ConnectOptions {
     } else {
         url.host.clone()
     };
-    let heartbeat = url.options.heartbeat.unwrap_or(options.heartbeat);
+    let heartbeat = url
+        .options
+        .heartbeat
+        .or(options.heartbeat)
+        .unwrap_or(DEFAULT_HEARTBEAT);
     ConnectOptions {
         address: format!("{host}:{}", url.port),
         vhost: url.virtual_host.clone(),
