@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{broker_available, kombu, workspace};
+use common::{api, broker_available, kombu, workspace};
 use std::process::Command;
 
 const INVALID: &str = "kombu/tests/fixtures/topology/invalid/E101_undeclared_exchange.toml";
@@ -356,26 +356,6 @@ fn by_name(mut v: Vec<kombu::Exchange>) -> Vec<kombu::Exchange> {
 fn by_name_q(mut v: Vec<kombu::Queue>) -> Vec<kombu::Queue> {
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
-}
-
-fn api(method: &str, path: &str, body: Option<&str>) -> String {
-    let mut args = vec![
-        "-s",
-        "-X",
-        method,
-        "-u",
-        "guest:guest",
-        "-H",
-        "content-type: application/json",
-    ];
-    let url = format!("http://127.0.0.1:15672/api/{path}");
-    if let Some(b) = body {
-        args.push("-d");
-        args.push(b);
-    }
-    args.push(&url);
-    let out = Command::new("curl").args(&args).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
