@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{api, broker_available, kombu, workspace};
+use common::{broker_available, kombu, workspace};
 use std::process::Command;
 
 const INVALID: &str = "kombu/tests/fixtures/topology/invalid/E101_undeclared_exchange.toml";
@@ -363,18 +363,12 @@ fn importing_a_broker_export_gives_a_topology_that_checks() {
     if !broker_available() {
         return;
     }
-    // A virtual host of its own, so that nothing else on the broker is in the export.
-    let vhost = format!("kombu-cli-import-{}", std::process::id());
-    api("PUT", &format!("vhosts/{vhost}"), Some("{}"));
-    api(
-        "PUT",
-        &format!("permissions/{vhost}/guest"),
-        Some(r#"{"configure":".*","write":".*","read":".*"}"#),
-    );
+    // A virtual host of its own, so that nothing else on the broker is in the export; the
+    // guard deletes it (and the folder) also when an assertion fails.
+    let guard = common::Vhost::new("cli-import");
+    let (vhost, dir) = (guard.name.clone(), guard.dir.clone());
     let (code, out, err) = kombu(&["apply", MEDIA, "--vhost", &vhost]);
     assert_eq!(code, 0, "{out}{err}");
-    let dir = std::env::temp_dir().join(&vhost);
-    std::fs::create_dir_all(&dir).unwrap();
     let export = dir.join("definitions.json");
     // To standard output: the node, not this process, would write a file. An export that
     // races with another test deleting its vhost can come out as an Erlang error term; ask
@@ -410,7 +404,6 @@ fn importing_a_broker_export_gives_a_topology_that_checks() {
     let original = kombu::topology::Topology::from_path(workspace().join(MEDIA)).unwrap();
     assert_eq!(by_name(imported.exchanges()), by_name(original.exchanges()));
     assert_eq!(by_name_q(imported.queues()), by_name_q(original.queues()));
-    api("DELETE", &format!("vhosts/{vhost}"), None);
 }
 
 #[test]
@@ -418,13 +411,8 @@ fn importing_from_a_live_broker_includes_internal_exchanges() {
     if !broker_available() {
         return;
     }
-    let vhost = format!("kombu-cli-live-{}", std::process::id());
-    api("PUT", &format!("vhosts/{vhost}"), Some("{}"));
-    api(
-        "PUT",
-        &format!("permissions/{vhost}/guest"),
-        Some(r#"{"configure":".*","write":".*","read":".*"}"#),
-    );
+    let guard = common::Vhost::new("cli-live");
+    let (vhost, dir) = (guard.name.clone(), guard.dir.clone());
     // Headers routing, an internal alternate exchange, exchange-to-exchange bindings.
     let (code, out, err) = kombu(&["apply", BILLING, "--vhost", &vhost]);
     assert_eq!(code, 0, "{out}{err}");
@@ -436,8 +424,6 @@ fn importing_from_a_live_broker_includes_internal_exchanges() {
         &vhost,
     ]);
     assert_eq!(code, 0, "{err}");
-    let dir = std::env::temp_dir().join(&vhost);
-    std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("imported.toml");
     std::fs::write(&file, &toml).unwrap();
     let (code, out, _) = kombu(&["check", file.to_str().unwrap()]);
@@ -452,7 +438,6 @@ fn importing_from_a_live_broker_includes_internal_exchanges() {
         .filter(|q| !q.exclusive)
         .collect();
     assert_eq!(by_name_q(imported.queues()), by_name_q(wanted));
-    api("DELETE", &format!("vhosts/{vhost}"), None);
 }
 
 // ---- a gate for CI ---------------------------------------------------------------------
