@@ -253,13 +253,13 @@ pub(crate) fn delivered(queue: &str, delivery: &Delivery, delivery_tag: u64) {
         "message delivered"
     );
     let labels = [
-        ("messaging.system", SYSTEM.to_owned()),
-        ("messaging.operation.name", "process".to_owned()),
-        ("messaging.destination.name", queue.to_owned()),
+        metrics::Label::from_static_parts("messaging.system", SYSTEM),
+        metrics::Label::from_static_parts("messaging.operation.name", "process"),
+        metrics::Label::new("messaging.destination.name", queue.to_owned()),
     ];
-    metrics::counter!("messaging.client.consumed.messages", &labels).increment(1);
+    metrics::counter!("messaging.client.consumed.messages", labels.iter()).increment(1);
     if delivery.redelivered {
-        metrics::counter!("kombu.delivery.redelivered", &labels).increment(1);
+        metrics::counter!("kombu.delivery.redelivered", labels.iter()).increment(1);
     }
 }
 
@@ -282,22 +282,22 @@ pub(crate) fn settled(delivery_tag: u64, outcome: &'static str) {
 /// A handler finished after `elapsed`.
 pub(crate) fn handled(consumer: &str, queue: &str, elapsed: Duration) {
     let labels = [
-        ("messaging.system", SYSTEM.to_owned()),
-        ("messaging.operation.name", "process".to_owned()),
-        ("messaging.destination.name", queue.to_owned()),
-        ("kombu.consumer", consumer.to_owned()),
+        metrics::Label::from_static_parts("messaging.system", SYSTEM),
+        metrics::Label::from_static_parts("messaging.operation.name", "process"),
+        metrics::Label::new("messaging.destination.name", queue.to_owned()),
+        metrics::Label::new("kombu.consumer", consumer.to_owned()),
     ];
-    metrics::histogram!("messaging.process.duration", &labels).record(elapsed.as_secs_f64());
+    metrics::histogram!("messaging.process.duration", labels.iter()).record(elapsed.as_secs_f64());
 }
 
 /// How many handlers of `consumer` run now.
 pub(crate) fn in_flight(consumer: &str, n: usize) {
     let labels = [
-        ("messaging.system", SYSTEM.to_owned()),
-        ("kombu.consumer", consumer.to_owned()),
+        metrics::Label::from_static_parts("messaging.system", SYSTEM),
+        metrics::Label::new("kombu.consumer", consumer.to_owned()),
     ];
     #[allow(clippy::cast_precision_loss)]
-    metrics::gauge!("kombu.handlers.in_flight", &labels).set(n as f64);
+    metrics::gauge!("kombu.handlers.in_flight", labels.iter()).set(n as f64);
 }
 
 #[cfg(feature = "opentelemetry")]
