@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use indexmap::IndexMap;
 use kombu::topology::{
-    fn_ident, predeclared, type_ident, At, BindingDef, ConfirmPolicy, FieldDef, MessageDef,
-    Topology, TopologyModel, TypeExpr,
+    fn_ident, type_ident, At, ConfirmPolicy, FieldDef, MessageDef, Topology, TopologyModel,
+    TypeExpr,
 };
-use kombu::{DeliveryMode, FailurePolicy, FieldTable, FieldValue};
+use kombu::{Binding, DeliveryMode, Exchange, FailurePolicy, FieldTable, FieldValue};
 use kombu_codegen::ir;
 
 use crate::Error;
@@ -71,12 +71,12 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
         ..ir::Module::default()
     };
     for name in model.exchanges.keys() {
-        if let Some(x) = exchange_decl(model, &names, name, true) {
+        if let Some(x) = exchange_decl(topology, &names, name) {
             module.exchanges.push(x);
         }
     }
     for name in model.queues.keys() {
-        if let Some(q) = queue_decl(model, &names, name) {
+        if let Some(q) = queue_decl(topology, &names, name) {
             module.queues.push(q);
         }
     }
@@ -96,7 +96,7 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
         let exchange = if p.exchange.is_empty() {
             None
         } else {
-            exchange_decl(model, &names, &p.exchange, true)
+            exchange_decl(topology, &names, &p.exchange)
         };
         let method_names: Vec<(&str, Option<&str>)> =
             p.methods.keys().map(|m| (m.as_str(), None)).collect();
@@ -172,13 +172,9 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
         }
         module
             .consumers
-            .push(consumer(name, c, model, &names, &types));
+            .push(consumer(name, c, topology, &names, &types));
     }
     Ok(module)
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The Rust type each message is known by: its generated name, or a path.
@@ -275,82 +271,61 @@ fn field_type(t: &TypeExpr, types: &HashMap<String, String>) -> ir::FieldType {
 
 /// An exchange's declaration; with `bindings`, its exchange-to-exchange bindings too (their
 /// sources without theirs). Predeclared `amq.*` exchanges are known by name and type.
-fn exchange_decl(
-    model: &TopologyModel,
-    names: &Names,
-    name: &str,
-    bindings: bool,
-) -> Option<ir::ExchangeDecl> {
-    let Some(x) = model.exchanges.get(name) else {
-        return predeclared(name)
-            .map(|kind| ir::ExchangeDecl::new(name, fn_ident(name), exchange_kind(kind)));
+/// An exchange of the file (or a predeclared `amq.*` one) as the generator's description:
+/// the runtime's declaration ([`Topology::exchange`], the one mapping from the file), taken
+/// over field by field.
+fn exchange_decl(topology: &Topology, names: &Names, name: &str) -> Option<ir::ExchangeDecl> {
+    let x = topology.exchange(name)?;
+    let def = topology.model().exchanges.get(name);
+    let ident = match def {
+        Some(_) => names.exchange(name),
+        None => fn_ident(name),
     };
-    Some(ir::ExchangeDecl {
-        name: name.to_owned(),
-        ident: names.exchange(name),
-        description: x.description.clone(),
+    let mut decl = exchange_ir(&x, ident);
+    decl.description = def.and_then(|d| d.description.clone());
+    Some(decl)
+}
+
+fn exchange_ir(x: &Exchange, ident: String) -> ir::ExchangeDecl {
+    ir::ExchangeDecl {
+        name: x.name.clone(),
+        ident,
+        description: None,
         kind: exchange_kind(&x.kind),
         durable: x.durable,
         auto_delete: x.auto_delete,
         internal: x.internal,
-        alternate_exchange: x.alternate_exchange.as_ref().map(|a| a.get().clone()),
         arguments: args(&x.arguments),
-        bindings: if bindings {
-            x.bindings
-                .iter()
-                .filter_map(|b| binding(model, names, b))
-                .collect()
-        } else {
-            Vec::new()
-        },
-    })
+        bindings: x.bindings.iter().map(binding_ir).collect(),
+    }
 }
 
-fn queue_decl(model: &TopologyModel, names: &Names, name: &str) -> Option<ir::QueueDecl> {
-    let q = model.queues.get(name)?;
-    let mut arguments = args(&q.arguments);
-    if q.single_active_consumer {
-        arguments.push(("x-single-active-consumer".to_owned(), ir::Arg::Bool(true)));
-    }
+/// A queue of the file as the generator's description: the runtime's declaration
+/// ([`Topology::queue`]), whose settings are already the arguments the broker receives.
+fn queue_decl(topology: &Topology, names: &Names, name: &str) -> Option<ir::QueueDecl> {
+    let q = topology.queue(name)?;
     Some(ir::QueueDecl {
         name: name.to_owned(),
         ident: names.queue(name),
-        description: q.description.clone(),
+        description: topology
+            .model()
+            .queues
+            .get(name)
+            .and_then(|d| d.description.clone()),
         durable: q.durable,
         exclusive: q.exclusive,
         auto_delete: q.auto_delete,
-        queue_type: q.queue_type.map(|t| match t {
-            kombu::QueueType::Classic => ir::QueueType::Classic,
-            kombu::QueueType::Quorum => ir::QueueType::Quorum,
-            kombu::QueueType::Stream => ir::QueueType::Stream,
-        }),
-        message_ttl_ms: q.message_ttl.map(millis),
-        expires_ms: q.expires.map(millis),
-        max_length: q.max_length,
-        max_length_bytes: q.max_length_bytes,
-        max_priority: q.max_priority,
-        overflow: q.overflow.map(|o| match o {
-            kombu::Overflow::DropHead => ir::Overflow::DropHead,
-            kombu::Overflow::RejectPublish => ir::Overflow::RejectPublish,
-            kombu::Overflow::RejectPublishDlx => ir::Overflow::RejectPublishDlx,
-        }),
-        dead_letter_exchange: q.dead_letter_exchange.as_ref().map(|x| x.get().clone()),
-        dead_letter_routing_key: q.dead_letter_routing_key.clone(),
-        arguments,
-        bindings: q
-            .bindings
-            .iter()
-            .filter_map(|b| binding(model, names, b))
-            .collect(),
+        arguments: args(&q.declare_arguments()),
+        bindings: q.bindings.iter().map(binding_ir).collect(),
     })
 }
 
-fn binding(model: &TopologyModel, names: &Names, b: &BindingDef) -> Option<ir::BindingDecl> {
-    Some(ir::BindingDecl {
-        source: Box::new(exchange_decl(model, names, &b.exchange, false)?),
-        routing_key: b.routing_key.get().clone(),
-        arguments: args(&b.binding_arguments()),
-    })
+fn binding_ir(b: &Binding) -> ir::BindingDecl {
+    ir::BindingDecl {
+        source: Box::new(exchange_ir(&b.exchange, fn_ident(&b.exchange.name))),
+        routing_key: b.routing_key.clone(),
+        arguments: args(&b.arguments),
+    }
 }
 
 fn args(table: &FieldTable) -> Vec<(String, ir::Arg)> {
@@ -386,10 +361,11 @@ fn arg(v: &FieldValue) -> ir::Arg {
 fn consumer(
     name: &str,
     c: &kombu::topology::ConsumerDef,
-    model: &TopologyModel,
+    topology: &Topology,
     names: &Names,
     types: &HashMap<String, String>,
 ) -> ir::ConsumerSpec {
+    let model = topology.model();
     let mut queues: Vec<ir::ConsumeSpec> = c
         .queues
         .iter()
@@ -420,7 +396,7 @@ fn consumer(
                 }],
             };
             ir::ConsumeSpec {
-                queue: queue_decl(model, names, queue).unwrap_or_else(|| ir::QueueDecl {
+                queue: queue_decl(topology, names, queue).unwrap_or_else(|| ir::QueueDecl {
                     name: queue.get().clone(),
                     ident: names.queue(queue),
                     durable: true,

@@ -89,9 +89,8 @@ pub struct ExchangeDecl {
     pub auto_delete: bool,
     /// Internal.
     pub internal: bool,
-    /// Alternate exchange.
-    pub alternate_exchange: Option<String>,
-    /// Other arguments.
+    /// Every argument `exchange.declare` sends (`alternate-exchange` among them), in key
+    /// order.
     pub arguments: Vec<(String, Arg)>,
     /// Exchange-to-exchange bindings (this exchange is the destination).
     pub bindings: Vec<BindingDecl>,
@@ -109,7 +108,6 @@ impl ExchangeDecl {
             durable: true,
             auto_delete: false,
             internal: false,
-            alternate_exchange: None,
             arguments: Vec::new(),
             bindings: Vec::new(),
         }
@@ -161,28 +159,6 @@ impl std::fmt::Display for ExchangeKind {
     }
 }
 
-/// A queue type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueType {
-    /// `classic`.
-    Classic,
-    /// `quorum`.
-    Quorum,
-    /// `stream`.
-    Stream,
-}
-
-/// What a full queue does (`x-overflow`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overflow {
-    /// `drop-head`.
-    DropHead,
-    /// `reject-publish`.
-    RejectPublish,
-    /// `reject-publish-dlx`.
-    RejectPublishDlx,
-}
-
 /// A queue.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueDecl {
@@ -198,25 +174,9 @@ pub struct QueueDecl {
     pub exclusive: bool,
     /// Auto-delete.
     pub auto_delete: bool,
-    /// The queue type, when declared.
-    pub queue_type: Option<QueueType>,
-    /// `x-message-ttl`, in milliseconds.
-    pub message_ttl_ms: Option<u64>,
-    /// `x-expires`, in milliseconds.
-    pub expires_ms: Option<u64>,
-    /// `x-max-length`.
-    pub max_length: Option<u64>,
-    /// `x-max-length-bytes`.
-    pub max_length_bytes: Option<u64>,
-    /// `x-max-priority`.
-    pub max_priority: Option<u8>,
-    /// `x-overflow`.
-    pub overflow: Option<Overflow>,
-    /// `x-dead-letter-exchange`.
-    pub dead_letter_exchange: Option<String>,
-    /// `x-dead-letter-routing-key`.
-    pub dead_letter_routing_key: Option<String>,
-    /// Other arguments.
+    /// Every `x-` argument `queue.declare` sends (TTLs, limits, dead-lettering, the queue
+    /// type, ...), in key order: front ends map their settings to arguments, so the
+    /// generator knows none of them by name.
     pub arguments: Vec<(String, Arg)>,
     /// Bindings.
     pub bindings: Vec<BindingDecl>,

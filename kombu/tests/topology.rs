@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use kombu::topology::{Code, Severity, Topology, TopologyModel};
 use kombu::{FieldTable, FieldValue, Producer};
@@ -381,8 +380,13 @@ fn the_model_converts_to_runtime_declarations() {
         events.arguments["alternate-exchange"],
         FieldValue::from("unrouted")
     );
+    // Settings come as the arguments the broker receives, the form generated code has too.
     let unrouted = t.queue("unrouted").unwrap();
-    assert_eq!(unrouted.message_ttl, Some(Duration::from_secs(3600)));
+    assert_eq!(unrouted.message_ttl, None);
+    assert_eq!(
+        unrouted.arguments["x-message-ttl"],
+        FieldValue::I32(3_600_000)
+    );
     assert_eq!(t.exchanges().len(), 3);
     assert_eq!(t.queues().len(), 3);
 }

@@ -207,8 +207,10 @@ fn exchange_decl(entries: &[Entry], errors: &mut Errors) -> Option<ir::ExchangeD
         durable: bool_of(&inner, "durable").unwrap_or(true),
         auto_delete: bool_of(&inner, "auto_delete").unwrap_or(false),
         internal: bool_of(&inner, "internal").unwrap_or(false),
-        alternate_exchange: str_of(&inner, "alternate_exchange").map(|(s, _)| s),
-        arguments: Vec::new(),
+        arguments: str_of(&inner, "alternate_exchange")
+            .map(|(s, _)| ("alternate-exchange".to_owned(), ir::Arg::Str(s)))
+            .into_iter()
+            .collect(),
         bindings: Vec::new(),
     })
 }
@@ -571,21 +573,47 @@ fn queue_decl(
         }
         Some(n.min(max))
     };
-    let max_priority =
-        small("max_priority", 255, errors).map(|n| u8::try_from(n).unwrap_or(u8::MAX));
-    let queue_type = match str_of(&inner, "queue_type") {
-        None => None,
-        Some((t, _)) if t == "classic" => Some(ir::QueueType::Classic),
-        Some((t, _)) if t == "quorum" => Some(ir::QueueType::Quorum),
-        Some((t, _)) if t == "stream" => Some(ir::QueueType::Stream),
-        Some((t, span)) => {
-            errors.push(
-                span,
-                format!("unknown queue type `{t}`: expected `classic`, `quorum` or `stream`"),
-            );
-            None
-        }
+    // The attribute's settings as the arguments `queue.declare` sends, with the widths
+    // `kombu::Queue::declare_arguments` gives them (so a derive and a file agree).
+    let int = |n: u64| match i32::try_from(n) {
+        Ok(v) => ir::Arg::Int {
+            width: "I32",
+            value: i64::from(v),
+        },
+        Err(_) => ir::Arg::Int {
+            width: "I64",
+            value: i64::try_from(n).unwrap_or(i64::MAX),
+        },
     };
+    let mut arguments: Vec<(String, ir::Arg)> = Vec::new();
+    if let Some(n) = small("max_priority", 255, errors) {
+        arguments.push(("x-max-priority".to_owned(), int(n)));
+    }
+    match str_of(&inner, "queue_type") {
+        None => {}
+        Some((t, _)) if ["classic", "quorum", "stream"].contains(&t.as_str()) => {
+            arguments.push(("x-queue-type".to_owned(), ir::Arg::Str(t)));
+        }
+        Some((t, span)) => errors.push(
+            span,
+            format!("unknown queue type `{t}`: expected `classic`, `quorum` or `stream`"),
+        ),
+    }
+    if let Some((n, _)) = int_of(&inner, "message_ttl_ms") {
+        arguments.push(("x-message-ttl".to_owned(), int(n)));
+    }
+    if let Some((n, _)) = int_of(&inner, "max_length") {
+        arguments.push(("x-max-length".to_owned(), int(n)));
+    }
+    for (key, arg) in [
+        ("dead_letter_exchange", "x-dead-letter-exchange"),
+        ("dead_letter_routing_key", "x-dead-letter-routing-key"),
+    ] {
+        if let Some((s, _)) = str_of(&inner, key) {
+            arguments.push((arg.to_owned(), ir::Arg::Str(s)));
+        }
+    }
+    arguments.sort_by(|a, b| a.0.cmp(&b.0));
     Some(ir::QueueDecl {
         ident: name.to_snake_case(),
         name,
@@ -593,16 +621,7 @@ fn queue_decl(
         durable: bool_of(&inner, "durable").unwrap_or(true),
         exclusive: bool_of(&inner, "exclusive").unwrap_or(false),
         auto_delete: bool_of(&inner, "auto_delete").unwrap_or(false),
-        queue_type,
-        message_ttl_ms: int_of(&inner, "message_ttl_ms").map(|(n, _)| n),
-        expires_ms: None,
-        max_length: int_of(&inner, "max_length").map(|(n, _)| n),
-        max_length_bytes: None,
-        max_priority,
-        overflow: None,
-        dead_letter_exchange: str_of(&inner, "dead_letter_exchange").map(|(s, _)| s),
-        dead_letter_routing_key: str_of(&inner, "dead_letter_routing_key").map(|(s, _)| s),
-        arguments: Vec::new(),
+        arguments,
         bindings,
     })
 }

@@ -39,10 +39,39 @@ pub(super) fn table(entries: &[(String, Arg)]) -> R<TokenStream> {
     })
 }
 
+/// `.argument(key, value)` calls. A scalar is written as a typed literal (`100000i32`, `"quorum"`)
+/// that `Into<FieldValue>` turns into the same variant, which keeps generated code short.
 pub(super) fn arguments(entries: &[(String, Arg)]) -> R<TokenStream> {
     let keys = entries.iter().map(|(k, _)| k);
-    let values = entries.iter().map(|(_, v)| arg(v)).collect::<R<Vec<_>>>()?;
+    let values = entries
+        .iter()
+        .map(|(_, v)| argument_value(v))
+        .collect::<R<Vec<_>>>()?;
     Ok(quote! { #(.argument(#keys, #values))* })
+}
+
+fn argument_value(a: &Arg) -> R<TokenStream> {
+    let int = |width: &str, value: i64| -> Option<Literal> {
+        Some(match width {
+            "I8" => Literal::i8_suffixed(i8::try_from(value).ok()?),
+            "U8" => Literal::u8_suffixed(u8::try_from(value).ok()?),
+            "I16" => Literal::i16_suffixed(i16::try_from(value).ok()?),
+            "U16" => Literal::u16_suffixed(u16::try_from(value).ok()?),
+            "I32" => Literal::i32_suffixed(i32::try_from(value).ok()?),
+            "U32" => Literal::u32_suffixed(u32::try_from(value).ok()?),
+            "I64" => Literal::i64_suffixed(value),
+            _ => return None,
+        })
+    };
+    Ok(match a {
+        Arg::Bool(b) => quote! { #b },
+        Arg::Str(s) => quote! { #s },
+        Arg::Int { width, value } => match int(width, *value) {
+            Some(lit) => quote! { #lit },
+            None => arg(a)?,
+        },
+        _ => arg(a)?,
+    })
 }
 
 pub(super) fn exchange_base(x: &ExchangeDecl) -> R<TokenStream> {
@@ -60,17 +89,12 @@ pub(super) fn exchange_base(x: &ExchangeDecl) -> R<TokenStream> {
     let auto_delete = x.auto_delete;
     let internal = x.internal;
     let args = arguments(&x.arguments)?;
-    let alternate = x
-        .alternate_exchange
-        .as_ref()
-        .map(|a| quote! { .alternate_exchange(#a) });
     Ok(quote! {
         ::kombu::Exchange::new(#name, #kind)
             .durable(#durable)
             .auto_delete(#auto_delete)
             .internal(#internal)
             #args
-            #alternate
     })
 }
 
@@ -126,60 +150,22 @@ pub(super) fn exchange_item(
     Ok((item, f))
 }
 
+/// A queue's declaration: its flags, its arguments and its bindings. Settings such as a TTL
+/// arrive as the arguments the broker receives, so nothing here knows them by name.
 pub(super) fn queue(q: &QueueDecl) -> R<TokenStream> {
     let name = &q.name;
     let durable = q.durable;
     let exclusive = q.exclusive;
     let auto_delete = q.auto_delete;
-    let mut calls = Vec::new();
-    calls.push(arguments(&q.arguments)?);
-    if let Some(t) = q.queue_type {
-        let v = match t {
-            QueueType::Classic => quote! { Classic },
-            QueueType::Quorum => quote! { Quorum },
-            QueueType::Stream => quote! { Stream },
-        };
-        calls.push(quote! { .queue_type(::kombu::QueueType::#v) });
-    }
-    if let Some(ms) = q.message_ttl_ms {
-        calls.push(quote! { .message_ttl(::core::time::Duration::from_millis(#ms)) });
-    }
-    if let Some(ms) = q.expires_ms {
-        calls.push(quote! { .expires(::core::time::Duration::from_millis(#ms)) });
-    }
-    if let Some(n) = q.max_length {
-        calls.push(quote! { .max_length(#n) });
-    }
-    if let Some(n) = q.max_length_bytes {
-        calls.push(quote! { .max_length_bytes(#n) });
-    }
-    if let Some(n) = q.max_priority {
-        calls.push(quote! { .max_priority(#n) });
-    }
-    if let Some(o) = q.overflow {
-        let v = match o {
-            Overflow::DropHead => quote! { DropHead },
-            Overflow::RejectPublish => quote! { RejectPublish },
-            Overflow::RejectPublishDlx => quote! { RejectPublishDlx },
-        };
-        calls.push(quote! { .overflow(::kombu::Overflow::#v) });
-    }
-    if let Some(x) = &q.dead_letter_exchange {
-        calls.push(quote! { .dead_letter_exchange(#x) });
-    }
-    if let Some(k) = &q.dead_letter_routing_key {
-        calls.push(quote! { .dead_letter_routing_key(#k) });
-    }
-    for b in &q.bindings {
-        let b = binding(b)?;
-        calls.push(quote! { .binding(#b) });
-    }
+    let args = arguments(&q.arguments)?;
+    let bindings = q.bindings.iter().map(binding).collect::<R<Vec<_>>>()?;
     Ok(quote! {
         ::kombu::Queue::new(#name)
             .durable(#durable)
             .exclusive(#exclusive)
             .auto_delete(#auto_delete)
-            #(#calls)*
+            #args
+            #(.binding(#bindings))*
     })
 }
 

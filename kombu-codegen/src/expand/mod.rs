@@ -22,8 +22,8 @@ use quote::quote;
 
 use crate::ir::{
     Arg, BindingDecl, Confirm, ConsumeSpec, ConsumerSpec, ExchangeDecl, ExchangeKind, Field,
-    FieldType, MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, Overflow,
-    ProducerSpec, QueueDecl, QueueType,
+    FieldType, MessageKind, MessageType, MethodInput, MethodSpec, Module, OnFailure, ProducerSpec,
+    QueueDecl,
 };
 use crate::names::{ident, Owner, Scope};
 

@@ -328,6 +328,23 @@ impl Queue {
         args
     }
 
+    /// The same declaration with every typed setting (`message_ttl`, `queue_type`, ...) moved
+    /// into `arguments`, as `queue.declare` sends them. Declares exactly the same queue; two
+    /// declarations in this form are equal when the broker would see the same thing.
+    pub fn into_arguments_form(mut self) -> Queue {
+        self.arguments = self.declare_arguments();
+        self.message_ttl = None;
+        self.expires = None;
+        self.max_length = None;
+        self.max_length_bytes = None;
+        self.max_priority = None;
+        self.overflow = None;
+        self.dead_letter_exchange = None;
+        self.dead_letter_routing_key = None;
+        self.queue_type = None;
+        self
+    }
+
     /// Whether declaring this queue sends anything to the broker.
     pub fn should_declare(&self) -> bool {
         !self.no_declare

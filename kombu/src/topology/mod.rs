@@ -309,7 +309,11 @@ impl Topology {
         Some(binding)
     }
 
-    /// The runtime declaration of a queue, with its bindings.
+    /// The runtime declaration of a queue, with its bindings, its settings as the arguments
+    /// the broker receives ([`Queue::into_arguments_form`]).
+    ///
+    /// This is the one mapping from a file's queue to a declaration: kombu-build generates
+    /// code from what it returns, so a setting added here reaches generated code unchanged.
     pub fn queue(&self, name: &str) -> Option<Queue> {
         let def = self.model.queues.get(name)?;
         let mut q = Queue::new(name)
@@ -354,7 +358,7 @@ impl Topology {
                 q = q.binding(binding);
             }
         }
-        Some(q)
+        Some(q.into_arguments_form())
     }
 
     /// Every exchange, as runtime declarations, in file order.
