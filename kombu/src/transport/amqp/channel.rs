@@ -80,6 +80,11 @@ pub(super) struct AmqpChannel {
     pub(super) pending_acks: AtomicUsize,
     batch: Arc<BatchState>,
     closed: AtomicBool,
+    /// Where mandatory publishes go while this channel is not in confirm mode: a companion
+    /// channel in confirm mode, opened on the first such publish. AMQP says which message came
+    /// back only through the confirm that follows its `basic.return`; turning confirms on here
+    /// instead would change this channel's mode for every later publish.
+    returns: tokio::sync::OnceCell<Arc<AmqpChannel>>,
 }
 
 impl AmqpChannel {
@@ -109,6 +114,7 @@ impl AmqpChannel {
             pending_acks: AtomicUsize::new(0),
             batch: Arc::default(),
             closed: AtomicBool::new(false),
+            returns: tokio::sync::OnceCell::new(),
         });
         tokio::spawn(ack_loop(
             Arc::downgrade(&me),
@@ -323,6 +329,9 @@ impl AmqpChannel {
     /// timeout), so their publishers learn the outcome instead of a closed channel.
     pub(super) async fn settle(&self) {
         self.flush_acks().await;
+        if let Some(companion) = self.returns.get() {
+            Box::pin(companion.settle()).await;
+        }
         if !self.confirm.load(Ordering::SeqCst) {
             return;
         }
@@ -614,9 +623,20 @@ impl TransportChannel for AmqpChannel {
         message: OutgoingMessage,
         flags: PublishFlags,
     ) -> Result<PendingConfirm> {
-        if flags.mandatory {
-            // A return is only known for sure once the confirm arrives.
-            self.enable_confirms().await?;
+        if flags.mandatory && !self.confirm.load(Ordering::SeqCst) {
+            // A return is only known for sure once the confirm arrives: on a channel without
+            // confirms, the companion in confirm mode carries the publish.
+            let companion = self
+                .returns
+                .get_or_try_init(|| async {
+                    let companion = AmqpChannel::open(Arc::clone(&self.conn)).await?;
+                    companion.enable_confirms().await?;
+                    Ok::<_, Error>(companion)
+                })
+                .await?;
+            return companion
+                .publish(exchange, routing_key, message, flags)
+                .await;
         }
         let properties = to_properties(&message.properties);
         let body: &[u8] = &message.body;
@@ -807,6 +827,9 @@ impl TransportChannel for AmqpChannel {
         lock(&self.consumers).clear();
         let slot = lock(&self.slot).take();
         let prefetch = *lock(&self.prefetch);
+        if let Some(companion) = self.returns.get() {
+            companion.close().await?;
+        }
         if let Some(slot) = slot {
             close_safely(slot.channel, prefetch).await?;
         }
