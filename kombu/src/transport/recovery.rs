@@ -31,6 +31,35 @@ impl Default for RecoveryOptions {
     }
 }
 
+/// The builder methods every transport's options have for their `recovery` field, written once.
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+macro_rules! recovery_builders {
+    ($what:literal) => {
+        #[doc = concat!("Set how long operations wait for a lost ", $what, " to come back.")]
+        pub fn recovery_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.recovery.recovery_timeout = timeout;
+            self
+        }
+        /// Set the first and the longest pause between reconnection attempts.
+        pub fn backoff(
+            mut self,
+            initial: ::std::time::Duration,
+            max: ::std::time::Duration,
+        ) -> Self {
+            self.recovery.initial_backoff = initial;
+            self.recovery.max_backoff = max;
+            self
+        }
+        /// Set how long one connection attempt may take.
+        pub fn connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.recovery.connect_timeout = timeout;
+            self
+        }
+    };
+}
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+pub(crate) use recovery_builders;
+
 /// The pauses between reconnection attempts: `initial_backoff`, doubling, at most
 /// `max_backoff`.
 #[cfg(any(feature = "amqp", feature = "stomp"))]

@@ -69,22 +69,8 @@ pub struct StompOptions {
 }
 
 impl StompOptions {
-    /// Set how long operations wait for a lost session to come back.
-    pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
-        self.recovery.recovery_timeout = timeout;
-        self
-    }
-    /// Set the first and the longest pause between reconnection attempts.
-    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.recovery.initial_backoff = initial;
-        self.recovery.max_backoff = max;
-        self
-    }
-    /// Set how long one connection attempt (and each receipt) may take.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.recovery.connect_timeout = timeout;
-        self
-    }
+    crate::transport::recovery::recovery_builders!("session");
+
     /// Offer and ask for this heart-beat interval unless the URL gives one.
     pub fn heartbeat(mut self, interval: Duration) -> Self {
         self.heartbeat = Some(interval);
