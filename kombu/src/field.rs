@@ -74,6 +74,15 @@ pub enum FieldValue {
 }
 
 impl FieldValue {
+    /// An integer as Python's AMQP client sends one: a signed 32-bit field when it fits, else
+    /// a signed 64-bit one.
+    pub fn int(v: i64) -> FieldValue {
+        match i32::try_from(v) {
+            Ok(small) => FieldValue::I32(small),
+            Err(_) => FieldValue::I64(v),
+        }
+    }
+
     /// The string, if this is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {

@@ -150,14 +150,6 @@ pub struct Queue {
     pub no_declare: bool,
 }
 
-/// An integer argument the way Python's AMQP client sends it: `I` when it fits, else `l`.
-fn int_field(v: i64) -> FieldValue {
-    match i32::try_from(v) {
-        Ok(small) => FieldValue::I32(small),
-        Err(_) => FieldValue::I64(v),
-    }
-}
-
 impl Queue {
     /// A durable queue with no bindings.
     pub fn new(name: impl Into<String>) -> Self {
@@ -297,10 +289,13 @@ impl Queue {
         };
         set(
             "x-message-ttl",
-            self.message_ttl.map(|d| int_field(duration_ms(d))),
+            self.message_ttl.map(|d| FieldValue::int(duration_ms(d))),
         );
-        set("x-expires", self.expires.map(|d| int_field(duration_ms(d))));
-        let int = |v: u64| int_field(i64::try_from(v).unwrap_or(i64::MAX));
+        set(
+            "x-expires",
+            self.expires.map(|d| FieldValue::int(duration_ms(d))),
+        );
+        let int = |v: u64| FieldValue::int(i64::try_from(v).unwrap_or(i64::MAX));
         set("x-max-length", self.max_length.map(int));
         set("x-max-length-bytes", self.max_length_bytes.map(int));
         set(
