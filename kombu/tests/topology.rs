@@ -366,6 +366,7 @@ fn the_model_converts_to_runtime_declarations() {
     let args = invoices.declare_arguments();
     assert_eq!(args["x-queue-type"], FieldValue::from("quorum"));
     assert_eq!(args["x-overflow"], FieldValue::from("reject-publish"));
+    assert_eq!(args["x-delivery-limit"], FieldValue::I32(5));
     assert_eq!(invoices.bindings[0].exchange.name, "billing");
     assert_eq!(
         invoices.bindings[0].arguments["x-match"],

@@ -65,7 +65,7 @@ pub use schema::json_schema;
 pub use source::{FileId, Format, Location, Pos, SourceFile, Span};
 pub use types::{Primitive, TypeExpr};
 
-use crate::{Binding, Channel, Exchange, FieldTable, Queue};
+use crate::{Binding, Channel, Exchange, FieldTable, FieldValue, Queue};
 
 /// The kinds of named entity in a topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -352,6 +352,9 @@ impl Topology {
         }
         if def.single_active_consumer {
             q = q.argument("x-single-active-consumer", true);
+        }
+        if let Some(n) = def.delivery_limit {
+            q = q.argument("x-delivery-limit", FieldValue::int(n.into()));
         }
         for b in &def.bindings {
             if let Some(binding) = self.runtime_binding(b) {

@@ -417,6 +417,10 @@ pub struct QueueDef {
     /// `x-single-active-consumer`: only one consumer receives at a time.
     #[serde(default, skip_serializing_if = "is_false")]
     pub single_active_consumer: bool,
+    /// `x-delivery-limit` (quorum queues): how many times a message may be returned to the
+    /// queue before it is dropped or dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_limit: Option<u32>,
     /// Other declaration arguments, sent as given (the typed keys above win).
     #[serde(default, skip_serializing_if = "FieldTable::is_empty")]
     pub arguments: FieldTable,
@@ -443,6 +447,7 @@ impl Default for QueueDef {
             dead_letter_exchange: None,
             dead_letter_routing_key: None,
             single_active_consumer: false,
+            delivery_limit: None,
             arguments: FieldTable::new(),
             bindings: Vec::new(),
         }
