@@ -304,7 +304,7 @@ mod special {
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct Special {
+    pub(crate) struct Special {
         pub aware: PyDateTime,
         pub utc: PyDateTime,
         pub naive: PyNaiveDateTime,
@@ -316,7 +316,7 @@ mod special {
         pub raw_bytes: PyBytes,
     }
 
-    pub fn special() -> Special {
+    pub(crate) fn special() -> Special {
         let plus2 = FixedOffset::east_opt(2 * 3600).unwrap();
         let utc = FixedOffset::east_opt(0).unwrap();
         let day = NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
@@ -343,7 +343,7 @@ mod special {
     }
 
     /// What Python's `describe` reports for the decoded `Special`.
-    pub fn described() -> serde_json::Value {
+    pub(crate) fn described() -> serde_json::Value {
         serde_json::json!({"dict": {
             "aware": ["datetime", "2024-05-01 12:30:00.250000+02:00"],
             "utc": ["datetime", "2024-05-01 12:30:00+00:00"],

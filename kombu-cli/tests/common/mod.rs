@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The workspace root, where the binary runs and fixture paths start.
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Runs `kombu ARGS` in the workspace root; returns (exit code, stdout, stderr).
-pub fn kombu(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn kombu(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kombu"))
         .args(args)
         .current_dir(workspace())
@@ -27,7 +27,7 @@ pub fn kombu(args: &[&str]) -> (i32, String, String) {
 
 /// Whether RabbitMQ's management API answers on 127.0.0.1:15672; with `KOMBU_REQUIRE_BROKER`
 /// set, its absence fails the test instead of skipping it.
-pub fn broker_available() -> bool {
+pub(crate) fn broker_available() -> bool {
     let up = Command::new("curl")
         .args([
             "-sf",
@@ -48,10 +48,10 @@ pub fn broker_available() -> bool {
 }
 
 /// The RabbitMQ management API the broker tests use.
-pub const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
+pub(crate) const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
 
 /// `METHOD MANAGEMENT/path` with `body` (JSON), as guest; returns the answer's body.
-pub fn api(method: &str, path: &str, body: Option<&str>) -> String {
+pub(crate) fn api(method: &str, path: &str, body: Option<&str>) -> String {
     let url = format!("{MANAGEMENT}/{path}");
     let mut args = vec![
         "-s",
@@ -72,14 +72,14 @@ pub fn api(method: &str, path: &str, body: Option<&str>) -> String {
 
 /// A virtual host of one test's own (with guest's permissions) and a folder for its files;
 /// both are deleted on drop, so also when an assertion fails.
-pub struct Vhost {
+pub(crate) struct Vhost {
     pub name: String,
     pub dir: PathBuf,
 }
 
 impl Vhost {
     /// `kombu-<tag>-<pid>`, deleted first if a killed run left it behind.
-    pub fn new(tag: &str) -> Vhost {
+    pub(crate) fn new(tag: &str) -> Vhost {
         let name = format!("kombu-{tag}-{}", std::process::id());
         api("DELETE", &format!("vhosts/{name}"), None);
         api("PUT", &format!("vhosts/{name}"), Some("{}"));
@@ -94,19 +94,19 @@ impl Vhost {
     }
 
     /// The AMQP URL of this virtual host.
-    pub fn amqp(&self) -> String {
+    pub(crate) fn amqp(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
     }
 
     /// Writes a file in this test's folder; returns its path.
-    pub fn file(&self, name: &str, text: &str) -> String {
+    pub(crate) fn file(&self, name: &str, text: &str) -> String {
         let path = self.dir.join(name);
         std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_owned()
     }
 
     /// `METHOD MANAGEMENT/<kind>/<this vhost>/<rest>`, parsed (`Null` for an empty answer).
-    pub fn api(
+    pub(crate) fn api(
         &self,
         method: &str,
         kind: &str,
@@ -128,7 +128,7 @@ impl Vhost {
     }
 
     /// Runs `kombu ARGS --vhost <this>`; returns (exit code, stdout, stderr).
-    pub fn kombu(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn kombu(&self, args: &[&str]) -> (i32, String, String) {
         let mut all = args.to_vec();
         all.extend(["--vhost", &self.name]);
         kombu(&all)
@@ -144,7 +144,7 @@ impl Drop for Vhost {
 
 impl Vhost {
     /// The queues' names.
-    pub fn queues(&self) -> Vec<String> {
+    pub(crate) fn queues(&self) -> Vec<String> {
         self.api("GET", "queues", "", None)
             .as_array()
             .into_iter()
@@ -154,7 +154,7 @@ impl Vhost {
     }
 
     /// The bindings (the default exchange's left out): source, destination, routing key.
-    pub fn bindings(&self) -> Vec<(String, String, String)> {
+    pub(crate) fn bindings(&self) -> Vec<(String, String, String)> {
         self.api("GET", "bindings", "", None)
             .as_array()
             .into_iter()

@@ -177,14 +177,14 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
     );
     Ok(quote! {
         #trait_doc
-        #[allow(dead_code, clippy::too_many_arguments, clippy::wrong_self_convention)]
+        #[allow(dead_code, unreachable_pub, clippy::too_many_arguments, clippy::wrong_self_convention)]
         pub trait #trait_id: ::core::marker::Send + ::core::marker::Sync {
             #(#sigs)*
             #hook_sig
         }
 
         #struct_doc
-        #[allow(dead_code)]
+        #[allow(dead_code, unreachable_pub)]
         pub struct #struct_id<#handler_ty> {
             consumer: ::kombu::Consumer,
             handler: #handler_ty,
@@ -202,7 +202,7 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             }
         }
 
-        #[allow(dead_code)]
+        #[allow(dead_code, unreachable_pub)]
         impl<#handler_ty: #trait_id> #struct_id<#handler_ty> {
             /// The consumer's name in the topology.
             pub const NAME: &'static str = #name;

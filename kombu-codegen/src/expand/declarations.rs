@@ -193,7 +193,7 @@ pub(super) fn declare_all(xs: &[proc_macro2::Ident], qs: &[proc_macro2::Ident]) 
     quote! {
         /// Declares every exchange, queue and binding of this topology on `channel`: the
         /// exchanges first (with their exchange-to-exchange bindings), then the queues.
-        #[allow(dead_code)]
+        #[allow(dead_code, unreachable_pub)]
         pub async fn declare_all(channel: &::kombu::Channel) -> ::kombu::Result<()> {
             ::kombu::__private::require_declare(channel, "the topology")?;
             #(channel.declare_exchange(&exchanges::#xs()).await?;)*
@@ -204,7 +204,7 @@ pub(super) fn declare_all(xs: &[proc_macro2::Ident], qs: &[proc_macro2::Ident]) 
         /// Every exchange and every queue of this topology, as declarations, in file order
         /// (what [`declare_all`] declares; equal to what `kombu::topology::Topology` gives at
         /// run time for the same files).
-        #[allow(dead_code)]
+        #[allow(dead_code, unreachable_pub)]
         pub fn declarations() -> (::std::vec::Vec<::kombu::Exchange>, ::std::vec::Vec<::kombu::Queue>) {
             (
                 ::std::vec![#(exchanges::#xs()),*],

@@ -319,7 +319,7 @@ pub(super) fn message(
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde")]
-                #[allow(dead_code)]
+                #[allow(dead_code, unreachable_pub)]
                 pub struct #id {
                     #(#fields,)*
                 }
@@ -352,7 +352,7 @@ pub(super) fn message(
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde", tag = #tag)]
-                #[allow(dead_code, clippy::large_enum_variant)]
+                #[allow(dead_code, unreachable_pub, clippy::large_enum_variant)]
                 pub enum #id {
                     #(#items,)*
                 }

@@ -124,7 +124,7 @@ pub fn generate_each<E: From<Error>>(
     emit(Piece::ModuleStart {
         attrs: quote! {
             /// The exchanges of this topology, as declarations.
-            #[allow(dead_code)]
+            #[allow(dead_code, unreachable_pub)]
         },
         name: ident("exchanges")?,
     })?;
@@ -146,7 +146,7 @@ pub fn generate_each<E: From<Error>>(
     emit(Piece::ModuleStart {
         attrs: quote! {
             /// The queues of this topology, as declarations with their bindings.
-            #[allow(dead_code)]
+            #[allow(dead_code, unreachable_pub)]
         },
         name: ident("queues")?,
     })?;

@@ -113,7 +113,7 @@ pub(super) fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
     let definition = p.define_struct.then(|| {
         quote! {
             #doc
-            #[allow(dead_code)]
+            #[allow(dead_code, unreachable_pub)]
             #[derive(Debug)]
             pub struct #id {
                 #field: ::kombu::Producer,
@@ -124,7 +124,7 @@ pub(super) fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
         #definition
 
         // A variant's fields are the method's parameters, and the topology names the methods.
-        #[allow(dead_code, clippy::too_many_arguments, clippy::wrong_self_convention)]
+        #[allow(dead_code, unreachable_pub, clippy::too_many_arguments, clippy::wrong_self_convention)]
         impl #id {
             #[doc = #exchange_doc]
             pub fn exchange() -> ::kombu::Exchange {

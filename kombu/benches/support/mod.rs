@@ -5,18 +5,18 @@ use std::future::Future;
 use std::time::Duration;
 
 /// Messages per second.
-pub fn rate(n: u64, d: Duration) -> f64 {
+pub(crate) fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
 /// The median of some rates.
-pub fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
 /// A number from the environment, or `default`.
-pub fn env(name: &str, default: u64) -> u64 {
+pub(crate) fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -24,14 +24,14 @@ pub fn env(name: &str, default: u64) -> u64 {
 }
 
 /// Whether `KOMBU_BENCH_ONLY` leaves out the workload `name`.
-pub fn skipped(name: &str) -> bool {
+pub(crate) fn skipped(name: &str) -> bool {
     std::env::var("KOMBU_BENCH_ONLY").is_ok_and(|only| !name.contains(only.as_str()))
 }
 
 /// Runs `rounds` rounds of one workload on both sides (`run(false)` the bare client,
 /// `run(true)` kombu), alternating which side goes first so drift favours neither, and returns
 /// the median rates (bare, kombu) for `n` messages a round.
-pub async fn compare<F, Fut>(rounds: u64, n: u64, mut run: F) -> (f64, f64)
+pub(crate) async fn compare<F, Fut>(rounds: u64, n: u64, mut run: F) -> (f64, f64)
 where
     F: FnMut(bool) -> Fut,
     Fut: Future<Output = Duration>,

@@ -20,25 +20,25 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kombu::serialization::{Accept, Registry};
 
-pub mod stomp;
+pub(crate) mod stomp;
 use kombu::{BoundQueue, Channel, Connection, Message, Producer, Queue, Value};
 
 /// How long a test waits for something that should happen. Generous on purpose: it bounds a
 /// failing test, it is not a performance expectation.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// How long a test listens before concluding that nothing (more) is coming. Only used where a
 /// marker cannot prove absence (a consumer held back by its prefetch window).
-pub const QUIET: Duration = Duration::from_millis(300);
+pub(crate) const QUIET: Duration = Duration::from_millis(300);
 
 /// A short TTL for expiry tests.
-pub const TTL: Duration = Duration::from_millis(100);
+pub(crate) const TTL: Duration = Duration::from_millis(100);
 
 /// The header that marks the messages [`drain_until_marker`] publishes.
 const MARKER: &str = "x-kombu-test-marker";
 
 /// A token unique to this test process, so names never collide across runs on a shared broker.
-pub fn run_id() -> &'static str {
+pub(crate) fn run_id() -> &'static str {
     static RUN: OnceLock<String> = OnceLock::new();
     RUN.get_or_init(|| {
         let nanos = SystemTime::now()
@@ -63,18 +63,18 @@ macro_rules! test_name {
 pub(crate) use test_name;
 
 /// Which transport the suite runs on: `memory` (default), `amqp` or `stomp` (see [`stomp`]).
-pub fn transport() -> String {
+pub(crate) fn transport() -> String {
     std::env::var("KOMBU_TEST_TRANSPORT").unwrap_or_else(|_| "memory".to_owned())
 }
 
 /// Whether the suite runs on STOMP.
-pub fn is_stomp() -> bool {
+pub(crate) fn is_stomp() -> bool {
     transport() == "stomp"
 }
 
 /// The delivery mode a transient message arrives with. On STOMP, RabbitMQ turns
 /// `persistent:false` into no delivery mode at all, which AMQP reads as transient.
-pub fn transient() -> Option<kombu::DeliveryMode> {
+pub(crate) fn transient() -> Option<kombu::DeliveryMode> {
     if is_stomp() {
         None
     } else {
@@ -84,7 +84,7 @@ pub fn transient() -> Option<kombu::DeliveryMode> {
 
 /// A header value as it arrives. STOMP headers are text, so on STOMP a number or a boolean
 /// arrives as its text.
-pub fn arrived(value: kombu::FieldValue) -> kombu::FieldValue {
+pub(crate) fn arrived(value: kombu::FieldValue) -> kombu::FieldValue {
     use kombu::FieldValue as V;
     if !is_stomp() {
         return value;
@@ -103,14 +103,14 @@ pub fn arrived(value: kombu::FieldValue) -> kombu::FieldValue {
 }
 
 /// Whether the suite runs on the in-memory broker.
-pub fn is_memory() -> bool {
+pub(crate) fn is_memory() -> bool {
     transport() == "memory"
 }
 
 /// The prefix of names given to queues declared without one: the broker's `amq.gen-` on the
 /// in-memory broker (which answers as RabbitMQ does), and the client-chosen `kombu.gen-` on AMQP
 /// (so recovery can declare the queue again under the same name).
-pub fn generated_prefix() -> &'static str {
+pub(crate) fn generated_prefix() -> &'static str {
     if is_memory() {
         "amq.gen-"
     } else {
@@ -120,7 +120,7 @@ pub fn generated_prefix() -> &'static str {
 
 /// The broker URL for the test called `test`. On the in-memory transport each test has a broker
 /// of its own; calling `url` twice in one test gives the same broker (for a second connection).
-pub fn url(test: &str) -> String {
+pub(crate) fn url(test: &str) -> String {
     match transport().as_str() {
         "memory" => format!("memory://{test}-{}", run_id()),
         "amqp" => std::env::var("KOMBU_TEST_AMQP_URL")
@@ -131,17 +131,17 @@ pub fn url(test: &str) -> String {
 }
 
 /// A name for an exchange or queue of the test `test`, unique to the test and the run.
-pub fn name(test: &str, entity: &str) -> String {
+pub(crate) fn name(test: &str, entity: &str) -> String {
     format!("{test}.{entity}.{}", run_id())
 }
 
 /// Connect to the test's broker.
-pub async fn connect(test: &str) -> Connection {
+pub(crate) async fn connect(test: &str) -> Connection {
     connect_with(test, kombu::ConnectionOptions::default()).await
 }
 
 /// Connect to the test's broker with options.
-pub async fn connect_with(test: &str, options: kombu::ConnectionOptions) -> Connection {
+pub(crate) async fn connect_with(test: &str, options: kombu::ConnectionOptions) -> Connection {
     if is_stomp() {
         return stomp::connect(options).await;
     }
@@ -152,7 +152,7 @@ pub async fn connect_with(test: &str, options: kombu::ConnectionOptions) -> Conn
 }
 
 /// Connect to the test's broker and open a channel.
-pub async fn open(test: &str) -> (Connection, Channel) {
+pub(crate) async fn open(test: &str) -> (Connection, Channel) {
     let conn = connect(test).await;
     let channel = conn.channel().await.unwrap();
     (conn, channel)
@@ -160,7 +160,7 @@ pub async fn open(test: &str) -> (Connection, Channel) {
 
 /// Declare a queue on `channel` and return it bound (with the broker's name for a server-named
 /// queue).
-pub async fn declare(channel: &Channel, queue: Queue) -> BoundQueue {
+pub(crate) async fn declare(channel: &Channel, queue: Queue) -> BoundQueue {
     let mut bound = queue.attach(channel);
     bound
         .declare()
@@ -170,12 +170,12 @@ pub async fn declare(channel: &Channel, queue: Queue) -> BoundQueue {
 }
 
 /// A JSON document as a decoded body.
-pub fn json(v: serde_json::Value) -> Value {
+pub(crate) fn json(v: serde_json::Value) -> Value {
     Value::from(v)
 }
 
 /// Decode a message whatever its content type (every serializer accepted).
-pub fn decode_any(message: &Message) -> Value {
+pub(crate) fn decode_any(message: &Message) -> Value {
     Registry::new()
         .decode(
             message.body(),
@@ -187,7 +187,7 @@ pub fn decode_any(message: &Message) -> Value {
 }
 
 /// The integer under `key` of a message's JSON body.
-pub fn int_field(message: &Message, key: &str) -> i64 {
+pub(crate) fn int_field(message: &Message, key: &str) -> i64 {
     let payload = message.payload().unwrap();
     payload
         .get(key)
@@ -196,7 +196,7 @@ pub fn int_field(message: &Message, key: &str) -> i64 {
 }
 
 /// The text under `key` of a message's JSON body.
-pub fn str_field(message: &Message, key: &str) -> String {
+pub(crate) fn str_field(message: &Message, key: &str) -> String {
     let payload = message.payload().unwrap();
     payload
         .get(key)
@@ -206,7 +206,7 @@ pub fn str_field(message: &Message, key: &str) -> String {
 }
 
 /// `basic.get` until a message comes or `wait` passes.
-pub async fn get_within(queue: &BoundQueue, wait: Duration) -> Option<Message> {
+pub(crate) async fn get_within(queue: &BoundQueue, wait: Duration) -> Option<Message> {
     let deadline = Instant::now() + wait;
     loop {
         if let Some(message) = queue.get(false).await.unwrap() {
@@ -221,7 +221,7 @@ pub async fn get_within(queue: &BoundQueue, wait: Duration) -> Option<Message> {
 
 /// The next message of `queue`, taken with `no_ack` (the broker forgets it at once), waiting
 /// up to [`WAIT`] for it.
-pub async fn get_one_no_ack(queue: &BoundQueue) -> Message {
+pub(crate) async fn get_one_no_ack(queue: &BoundQueue) -> Message {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(message) = queue.get(true).await.unwrap() {
@@ -237,7 +237,7 @@ pub async fn get_one_no_ack(queue: &BoundQueue) -> Message {
 }
 
 /// The next message of `queue` (unacknowledged), waiting up to [`WAIT`] for it.
-pub async fn get_one(queue: &BoundQueue) -> Message {
+pub(crate) async fn get_one(queue: &BoundQueue) -> Message {
     get_within(queue, WAIT).await.unwrap_or_else(|| {
         panic!(
             "no message arrived in queue `{}` within {WAIT:?}",
@@ -247,7 +247,7 @@ pub async fn get_one(queue: &BoundQueue) -> Message {
 }
 
 /// Wait until `check` holds, polling; panic naming `what` after [`WAIT`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -266,7 +266,7 @@ where
 }
 
 /// Wait until the queue holds exactly `n` ready messages.
-pub async fn wait_for_ready(queue: &BoundQueue, n: u32) {
+pub(crate) async fn wait_for_ready(queue: &BoundQueue, n: u32) {
     let what = format!("queue `{}` holds {n} ready messages", queue.name());
     eventually(&what, || async {
         queue.status().await.unwrap().message_count == n
@@ -275,7 +275,7 @@ pub async fn wait_for_ready(queue: &BoundQueue, n: u32) {
 }
 
 /// Wait until the queue no longer exists.
-pub async fn wait_until_gone(conn: &Connection, queue: &str) {
+pub(crate) async fn wait_until_gone(conn: &Connection, queue: &str) {
     let what = format!("queue `{queue}` is deleted");
     let probe = Queue::new(queue);
     eventually(&what, || async {
@@ -294,7 +294,7 @@ pub async fn wait_until_gone(conn: &Connection, queue: &str) {
 /// through the default exchange on `channel`, then takes messages until the marker comes back.
 /// Messages published before the marker on the same channel are ahead of it, so what this
 /// returns is exactly what the queue held, without guessing how long to wait.
-pub async fn drain_until_marker(channel: &Channel, queue: &BoundQueue) -> Vec<Message> {
+pub(crate) async fn drain_until_marker(channel: &Channel, queue: &BoundQueue) -> Vec<Message> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let marker = format!("marker-{}", NEXT.fetch_add(1, Ordering::Relaxed));
     Producer::new(channel)
@@ -316,7 +316,7 @@ pub async fn drain_until_marker(channel: &Channel, queue: &BoundQueue) -> Vec<Me
 }
 
 /// The text field `key` of every message ahead of a marker (see [`drain_until_marker`]).
-pub async fn drain_field(channel: &Channel, queue: &BoundQueue, key: &str) -> Vec<String> {
+pub(crate) async fn drain_field(channel: &Channel, queue: &BoundQueue, key: &str) -> Vec<String> {
     drain_until_marker(channel, queue)
         .await
         .iter()
@@ -325,11 +325,15 @@ pub async fn drain_field(channel: &Channel, queue: &BoundQueue, key: &str) -> Ve
 }
 
 /// Like [`drain_field`], as a set.
-pub async fn drain_set(channel: &Channel, queue: &BoundQueue, key: &str) -> BTreeSet<String> {
+pub(crate) async fn drain_set(
+    channel: &Channel,
+    queue: &BoundQueue,
+    key: &str,
+) -> BTreeSet<String> {
     drain_field(channel, queue, key).await.into_iter().collect()
 }
 
 /// A set of strings, for comparing with [`drain_set`].
-pub fn set(items: &[&str]) -> BTreeSet<String> {
+pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }

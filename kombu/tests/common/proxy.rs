@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// Forwards a local port to RabbitMQ until cut; `restore` listens again on the same port.
-pub struct Proxy {
+pub(crate) struct Proxy {
     /// The local port to connect to.
     pub port: u16,
     target: u16,
@@ -19,7 +19,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Forward a fresh local port to RabbitMQ's `target` port.
-    pub async fn start(target: u16) -> Proxy {
+    pub(crate) async fn start(target: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let proxy = Proxy {
@@ -54,7 +54,7 @@ impl Proxy {
     }
 
     /// Cut every connection and refuse new ones.
-    pub fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         for task in self.tasks.lock().unwrap().drain(..) {
             task.abort();
@@ -62,7 +62,7 @@ impl Proxy {
     }
 
     /// Accept connections again on the same port.
-    pub async fn restore(&self) {
+    pub(crate) async fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         self.serve(listener);

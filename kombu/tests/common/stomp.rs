@@ -31,7 +31,7 @@ use kombu::{BrokerUrl, Connection, ConnectionOptions, Exchange, Queue, Result};
 /// Delivery tags of messages taken with `basic.get` over AMQP carry this bit.
 const AMQP_TAG: u64 = 1 << 63;
 
-pub fn stomp_url() -> String {
+pub(crate) fn stomp_url() -> String {
     std::env::var("KOMBU_TEST_STOMP_URL")
         .unwrap_or_else(|_| "stomp://guest:guest@127.0.0.1:61613/".to_owned())
 }
@@ -42,7 +42,7 @@ fn amqp_url() -> String {
 }
 
 /// A STOMP connection whose declarations go over AMQP.
-pub async fn connect(options: ConnectionOptions) -> Connection {
+pub(crate) async fn connect(options: ConnectionOptions) -> Connection {
     let url = BrokerUrl::parse(&stomp_url()).unwrap();
     let stomp = StompTransport::connect(std::slice::from_ref(&url), StompOptions::default())
         .await

@@ -23,35 +23,35 @@ pub(crate) struct Topology {
 }
 
 impl Topology {
-    pub fn exchange(&mut self, exchange: &Exchange) {
+    pub(crate) fn exchange(&mut self, exchange: &Exchange) {
         let mut record = exchange.clone();
         record.bindings.clear();
         self.exchanges.retain(|e| e.name != record.name);
         self.exchanges.push(record);
     }
 
-    pub fn queue(&mut self, queue: &Queue) {
+    pub(crate) fn queue(&mut self, queue: &Queue) {
         let mut record = queue.clone();
         record.bindings.clear();
         self.queues.retain(|q| q.name != record.name);
         self.queues.push(record);
     }
 
-    pub fn bind(list: &mut Vec<BindingRecord>, record: BindingRecord, bind: bool) {
+    pub(crate) fn bind(list: &mut Vec<BindingRecord>, record: BindingRecord, bind: bool) {
         list.retain(|b| b != &record);
         if bind {
             list.push(record);
         }
     }
 
-    pub fn delete_exchange(&mut self, name: &str) {
+    pub(crate) fn delete_exchange(&mut self, name: &str) {
         self.exchanges.retain(|e| e.name != name);
         self.queue_bindings.retain(|b| b.source != name);
         self.exchange_bindings
             .retain(|b| b.source != name && b.destination != name);
     }
 
-    pub fn delete_queue(&mut self, name: &str) {
+    pub(crate) fn delete_queue(&mut self, name: &str) {
         self.queues.retain(|q| q.name != name);
         self.queue_bindings.retain(|b| b.destination != name);
     }

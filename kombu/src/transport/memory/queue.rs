@@ -40,7 +40,7 @@ pub(super) struct ConsumerState {
 }
 
 impl ConsumerState {
-    pub fn has_capacity(&self) -> bool {
+    pub(super) fn has_capacity(&self) -> bool {
         self.no_ack || self.prefetch == 0 || self.unacked < u32::from(self.prefetch)
     }
 }
@@ -64,7 +64,7 @@ fn non_negative(v: Option<&FieldValue>) -> Option<u64> {
 }
 
 impl Limits {
-    pub fn from_arguments(args: &FieldTable) -> Self {
+    pub(super) fn from_arguments(args: &FieldTable) -> Self {
         Limits {
             message_ttl: non_negative(args.get("x-message-ttl")).map(Duration::from_millis),
             expires: non_negative(args.get("x-expires")).map(Duration::from_millis),
@@ -111,7 +111,7 @@ pub(super) struct QueueState {
 }
 
 impl QueueState {
-    pub fn new(
+    pub(super) fn new(
         durable: bool,
         exclusive: bool,
         auto_delete: bool,
@@ -138,14 +138,14 @@ impl QueueState {
     }
 
     /// When the queue is deleted for being unused (`x-expires`), if it has no consumers.
-    pub fn idle_deadline(&self) -> Option<Instant> {
+    pub(super) fn idle_deadline(&self) -> Option<Instant> {
         match self.limits.expires {
             Some(expires) if self.consumers.is_empty() => Some(self.last_used + expires),
             _ => None,
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.levels.iter().map(VecDeque::len).sum()
     }
 
@@ -154,14 +154,14 @@ impl QueueState {
     }
 
     /// Append a newly published message.
-    pub fn push(&mut self, msg: Stored) {
+    pub(super) fn push(&mut self, msg: Stored) {
         let level = msg.priority(self.max_level());
         self.bytes += msg.body.len() as u64;
         self.levels[level].push_back(msg);
     }
 
     /// Put a message back at its original position (by `seq`).
-    pub fn requeue(&mut self, msg: Stored) {
+    pub(super) fn requeue(&mut self, msg: Stored) {
         let level = msg.priority(self.max_level());
         self.bytes += msg.body.len() as u64;
         let deque = &mut self.levels[level];
@@ -170,14 +170,14 @@ impl QueueState {
     }
 
     /// The next message to deliver: highest priority first, oldest first within a priority.
-    pub fn pop(&mut self) -> Option<Stored> {
+    pub(super) fn pop(&mut self) -> Option<Stored> {
         let msg = self.levels.iter_mut().rev().find_map(VecDeque::pop_front)?;
         self.bytes -= msg.body.len() as u64;
         Some(msg)
     }
 
     /// Remove the head if it has expired by `now`.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<Stored> {
+    pub(super) fn pop_expired(&mut self, now: Instant) -> Option<Stored> {
         let level = self.levels.iter().rposition(|d| {
             d.front()
                 .is_some_and(|m| m.expires_at.is_some_and(|t| t <= now))
@@ -188,7 +188,7 @@ impl QueueState {
     }
 
     /// The earliest expiry among the heads.
-    pub fn next_expiry(&self) -> Option<Instant> {
+    pub(super) fn next_expiry(&self) -> Option<Instant> {
         self.levels
             .iter()
             .filter_map(|d| d.front().and_then(|m| m.expires_at))
@@ -196,7 +196,7 @@ impl QueueState {
     }
 
     /// Whether holding one more message of `size` bytes would exceed a limit.
-    pub fn would_overflow(&self, size: usize) -> bool {
+    pub(super) fn would_overflow(&self, size: usize) -> bool {
         self.limits
             .max_length
             .is_some_and(|max| self.len() as u64 + 1 > max)
@@ -207,7 +207,7 @@ impl QueueState {
     }
 
     /// Whether a limit is exceeded now.
-    pub fn over_limit(&self) -> bool {
+    pub(super) fn over_limit(&self) -> bool {
         self.limits
             .max_length
             .is_some_and(|max| self.len() as u64 > max)
@@ -218,7 +218,7 @@ impl QueueState {
     }
 
     /// Drop every ready message; returns how many.
-    pub fn purge(&mut self) -> usize {
+    pub(super) fn purge(&mut self) -> usize {
         let n = self.len();
         for d in &mut self.levels {
             d.clear();
