@@ -49,6 +49,7 @@ pub(crate) mod with_unit {
 
     use serde::{de, Deserialize, Deserializer};
 
+    #[cfg(feature = "topology")]
     pub(crate) use super::serialize;
     use super::Raw;
 

@@ -1,5 +1,6 @@
 //! "Did you mean ...?" for unknown names (URL options, topology keys, references).
 
+#[cfg(feature = "topology")]
 use std::collections::{BTreeMap, HashMap};
 
 /// The largest edit distance at which `known` still looks like a typo of `unknown`: a third
@@ -28,6 +29,7 @@ pub(crate) fn did_you_mean<'a>(
 /// length, so most groups are skipped), each unknown name is answered once, and the
 /// comparisons of one set are capped: past the cap, no more suggestions are made (the first
 /// errors keep theirs, which is what someone fixing them reads).
+#[cfg(feature = "topology")]
 pub(crate) struct Suggester<'a> {
     /// The names by length in characters, each with its place in the original order (ties in
     /// distance go to the first, as with [`did_you_mean`]).
@@ -36,6 +38,7 @@ pub(crate) struct Suggester<'a> {
     comparisons_left: usize,
 }
 
+#[cfg(feature = "topology")]
 impl<'a> Suggester<'a> {
     /// How many name comparisons one set answers with at most.
     pub(crate) const COMPARISONS: usize = 200_000;

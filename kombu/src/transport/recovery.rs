@@ -1,9 +1,20 @@
 //! What the AMQP and STOMP transports share when a connection is lost: how long callers wait
 //! for it to come back ([`RecoveryOptions::recovery_timeout`]), how long one connection
-//! attempt may take, and how reconnect attempts are paced (doubling from `initial_backoff` up
-//! to `max_backoff`).
+//! attempt may take, how reconnect attempts are paced (doubling from `initial_backoff` up
+//! to `max_backoff`), and the record of the consumers to start again on the new connection
+//! (or to cancel, with the reason, when they cannot be).
 
 use std::time::Duration;
+
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+use std::collections::HashMap;
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+use std::sync::{Mutex, MutexGuard};
+
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+use crate::sync::lock;
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+use crate::transport::{ConsumeOptions, ConsumerEvent, DeliverySender};
 
 /// Reconnection settings, the same for every transport that reconnects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +38,121 @@ impl Default for RecoveryOptions {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A consumer as the application started it: enough to start it again after a reconnect.
+/// `S` is what the transport adds (STOMP: the subscription and the session it belongs to).
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+#[cfg_attr(not(all(feature = "amqp", feature = "stomp")), allow(dead_code))]
+pub(crate) struct ConsumerRecord<S> {
+    pub(crate) queue: String,
+    pub(crate) options: ConsumeOptions,
+    pub(crate) sender: DeliverySender,
+    pub(crate) state: S,
+}
+
+/// A channel's consumers, by consumer tag.
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+pub(crate) struct Consumers<S> {
+    records: Mutex<HashMap<String, ConsumerRecord<S>>>,
+}
+
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+impl<S> Default for Consumers<S> {
+    fn default() -> Self {
+        Consumers {
+            records: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[cfg(any(feature = "amqp", feature = "stomp"))]
+#[cfg_attr(not(all(feature = "amqp", feature = "stomp")), allow(dead_code))]
+impl<S> Consumers<S> {
+    /// The records, locked (held while a delivery is handed over, so a cancel cannot pass it).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, ConsumerRecord<S>>> {
+        lock(&self.records)
+    }
+
+    pub(crate) fn insert(&self, tag: &str, record: ConsumerRecord<S>) {
+        self.lock().insert(tag.to_owned(), record);
+    }
+
+    pub(crate) fn remove(&self, tag: &str) -> Option<ConsumerRecord<S>> {
+        self.lock().remove(tag)
+    }
+
+    pub(crate) fn contains(&self, tag: &str) -> bool {
+        self.lock().contains_key(tag)
+    }
+
+    /// What to start again on a new connection: each consumer's tag, queue, options and
+    /// receiver.
+    pub(crate) fn to_restart(&self) -> Vec<(String, String, ConsumeOptions, DeliverySender)> {
+        self.lock()
+            .iter()
+            .map(|(tag, r)| {
+                (
+                    tag.clone(),
+                    r.queue.clone(),
+                    r.options.clone(),
+                    r.sender.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Forgets consumer `tag` and tells its receiver why it ended (the broker cancelled it,
+    /// or it could not be started again). False if it was not there.
+    pub(crate) fn cancel(&self, tag: &str, reason: &str) -> bool {
+        self.cancel_if(tag, reason, |_| true)
+    }
+
+    /// [`cancel`](Self::cancel), if the record (checked under the same lock) is still the one
+    /// `ours` recognises: a consumer already subscribed again is left alone.
+    pub(crate) fn cancel_if(
+        &self,
+        tag: &str,
+        reason: &str,
+        ours: impl FnOnce(&ConsumerRecord<S>) -> bool,
+    ) -> bool {
+        let record = {
+            let mut records = self.lock();
+            if !records.get(tag).is_some_and(ours) {
+                return false;
+            }
+            records.remove(tag)
+        };
+        let Some(record) = record else {
+            return false;
+        };
+        let _ = record.sender.send(ConsumerEvent::Cancelled {
+            consumer_tag: tag.to_owned(),
+            reason: reason.to_owned(),
+        });
+        true
+    }
+
+    /// Cancels every consumer with `reason` (recovery gave up), so none waits forever.
+    pub(crate) fn cancel_all(&self, reason: &str) {
+        let records: Vec<(String, ConsumerRecord<S>)> = self.lock().drain().collect();
+        for (tag, record) in records {
+            let _ = record.sender.send(ConsumerEvent::Cancelled {
+                consumer_tag: tag,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// Ends every consumer (the channel closes): each receiver hears the end of its stream.
+    pub(crate) fn end_all(&self) {
+        let records: Vec<(String, ConsumerRecord<S>)> = self.lock().drain().collect();
+        for (tag, record) in records {
+            let _ = record
+                .sender
+                .send(ConsumerEvent::Ended { consumer_tag: tag });
         }
     }
 }

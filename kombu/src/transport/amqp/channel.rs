@@ -6,7 +6,7 @@
 //! go through one ordered queue per channel (`acks.rs`); `close` flushes it first. The
 //! declarations themselves are `declare.rs`, the conversions `convert.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -30,6 +30,7 @@ use super::ConnInner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::lock;
 use crate::transport::naming::unique_suffix;
+use crate::transport::recovery::{ConsumerRecord, Consumers};
 use crate::transport::{
     AckBatching, BindOp, BindingKind, BindingRef, Confirmation, ConsumeOptions, ConsumerEvent,
     Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared,
@@ -39,12 +40,6 @@ use crate::{Exchange, Queue};
 
 pub(super) const TAG_BITS: u32 = 40;
 pub(super) const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
-
-struct ConsumerRecord {
-    queue: String,
-    options: ConsumeOptions,
-    sender: DeliverySender,
-}
 
 #[derive(Clone)]
 pub(super) struct Slot {
@@ -72,7 +67,7 @@ pub(super) struct AmqpChannel {
     /// step): publishes from several threads then reach the wire in the order lapin numbered
     /// them, so each confirm (and each return) is matched with its own message.
     publish_order: Mutex<()>,
-    consumers: Mutex<HashMap<String, ConsumerRecord>>,
+    consumers: Consumers<()>,
     cancelled: Mutex<HashSet<String>>,
     acks: mpsc::UnboundedSender<AckCmd>,
     /// Acks and rejects queued but not yet sent; other operations wait for them, so what the
@@ -108,7 +103,7 @@ impl AmqpChannel {
             confirm: AtomicBool::new(false),
             confirm_gate: tokio::sync::RwLock::new(()),
             publish_order: Mutex::new(()),
-            consumers: Mutex::default(),
+            consumers: Consumers::default(),
             cancelled: Mutex::default(),
             acks,
             pending_acks: AtomicUsize::new(0),
@@ -179,29 +174,15 @@ impl AmqpChannel {
             generation,
         };
         *lock(&self.slot) = Some(slot.clone());
-        let records: Vec<(String, String, ConsumeOptions, DeliverySender)> = lock(&self.consumers)
-            .iter()
-            .map(|(tag, r)| {
-                (
-                    tag.clone(),
-                    r.queue.clone(),
-                    r.options.clone(),
-                    r.sender.clone(),
-                )
-            })
-            .collect();
-        for (tag, queue, options, sender) in records {
+        for (tag, queue, options, sender) in self.consumers.to_restart() {
             if let Err(e) = self
-                .start_consumer(&slot, &queue, &tag, &options, sender.clone())
+                .start_consumer(&slot, &queue, &tag, &options, sender)
                 .await
             {
-                lock(&self.consumers).remove(&tag);
-                let _ = sender.send(ConsumerEvent::Cancelled {
-                    consumer_tag: tag,
-                    reason: format!(
-                        "could not resume consuming after the channel was reopened: {e:#}"
-                    ),
-                });
+                self.consumers.cancel(
+                    &tag,
+                    &format!("could not resume consuming after the channel was reopened: {e:#}"),
+                );
             }
         }
         Ok(slot)
@@ -397,7 +378,7 @@ async fn forward(
                     // Nobody listens any more: stop consuming; unacked messages go back when
                     // the channel closes.
                     if let Some(ch) = channel.upgrade() {
-                        lock(&ch.consumers).remove(&tag);
+                        ch.consumers.remove(&tag);
                         let slot = lock(&ch.slot).clone();
                         if let Some(slot) = slot {
                             let _ = slot
@@ -431,7 +412,7 @@ async fn forward(
     }
     if ch.slot_connected(generation) {
         // The channel lives: the broker cancelled this consumer (its queue was deleted).
-        lock(&ch.consumers).remove(&tag);
+        ch.consumers.remove(&tag);
         let _ = sender.send(ConsumerEvent::Cancelled {
             consumer_tag: tag,
             reason: "the broker cancelled the consumer (was its queue deleted?)".into(),
@@ -453,7 +434,7 @@ async fn forward(
                 tokio::time::sleep(ch.conn.options().recovery.max_backoff).await;
             }
             Err(e) => {
-                lock(&ch.consumers).remove(&tag);
+                ch.consumers.remove(&tag);
                 let _ = sender.send(ConsumerEvent::Cancelled {
                     consumer_tag: tag,
                     reason: format!("the channel closed and could not be reopened: {e:#}"),
@@ -729,26 +710,27 @@ impl TransportChannel for AmqpChannel {
         sender: DeliverySender,
     ) -> Result<()> {
         let slot = self.channel().await?;
-        lock(&self.consumers).insert(
-            consumer_tag.to_owned(),
+        self.consumers.insert(
+            consumer_tag,
             ConsumerRecord {
                 queue: queue.to_owned(),
                 options: options.clone(),
                 sender: sender.clone(),
+                state: (),
             },
         );
         if let Err(e) = self
             .start_consumer(&slot, queue, consumer_tag, options, sender)
             .await
         {
-            lock(&self.consumers).remove(consumer_tag);
+            self.consumers.remove(consumer_tag);
             return Err(e);
         }
         Ok(())
     }
 
     async fn cancel(&self, consumer_tag: &str) -> Result<()> {
-        if lock(&self.consumers).remove(consumer_tag).is_none() {
+        if self.consumers.remove(consumer_tag).is_none() {
             return Ok(());
         }
         lock(&self.cancelled).insert(consumer_tag.to_owned());
@@ -824,7 +806,7 @@ impl TransportChannel for AmqpChannel {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        lock(&self.consumers).clear();
+        self.consumers.lock().clear();
         let slot = lock(&self.slot).take();
         let prefetch = *lock(&self.prefetch);
         if let Some(companion) = self.returns.get() {

@@ -2,7 +2,7 @@
 //! recovery of a lost session (reconnect with bounded backoff, resubscribe under the same
 //! consumer tags).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -16,7 +16,7 @@ use super::convert::{
 use super::frame::{Command, Frame};
 use super::{lock, Shared};
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::recovery::Backoff;
+use crate::transport::recovery::{Backoff, ConsumerRecord, Consumers};
 use crate::transport::{
     BindOp, BindingKind, BindingRef, Capabilities, Confirmation, ConsumeOptions, ConsumerEvent,
     Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared,
@@ -36,15 +36,12 @@ fn unsupported(what: &str) -> Error {
     )
 }
 
-/// A consumer, kept so it can be resubscribed after a reconnect.
-struct ConsumerRecord {
-    queue: String,
-    no_ack: bool,
-    prefetch: u16,
-    sender: DeliverySender,
-    /// The subscription id, and the session it belongs to.
-    subscription: String,
+/// What a consumer's record holds beside the shared part: its subscription, the session that
+/// subscription belongs to, and the prefetch it was made with (to make it again the same).
+struct Subscription {
+    id: String,
     session: u64,
+    prefetch: u16,
 }
 
 /// A delivery awaiting its acknowledgement.
@@ -86,7 +83,7 @@ pub(crate) struct StompChannel {
     sessions: AtomicU64,
     recovering: tokio::sync::Mutex<()>,
     in_recovery: AtomicUsize,
-    consumers: Mutex<HashMap<String, ConsumerRecord>>,
+    consumers: Consumers<Subscription>,
     unacked: Mutex<BTreeMap<u64, Unacked>>,
     /// Delivery tags of messages whose session was lost before they were settled.
     lost: Mutex<BTreeSet<u64>>,
@@ -111,7 +108,7 @@ impl StompChannel {
             sessions: AtomicU64::new(0),
             recovering: tokio::sync::Mutex::new(()),
             in_recovery: AtomicUsize::new(0),
-            consumers: Mutex::default(),
+            consumers: Consumers::default(),
             unacked: Mutex::default(),
             lost: Mutex::default(),
             unsubscribed: Mutex::default(),
@@ -233,20 +230,22 @@ impl StompChannel {
     }
 
     async fn resubscribe(&self, client: &Arc<Client>, session: u64) -> Result<()> {
-        let tags: Vec<String> = lock(&self.consumers).keys().cloned().collect();
+        let tags: Vec<String> = self.consumers.lock().keys().cloned().collect();
         for tag in tags {
-            let Some((queue, no_ack, prefetch)) = lock(&self.consumers)
+            let Some((queue, no_ack, prefetch)) = self
+                .consumers
+                .lock()
                 .get(&tag)
-                .map(|r| (r.queue.clone(), r.no_ack, r.prefetch))
+                .map(|r| (r.queue.clone(), r.options.no_ack, r.state.prefetch))
             else {
                 continue;
             };
             match self.subscribe(client, &queue, no_ack, prefetch).await {
                 Ok((id, rx)) => {
-                    let registered = match lock(&self.consumers).get_mut(&tag) {
+                    let registered = match self.consumers.lock().get_mut(&tag) {
                         Some(record) => {
-                            record.subscription = id.clone();
-                            record.session = session;
+                            record.state.id = id.clone();
+                            record.state.session = session;
                             true
                         }
                         None => false,
@@ -268,12 +267,7 @@ impl StompChannel {
                             | ErrorKind::PreconditionFailed
                     ) =>
                 {
-                    if let Some(record) = lock(&self.consumers).remove(&tag) {
-                        let _ = record.sender.send(ConsumerEvent::Cancelled {
-                            consumer_tag: tag.clone(),
-                            reason: e.to_string(),
-                        });
-                    }
+                    self.consumers.cancel(&tag, &e.to_string());
                     return Err(e);
                 }
                 Err(e) => return Err(e),
@@ -330,10 +324,10 @@ impl StompChannel {
         session: u64,
         frame: Frame,
     ) {
-        let mut consumers = lock(&self.consumers);
+        let mut consumers = self.consumers.lock();
         let record = consumers
             .get(tag)
-            .filter(|r| r.session == session && r.subscription == subscription);
+            .filter(|r| r.state.session == session && r.state.id == subscription);
         let Some(record) = record else {
             drop(consumers);
             // A message of a subscription we cancelled: RabbitMQ refuses to settle it once
@@ -347,7 +341,7 @@ impl StompChannel {
         };
         let delivery_tag = self.next_tag.fetch_add(1, Ordering::SeqCst);
         let ack = frame.header("ack").map(str::to_owned);
-        let no_ack = record.no_ack;
+        let no_ack = record.options.no_ack;
         if let (false, Some(ack)) = (no_ack, ack.as_ref()) {
             lock(&self.unacked).insert(
                 delivery_tag,
@@ -474,28 +468,9 @@ impl StompChannel {
     /// broker does): the consumer hears why and is forgotten; the session and the channel's
     /// other consumers carry on, and its unsettled deliveries can still be settled.
     fn cancelled_by_server(&self, tag: &str, subscription: &str, session: u64, reason: &str) {
-        let mut consumers = lock(&self.consumers);
-        let ours = consumers
-            .get(tag)
-            .is_some_and(|r| r.subscription == subscription && r.session == session);
-        if let Some(record) = ours.then(|| consumers.remove(tag)).flatten() {
-            drop(consumers);
-            let _ = record.sender.send(ConsumerEvent::Cancelled {
-                consumer_tag: tag.to_owned(),
-                reason: reason.to_owned(),
-            });
-        }
-    }
-
-    /// Tells every consumer it is over (recovery gave up), so none waits forever.
-    fn cancel_all(&self, reason: &str) {
-        let consumers: Vec<(String, ConsumerRecord)> = lock(&self.consumers).drain().collect();
-        for (tag, record) in consumers {
-            let _ = record.sender.send(ConsumerEvent::Cancelled {
-                consumer_tag: tag,
-                reason: reason.to_owned(),
-            });
-        }
+        self.consumers.cancel_if(tag, reason, |r| {
+            r.state.id == subscription && r.state.session == session
+        });
     }
 }
 
@@ -534,14 +509,18 @@ async fn forward(
     let Some(channel) = channel.upgrade() else {
         return;
     };
-    let still_ours = lock(&channel.consumers)
+    let still_ours = channel
+        .consumers
+        .lock()
         .get(&tag)
-        .is_some_and(|r| r.subscription == subscription && r.session == session);
+        .is_some_and(|r| r.state.id == subscription && r.state.session == session);
     if still_ours && channel.check_open().is_ok() {
         tracing::warn!(consumer_tag = %tag, "STOMP session lost; recovering");
         if let Err(e) = channel.recover().await {
             if channel.check_open().is_ok() {
-                channel.cancel_all(&format!("the STOMP session could not be recovered: {e}"));
+                channel
+                    .consumers
+                    .cancel_all(&format!("the STOMP session could not be recovered: {e}"));
             }
         }
     }
@@ -663,7 +642,7 @@ impl TransportChannel for StompChannel {
                 ),
             ));
         }
-        if lock(&self.consumers).contains_key(consumer_tag) {
+        if self.consumers.contains(consumer_tag) {
             return Err(Error::new(
                 ErrorKind::Channel,
                 format!("consumer tag `{consumer_tag}` is already in use on this channel"),
@@ -674,15 +653,17 @@ impl TransportChannel for StompChannel {
         let (subscription, rx) = self
             .subscribe(&client, queue, options.no_ack, prefetch)
             .await?;
-        lock(&self.consumers).insert(
-            consumer_tag.to_owned(),
+        self.consumers.insert(
+            consumer_tag,
             ConsumerRecord {
                 queue: queue.to_owned(),
-                no_ack: options.no_ack,
-                prefetch,
+                options: options.clone(),
                 sender,
-                subscription: subscription.clone(),
-                session,
+                state: Subscription {
+                    id: subscription.clone(),
+                    session,
+                    prefetch,
+                },
             },
         );
         self.spawn_forward(consumer_tag.to_owned(), subscription, client, session, rx);
@@ -690,10 +671,11 @@ impl TransportChannel for StompChannel {
     }
 
     async fn cancel(&self, consumer_tag: &str) -> Result<()> {
-        let Some(record) = lock(&self.consumers).remove(consumer_tag) else {
+        let Some(record) = self.consumers.remove(consumer_tag) else {
             return Ok(());
         };
-        lock(&self.unsubscribed).insert((record.session, record.subscription.clone()));
+        let Subscription { id, session, .. } = record.state;
+        lock(&self.unsubscribed).insert((session, id.clone()));
         // Deliveries are sent while the record is held, so none can follow this; what the
         // server still sends for the subscription goes back to the queue.
         let _ = record.sender.send(ConsumerEvent::Ended {
@@ -703,9 +685,7 @@ impl TransportChannel for StompChannel {
         // subscription of a lost session ended with it; one being remade by recovery is ended
         // there, when recovery finds the consumer gone.
         match self.current() {
-            Some(live) if live.session == record.session => {
-                live.client.unsubscribe(&record.subscription).await
-            }
+            Some(live) if live.session == session => live.client.unsubscribe(&id).await,
             _ => Ok(()),
         }
     }
@@ -741,11 +721,7 @@ impl TransportChannel for StompChannel {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        for (tag, record) in lock(&self.consumers).drain() {
-            let _ = record
-                .sender
-                .send(ConsumerEvent::Ended { consumer_tag: tag });
-        }
+        self.consumers.end_all();
         lock(&self.unacked).clear();
         lock(&self.lost).clear();
         let live = lock(&self.live).take();
