@@ -63,8 +63,11 @@ pub(super) async fn ack_loop(
 ) {
     loop {
         // While finished messages wait in the batch, wake up when the oldest is due.
-        let due = (*lock(&batch.config))
-            .and_then(|config| lock(&batch.done).1.map(|since| since + config.max_delay));
+        // One lock at a time: `ack` takes them in the other order, and holding `config` while
+        // taking `done` here once deadlocked a consumer with batched acks.
+        let config = *lock(&batch.config);
+        let since = lock(&batch.done).1;
+        let due = config.and_then(|config| since.map(|since| since + config.max_delay));
         let next = match due {
             Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                 Ok(cmd) => cmd,

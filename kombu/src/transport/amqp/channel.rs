@@ -761,12 +761,13 @@ impl TransportChannel for AmqpChannel {
             let was_tracked = lock(&self.batch.outstanding).remove(&tag);
             if was_tracked {
                 // Batched acks are not waited for by other operations; `close` sends them.
+                // Never two of the batch's locks at once (the ack task takes them too).
+                let max = lock(&self.batch.config).map_or(1, |c| c.max_count);
                 let (first, full) = {
                     let mut guard = lock(&self.batch.done);
                     guard.0.insert(tag);
                     let first = guard.1.is_none();
                     guard.1.get_or_insert_with(tokio::time::Instant::now);
-                    let max = lock(&self.batch.config).map_or(1, |c| c.max_count);
                     (first, guard.0.len() >= max)
                 };
                 if first || full {
