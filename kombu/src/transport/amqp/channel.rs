@@ -25,7 +25,7 @@ use super::convert::{error, from_properties, to_properties, to_table};
 use super::declare::{
     apply_binding, binding_context, exchange_declare, queue_declare, record, Link,
 };
-use super::topology::{BindingRecord, Topology};
+use super::topology::BindingRecord;
 use super::ConnInner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::lock;
@@ -459,11 +459,11 @@ impl AmqpChannel {
         )
         .await?;
         self.conn.record(|t| {
-            let list = match link {
+            let bindings = match link {
                 Link::Queue => &mut t.queue_bindings,
                 Link::Exchange => &mut t.exchange_bindings,
             };
-            Topology::bind(list, binding, bind)
+            bindings.set(binding, bind)
         });
         Ok(())
     }

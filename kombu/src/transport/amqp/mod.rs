@@ -273,10 +273,10 @@ impl ConnInner {
         let (exchanges, queues, queue_bindings, exchange_bindings) = {
             let t = lock(&self.topology);
             (
-                t.exchanges.clone(),
-                t.queues.clone(),
-                t.queue_bindings.clone(),
-                t.exchange_bindings.clone(),
+                t.exchanges.values().cloned().collect::<Vec<_>>(),
+                t.queues.values().cloned().collect::<Vec<_>>(),
+                t.queue_bindings.records(),
+                t.exchange_bindings.records(),
             )
         };
         if exchanges.is_empty() && queues.is_empty() {
