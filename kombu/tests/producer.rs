@@ -385,6 +385,19 @@ async fn mandatory_publish_that_reaches_no_queue_is_unroutable_and_hands_back_th
 }
 
 #[tokio::test]
+async fn a_mandatory_publish_on_a_closed_channel_fails() {
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name());
+    ch.close().await.unwrap();
+    // Over AMQP a mandatory publish goes through a companion channel; a closed channel must
+    // not open one and publish anyway.
+    let sent = producer.publish(&json!({"late": true})).mandatory(true).await;
+    assert!(sent.is_err(), "published on a closed channel");
+}
+
+#[tokio::test]
 async fn message_properties_are_sent_when_given() {
     let t = test_name!();
     let (conn, ch) = open(t).await;

@@ -606,7 +606,11 @@ impl TransportChannel for AmqpChannel {
     ) -> Result<PendingConfirm> {
         if flags.mandatory && !self.confirm.load(Ordering::SeqCst) {
             // A return is only known for sure once the confirm arrives: on a channel without
-            // confirms, the companion in confirm mode carries the publish.
+            // confirms, the companion in confirm mode carries the publish. A closed channel
+            // does not open one.
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Channel, "channel is closed"));
+            }
             let companion = self
                 .returns
                 .get_or_try_init(|| async {
