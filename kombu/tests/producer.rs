@@ -393,7 +393,10 @@ async fn a_mandatory_publish_on_a_closed_channel_fails() {
     ch.close().await.unwrap();
     // Over AMQP a mandatory publish goes through a companion channel; a closed channel must
     // not open one and publish anyway.
-    let sent = producer.publish(&json!({"late": true})).mandatory(true).await;
+    let sent = producer
+        .publish(&json!({"late": true}))
+        .mandatory(true)
+        .await;
     assert!(sent.is_err(), "published on a closed channel");
 }
 
