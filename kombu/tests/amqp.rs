@@ -170,3 +170,76 @@ async fn a_delivery_of_a_closed_channel_cannot_be_settled_and_comes_back_redeliv
     q.attach(&setup).delete(false, false).await.unwrap();
     conn.close().await.unwrap();
 }
+
+/// The ack task coalesces acks that complete in order into one `multiple = true` ack. Handlers
+/// here finish out of order and reject some messages: if a multiple ack ever covered a message
+/// still being handled (or one rejected later), the broker would close the channel on the
+/// later ack or reject ("unknown delivery tag"), and messages would come back redelivered or be
+/// missing from the dead-letter queue. Every message is settled exactly as its handler said.
+#[tokio::test]
+async fn acks_coalesced_from_out_of_order_handlers_settle_exactly_what_finished() {
+    let Some(conn) = connect(URL).await else {
+        return;
+    };
+    let setup = conn.channel().await.unwrap();
+    let dead = Queue::new(unique("coalesce-dead")).durable(false);
+    let q = Queue::new(unique("coalesce"))
+        .durable(false)
+        .dead_letter_exchange("")
+        .dead_letter_routing_key(dead.name.as_str());
+    setup.declare_queue(&dead).await.unwrap();
+    setup.declare_queue(&q).await.unwrap();
+    const N: u64 = 3000;
+    let producer = Producer::new(&setup)
+        .routing_key(q.name.as_str())
+        .confirm(true);
+    let mut pipeline = producer.pipeline(500);
+    for n in 0..N {
+        pipeline.publish(&n).await.unwrap();
+    }
+    pipeline.flush().await.unwrap();
+
+    let channel = conn.channel().await.unwrap();
+    let mut consumer = Consumer::new(&channel, [q.clone()])
+        .auto_declare(false)
+        .prefetch_count(100);
+    consumer.consume().await.unwrap();
+    let mut handlers = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let message = consumer.recv(Duration::from_secs(10)).await.unwrap();
+        assert!(!message.redelivered(), "message {i} came back");
+        let n: u64 = message.decode().unwrap();
+        handlers.spawn(async move {
+            // Finish out of order: later messages often before earlier ones.
+            tokio::time::sleep(Duration::from_micros((n * 7919) % 3000)).await;
+            if n % 13 == 0 {
+                message.reject().unwrap();
+            } else {
+                message.ack().unwrap();
+            }
+        });
+    }
+    while let Some(done) = handlers.join_next().await {
+        done.unwrap();
+    }
+    consumer.cancel().await.unwrap();
+    channel.close().await.unwrap();
+
+    let rejected = (0..N).filter(|n| n % 13 == 0).count() as u32;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = q.attach(&setup).status().await.unwrap().message_count;
+        let dead_count = dead.attach(&setup).status().await.unwrap().message_count;
+        if left == 0 && dead_count == rejected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} messages back in the queue, {dead_count} of {rejected} dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    q.attach(&setup).delete(false, false).await.unwrap();
+    dead.attach(&setup).delete(false, false).await.unwrap();
+    conn.close().await.unwrap();
+}

@@ -18,9 +18,10 @@ use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
 };
+use lapin::types::ShortString;
 use tokio::sync::{mpsc, oneshot};
 
-use super::acks::{ack_loop, AckCmd, BatchState};
+use super::acks::{ack_loop, AckCmd, BatchState, Receiving};
 use super::convert::{error, from_properties, to_properties, to_table};
 use super::declare::{
     apply_binding, binding_context, exchange_declare, queue_declare, record, Link,
@@ -41,10 +42,30 @@ use crate::{Exchange, Queue};
 pub(super) const TAG_BITS: u32 = 40;
 pub(super) const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
+/// The live lapin channel and its generation, shared: taking it per publish or ack costs one
+/// reference count, not a clone of lapin's handle.
 #[derive(Clone)]
-pub(super) struct Slot {
+pub(super) struct Slot(Arc<SlotState>);
+
+pub(super) struct SlotState {
     pub(super) channel: lapin::Channel,
     pub(super) generation: u32,
+}
+
+impl Slot {
+    fn new(channel: lapin::Channel, generation: u32) -> Self {
+        Slot(Arc::new(SlotState {
+            channel,
+            generation,
+        }))
+    }
+}
+
+impl std::ops::Deref for Slot {
+    type Target = SlotState;
+    fn deref(&self) -> &SlotState {
+        &self.0
+    }
 }
 
 pub(super) struct AmqpChannel {
@@ -93,10 +114,7 @@ impl AmqpChannel {
         let me = Arc::new_cyclic(|me| AmqpChannel {
             conn,
             me: me.clone(),
-            slot: Arc::new(Mutex::new(Some(Slot {
-                channel,
-                generation: 1,
-            }))),
+            slot: Arc::new(Mutex::new(Some(Slot::new(channel, 1)))),
             generation: AtomicU32::new(1),
             reopening: tokio::sync::Mutex::new(()),
             prefetch: Mutex::new(None),
@@ -169,10 +187,7 @@ impl AmqpChannel {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         // Deliveries of the old channel can no longer be acked; the broker redelivers them.
         lock(&self.batch.outstanding).clear();
-        let slot = Slot {
-            channel,
-            generation,
-        };
+        let slot = Slot::new(channel, generation);
         *lock(&self.slot) = Some(slot.clone());
         for (tag, queue, options, sender) in self.consumers.to_restart() {
             if let Err(e) = self
@@ -199,6 +214,8 @@ impl AmqpChannel {
         sender: DeliverySender,
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
+            // Counted before the broker can deliver to it (see `BatchState::receivers`).
+            let tracked = (!options.no_ack).then(|| Receiving::consumer(&self.batch));
             let consumer = slot
                 .channel
                 .basic_consume(
@@ -214,7 +231,6 @@ impl AmqpChannel {
                 )
                 .await
                 .map_err(|e| error(&format!("consuming from queue '{queue}'"), e))?;
-            let tracked = (!options.no_ack).then(|| Arc::clone(&self.batch));
             tokio::spawn(forward(
                 self.me.clone(),
                 consumer,
@@ -364,15 +380,15 @@ async fn forward(
     generation: u32,
     tag: String,
     sender: DeliverySender,
-    tracked: Option<Arc<BatchState>>,
+    tracked: Option<Receiving>,
 ) {
     loop {
         let next = std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)).await;
         match next {
             Some(Ok(delivery)) => {
                 let delivery = to_delivery(delivery, generation, &tag);
-                if let Some(batch) = &tracked {
-                    batch.delivered(delivery.delivery_tag);
+                if let Some(receiving) = &tracked {
+                    receiving.delivered(delivery.delivery_tag);
                 }
                 if sender.send(ConsumerEvent::Delivery(delivery)).is_err() {
                     // Nobody listens any more: stop consuming; unacked messages go back when
@@ -492,6 +508,158 @@ impl AmqpChannel {
                 }
             }
             Err(e) => Err(error(&what(), e)),
+        }
+    }
+}
+
+impl AmqpChannel {
+    /// Hand a publish to lapin and return as soon as its frames are queued (and, in confirm
+    /// mode, its confirm registered): many publishes can then be in flight at once. Writing the
+    /// frames and the broker's confirm are awaited by the returned future. A publish that finds
+    /// the channel gone, before or while its frames are written, is sent once more on the
+    /// reopened channel (`retry`), so it may arrive twice: at-least-once, as with any client
+    /// that retries.
+    fn publish_queued<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        message: OutgoingMessage,
+        flags: PublishFlags,
+        retry: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<PendingConfirm>> + Send + 'a>> {
+        Box::pin(async move {
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Channel, "channel is closed"));
+            }
+            // Acks queued on this channel need not reach the broker before a publish: unlike the
+            // other operations, a publish does not wait for them.
+            let current = lock(&self.slot).clone();
+            let slot = match current.filter(|s| s.channel.status().connected()) {
+                Some(slot) => slot,
+                None => self.channel().await?,
+            };
+            let properties = to_properties(&message.properties);
+            let (exchange_name, key) =
+                (ShortString::from(exchange), ShortString::from(routing_key));
+            let options = BasicPublishOptions {
+                mandatory: flags.mandatory,
+                immediate: false,
+            };
+            // The body is shared with the future (a reference count), and copied once, into
+            // lapin's frames.
+            let body = message.body.clone();
+            let channel = slot.clone();
+            let mut write = Box::pin(async move {
+                channel
+                    .channel
+                    .basic_publish(exchange_name, key, options, &body, properties)
+                    .await
+            });
+            // Whether this publish is confirmed is decided under the gate, with its frames.
+            let gate = self.confirm_gate.read().await;
+            let confirming = self.confirm.load(Ordering::SeqCst);
+            let first = std::future::poll_fn(|cx| {
+                // lapin registers the confirm and queues the frames in the first poll; under the
+                // order lock, publishes from several threads reach the wire in lapin's numbering.
+                let _turn = lock(&self.publish_order);
+                std::task::Poll::Ready(write.as_mut().poll(cx))
+            })
+            .await;
+            drop(gate);
+            let written: Written = match first {
+                std::task::Poll::Ready(Err(e)) if retry && channel_went_away(&e) => {
+                    // The channel or the connection went away before the frames were queued:
+                    // wait for recovery (bounded by `recovery_timeout`), then publish once more.
+                    let conn = self.conn.connection().await?;
+                    self.reopen(&conn).await?;
+                    return self
+                        .publish_queued(exchange, routing_key, message, flags, false)
+                        .await;
+                }
+                std::task::Poll::Ready(result) => Box::pin(std::future::ready(result)),
+                std::task::Poll::Pending => write,
+            };
+            let me = self.me.upgrade();
+            let timeout = self.conn.options().confirm_timeout;
+            let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
+            Ok(Box::pin(async move {
+                let confirm = match written.await {
+                    Ok(confirm) => confirm,
+                    Err(e) if retry && channel_went_away(&e) => {
+                        // Lost while being written: whether the broker has it is unknown, so send
+                        // it again on the reopened channel.
+                        let Some(me) = me else {
+                            return Err(Error::new(ErrorKind::Channel, "channel is closed")
+                                .with_message(message));
+                        };
+                        let conn = me.conn.connection().await?;
+                        me.reopen(&conn).await?;
+                        let again = me
+                            .publish_queued(&exchange, &routing_key, message, flags, false)
+                            .await?;
+                        return again.await;
+                    }
+                    Err(e) => {
+                        return Err(error(&format!("publishing to exchange '{exchange}'"), e)
+                            .with_message(message))
+                    }
+                };
+                if !confirming {
+                    return Ok(Confirmation::NotRequested);
+                }
+                confirmed(confirm, timeout, &exchange, &routing_key, message, flags).await
+            }))
+        })
+    }
+}
+
+/// A publish's future once its frames are queued: done when they are written.
+type Written = Pin<Box<dyn Future<Output = lapin::Result<lapin::PublisherConfirm>> + Send>>;
+
+/// The broker's answer to a confirmed publish, within `timeout`.
+async fn confirmed(
+    confirm: lapin::PublisherConfirm,
+    timeout: std::time::Duration,
+    exchange: &str,
+    routing_key: &str,
+    message: OutgoingMessage,
+    flags: PublishFlags,
+) -> Result<Confirmation> {
+    let keep = flags.mandatory.then_some(message);
+    match tokio::time::timeout(timeout, confirm).await {
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "no publisher confirm within {timeout:?} for the message to exchange '{exchange}'"
+            ),
+        )),
+        Ok(Err(e)) => Err(error(
+            &format!("awaiting the confirm of a publish to exchange '{exchange}'"),
+            e,
+        )),
+        Ok(Ok(lapin::Confirmation::Ack(Some(returned)))) => {
+            let message = keep.unwrap_or_else(|| OutgoingMessage {
+                body: returned.delivery.data.clone().into(),
+                properties: from_properties(&returned.delivery.properties),
+            });
+            Err(Error::unroutable(exchange, routing_key, message))
+        }
+        Ok(Ok(lapin::Confirmation::Ack(None))) => Ok(Confirmation::Ack),
+        Ok(Ok(lapin::Confirmation::Nack(_))) => Ok(Confirmation::Nack),
+        // Confirm mode was on when this was published, so the broker will confirm it; lapin
+        // not tracking it would be a bug, and it is never taken for success.
+        Ok(Ok(lapin::Confirmation::NotRequested)) => {
+            let err = Error::new(
+                ErrorKind::Channel,
+                format!(
+                    "the confirm of a publish to exchange '{exchange}' was not tracked; \
+                     whether the broker has the message is unknown"
+                ),
+            );
+            Err(match keep {
+                Some(m) => err.with_message(m),
+                None => err,
+            })
         }
     }
 }
@@ -623,74 +791,8 @@ impl TransportChannel for AmqpChannel {
                 .publish(exchange, routing_key, message, flags)
                 .await;
         }
-        let properties = to_properties(&message.properties);
-        let body: &[u8] = &message.body;
-        let properties = &properties;
-        let order = &self.publish_order;
-        // Whether this publish is confirmed is decided under the gate, with its frames.
-        let gate = self.confirm_gate.read().await;
-        let confirming = self.confirm.load(Ordering::SeqCst);
-        let (confirm, _) = self
-            .run(
-                || format!("publishing to exchange '{exchange}'"),
-                |ch| async move {
-                    let publish = ch.basic_publish(
-                        exchange.into(),
-                        routing_key.into(),
-                        BasicPublishOptions {
-                            mandatory: flags.mandatory,
-                            immediate: false,
-                        },
-                        body,
-                        properties.clone(),
-                    );
-                    in_order(order, publish).await
-                },
-            )
-            .await?;
-        drop(gate);
-        if !confirming {
-            return Ok(Box::pin(std::future::ready(Ok(Confirmation::NotRequested))));
-        }
-        let timeout = self.conn.options().confirm_timeout;
-        let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
-        let keep = flags.mandatory.then_some(message);
-        Ok(Box::pin(async move {
-            match tokio::time::timeout(timeout, confirm).await {
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("no publisher confirm within {timeout:?} for the message to exchange '{exchange}'"),
-                )),
-                Ok(Err(e)) => Err(error(
-                    &format!("awaiting the confirm of a publish to exchange '{exchange}'"),
-                    e,
-                )),
-                Ok(Ok(lapin::Confirmation::Ack(Some(returned)))) => {
-                    let message = keep.unwrap_or_else(|| OutgoingMessage {
-                        body: returned.delivery.data.clone().into(),
-                        properties: from_properties(&returned.delivery.properties),
-                    });
-                    Err(Error::unroutable(&exchange, &routing_key, message))
-                }
-                Ok(Ok(lapin::Confirmation::Ack(None))) => Ok(Confirmation::Ack),
-                Ok(Ok(lapin::Confirmation::Nack(_))) => Ok(Confirmation::Nack),
-                // Confirm mode was on when this was published, so the broker will confirm it;
-                // lapin not tracking it would be a bug, and it is never taken for success.
-                Ok(Ok(lapin::Confirmation::NotRequested)) => {
-                    let err = Error::new(
-                        ErrorKind::Channel,
-                        format!(
-                            "the confirm of a publish to exchange '{exchange}' was not tracked; \
-                             whether the broker has the message is unknown"
-                        ),
-                    );
-                    Err(match keep {
-                        Some(m) => err.with_message(m),
-                        None => err,
-                    })
-                }
-            }
-        }))
+        self.publish_queued(exchange, routing_key, message, flags, true)
+            .await
     }
 
     async fn qos(&self, prefetch_count: u16) -> Result<()> {
@@ -746,6 +848,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn get(&self, queue: &str, no_ack: bool) -> Result<Option<Delivery>> {
+        let receiving = (!no_ack).then(|| Receiving::get(&self.batch));
         let (got, slot) = self
             .run(
                 || format!("basic.get from queue '{queue}'"),
@@ -753,8 +856,8 @@ impl TransportChannel for AmqpChannel {
             )
             .await?;
         let delivery = got.map(|m| to_delivery(m.delivery, slot.generation, ""));
-        if let (Some(d), false) = (&delivery, no_ack) {
-            self.batch.delivered(d.delivery_tag);
+        if let (Some(d), Some(receiving)) = (&delivery, &receiving) {
+            receiving.delivered(d.delivery_tag);
         }
         Ok(delivery)
     }
@@ -762,7 +865,7 @@ impl TransportChannel for AmqpChannel {
     fn ack(&self, delivery_tag: u64, multiple: bool) -> Result<()> {
         let tag = self.check_tag(delivery_tag)?;
         if !multiple && self.batch.enabled.load(Ordering::Relaxed) {
-            let was_tracked = lock(&self.batch.outstanding).remove(&tag);
+            let was_tracked = lock(&self.batch.outstanding).contains(&tag);
             if was_tracked {
                 // Batched acks are not waited for by other operations; `close` sends them.
                 // Never two of the batch's locks at once (the ack task takes them too).
@@ -788,7 +891,6 @@ impl TransportChannel for AmqpChannel {
 
     fn reject(&self, delivery_tag: u64, requeue: bool) -> Result<()> {
         let tag = self.check_tag(delivery_tag)?;
-        lock(&self.batch.outstanding).remove(&tag);
         self.queue_settle(AckCmd::Reject { tag, requeue })
     }
 
@@ -801,9 +903,6 @@ impl TransportChannel for AmqpChannel {
         self.batch
             .enabled
             .store(batching.is_some(), Ordering::SeqCst);
-        if batching.is_none() {
-            lock(&self.batch.outstanding).clear();
-        }
     }
 
     async fn close(&self) -> Result<()> {
@@ -818,7 +917,7 @@ impl TransportChannel for AmqpChannel {
             companion.close().await?;
         }
         if let Some(slot) = slot {
-            close_safely(slot.channel, prefetch).await?;
+            close_safely(slot.channel.clone(), prefetch).await?;
         }
         Ok(())
     }
@@ -854,20 +953,5 @@ impl Drop for AmqpChannel {
         // (see `close_safely`). It can only run while the runtime does.
         let prefetch = *lock(&self.prefetch);
         let _ = self.acks.send(AckCmd::Close { prefetch });
-    }
-}
-
-/// Run a publish's first poll, in which lapin registers its confirm and queues its frames,
-/// under `order`; the rest (waiting for the frames to be written) runs outside it.
-async fn in_order<F: Future>(order: &Mutex<()>, publish: F) -> F::Output {
-    let mut publish = std::pin::pin!(publish);
-    let first = std::future::poll_fn(|cx| {
-        let _turn = lock(order);
-        std::task::Poll::Ready(publish.as_mut().poll(cx))
-    })
-    .await;
-    match first {
-        std::task::Poll::Ready(out) => out,
-        std::task::Poll::Pending => publish.await,
     }
 }
