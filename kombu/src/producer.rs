@@ -5,6 +5,7 @@
 //! `content_encoding`, `headers` (empty when there are none), `delivery_mode` (persistent unless
 //! the exchange or the producer says otherwise) and `priority = 0`.
 
+use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -435,7 +436,7 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
             }
         };
         let mut headers = p.headers.clone();
-        headers.extend(self.headers.clone());
+        headers.extend(std::mem::take(&mut self.headers));
         let mut body = encoded.body;
         if let Some(codec) = self.compression.as_deref().or(p.compression.as_deref()) {
             let codec = Compression::from_name(codec)?;
@@ -459,8 +460,10 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         })
     }
 
-    /// Hand the message to the broker; the confirmation is still to come.
-    async fn start(mut self) -> Result<Confirming> {
+    /// Hand the message to the broker; the confirmation is still to come. `names` is this
+    /// publish's producer, borrowed for as long as the confirmation is kept (a pipeline keeps it
+    /// longer than the publish lives).
+    async fn start<'p>(mut self, names: &'p Producer) -> Result<Confirming<'p>> {
         let p = self.producer;
         p.prepare().await?;
         for entity in &self.declare {
@@ -478,11 +481,19 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
             }
         };
         let mut message = self.encode(registry)?;
-        let exchange = self.exchange.as_deref().unwrap_or(&p.exchange.name);
-        let routing_key = self.routing_key.as_deref().unwrap_or(&p.routing_key);
+        // The names are the producer's (borrowed) or this publish's (moved): kept for the
+        // errors of the confirmation without a copy.
+        let exchange: Cow<'p, str> = match self.exchange.take() {
+            Some(name) => Cow::Owned(name),
+            None => Cow::Borrowed(names.exchange.name.as_str()),
+        };
+        let routing_key: Cow<'p, str> = match self.routing_key.take() {
+            Some(key) => Cow::Owned(key),
+            None => Cow::Borrowed(names.routing_key.as_str()),
+        };
         let span = telemetry::publish_span(
-            exchange,
-            routing_key,
+            &exchange,
+            &routing_key,
             &message.properties,
             message.body.len(),
         );
@@ -490,8 +501,8 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
             telemetry::inject(&span, headers);
         }
         let started = std::time::Instant::now();
-        // In confirm mode keep the message (shared, not copied), to hand back if the broker
-        // refuses it.
+        // In confirm mode keep the message (the body shared, not copied), to hand back if the
+        // broker refuses it.
         let keep = p.confirm.then(|| message.clone());
         let flags = PublishFlags {
             mandatory: self.mandatory,
@@ -499,14 +510,14 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         let published = p
             .channel
             .transport
-            .publish(exchange, routing_key, message, flags)
+            .publish(&exchange, &routing_key, message, flags)
             .instrument(span.clone())
             .await;
         let pending = match published {
             Ok(pending) => pending,
             Err(e) => {
                 telemetry::failed(&span, e.kind());
-                telemetry::published(exchange, started.elapsed(), Err(e.kind()));
+                telemetry::published(&exchange, started.elapsed(), Err(e.kind()));
                 return Err(e);
             }
         };
@@ -514,52 +525,58 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
             pending,
             keep,
             confirm: p.confirm,
-            exchange: exchange.to_owned(),
-            routing_key: routing_key.to_owned(),
+            exchange,
+            routing_key,
             span,
             started,
         })
     }
 
     async fn send(self) -> Result<()> {
-        self.start().await?.wait().await
+        let producer = self.producer;
+        self.start(producer).await?.wait().await
     }
 }
 
 /// A published message whose confirmation is outstanding.
-struct Confirming {
+struct Confirming<'a> {
     pending: PendingConfirm,
     keep: Option<OutgoingMessage>,
     /// The producer asked for confirms: only the broker's ack is success.
     confirm: bool,
-    exchange: String,
-    routing_key: String,
+    exchange: Cow<'a, str>,
+    routing_key: Cow<'a, str>,
     /// The publish's span: it ends with the confirm.
     span: tracing::Span,
     started: std::time::Instant,
 }
 
-impl Confirming {
-    async fn wait(self) -> Result<()> {
-        let (span, started, confirm) = (self.span.clone(), self.started, self.confirm);
-        let exchange = self.exchange.clone();
-        let outcome = self.confirmed().instrument(span.clone()).await;
+impl Confirming<'_> {
+    async fn wait(mut self) -> Result<()> {
+        let pending = std::mem::replace(
+            &mut self.pending,
+            Box::pin(std::future::ready(Ok(Confirmation::NotRequested))),
+        );
+        let outcome = pending.instrument(self.span.clone()).await;
+        let outcome = self.confirmed(outcome);
         match &outcome {
-            Ok(()) => telemetry::published(&exchange, started.elapsed(), Ok(confirm)),
+            Ok(()) => {
+                telemetry::published(&self.exchange, self.started.elapsed(), Ok(self.confirm))
+            }
             Err(e) => {
-                telemetry::failed(&span, e.kind());
-                telemetry::published(&exchange, started.elapsed(), Err(e.kind()));
+                telemetry::failed(&self.span, e.kind());
+                telemetry::published(&self.exchange, self.started.elapsed(), Err(e.kind()));
             }
         }
         outcome
     }
 
-    async fn confirmed(self) -> Result<()> {
-        let confirmation = match self.pending.await {
+    fn confirmed(&mut self, outcome: Result<Confirmation>) -> Result<()> {
+        let confirmation = match outcome {
             Ok(c) => c,
             // Hand back what could not be confirmed (an unroutable message carries it already).
             Err(e) => {
-                return Err(match self.keep {
+                return Err(match self.keep.take() {
                     Some(m) if e.returned_message().is_none() => e.with_message(m),
                     _ => e,
                 })
@@ -574,7 +591,7 @@ impl Confirming {
                         self.exchange, self.routing_key
                     ),
                 );
-                Err(match self.keep {
+                Err(match self.keep.take() {
                     Some(m) => err.with_message(m),
                     None => err,
                 })
@@ -588,7 +605,7 @@ impl Confirming {
                         self.exchange, self.routing_key
                     ),
                 );
-                Err(match self.keep {
+                Err(match self.keep.take() {
                     Some(m) => err.with_message(m),
                     None => err,
                 })
@@ -623,7 +640,7 @@ impl Confirming {
 pub struct Pipeline<'a> {
     producer: &'a Producer,
     window: usize,
-    in_flight: std::collections::VecDeque<Confirming>,
+    in_flight: std::collections::VecDeque<Confirming<'a>>,
 }
 
 impl std::fmt::Debug for Pipeline<'_> {
@@ -646,7 +663,7 @@ impl Producer {
     }
 }
 
-impl Pipeline<'_> {
+impl<'a> Pipeline<'a> {
     /// Send one publish of this pipeline's producer. Waits for the oldest confirm first when
     /// the window is full; an error is that message's (refused, unroutable, or unconfirmed),
     /// with the message handed back.
@@ -665,7 +682,8 @@ impl Pipeline<'_> {
                 oldest.wait().await?;
             }
         }
-        let confirming = publish.start().await?;
+        // The same producer as the pipeline's (checked above), borrowed for the pipeline.
+        let confirming = publish.start(self.producer).await?;
         self.in_flight.push_back(confirming);
         Ok(())
     }

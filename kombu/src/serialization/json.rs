@@ -13,9 +13,22 @@ use crate::value::Value;
 
 const MARKER: &[u8] = b"\"__type__\"";
 
-/// Whether a JSON body may contain a type wrapper (cheap scan; false positives are fine).
+/// Whether a JSON body may contain a type wrapper (cheap scan; false positives are fine): jumps
+/// from one `_` to the next (a vectorized byte search) instead of comparing at every offset.
 pub(super) fn has_type_wrapper(body: &[u8]) -> bool {
-    body.windows(MARKER.len()).any(|w| w == MARKER)
+    // The marker's first underscore sits one byte after its opening quote.
+    let mut from = 1;
+    while let Some(at) = body
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'_'))
+    {
+        let start = from + at - 1;
+        if body.get(start..start + MARKER.len()) == Some(MARKER) {
+            return true;
+        }
+        from += at + 1;
+    }
+    false
 }
 
 pub(super) fn decode(body: &[u8]) -> Result<Value> {
@@ -87,5 +100,24 @@ fn special(kind: serde_json::Value, inner: serde_json::Value) -> Result<Value> {
         other => Err(Error::decode(format!(
             "unsupported JSON `__type__` `{other}` (known: datetime, date, time, decimal, uuid, bytes, base64)"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_type_wrapper;
+
+    #[test]
+    fn the_wrapper_scan_finds_the_marker_wherever_it_is() {
+        assert!(has_type_wrapper(br#""__type__""#));
+        assert!(has_type_wrapper(
+            br#"{"a": [1, {"__type__": "uuid", "__value__": "x"}]}"#
+        ));
+        assert!(has_type_wrapper(br#"{"snake_case": 1, "__type__": 2}"#));
+        assert!(!has_type_wrapper(
+            br#"{"x__type__": 1, "__type": 2, "_": "_"}"#
+        ));
+        assert!(!has_type_wrapper(b"_"));
+        assert!(!has_type_wrapper(b""));
     }
 }

@@ -20,7 +20,9 @@ mod msgpack;
 mod pickle;
 mod yaml;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::de::DeserializeOwned;
@@ -449,14 +451,37 @@ fn global_cell() -> &'static RwLock<Arc<Registry>> {
     GLOBAL.get_or_init(|| RwLock::new(Arc::new(Registry::new())))
 }
 
+/// Bumped after each change of the process-wide registry: a thread's cached copy of an older
+/// generation is read again.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of the process-wide registry, and its generation: taking the registry
+    /// per message costs a reference count, not the global lock.
+    static CACHED: RefCell<Option<(u64, Arc<Registry>)>> = const { RefCell::new(None) };
+}
+
 /// The process-wide registry that producers and consumers use unless given their own.
 pub fn registry() -> Arc<Registry> {
-    Arc::clone(&sync::read(global_cell()))
+    let generation = GENERATION.load(Ordering::Acquire);
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match &*cached {
+            Some((seen, registry)) if *seen == generation => Arc::clone(registry),
+            _ => {
+                // Read after the generation: at least as new as the change that set it.
+                let registry = Arc::clone(&sync::read(global_cell()));
+                *cached = Some((generation, Arc::clone(&registry)));
+                registry
+            }
+        }
+    })
 }
 
 /// Register a serializer in the process-wide registry.
 pub fn register(serializer: impl Serializer) {
     Arc::make_mut(&mut sync::write(global_cell())).register(serializer);
+    GENERATION.fetch_add(1, Ordering::Release);
 }
 
 #[cfg(test)]
