@@ -243,3 +243,65 @@ async fn acks_coalesced_from_out_of_order_handlers_settle_exactly_what_finished(
     dead.attach(&setup).delete(false, false).await.unwrap();
     conn.close().await.unwrap();
 }
+
+/// Names, routing keys, property strings and table keys are AMQP short strings (at most 255
+/// bytes). Longer ones are refused with an error naming what is too long, before anything
+/// reaches the broker (lapin would panic on them), and the channel stays usable.
+#[tokio::test]
+async fn what_amqp_cannot_carry_as_a_short_string_is_an_error_not_a_panic() {
+    let Some(conn) = connect(URL).await else {
+        return;
+    };
+    let channel = conn.channel().await.unwrap();
+    let long = "k".repeat(300);
+    let q = Queue::new(unique("short-strings")).durable(false);
+    channel.declare_queue(&q).await.unwrap();
+    let producer = Producer::new(&channel).routing_key(q.name.as_str());
+
+    let err = producer
+        .publish(&"x")
+        .routing_key(long.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+    assert!(err.to_string().contains("routing key"), "{err}");
+    let err = producer
+        .publish(&"x")
+        .header(long.as_str(), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+    assert!(err.to_string().contains("headers"), "{err}");
+    assert!(err.returned_message().is_some(), "the message comes back");
+    let err = producer
+        .publish(&"x")
+        .correlation_id(long.as_str())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("correlation_id"), "{err}");
+    let err = channel
+        .declare_queue(&Queue::new(long.as_str()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+    let err = channel
+        .declare_exchange(&Exchange::new(long.as_str(), ExchangeKind::Topic))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+    let err = channel
+        .declare_queue(&Queue::new(unique("bound")).exclusive(true).bind_to(
+            Exchange::new("amq.topic", ExchangeKind::Topic),
+            long.as_str(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+
+    // The channel still works.
+    producer.publish(&"fine").await.unwrap();
+    let got = q.attach(&channel).get(true).await.unwrap().unwrap();
+    assert_eq!(got.decode::<String>().unwrap(), "fine");
+    q.attach(&channel).delete(false, false).await.unwrap();
+    conn.close().await.unwrap();
+}

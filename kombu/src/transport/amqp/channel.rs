@@ -22,7 +22,9 @@ use lapin::types::ShortString;
 use tokio::sync::{mpsc, oneshot};
 
 use super::acks::{ack_loop, AckCmd, BatchState, Receiving};
-use super::convert::{error, from_properties, to_properties, to_table};
+use super::convert::{
+    check_properties, check_short, check_table, error, from_properties, to_properties, to_table,
+};
 use super::declare::{
     apply_binding, binding_context, exchange_declare, queue_declare, record, Link,
 };
@@ -667,6 +669,8 @@ async fn confirmed(
 #[async_trait]
 impl TransportChannel for AmqpChannel {
     async fn declare_exchange(&self, exchange: &Exchange) -> Result<()> {
+        check_short("the exchange name", &exchange.name)?;
+        check_table("the exchange's arguments", &exchange.arguments)?;
         self.run(
             || format!("declaring exchange '{}'", exchange.name),
             |ch| async move { exchange_declare(&ch, exchange).await },
@@ -679,6 +683,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<()> {
+        check_short("the exchange name", name)?;
         self.run(
             || format!("deleting exchange '{name}'"),
             |ch| async move {
@@ -698,6 +703,8 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn declare_queue(&self, queue: &Queue) -> Result<QueueDeclared> {
+        check_short("the queue name", &queue.name)?;
+        check_table("the queue's arguments", &queue.declare_arguments())?;
         let mut queue = queue.clone();
         if queue.name.is_empty() && !queue.passive {
             // A name recovery can declare again (the broker refuses to redeclare `amq.gen-`).
@@ -721,6 +728,10 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn binding(&self, op: BindOp, b: BindingRef<'_>) -> Result<()> {
+        check_short("the binding's destination", b.destination)?;
+        check_short("the binding's source exchange", b.source)?;
+        check_short("the binding key", b.routing_key)?;
+        check_table("the binding's arguments", b.arguments)?;
         let link = match b.kind {
             BindingKind::Queue => Link::Queue,
             BindingKind::Exchange => Link::Exchange,
@@ -731,6 +742,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn delete_queue(&self, name: &str, if_unused: bool, if_empty: bool) -> Result<u32> {
+        check_short("the queue name", name)?;
         let (count, _) = self
             .run(
                 || format!("deleting queue '{name}'"),
@@ -752,6 +764,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn purge_queue(&self, name: &str) -> Result<u32> {
+        check_short("the queue name", name)?;
         let (count, _) = self
             .run(
                 || format!("purging queue '{name}'"),
@@ -772,6 +785,11 @@ impl TransportChannel for AmqpChannel {
         message: OutgoingMessage,
         flags: PublishFlags,
     ) -> Result<PendingConfirm> {
+        check_short("the exchange name", exchange)?;
+        check_short("the routing key", routing_key)?;
+        if let Err(e) = check_properties(&message.properties) {
+            return Err(e.with_message(message));
+        }
         if flags.mandatory && !self.confirm.load(Ordering::SeqCst) {
             // A return is only known for sure once the confirm arrives: on a channel without
             // confirms, the companion in confirm mode carries the publish. A closed channel
@@ -815,6 +833,9 @@ impl TransportChannel for AmqpChannel {
         options: &ConsumeOptions,
         sender: DeliverySender,
     ) -> Result<()> {
+        check_short("the queue name", queue)?;
+        check_short("the consumer tag", consumer_tag)?;
+        check_table("the consumer's arguments", &options.arguments)?;
         let slot = self.channel().await?;
         self.consumers.insert(
             consumer_tag,
@@ -836,6 +857,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn cancel(&self, consumer_tag: &str) -> Result<()> {
+        check_short("the consumer tag", consumer_tag)?;
         if self.consumers.remove(consumer_tag).is_none() {
             return Ok(());
         }
@@ -848,6 +870,7 @@ impl TransportChannel for AmqpChannel {
     }
 
     async fn get(&self, queue: &str, no_ack: bool) -> Result<Option<Delivery>> {
+        check_short("the queue name", queue)?;
         let receiving = (!no_ack).then(|| Receiving::get(&self.batch));
         let (got, slot) = self
             .run(

@@ -13,6 +13,67 @@ use crate::error::{Error, ErrorKind};
 use crate::field::{Decimal, FieldTable, FieldValue};
 use crate::properties::{DeliveryMode, Properties};
 
+/// The longest AMQP short string: names, routing keys, property strings, field table keys.
+const MAX_SHORT: usize = 255;
+
+/// Refuse what AMQP cannot carry as a short string (lapin would panic on it): `what` names it.
+pub(super) fn check_short(what: &str, value: &str) -> Result<(), Error> {
+    if value.len() <= MAX_SHORT {
+        return Ok(());
+    }
+    let mut end = 40;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    Err(Error::new(
+        ErrorKind::Encode,
+        format!(
+            "{what} '{}...' is {} bytes long; AMQP carries at most {MAX_SHORT} (a short string)",
+            &value[..end],
+            value.len()
+        ),
+    ))
+}
+
+/// Refuse a field table with a key AMQP cannot carry, at any depth.
+pub(super) fn check_table(what: &str, table: &FieldTable) -> Result<(), Error> {
+    fn value(what: &str, v: &FieldValue) -> Result<(), Error> {
+        match v {
+            FieldValue::Table(t) => check_table(what, t),
+            FieldValue::Array(items) => items.iter().try_for_each(|v| value(what, v)),
+            _ => Ok(()),
+        }
+    }
+    for (k, v) in table {
+        check_short(&format!("a key of {what}"), k)?;
+        value(what, v)?;
+    }
+    Ok(())
+}
+
+/// Refuse properties AMQP cannot carry: a short string property or a header key too long.
+pub(super) fn check_properties(p: &Properties) -> Result<(), Error> {
+    for (name, v) in [
+        ("content_type", &p.content_type),
+        ("content_encoding", &p.content_encoding),
+        ("correlation_id", &p.correlation_id),
+        ("reply_to", &p.reply_to),
+        ("message_id", &p.message_id),
+        ("type", &p.kind),
+        ("user_id", &p.user_id),
+        ("app_id", &p.app_id),
+        ("cluster_id", &p.cluster_id),
+    ] {
+        if let Some(v) = v {
+            check_short(&format!("the property {name}"), v)?;
+        }
+    }
+    match &p.headers {
+        Some(headers) => check_table("the headers", headers),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn to_amqp(value: &FieldValue) -> AMQPValue {
     match value {
         FieldValue::Bool(b) => AMQPValue::Boolean(*b),
