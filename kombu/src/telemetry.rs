@@ -216,29 +216,34 @@ pub(crate) fn published(
     } else {
         exchange
     };
-    // Static label values cost nothing; the destination is the one owned string, made once.
-    let mut labels = vec![
-        metrics::Label::from_static_parts("messaging.system", SYSTEM),
-        metrics::Label::from_static_parts("messaging.operation.name", "publish"),
-        metrics::Label::from_static_parts("messaging.operation.type", "send"),
-        metrics::Label::new("messaging.destination.name", destination.to_owned()),
-    ];
     match outcome {
-        Ok(confirmed) => {
-            if confirmed {
-                metrics::counter!("kombu.publish.confirmed", labels.iter()).increment(1);
-            }
-        }
+        // The common case, once per message: keys made once per destination.
+        Ok(confirmed) => keys::with(keys::Kind::Publish, destination, "", |keys| {
+            metrics::with_recorder(|recorder| {
+                if confirmed {
+                    recorder
+                        .register_counter(&keys[1], &keys::METADATA)
+                        .increment(1);
+                }
+                recorder
+                    .register_counter(&keys[0], &keys::METADATA)
+                    .increment(1);
+                recorder
+                    .register_histogram(&keys[2], &keys::METADATA)
+                    .record(elapsed.as_secs_f64());
+            });
+        }),
         Err(kind) => {
+            let mut labels = keys::publish_labels(destination);
             if kind == crate::ErrorKind::Nacked {
                 metrics::counter!("kombu.publish.nacked", labels.iter()).increment(1);
             }
             labels.push(metrics::Label::from_static_parts("error.type", kind.code()));
+            metrics::counter!("messaging.client.sent.messages", labels.iter()).increment(1);
+            metrics::histogram!("messaging.client.operation.duration", labels.iter())
+                .record(elapsed.as_secs_f64());
         }
     }
-    metrics::counter!("messaging.client.sent.messages", labels.iter()).increment(1);
-    metrics::histogram!("messaging.client.operation.duration", labels.iter())
-        .record(elapsed.as_secs_f64());
 }
 
 /// A delivery reached the consumer.
@@ -252,52 +257,192 @@ pub(crate) fn delivered(queue: &str, delivery: &Delivery, delivery_tag: u64) {
         body_size = delivery.body.len(),
         "message delivered"
     );
-    let labels = [
-        metrics::Label::from_static_parts("messaging.system", SYSTEM),
-        metrics::Label::from_static_parts("messaging.operation.name", "process"),
-        metrics::Label::new("messaging.destination.name", queue.to_owned()),
-    ];
-    metrics::counter!("messaging.client.consumed.messages", labels.iter()).increment(1);
-    if delivery.redelivered {
-        metrics::counter!("kombu.delivery.redelivered", labels.iter()).increment(1);
-    }
+    keys::with(keys::Kind::Delivery, queue, "", |keys| {
+        metrics::with_recorder(|recorder| {
+            recorder
+                .register_counter(&keys[0], &keys::METADATA)
+                .increment(1);
+            if delivery.redelivered {
+                recorder
+                    .register_counter(&keys[1], &keys::METADATA)
+                    .increment(1);
+            }
+        });
+    });
 }
 
 /// A delivery was settled (`outcome`: `ack`, `reject` or `requeue`).
 pub(crate) fn settled(delivery_tag: u64, outcome: &'static str) {
     tracing::debug!(delivery_tag, outcome, "message settled");
-    let name = match outcome {
-        "ack" => "kombu.delivery.acked",
-        "reject" => "kombu.delivery.rejected",
-        _ => "kombu.delivery.requeued",
-    };
-    let labels = [
-        ("messaging.system", SYSTEM),
-        ("messaging.operation.name", outcome),
-        ("messaging.operation.type", "settle"),
-    ];
-    metrics::counter!(name, &labels).increment(1);
+    keys::with(keys::Kind::Settle, outcome, "", |keys| {
+        metrics::with_recorder(|recorder| {
+            recorder
+                .register_counter(&keys[0], &keys::METADATA)
+                .increment(1);
+        });
+    });
 }
 
 /// A handler finished after `elapsed`.
 pub(crate) fn handled(consumer: &str, queue: &str, elapsed: Duration) {
-    let labels = [
-        metrics::Label::from_static_parts("messaging.system", SYSTEM),
-        metrics::Label::from_static_parts("messaging.operation.name", "process"),
-        metrics::Label::new("messaging.destination.name", queue.to_owned()),
-        metrics::Label::new("kombu.consumer", consumer.to_owned()),
-    ];
-    metrics::histogram!("messaging.process.duration", labels.iter()).record(elapsed.as_secs_f64());
+    keys::with(keys::Kind::Handled, queue, consumer, |keys| {
+        metrics::with_recorder(|recorder| {
+            recorder
+                .register_histogram(&keys[0], &keys::METADATA)
+                .record(elapsed.as_secs_f64());
+        });
+    });
 }
 
 /// How many handlers of `consumer` run now.
 pub(crate) fn in_flight(consumer: &str, n: usize) {
-    let labels = [
-        metrics::Label::from_static_parts("messaging.system", SYSTEM),
-        metrics::Label::new("kombu.consumer", consumer.to_owned()),
-    ];
-    #[allow(clippy::cast_precision_loss)]
-    metrics::gauge!("kombu.handlers.in_flight", labels.iter()).set(n as f64);
+    keys::with(keys::Kind::InFlight, consumer, "", |keys| {
+        metrics::with_recorder(|recorder| {
+            #[allow(clippy::cast_precision_loss)]
+            recorder
+                .register_gauge(&keys[0], &keys::METADATA)
+                .set(n as f64);
+        });
+    });
+}
+
+mod keys {
+    //! Metric keys (name and labels) made once per destination and kept per thread: recording a
+    //! metric per message then costs the recorder's lookup, not building its labels. The
+    //! recorder itself is asked each time, so a local recorder (tests) sees every value.
+
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    use metrics::{Key, Label, Level, Metadata};
+
+    use super::SYSTEM;
+
+    /// What the `metrics` macros pass for kombu's metrics.
+    pub(super) static METADATA: Metadata<'static> =
+        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+    /// A thread keeps the keys of at most this many destinations; past it, it starts over (a
+    /// service with a reply queue per request would otherwise grow without bound).
+    const MAX_CACHED: usize = 1024;
+
+    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+    pub(super) enum Kind {
+        /// sent, confirmed, operation duration
+        Publish,
+        /// consumed, redelivered
+        Delivery,
+        /// the settle counter of an outcome
+        Settle,
+        /// process duration of (queue, consumer)
+        Handled,
+        /// handlers in flight of a consumer
+        InFlight,
+    }
+
+    /// The keys by `kind`, `a` and `b` joined in one string, and a buffer to join them in, so
+    /// that a lookup allocates nothing.
+    #[derive(Default)]
+    struct Cache {
+        scratch: String,
+        keys: HashMap<String, Rc<Vec<Key>>>,
+    }
+
+    thread_local! {
+        static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    }
+
+    pub(super) fn publish_labels(destination: &str) -> Vec<Label> {
+        vec![
+            Label::from_static_parts("messaging.system", SYSTEM),
+            Label::from_static_parts("messaging.operation.name", "publish"),
+            Label::from_static_parts("messaging.operation.type", "send"),
+            Label::new("messaging.destination.name", destination.to_owned()),
+        ]
+    }
+
+    fn make(kind: Kind, a: &str, b: &str) -> Vec<Key> {
+        match kind {
+            Kind::Publish => {
+                let labels = publish_labels(a);
+                [
+                    "messaging.client.sent.messages",
+                    "kombu.publish.confirmed",
+                    "messaging.client.operation.duration",
+                ]
+                .into_iter()
+                .map(|name| Key::from_parts(name, labels.clone()))
+                .collect()
+            }
+            Kind::Delivery => {
+                let labels = vec![
+                    Label::from_static_parts("messaging.system", SYSTEM),
+                    Label::from_static_parts("messaging.operation.name", "process"),
+                    Label::new("messaging.destination.name", a.to_owned()),
+                ];
+                [
+                    "messaging.client.consumed.messages",
+                    "kombu.delivery.redelivered",
+                ]
+                .into_iter()
+                .map(|name| Key::from_parts(name, labels.clone()))
+                .collect()
+            }
+            Kind::Settle => {
+                let name = match a {
+                    "ack" => "kombu.delivery.acked",
+                    "reject" => "kombu.delivery.rejected",
+                    _ => "kombu.delivery.requeued",
+                };
+                let labels = vec![
+                    Label::from_static_parts("messaging.system", SYSTEM),
+                    Label::new("messaging.operation.name", a.to_owned()),
+                    Label::from_static_parts("messaging.operation.type", "settle"),
+                ];
+                vec![Key::from_parts(name, labels)]
+            }
+            Kind::Handled => vec![Key::from_parts(
+                "messaging.process.duration",
+                vec![
+                    Label::from_static_parts("messaging.system", SYSTEM),
+                    Label::from_static_parts("messaging.operation.name", "process"),
+                    Label::new("messaging.destination.name", a.to_owned()),
+                    Label::new("kombu.consumer", b.to_owned()),
+                ],
+            )],
+            Kind::InFlight => vec![Key::from_parts(
+                "kombu.handlers.in_flight",
+                vec![
+                    Label::from_static_parts("messaging.system", SYSTEM),
+                    Label::new("kombu.consumer", a.to_owned()),
+                ],
+            )],
+        }
+    }
+
+    /// Run `f` with the keys of `kind` for (`a`, `b`), made on first use.
+    pub(super) fn with<R>(kind: Kind, a: &str, b: &str, f: impl FnOnce(&[Key]) -> R) -> R {
+        let keys = CACHE.with(|cache| {
+            let mut guard = cache.borrow_mut();
+            let Cache { scratch, keys } = &mut *guard;
+            scratch.clear();
+            scratch.push(char::from(b'0' + kind as u8));
+            scratch.push_str(a);
+            scratch.push('\0');
+            scratch.push_str(b);
+            if let Some(found) = keys.get(scratch.as_str()) {
+                return Rc::clone(found);
+            }
+            if keys.len() >= MAX_CACHED {
+                keys.clear();
+            }
+            let made = Rc::new(make(kind, a, b));
+            keys.insert(scratch.clone(), Rc::clone(&made));
+            made
+        });
+        f(&keys)
+    }
 }
 
 #[cfg(feature = "opentelemetry")]
