@@ -12,7 +12,7 @@
 //!
 //! The queue is declared, filled and purged over AMQP. `cargo bench -p kombu --bench
 //! stomp_vs_raw` (`KOMBU_BENCH_MESSAGES`, `KOMBU_BENCH_ROUNDS`, `KOMBU_BENCH_ONLY` as in
-//! `amqp_vs_lapin`).
+//! `kombu-bench`'s `amqp_clients`).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
