@@ -344,12 +344,18 @@ impl Bench {
         let _ = ch.close(200, "OK".into()).await;
     }
 
-    async fn run<P: Payload>(&self, workload: Workload, side: Side) -> Duration {
+    /// The time taken and this process's CPU time (user and system, all threads) meanwhile.
+    async fn run<P: Payload>(
+        &self,
+        workload: Workload,
+        side: Side,
+    ) -> (Duration, Option<Duration>) {
         if workload.consumes() {
             self.fill::<P>().await;
         } else {
             self.purge().await;
         }
+        let cpu = cpu_time();
         let confirms = workload == Workload::PublishConfirms;
         let multiple = workload == Workload::ConsumeMultiple;
         let elapsed = match (side, workload.consumes()) {
@@ -361,10 +367,13 @@ impl Bench {
             (Side::Kombu, true) => self.kombu_consume::<P>(multiple).await,
             (Side::Python, _) => self.python::<P>(workload).await,
         };
+        let cpu = cpu
+            .zip(cpu_time())
+            .map(|(before, after)| after.saturating_sub(before));
         if !workload.consumes() {
             self.check_all_arrived().await;
         }
-        elapsed
+        (elapsed, cpu)
     }
 
     // ---- lapin --------------------------------------------------------------------------
@@ -646,6 +655,17 @@ impl Bench {
     }
 }
 
+/// This process's CPU time so far, user and system, every thread (Linux: `/proc/self/stat`).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports in clock ticks of 1/100 s (USER_HZ).
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Messages per second.
 fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
@@ -664,22 +684,32 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 /// Runs `rounds` rounds of one workload on every side, rotating which side goes first so drift
-/// favours none, and returns each side's median rate.
+/// favours none, and returns each side's median rate and median client CPU per message (µs;
+/// NaN where unknown: the Python side runs in a process of its own).
 async fn compare<P: Payload>(
     bench: &Bench,
     workload: Workload,
     sides: &[Side],
     rounds: u64,
-) -> Vec<f64> {
+) -> (Vec<f64>, Vec<f64>) {
     let mut rates = vec![Vec::new(); sides.len()];
+    let mut cpus = vec![Vec::new(); sides.len()];
     for round in 0..rounds {
         for k in 0..sides.len() {
             let i = (k + round as usize) % sides.len();
-            let elapsed = bench.run::<P>(workload, sides[i]).await;
+            let (elapsed, cpu) = bench.run::<P>(workload, sides[i]).await;
             rates[i].push(rate(bench.n, elapsed));
+            let per_message = match (sides[i], cpu) {
+                (Side::Python, _) | (_, None) => f64::NAN,
+                (_, Some(cpu)) => cpu.as_secs_f64() * 1e6 / bench.n as f64,
+            };
+            cpus[i].push(per_message);
         }
     }
-    rates.into_iter().map(median).collect()
+    (
+        rates.into_iter().map(median).collect(),
+        cpus.into_iter().map(median).collect(),
+    )
 }
 
 fn fmt_rate(r: f64) -> String {
@@ -707,7 +737,7 @@ async fn table<P: Payload>(bench: &Bench, sides: &[Side], rounds: u64) {
         if std::env::var("KOMBU_BENCH_ONLY").is_ok_and(|only| !workload.name().contains(&only)) {
             continue;
         }
-        let rates = compare::<P>(bench, workload, sides, rounds).await;
+        let (rates, cpus) = compare::<P>(bench, workload, sides, rounds).await;
         let of = |side: Side| {
             sides
                 .iter()
@@ -720,6 +750,18 @@ async fn table<P: Payload>(bench: &Bench, sides: &[Side], rounds: u64) {
             line.push_str(&format!(" {:>9}", fmt_rate(*r)));
         }
         println!("{line} {:>12.2}", of(Side::Kombu) / best);
+        let mut line = format!("{:<34}", "  client CPU, µs per message");
+        for c in &cpus {
+            line.push_str(&format!(
+                " {:>9}",
+                if c.is_nan() {
+                    "-".to_owned()
+                } else {
+                    format!("{c:.1}")
+                }
+            ));
+        }
+        println!("{line}");
     }
 }
 
@@ -751,13 +793,16 @@ fn main() {
         let queue = format!("kombu-bench-{}", std::process::id());
         {
             let ch = lapin.create_channel().await.unwrap();
-            ch.queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+            // Deleted at the end; should the bench die first, the broker deletes it after five
+            // minutes unused.
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-expires".into(),
+                lapin::types::AMQPValue::LongUInt(300_000),
+            );
+            ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), args)
+                .await
+                .unwrap();
         }
         let python = std::env::var("KOMBU_BENCH_PYTHON")
             .ok()

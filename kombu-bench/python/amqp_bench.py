@@ -26,7 +26,7 @@ def publish(url, queue, n, sample, confirms):
     options = {"confirm_publish": True} if confirms else {}
     with kombu.Connection(url, transport_options=options) as conn:
         channel = conn.channel()
-        producer = kombu.Producer(channel, exchange="", routing_key=queue, serializer="json")
+        producer = kombu.Producer(channel, routing_key=queue, serializer="json")
         start = time.perf_counter()
         for i in range(n):
             producer.publish(body(sample, i), delivery_mode=2, priority=0)

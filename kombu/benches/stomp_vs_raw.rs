@@ -5,10 +5,16 @@
 //! Read the ratio; absolute rates depend on the machine.
 //!
 //! Workloads, 100-byte JSON bodies, both sides serializing/deserializing and sending the same
-//! headers (those Python kombu's properties become):
-//! - publish without receipts, timed until DISCONNECT's receipt (everything was processed)
-//! - publish with receipts, 256 in flight (kombu's pipelined confirms)
-//! - consume with a per-message ACK (prefetch 256)
+//! headers (those Python kombu's properties become). How each side is tuned:
+//! - publish without receipts. Raw: every SEND queued for the client's writer without waiting
+//!   (`send_now`), the fastest path the client has. kombu: `Producer::publish` awaited per
+//!   message (which also only queues the frame). Both clocks stop at DISCONNECT's receipt, when
+//!   the broker has processed every frame before it.
+//! - publish with receipts, 256 in flight. Raw: a window of 256 receipt futures, the oldest
+//!   awaited when it is full. kombu: a `Pipeline` of 256 on a confirming producer. The clock
+//!   stops at the last receipt.
+//! - consume with a per-message ACK, prefetch 256. Raw: the receive loop decodes and queues the
+//!   ACK frame without waiting (`ack`). kombu: `message.ack()`, which does the same.
 //!
 //! The queue is declared, filled and purged over AMQP. `cargo bench -p kombu --bench
 //! stomp_vs_raw` (`KOMBU_BENCH_MESSAGES`, `KOMBU_BENCH_ROUNDS`, `KOMBU_BENCH_ONLY` as in

@@ -212,7 +212,7 @@ async fn acks_coalesced_from_out_of_order_handlers_settle_exactly_what_finished(
         handlers.spawn(async move {
             // Finish out of order: later messages often before earlier ones.
             tokio::time::sleep(Duration::from_micros((n * 7919) % 3000)).await;
-            if n % 13 == 0 {
+            if n.is_multiple_of(13) {
                 message.reject().unwrap();
             } else {
                 message.ack().unwrap();
@@ -225,7 +225,7 @@ async fn acks_coalesced_from_out_of_order_handlers_settle_exactly_what_finished(
     consumer.cancel().await.unwrap();
     channel.close().await.unwrap();
 
-    let rejected = (0..N).filter(|n| n % 13 == 0).count() as u32;
+    let rejected = (0..N).filter(|n| n.is_multiple_of(13)).count() as u32;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let left = q.attach(&setup).status().await.unwrap().message_count;
