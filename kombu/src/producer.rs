@@ -463,7 +463,12 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
     /// Hand the message to the broker; the confirmation is still to come. `names` is this
     /// publish's producer, borrowed for as long as the confirmation is kept (a pipeline keeps it
     /// longer than the publish lives).
-    async fn start<'p>(mut self, names: &'p Producer) -> Result<Confirming<'p>> {
+    async fn start<'p>(self, names: &'p Producer) -> Result<Confirming<'p>> {
+        self.stage(names).await?.hand_over(names).await
+    }
+
+    /// Everything before the hand-over to the channel: declare, encode, the span.
+    async fn stage<'p>(mut self, names: &'p Producer) -> Result<Staged<'p>> {
         let p = self.producer;
         p.prepare().await?;
         for entity in &self.declare {
@@ -507,7 +512,47 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         let flags = PublishFlags {
             mandatory: self.mandatory,
         };
-        let published = p
+        Ok(Staged {
+            message,
+            flags,
+            keep,
+            exchange,
+            routing_key,
+            span,
+            started,
+        })
+    }
+
+    async fn send(self) -> Result<()> {
+        let producer = self.producer;
+        self.start(producer).await?.wait().await
+    }
+}
+
+/// An encoded message not yet handed to the channel.
+struct Staged<'a> {
+    message: OutgoingMessage,
+    flags: PublishFlags,
+    keep: Option<OutgoingMessage>,
+    exchange: Cow<'a, str>,
+    routing_key: Cow<'a, str>,
+    span: tracing::Span,
+    started: std::time::Instant,
+}
+
+impl<'a> Staged<'a> {
+    /// Hand the message to the channel of `producer` (the one that staged it).
+    async fn hand_over(self, producer: &Producer) -> Result<Confirming<'a>> {
+        let Staged {
+            message,
+            flags,
+            keep,
+            exchange,
+            routing_key,
+            span,
+            started,
+        } = self;
+        let published = producer
             .channel
             .transport
             .publish(&exchange, &routing_key, message, flags)
@@ -524,17 +569,12 @@ impl<'a, T: Serialize + Sync + ?Sized> Publish<'a, T> {
         Ok(Confirming {
             pending,
             keep,
-            confirm: p.confirm,
+            confirm: producer.confirm,
             exchange,
             routing_key,
             span,
             started,
         })
-    }
-
-    async fn send(self) -> Result<()> {
-        let producer = self.producer;
-        self.start(producer).await?.wait().await
     }
 }
 
@@ -643,6 +683,9 @@ pub struct Pipeline<'a> {
     in_flight: std::collections::VecDeque<Confirming<'a>>,
 }
 
+/// How many encoded messages [`Pipeline::publish_all`] hands to the channel at once.
+const BURST: usize = 64;
+
 impl std::fmt::Debug for Pipeline<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
@@ -709,6 +752,66 @@ impl<'a> Pipeline<'a> {
     pub async fn publish<T: Serialize + Sync + ?Sized>(&mut self, body: &T) -> Result<()> {
         let producer = self.producer;
         self.send(producer.publish(body)).await
+    }
+
+    /// Publish every value of `bodies` with the producer's defaults, keeping at most the
+    /// window in flight. Messages are encoded, then handed to the channel in bursts (up to 64 at
+    /// once, never more than the window has room for), which lets the connection write them
+    /// together: for a batch already at hand this is the fastest way to publish. Returns when
+    /// the last message is handed over; [`Pipeline::flush`] waits for the confirms.
+    ///
+    /// On an error (a value that cannot be encoded, or the oldest confirm failing), the messages
+    /// before it were published and the ones after it were not.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> kombu::Result<()> {
+    /// let conn = kombu::Connection::connect("memory://pipeline-all-doc").await?;
+    /// let channel = conn.channel().await?;
+    /// let queue = kombu::Queue::new("batch");
+    /// channel.declare_queue(&queue).await?;
+    /// let producer = kombu::Producer::new(&channel).routing_key("batch").confirm(true);
+    /// let mut pipeline = producer.pipeline(256);
+    /// pipeline.publish_all((0..1000).map(|n| serde_json::json!({ "n": n }))).await?;
+    /// pipeline.flush().await?;
+    /// assert_eq!(queue.attach(&channel).status().await?.message_count, 1000);
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish_all<I>(&mut self, bodies: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Serialize + Sync,
+    {
+        let producer = self.producer;
+        let mut bodies = bodies.into_iter().peekable();
+        let mut staged = Vec::with_capacity(BURST.min(self.window));
+        while bodies.peek().is_some() {
+            // Room in the window for a burst (or for what is left of it).
+            let burst = BURST.min(self.window);
+            while self.in_flight.len() + burst > self.window {
+                if let Some(oldest) = self.in_flight.pop_front() {
+                    oldest.wait().await?;
+                }
+            }
+            let mut refused = None;
+            for body in bodies.by_ref().take(burst) {
+                match producer.publish(&body).stage(producer).await {
+                    Ok(message) => staged.push(message),
+                    Err(e) => {
+                        refused = Some(e);
+                        break;
+                    }
+                }
+            }
+            // What was encoded before a refused value is still sent.
+            for message in staged.drain(..) {
+                self.in_flight.push_back(message.hand_over(producer).await?);
+            }
+            if let Some(e) = refused {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// How many messages wait for their confirm.

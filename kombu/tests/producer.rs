@@ -882,3 +882,49 @@ async fn pipeline_publish_sends_bodies_with_the_producers_defaults() {
     q.purge().await.unwrap();
     q.delete(false, false).await.unwrap();
 }
+
+/// `Pipeline::publish_all` takes an iterator: every message arrives, in order, within the
+/// window; a value that cannot be encoded stops it there, with what came before published.
+#[tokio::test]
+async fn publish_all_sends_an_iterator_in_order_and_stops_at_the_first_bad_value() {
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Item {
+        N(u32),
+        // JSON object keys must be strings: this map cannot be encoded.
+        Bad(std::collections::BTreeMap<Vec<u8>, u8>),
+    }
+    let t = test_name!();
+    let (_conn, ch) = open(t).await;
+    let q = declare(&ch, Queue::new(common::name(t, "q"))).await;
+    let producer = Producer::new(&ch).routing_key(q.name()).confirm(true);
+    let mut pipeline = producer.pipeline(16);
+    pipeline
+        .publish_all((0..300).map(|n| json!({ "n": n })))
+        .await
+        .unwrap();
+    assert!(
+        pipeline.in_flight() <= 16,
+        "the window bounds what is unconfirmed"
+    );
+    pipeline.flush().await.unwrap();
+    common::wait_for_ready(&q, 300).await;
+    for n in 0..300 {
+        let m = get_one(&q).await;
+        assert_eq!(common::int_field(&m, "n"), n);
+        m.ack().unwrap();
+    }
+
+    let bad = std::collections::BTreeMap::from([(vec![1u8], 1u8)]);
+    let items = (0..100)
+        .map(Item::N)
+        .chain([Item::Bad(bad)])
+        .chain((100..200).map(Item::N));
+    let err = pipeline.publish_all(items).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
+    pipeline.flush().await.unwrap();
+    common::wait_for_ready(&q, 100).await;
+    assert_eq!(q.status().await.unwrap().message_count, 100);
+    q.purge().await.unwrap();
+    q.delete(false, false).await.unwrap();
+}
