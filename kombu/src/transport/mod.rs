@@ -78,8 +78,10 @@ pub struct Delivery {
     pub routing_key: String,
     /// The consumer it was delivered to (empty for `basic.get`).
     pub consumer_tag: String,
-    /// The body as received.
-    pub body: Vec<u8>,
+    /// The body as received: shared, so a transport that holds the body already (the memory
+    /// broker, a frame buffer) hands it over without copying (`Vec<u8>` converts without
+    /// copying too: `body.into()`).
+    pub body: bytes::Bytes,
     /// The basic properties.
     pub properties: Properties,
 }

@@ -352,7 +352,7 @@ fn to_delivery(d: lapin::message::Delivery, generation: u32, consumer_tag: &str)
         routing_key: d.routing_key.as_str().to_owned(),
         consumer_tag: consumer_tag.to_owned(),
         properties: from_properties(&d.properties),
-        body: d.data,
+        body: d.data.into(),
     }
 }
 

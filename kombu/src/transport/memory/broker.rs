@@ -2,15 +2,18 @@
 //! semantics (declare equivalence, exclusive ownership, auto-delete, QoS, requeue in place,
 //! TTL, max-length, dead-lettering with `x-death`, alternate exchanges, mandatory returns).
 //!
-//! All state sits behind one mutex; every operation takes it once. Deliveries are pushed to
+//! All state sits behind one mutex; every operation takes it once and does little under it:
+//! names are shared (`Arc<str>`), a message is stored once however many queues it reaches
+//! (its body shared with the deliveries, not copied), routing fills a reused list, and an
+//! unacked delivery is a small entry in its channel's log. Deliveries are pushed to
 //! consumers' unbounded senders while the lock is held (a send never blocks); prefetch bounds
 //! how many are in flight. TTL expiry runs when a queue is touched and on a timer task.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::queue::{ConsumerState, QueueState, Stored};
+use super::queue::{ConsumerState, Content, QueueState, Stored};
 use super::refusal::{
     access_refused, amqp_type_name, channel_closed, check_arguments, check_flag, locked, not_found,
     precondition, QUEUE_CHECKED_ARGS,
@@ -38,11 +41,58 @@ struct ExchangeState {
     router: Router,
 }
 
+/// A delivery awaiting its ack: the stored message (shared) and where it came from.
 #[derive(Debug)]
 struct Unacked {
-    queue: String,
+    queue: Arc<str>,
     msg: Stored,
-    consumer_tag: Option<String>,
+    /// The consumer's id ([`ConsumerState::id`]); 0 for `basic.get`.
+    consumer: u64,
+}
+
+/// A channel's unacked deliveries in tag order. Tags only grow, so a delivery is appended;
+/// acks mostly come in order, so settling takes from the front. One settled out of order
+/// leaves a hole, and holes are swept once they are half the log: each operation costs O(1)
+/// amortized, or O(log n) to find an out-of-order tag.
+#[derive(Debug, Default)]
+struct UnackedLog {
+    entries: VecDeque<(u64, Option<Unacked>)>,
+    live: usize,
+}
+
+impl UnackedLog {
+    fn insert(&mut self, tag: u64, entry: Unacked) {
+        self.entries.push_back((tag, Some(entry)));
+        self.live += 1;
+    }
+
+    fn remove(&mut self, tag: u64) -> Option<Unacked> {
+        let index = self.entries.binary_search_by_key(&tag, |e| e.0).ok()?;
+        let entry = self.entries.get_mut(index)?.1.take()?;
+        self.live -= 1;
+        while matches!(self.entries.front(), Some((_, None))) {
+            self.entries.pop_front();
+        }
+        while matches!(self.entries.back(), Some((_, None))) {
+            self.entries.pop_back();
+        }
+        if self.live * 2 < self.entries.len() {
+            self.entries.retain(|e| e.1.is_some());
+        }
+        Some(entry)
+    }
+
+    /// Every delivery up to and including `tag`, in tag order.
+    fn take_through(&mut self, tag: u64) -> Vec<Unacked> {
+        let mut taken = Vec::new();
+        while self.entries.front().is_some_and(|e| e.0 <= tag) {
+            if let Some((_, Some(entry))) = self.entries.pop_front() {
+                self.live -= 1;
+                taken.push(entry);
+            }
+        }
+        taken
+    }
 }
 
 #[derive(Debug, Default)]
@@ -51,23 +101,26 @@ struct ChannelState {
     next_tag: u64,
     prefetch: u16,
     confirm: bool,
-    unacked: BTreeMap<u64, Unacked>,
+    unacked: UnackedLog,
     /// Consumer tag -> queue.
-    consumers: HashMap<String, String>,
+    consumers: HashMap<String, Arc<str>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    exchanges: HashMap<String, ExchangeState>,
-    queues: HashMap<String, QueueState>,
+    exchanges: HashMap<Arc<str>, ExchangeState>,
+    queues: HashMap<Arc<str>, QueueState>,
     channels: HashMap<ChanId, ChannelState>,
     connections: HashMap<ConnId, Vec<ChanId>>,
     next_id: u64,
     seq: u64,
-    /// Queues whose consumers may be able to take messages.
-    pending: BTreeSet<String>,
+    /// Queues whose consumers may be able to take messages (each once: see
+    /// [`QueueState::pending`]).
+    pending: Vec<Arc<str>>,
+    /// The queues of the publish being routed, kept to reuse its allocation.
+    routed: Vec<Arc<str>>,
     /// TTL timers to start once the lock is released.
-    timers: Vec<(String, Instant)>,
+    timers: Vec<(Arc<str>, Instant)>,
 }
 
 /// One named in-process broker.
@@ -94,7 +147,7 @@ impl Broker {
                 ("amq.match", ExchangeKind::Headers),
             ] {
                 state.exchanges.insert(
-                    name.to_owned(),
+                    name.into(),
                     ExchangeState {
                         router: Router::new(&kind),
                         kind,
@@ -125,7 +178,7 @@ impl Broker {
         result
     }
 
-    fn start_timers(&self, timers: Vec<(String, Instant)>) {
+    fn start_timers(&self, timers: Vec<(Arc<str>, Instant)>) {
         if timers.is_empty() {
             return;
         }
@@ -141,7 +194,7 @@ impl Broker {
                         if let Some(q) = state.queues.get_mut(&queue) {
                             q.timer_at = None;
                         }
-                        state.pending.insert(queue);
+                        state.mark_pending(&queue);
                         Ok(())
                     });
                 }
@@ -165,11 +218,11 @@ impl Broker {
             for chan in channels {
                 state.close_channel(chan);
             }
-            let owned: Vec<String> = state
+            let owned: Vec<Arc<str>> = state
                 .queues
-                .iter()
-                .filter(|(_, q)| q.owner == Some(conn))
-                .map(|(name, _)| name.clone())
+                .values()
+                .filter(|q| q.owner == Some(conn))
+                .map(|q| Arc::clone(&q.name))
                 .collect();
             for name in owned {
                 state.delete_queue(&name, "exclusive queue's connection closed");
@@ -213,7 +266,7 @@ impl Broker {
             state.channel(chan)?;
             let name = &exchange.name;
             let entity = format!("exchange '{name}'");
-            let existing = state.exchanges.get(name);
+            let existing = state.exchanges.get(name.as_str());
             if exchange.passive {
                 return existing
                     .map(|_| ())
@@ -249,7 +302,7 @@ impl Broker {
                 }
                 None => {
                     state.exchanges.insert(
-                        name.clone(),
+                        name.as_str().into(),
                         ExchangeState {
                             kind: exchange.kind.clone(),
                             durable: exchange.durable,
@@ -297,7 +350,7 @@ impl Broker {
             }
             let entity = format!("queue '{name}'");
             let arguments = queue.declare_arguments();
-            match state.queues.get(&name) {
+            match state.queues.get(name.as_str()) {
                 Some(current) => {
                     if current.owner.is_some_and(|owner| owner != conn) {
                         return Err(locked(&name));
@@ -342,9 +395,11 @@ impl Broker {
                             }
                         }
                     }
+                    let shared: Arc<str> = name.as_str().into();
                     state.queues.insert(
-                        name.clone(),
+                        Arc::clone(&shared),
                         QueueState::new(
+                            shared,
                             queue.durable,
                             queue.exclusive,
                             queue.is_auto_delete(),
@@ -355,7 +410,7 @@ impl Broker {
                 }
             }
             state.touch(&name);
-            let q = state.queues.get(&name).ok_or_else(|| not_found(&entity))?;
+            let q = state.queues.get(name.as_str()).ok_or_else(|| not_found(&entity))?;
             Ok(QueueDeclared {
                 message_count: u32::try_from(q.len()).unwrap_or(u32::MAX),
                 consumer_count: u32::try_from(q.consumers.len()).unwrap_or(u32::MAX),
@@ -380,7 +435,8 @@ impl Broker {
                     "operation not permitted on the default exchange".into(),
                 ));
             }
-            match &destination {
+            // The destination by its shared name: a binding adds no copy of it.
+            let destination = match &destination {
                 Destination::Queue(q) => {
                     let queue = state
                         .queues
@@ -389,13 +445,16 @@ impl Broker {
                     if queue.owner.is_some_and(|owner| owner != conn) {
                         return Err(locked(q));
                     }
+                    Destination::Queue(Arc::clone(&queue.name))
                 }
                 Destination::Exchange(x) => {
-                    if !state.exchanges.contains_key(x) {
-                        return Err(not_found(&format!("exchange '{x}'")));
-                    }
+                    let (name, _) = state
+                        .exchanges
+                        .get_key_value(x)
+                        .ok_or_else(|| not_found(&format!("exchange '{x}'")))?;
+                    Destination::Exchange(Arc::clone(name))
                 }
-            }
+            };
             let entry = BindingEntry {
                 destination,
                 key: routing_key.to_owned(),
@@ -472,10 +531,11 @@ impl Broker {
     ) -> Result<Confirmation> {
         self.with(|state| {
             let confirm = state.channel(chan)?.confirm;
-            let x = state
+            let (exchange_name, x) = state
                 .exchanges
-                .get(exchange)
+                .get_key_value(exchange)
                 .ok_or_else(|| not_found(&format!("exchange '{exchange}'")))?;
+            let exchange_name = Arc::clone(exchange_name);
             if x.internal {
                 return Err(access_refused(format!(
                     "cannot publish to internal exchange '{exchange}' in vhost '/'"
@@ -499,8 +559,15 @@ impl Broker {
                     }
                 }
             }
-            let queues = state.route(exchange, routing_key, message.properties.headers.as_ref());
+            let mut queues = std::mem::take(&mut state.routed);
+            state.route(
+                exchange,
+                routing_key,
+                message.properties.headers.as_ref(),
+                &mut queues,
+            );
             if queues.is_empty() {
+                state.routed = queues;
                 if flags.mandatory {
                     return Err(Error::unroutable(exchange, routing_key, message));
                 }
@@ -516,19 +583,23 @@ impl Broker {
             if let Some(headers) = properties.headers.as_mut() {
                 headers.remove("BCC");
             }
-            let stored = Stored {
+            let content = Arc::new(Content {
                 seq: state.seq,
-                exchange: exchange.to_owned(),
-                routing_key: routing_key.to_owned(),
+                exchange: exchange_name,
+                routing_key: routing_key.into(),
                 body: message.body,
                 properties,
-                redelivered: false,
-                expires_at: None,
-            };
+            });
             let mut refused = false;
-            for queue in queues {
-                refused |= !state.enqueue(&queue, stored.clone());
+            for queue in queues.drain(..) {
+                let stored = Stored {
+                    content: Arc::clone(&content),
+                    redelivered: false,
+                    expires_at: None,
+                };
+                refused |= !state.enqueue(&queue, stored);
             }
+            state.routed = queues;
             Ok(match (confirm, refused) {
                 (false, _) => Confirmation::NotRequested,
                 (true, false) => Confirmation::Ack,
@@ -582,7 +653,14 @@ impl Broker {
                     "queue '{queue}' in vhost '/' in exclusive use"
                 )));
             }
+            let queue_name = Arc::clone(&q.name);
+            state.next_id += 1;
+            let id = state.next_id;
+            let Some(q) = state.queues.get_mut(queue) else {
+                return Err(not_found(&format!("queue '{queue}'")));
+            };
             q.consumers.push(ConsumerState {
+                id,
                 tag: tag.clone(),
                 channel: chan,
                 no_ack: options.no_ack,
@@ -596,8 +674,8 @@ impl Broker {
             state
                 .channel_mut(chan)?
                 .consumers
-                .insert(tag.clone(), queue.to_owned());
-            state.pending.insert(queue.to_owned());
+                .insert(tag.clone(), queue_name);
+            state.mark_pending(queue);
             Ok(tag)
         })
     }
@@ -624,9 +702,13 @@ impl Broker {
             }
             state.touch(queue);
             state.expire(queue);
-            let Some(msg) = state.queues.get_mut(queue).and_then(QueueState::pop) else {
+            let Some(q) = state.queues.get_mut(queue) else {
                 return Ok(None);
             };
+            let Some(msg) = q.pop() else {
+                return Ok(None);
+            };
+            let queue = Arc::clone(&q.name);
             let channel = state.channel_mut(chan)?;
             let tag = channel.next_tag;
             channel.next_tag += 1;
@@ -635,9 +717,9 @@ impl Broker {
                 channel.unacked.insert(
                     tag,
                     Unacked {
-                        queue: queue.to_owned(),
+                        queue,
                         msg,
-                        consumer_tag: None,
+                        consumer: 0,
                     },
                 );
             }
@@ -647,8 +729,13 @@ impl Broker {
 
     pub(super) fn ack(&self, chan: ChanId, tag: u64, multiple: bool) -> Result<()> {
         self.with(|state| {
-            for entry in state.take_unacked(chan, tag, multiple)? {
-                state.settled(chan, &entry);
+            if multiple {
+                for entry in state.take_unacked_through(chan, tag)? {
+                    state.settled(&entry);
+                }
+            } else {
+                let entry = state.take_unacked(chan, tag)?;
+                state.settled(&entry);
             }
             Ok(())
         })
@@ -656,17 +743,21 @@ impl Broker {
 
     pub(super) fn reject(&self, chan: ChanId, tag: u64, requeue: bool) -> Result<()> {
         self.with(|state| {
-            for entry in state.take_unacked(chan, tag, false)? {
-                state.settled(chan, &entry);
-                if requeue {
-                    state.requeue(entry);
-                } else {
-                    state.dead_letter(&entry.queue, entry.msg, "rejected");
-                }
+            let entry = state.take_unacked(chan, tag)?;
+            state.settled(&entry);
+            if requeue {
+                state.requeue(entry);
+            } else {
+                state.dead_letter(&entry.queue, entry.msg, "rejected");
             }
             Ok(())
         })
     }
+}
+
+/// Whether a `CC` or `BCC` header may add routing keys.
+fn has_sender_selected(headers: Option<&FieldTable>) -> bool {
+    headers.is_some_and(|h| !h.is_empty() && (h.contains_key("CC") || h.contains_key("BCC")))
 }
 
 /// The extra routing keys in a `CC` or `BCC` header: an array; its string items count.
@@ -681,15 +772,17 @@ fn sender_selected<'a>(
     items.iter().filter_map(FieldValue::as_str)
 }
 
+/// The delivery of a stored message: the body is shared with the store, not copied.
 fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &str) -> Delivery {
+    let content = &msg.content;
     Delivery {
         delivery_tag: tag,
         redelivered: msg.redelivered,
-        exchange: msg.exchange.clone(),
-        routing_key: msg.routing_key.clone(),
+        exchange: content.exchange.as_ref().to_owned(),
+        routing_key: content.routing_key.as_ref().to_owned(),
         consumer_tag: consumer_tag.to_owned(),
-        body: msg.body.to_vec(),
-        properties: msg.properties.clone(),
+        body: content.body.clone(),
+        properties: content.properties.clone(),
     }
 }
 
@@ -710,16 +803,30 @@ impl State {
     }
 
     /// The queues a message reaches from `exchange`, following exchange-to-exchange bindings
-    /// and alternate exchanges; each queue once.
-    fn route(&self, exchange: &str, key: &str, headers: Option<&FieldTable>) -> BTreeSet<String> {
+    /// and alternate exchanges; each queue once, in name order, into `out` (cleared first).
+    fn route(
+        &self,
+        exchange: &str,
+        key: &str,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Arc<str>>,
+    ) {
+        out.clear();
         // Sender-selected distribution: the `CC` and `BCC` headers (arrays of strings) add
         // routing keys.
-        let mut keys: Vec<&str> = vec![key];
-        keys.extend(sender_selected(headers, "CC"));
-        keys.extend(sender_selected(headers, "BCC"));
-        super::router::route_graph(
+        let with_selected: Vec<&str>;
+        let keys: &[&str] = if has_sender_selected(headers) {
+            with_selected = std::iter::once(key)
+                .chain(sender_selected(headers, "CC"))
+                .chain(sender_selected(headers, "BCC"))
+                .collect();
+            &with_selected
+        } else {
+            std::slice::from_ref(&key)
+        };
+        super::router::route_graph_each(
             exchange,
-            &keys,
+            keys,
             headers,
             |name| {
                 self.exchanges.get(name).map(|x| {
@@ -730,23 +837,40 @@ impl State {
                     (&x.router, alternate)
                 })
             },
-            |queue| self.queues.contains_key(queue),
-        )
+            |queue| {
+                if let Some(q) = self.queues.get(queue) {
+                    out.push(Arc::clone(&q.name));
+                }
+            },
+        );
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
+
+    /// Put `queue` on the list of queues to deliver from, once.
+    fn mark_pending(&mut self, queue: &str) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            if !q.pending {
+                q.pending = true;
+                self.pending.push(Arc::clone(&q.name));
+            }
+        }
     }
 
     /// Put a published message into a queue, applying TTL and length limits. Returns false
     /// when the queue refused it (`reject-publish`).
     fn enqueue(&mut self, queue: &str, mut msg: Stored) -> bool {
-        let now = Instant::now();
         let Some(q) = self.queues.get_mut(queue) else {
             return true;
         };
-        let ttl = match (q.limits.message_ttl, msg.properties.expiration) {
+        let ttl = match (q.limits.message_ttl, msg.content.properties.expiration) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        msg.expires_at = ttl.map(|d| now + d);
-        if q.would_overflow(msg.body.len()) {
+        msg.expires_at = ttl.map(|d| Instant::now() + d);
+        if q.would_overflow(msg.content.body.len()) {
             match q.limits.overflow {
                 Some(Overflow::RejectPublish) => return false,
                 Some(Overflow::RejectPublishDlx) => {
@@ -767,13 +891,13 @@ impl State {
         for head in dropped {
             self.dead_letter(queue, head, "maxlen");
         }
-        self.pending.insert(queue.to_owned());
+        self.mark_pending(queue);
         true
     }
 
     /// Dead-letter `msg` from `queue` for `reason`, or drop it when the queue has no
     /// dead-letter exchange (or the exchange does not exist), as RabbitMQ does.
-    fn dead_letter(&mut self, queue: &str, mut msg: Stored, reason: &str) {
+    fn dead_letter(&mut self, queue: &str, msg: Stored, reason: &str) {
         let Some(q) = self.queues.get(queue) else {
             return;
         };
@@ -784,11 +908,18 @@ impl State {
             .limits
             .dead_letter_routing_key
             .clone()
-            .unwrap_or_else(|| msg.routing_key.clone());
-        if !self.exchanges.contains_key(&dlx) {
+            .unwrap_or_else(|| msg.content.routing_key.as_ref().to_owned());
+        let Some((dlx_name, _)) = self.exchanges.get_key_value(dlx.as_str()) else {
             return;
-        }
-        let headers = msg.properties.headers.get_or_insert_with(FieldTable::new);
+        };
+        let dlx_name = Arc::clone(dlx_name);
+        // The dead-lettered message is a new message (its headers change); the original
+        // content stays as it is for the other queues that hold it.
+        let mut content = Content::clone(&msg.content);
+        let headers = content
+            .properties
+            .headers
+            .get_or_insert_with(FieldTable::new);
         let mut deaths = match headers.remove("x-death") {
             Some(FieldValue::Array(items)) => items,
             _ => Vec::new(),
@@ -816,12 +947,12 @@ impl State {
                 t.insert("reason".into(), reason.into());
                 t.insert("queue".into(), queue.into());
                 t.insert("time".into(), FieldValue::Timestamp(now_secs()));
-                t.insert("exchange".into(), msg.exchange.as_str().into());
+                t.insert("exchange".into(), content.exchange.as_ref().into());
                 t.insert(
                     "routing-keys".into(),
-                    FieldValue::Array(vec![msg.routing_key.as_str().into()]),
+                    FieldValue::Array(vec![content.routing_key.as_ref().into()]),
                 );
-                if let Some(exp) = msg.properties.expiration {
+                if let Some(exp) = content.properties.expiration {
                     t.insert(
                         "original-expiration".into(),
                         crate::duration::duration_ms(exp).to_string().into(),
@@ -851,30 +982,42 @@ impl State {
         for (k, v) in [
             ("x-first-death-reason", reason),
             ("x-first-death-queue", queue),
-            ("x-first-death-exchange", msg.exchange.as_str()),
+            ("x-first-death-exchange", &*content.exchange),
         ] {
             headers.entry(k.into()).or_insert_with(|| v.into());
         }
-        msg.properties.expiration = None;
-        msg.exchange = dlx.clone();
-        msg.routing_key = key.clone();
-        msg.redelivered = false;
+        content.properties.expiration = None;
+        content.exchange = dlx_name;
+        content.routing_key = key.as_str().into();
         self.seq += 1;
-        msg.seq = self.seq;
-        let targets = self.route(&dlx, &key, msg.properties.headers.as_ref());
+        content.seq = self.seq;
+        let mut targets = Vec::new();
+        self.route(&dlx, &key, content.properties.headers.as_ref(), &mut targets);
+        let content = Arc::new(content);
         for target in targets {
             // A message that would die into a queue it already died in, with no rejection on
             // the way, is dropped (RabbitMQ's cycle rule).
-            if died_in.contains(&target) && !cycle_safe {
+            if died_in.contains(&*target) && !cycle_safe {
                 continue;
             }
-            self.enqueue(&target, msg.clone());
+            let stored = Stored {
+                content: Arc::clone(&content),
+                redelivered: false,
+                expires_at: None,
+            };
+            self.enqueue(&target, stored);
         }
     }
 
     /// Dead-letter (or drop) expired messages at the head of `queue`, delete the queue if it
     /// was unused for its `x-expires`, and arm its timer for the next of these.
     fn expire(&mut self, queue: &str) {
+        match self.queues.get(queue) {
+            // Nothing can expire: no clock to read.
+            Some(q) if q.limits.expires.is_none() && q.next_expiry().is_none() => return,
+            Some(_) => {}
+            None => return,
+        }
         let now = Instant::now();
         loop {
             let Some(q) = self.queues.get_mut(queue) else {
@@ -900,7 +1043,7 @@ impl State {
         if let Some(at) = next {
             if q.timer_at.is_none_or(|t| at < t) {
                 q.timer_at = Some(at);
-                self.timers.push((queue.to_owned(), at));
+                self.timers.push((Arc::clone(&q.name), at));
             }
         }
     }
@@ -909,15 +1052,29 @@ impl State {
     fn touch(&mut self, queue: &str) {
         if let Some(q) = self.queues.get_mut(queue) {
             q.last_used = Instant::now();
-            self.pending.insert(queue.to_owned());
         }
+        self.mark_pending(queue);
     }
 
-    /// Deliver to consumers of every queue that may have become deliverable.
+    /// Deliver to consumers of every queue that may have become deliverable, in name order
+    /// within each round (a round's deliveries may make more queues pending).
     fn run_pending(&mut self) {
-        while let Some(queue) = self.pending.pop_first() {
-            self.expire(&queue);
-            self.dispatch(&queue);
+        while !self.pending.is_empty() {
+            let mut round = std::mem::take(&mut self.pending);
+            if round.len() > 1 {
+                round.sort_unstable();
+            }
+            for queue in round.drain(..) {
+                match self.queues.get_mut(&queue) {
+                    Some(q) => q.pending = false,
+                    None => continue,
+                }
+                self.expire(&queue);
+                self.dispatch(&queue);
+            }
+            if self.pending.is_empty() {
+                self.pending = round; // Keep the allocation.
+            }
         }
     }
 
@@ -926,7 +1083,7 @@ impl State {
             let Some(q) = self.queues.get_mut(queue) else {
                 return;
             };
-            if q.len() == 0 || q.consumers.is_empty() {
+            if q.consumers.is_empty() || q.len() == 0 {
                 return;
             }
             let n = q.consumers.len();
@@ -940,80 +1097,79 @@ impl State {
             let Some(msg) = q.pop() else {
                 return;
             };
-            let (chan, no_ack, tag) = {
-                let c = &q.consumers[index];
-                (c.channel, c.no_ack, c.tag.clone())
-            };
-            let Some(channel) = self.channels.get_mut(&chan) else {
+            let consumer = &mut q.consumers[index];
+            let Some(channel) = self.channels.get_mut(&consumer.channel) else {
                 q.requeue(msg);
                 q.consumers.remove(index);
                 continue;
             };
             let delivery_tag = channel.next_tag;
-            let delivery = to_delivery(&msg, delivery_tag, &tag);
-            if q.consumers[index]
+            let delivery = to_delivery(&msg, delivery_tag, &consumer.tag);
+            if consumer
                 .sender
                 .send(ConsumerEvent::Delivery(delivery))
                 .is_err()
             {
                 // The consumer's receiver is gone: keep the message and cancel the consumer
                 // as `basic.cancel` would (an auto-delete queue may go with it).
+                let (chan, tag) = (consumer.channel, consumer.tag.clone());
                 q.requeue(msg);
                 channel.consumers.remove(&tag);
                 self.remove_consumer(queue, chan, &tag);
                 continue;
             }
             channel.next_tag += 1;
-            if !no_ack {
-                q.consumers[index].unacked += 1;
+            if !consumer.no_ack {
+                consumer.unacked += 1;
                 channel.unacked.insert(
                     delivery_tag,
                     Unacked {
-                        queue: queue.to_owned(),
+                        queue: Arc::clone(&q.name),
                         msg,
-                        consumer_tag: Some(tag),
+                        consumer: consumer.id,
                     },
                 );
             }
         }
     }
 
-    fn take_unacked(&mut self, chan: ChanId, tag: u64, multiple: bool) -> Result<Vec<Unacked>> {
-        let channel = self.channel_mut(chan)?;
-        if multiple {
-            let rest = channel.unacked.split_off(&(tag + 1));
-            let taken = std::mem::replace(&mut channel.unacked, rest);
-            if taken.is_empty() && tag != 0 {
-                return Err(precondition(format!("unknown delivery tag {tag}")));
-            }
-            return Ok(taken.into_values().collect());
-        }
-        channel
+    fn take_unacked(&mut self, chan: ChanId, tag: u64) -> Result<Unacked> {
+        self.channel_mut(chan)?
             .unacked
-            .remove(&tag)
-            .map(|u| vec![u])
+            .remove(tag)
             .ok_or_else(|| precondition(format!("unknown delivery tag {tag}")))
     }
 
-    /// Bookkeeping once a delivery is settled: its consumer may take another.
-    fn settled(&mut self, chan: ChanId, entry: &Unacked) {
-        if let (Some(tag), Some(q)) = (&entry.consumer_tag, self.queues.get_mut(&entry.queue)) {
-            if let Some(c) = q
-                .consumers
-                .iter_mut()
-                .find(|c| &c.tag == tag && c.channel == chan)
-            {
-                c.unacked = c.unacked.saturating_sub(1);
-            }
-            self.pending.insert(entry.queue.clone());
+    /// Every unacked delivery up to `tag` (all of them for 0), for a multiple ack.
+    fn take_unacked_through(&mut self, chan: ChanId, tag: u64) -> Result<Vec<Unacked>> {
+        let channel = self.channel_mut(chan)?;
+        let through = if tag == 0 { u64::MAX } else { tag };
+        let taken = channel.unacked.take_through(through);
+        if taken.is_empty() && tag != 0 {
+            return Err(precondition(format!("unknown delivery tag {tag}")));
         }
+        Ok(taken)
+    }
+
+    /// Bookkeeping once a delivery is settled: its consumer may take another.
+    fn settled(&mut self, entry: &Unacked) {
+        if entry.consumer == 0 {
+            return;
+        }
+        let Some(q) = self.queues.get_mut(&entry.queue) else {
+            return;
+        };
+        if let Some(c) = q.consumers.iter_mut().find(|c| c.id == entry.consumer) {
+            c.unacked = c.unacked.saturating_sub(1);
+        }
+        self.mark_pending(&entry.queue);
     }
 
     fn requeue(&mut self, mut entry: Unacked) {
         if let Some(q) = self.queues.get_mut(&entry.queue) {
             entry.msg.redelivered = true;
             q.requeue(entry.msg);
-            self.pending.insert(entry.queue);
+            self.mark_pending(&entry.queue);
         }
     }
 
@@ -1047,7 +1203,7 @@ impl State {
             list.retain(|&c| c != chan);
         }
         // Unacked messages go back first, at their original positions, marked redelivered.
-        for (_, entry) in std::mem::take(&mut channel.unacked) {
+        for entry in channel.unacked.take_through(u64::MAX) {
             self.requeue(entry);
         }
         for (tag, queue) in channel.consumers {
@@ -1070,13 +1226,13 @@ impl State {
                 reason: format!("queue '{name}': {reason}"),
             });
         }
-        self.remove_bindings_to(&Destination::Queue(name.to_owned()));
+        self.remove_bindings_to(&Destination::Queue(q.name));
         count
     }
 
     fn delete_exchange(&mut self, name: &str) {
-        if self.exchanges.remove(name).is_some() {
-            self.remove_bindings_to(&Destination::Exchange(name.to_owned()));
+        if let Some((name, _)) = self.exchanges.remove_entry(name) {
+            self.remove_bindings_to(&Destination::Exchange(name));
         }
     }
 
@@ -1086,7 +1242,7 @@ impl State {
         let mut emptied = Vec::new();
         for (name, x) in &mut self.exchanges {
             if x.router.remove_destination(dest) > 0 && x.auto_delete && x.router.is_empty() {
-                emptied.push(name.clone());
+                emptied.push(Arc::clone(name));
             }
         }
         for name in emptied {

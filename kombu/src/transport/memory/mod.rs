@@ -117,8 +117,8 @@ impl TransportChannel for MemoryChannel {
 
     async fn binding(&self, op: BindOp, b: BindingRef<'_>) -> Result<()> {
         let dest = match b.kind {
-            BindingKind::Queue => Destination::Queue(b.destination.to_owned()),
-            BindingKind::Exchange => Destination::Exchange(b.destination.to_owned()),
+            BindingKind::Queue => Destination::Queue(b.destination.into()),
+            BindingKind::Exchange => Destination::Exchange(b.destination.into()),
         };
         self.broker.bind(
             self.id,

@@ -360,7 +360,7 @@ impl StompChannel {
             routing_key,
             consumer_tag: tag.to_owned(),
             properties: properties_of(&frame),
-            body: frame.body,
+            body: frame.body.into(),
         };
         if record
             .sender
