@@ -158,7 +158,7 @@ async fn move_all(
         for delivery in batch {
             let message = OutgoingMessage {
                 body: delivery.body.into(),
-                properties: delivery.properties,
+                properties: std::sync::Arc::unwrap_or_clone(delivery.properties),
             };
             // Mandatory: if `to` is gone the message comes back as an error, not dropped.
             let flags = PublishFlags { mandatory: true };

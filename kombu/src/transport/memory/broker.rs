@@ -9,10 +9,11 @@
 //! consumers' unbounded senders while the lock is held (a send never blocks); prefetch bounds
 //! how many are in flight. TTL expiry runs when a queue is touched and on a timer task.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use super::fxhash::FxHashMap;
 use super::queue::{ConsumerState, Content, QueueState, Stored};
 use super::refusal::{
     access_refused, amqp_type_name, channel_closed, check_arguments, check_flag, locked, not_found,
@@ -21,6 +22,7 @@ use super::refusal::{
 use super::router::{BindingEntry, Destination, Router};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
+use crate::properties::Properties;
 use crate::transport::naming::random_suffix;
 use crate::transport::{
     Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender, OutgoingMessage,
@@ -103,15 +105,18 @@ struct ChannelState {
     confirm: bool,
     unacked: UnackedLog,
     /// Consumer tag -> queue.
-    consumers: HashMap<String, Arc<str>>,
+    consumers: FxHashMap<String, Arc<str>>,
+    /// The properties and routing key of the last message published on the channel.
+    last_properties: Option<Arc<Properties>>,
+    last_key: Option<Arc<str>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    exchanges: HashMap<Arc<str>, ExchangeState>,
-    queues: HashMap<Arc<str>, QueueState>,
-    channels: HashMap<ChanId, ChannelState>,
-    connections: HashMap<ConnId, Vec<ChanId>>,
+    exchanges: FxHashMap<Arc<str>, ExchangeState>,
+    queues: FxHashMap<Arc<str>, QueueState>,
+    channels: FxHashMap<ChanId, ChannelState>,
+    connections: FxHashMap<ConnId, Vec<ChanId>>,
     next_id: u64,
     seq: u64,
     /// Queues whose consumers may be able to take messages (each once: see
@@ -410,7 +415,10 @@ impl Broker {
                 }
             }
             state.touch(&name);
-            let q = state.queues.get(name.as_str()).ok_or_else(|| not_found(&entity))?;
+            let q = state
+                .queues
+                .get(name.as_str())
+                .ok_or_else(|| not_found(&entity))?;
             Ok(QueueDeclared {
                 message_count: u32::try_from(q.len()).unwrap_or(u32::MAX),
                 consumer_count: u32::try_from(q.consumers.len()).unwrap_or(u32::MAX),
@@ -583,10 +591,30 @@ impl Broker {
             if let Some(headers) = properties.headers.as_mut() {
                 headers.remove("BCC");
             }
+            let seq = state.seq;
+            let channel = state.channel_mut(chan)?;
+            // A channel usually publishes many messages with the same properties and key:
+            // they share the last one's instead of storing their own.
+            let properties = match &channel.last_properties {
+                Some(last) if **last == properties => Arc::clone(last),
+                _ => {
+                    let shared = Arc::new(properties);
+                    channel.last_properties = Some(Arc::clone(&shared));
+                    shared
+                }
+            };
+            let routing_key = match &channel.last_key {
+                Some(last) if **last == *routing_key => Arc::clone(last),
+                _ => {
+                    let shared: Arc<str> = routing_key.into();
+                    channel.last_key = Some(Arc::clone(&shared));
+                    shared
+                }
+            };
             let content = Arc::new(Content {
-                seq: state.seq,
+                seq,
                 exchange: exchange_name,
-                routing_key: routing_key.into(),
+                routing_key,
                 body: message.body,
                 properties,
             });
@@ -661,7 +689,7 @@ impl Broker {
             };
             q.consumers.push(ConsumerState {
                 id,
-                tag: tag.clone(),
+                tag: tag.as_str().into(),
                 channel: chan,
                 no_ack: options.no_ack,
                 prefetch,
@@ -712,7 +740,7 @@ impl Broker {
             let channel = state.channel_mut(chan)?;
             let tag = channel.next_tag;
             channel.next_tag += 1;
-            let delivery = to_delivery(&msg, tag, "");
+            let delivery = to_delivery(&msg, tag, &Arc::from(""));
             if !no_ack {
                 channel.unacked.insert(
                     tag,
@@ -772,17 +800,18 @@ fn sender_selected<'a>(
     items.iter().filter_map(FieldValue::as_str)
 }
 
-/// The delivery of a stored message: the body is shared with the store, not copied.
-fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &str) -> Delivery {
+/// The delivery of a stored message: body, properties and names are shared with the store,
+/// not copied.
+fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &Arc<str>) -> Delivery {
     let content = &msg.content;
     Delivery {
         delivery_tag: tag,
         redelivered: msg.redelivered,
-        exchange: content.exchange.as_ref().to_owned(),
-        routing_key: content.routing_key.as_ref().to_owned(),
-        consumer_tag: consumer_tag.to_owned(),
+        exchange: Arc::clone(&content.exchange),
+        routing_key: Arc::clone(&content.routing_key),
+        consumer_tag: Arc::clone(consumer_tag),
         body: content.body.clone(),
-        properties: content.properties.clone(),
+        properties: Arc::clone(&content.properties),
     }
 }
 
@@ -916,10 +945,8 @@ impl State {
         // The dead-lettered message is a new message (its headers change); the original
         // content stays as it is for the other queues that hold it.
         let mut content = Content::clone(&msg.content);
-        let headers = content
-            .properties
-            .headers
-            .get_or_insert_with(FieldTable::new);
+        let properties = Arc::make_mut(&mut content.properties);
+        let headers = properties.headers.get_or_insert_with(FieldTable::new);
         let mut deaths = match headers.remove("x-death") {
             Some(FieldValue::Array(items)) => items,
             _ => Vec::new(),
@@ -952,7 +979,7 @@ impl State {
                     "routing-keys".into(),
                     FieldValue::Array(vec![content.routing_key.as_ref().into()]),
                 );
-                if let Some(exp) = content.properties.expiration {
+                if let Some(exp) = properties.expiration {
                     t.insert(
                         "original-expiration".into(),
                         crate::duration::duration_ms(exp).to_string().into(),
@@ -986,13 +1013,18 @@ impl State {
         ] {
             headers.entry(k.into()).or_insert_with(|| v.into());
         }
-        content.properties.expiration = None;
+        properties.expiration = None;
         content.exchange = dlx_name;
         content.routing_key = key.as_str().into();
         self.seq += 1;
         content.seq = self.seq;
         let mut targets = Vec::new();
-        self.route(&dlx, &key, content.properties.headers.as_ref(), &mut targets);
+        self.route(
+            &dlx,
+            &key,
+            content.properties.headers.as_ref(),
+            &mut targets,
+        );
         let content = Arc::new(content);
         for target in targets {
             // A message that would die into a queue it already died in, with no rejection on
@@ -1114,7 +1146,7 @@ impl State {
                 // as `basic.cancel` would (an auto-delete queue may go with it).
                 let (chan, tag) = (consumer.channel, consumer.tag.clone());
                 q.requeue(msg);
-                channel.consumers.remove(&tag);
+                channel.consumers.remove(&*tag);
                 self.remove_consumer(queue, chan, &tag);
                 continue;
             }
@@ -1179,7 +1211,7 @@ impl State {
         };
         // Every delivery to it went out under this lock, so its end comes after them.
         q.consumers.retain(|c| {
-            let ended = c.tag == tag && c.channel == chan;
+            let ended = *c.tag == *tag && c.channel == chan;
             if ended {
                 let _ = c.sender.send(ConsumerEvent::Ended {
                     consumer_tag: tag.to_owned(),
@@ -1219,10 +1251,10 @@ impl State {
         let count = u32::try_from(q.purge()).unwrap_or(u32::MAX);
         for consumer in q.consumers.drain(..) {
             if let Some(channel) = self.channels.get_mut(&consumer.channel) {
-                channel.consumers.remove(&consumer.tag);
+                channel.consumers.remove(&*consumer.tag);
             }
             let _ = consumer.sender.send(ConsumerEvent::Cancelled {
-                consumer_tag: consumer.tag,
+                consumer_tag: consumer.tag.to_string(),
                 reason: format!("queue '{name}': {reason}"),
             });
         }

@@ -22,7 +22,8 @@ pub(super) struct Content {
     pub exchange: Arc<str>,
     pub routing_key: Arc<str>,
     pub body: bytes::Bytes,
-    pub properties: Properties,
+    /// Shared with the deliveries, and with the channel's earlier messages when equal.
+    pub properties: Arc<Properties>,
 }
 
 /// A message as a queue holds it: the shared content and what is the queue's own.
@@ -51,7 +52,8 @@ impl Stored {
 pub(super) struct ConsumerState {
     /// Unique in the broker: unacked entries name their consumer by it.
     pub id: u64,
-    pub tag: String,
+    /// Shared with every delivery to the consumer.
+    pub tag: Arc<str>,
     pub channel: u64,
     pub no_ack: bool,
     pub prefetch: u16,

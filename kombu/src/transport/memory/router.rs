@@ -10,9 +10,10 @@
 //! What this module does not own: exchange-to-exchange chains and alternate exchanges, which
 //! the broker resolves by calling [`Router::route`] per exchange.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::field::{FieldTable, FieldValue};
 use crate::ExchangeKind;
 
@@ -256,12 +257,14 @@ impl Router {
             ExchangeKind::Topic => RouterKind::Topic(TopicNode::default()),
             ExchangeKind::Headers => RouterKind::Headers,
             // Plugin types route as direct here; the in-memory broker has no plugins.
-            ExchangeKind::Direct | ExchangeKind::Custom(_) => RouterKind::Direct(HashMap::new()),
+            ExchangeKind::Direct | ExchangeKind::Custom(_) => {
+                RouterKind::Direct(HashMap::default())
+            }
         };
         Router {
             kind,
-            bindings: HashMap::new(),
-            direct_pairs: HashMap::new(),
+            bindings: HashMap::default(),
+            direct_pairs: HashMap::default(),
         }
     }
 
