@@ -910,6 +910,10 @@ impl State {
             }
         }
         q.push(msg);
+        if !q.pending {
+            q.pending = true;
+            self.pending.push(Arc::clone(&q.name));
+        }
         let mut dropped = Vec::new();
         while q.over_limit() {
             match q.pop() {
@@ -920,7 +924,6 @@ impl State {
         for head in dropped {
             self.dead_letter(queue, head, "maxlen");
         }
-        self.mark_pending(queue);
         true
     }
 
@@ -1097,11 +1100,15 @@ impl State {
                 round.sort_unstable();
             }
             for queue in round.drain(..) {
-                match self.queues.get_mut(&queue) {
-                    Some(q) => q.pending = false,
-                    None => continue,
+                let Some(q) = self.queues.get_mut(&queue) else {
+                    continue;
+                };
+                q.pending = false;
+                if q.limits.expires.is_some() || q.next_expiry().is_some() {
+                    self.expire(&queue);
+                } else if q.consumers.is_empty() || q.len() == 0 {
+                    continue; // Nothing to expire, nothing to deliver.
                 }
-                self.expire(&queue);
                 self.dispatch(&queue);
             }
             if self.pending.is_empty() {
@@ -1111,56 +1118,65 @@ impl State {
     }
 
     fn dispatch(&mut self, queue: &str) {
+        // The consumer whose receiver turned out to be gone, to cancel outside the loop.
+        let mut gone: Option<(ChanId, Arc<str>)> = None;
         loop {
+            if let Some((chan, tag)) = gone.take() {
+                if let Some(channel) = self.channels.get_mut(&chan) {
+                    channel.consumers.remove(&*tag);
+                }
+                self.remove_consumer(queue, chan, &tag);
+            }
             let Some(q) = self.queues.get_mut(queue) else {
                 return;
             };
-            if q.consumers.is_empty() || q.len() == 0 {
-                return;
-            }
-            let n = q.consumers.len();
-            let Some(index) = (0..n)
-                .map(|i| (q.next_consumer + i) % n)
-                .find(|&i| q.consumers[i].has_capacity())
-            else {
-                return;
-            };
-            q.next_consumer = (index + 1) % n;
-            let Some(msg) = q.pop() else {
-                return;
-            };
-            let consumer = &mut q.consumers[index];
-            let Some(channel) = self.channels.get_mut(&consumer.channel) else {
-                q.requeue(msg);
-                q.consumers.remove(index);
-                continue;
-            };
-            let delivery_tag = channel.next_tag;
-            let delivery = to_delivery(&msg, delivery_tag, &consumer.tag);
-            if consumer
-                .sender
-                .send(ConsumerEvent::Delivery(delivery))
-                .is_err()
-            {
-                // The consumer's receiver is gone: keep the message and cancel the consumer
-                // as `basic.cancel` would (an auto-delete queue may go with it).
-                let (chan, tag) = (consumer.channel, consumer.tag.clone());
-                q.requeue(msg);
-                channel.consumers.remove(&*tag);
-                self.remove_consumer(queue, chan, &tag);
-                continue;
-            }
-            channel.next_tag += 1;
-            if !consumer.no_ack {
-                consumer.unacked += 1;
-                channel.unacked.insert(
-                    delivery_tag,
-                    Unacked {
-                        queue: Arc::clone(&q.name),
-                        msg,
-                        consumer: consumer.id,
-                    },
-                );
+            // One lookup, then as many deliveries as the consumers take.
+            loop {
+                if q.consumers.is_empty() || q.len() == 0 {
+                    return;
+                }
+                let n = q.consumers.len();
+                let Some(index) = (0..n)
+                    .map(|i| (q.next_consumer + i) % n)
+                    .find(|&i| q.consumers[i].has_capacity())
+                else {
+                    return;
+                };
+                q.next_consumer = (index + 1) % n;
+                let Some(msg) = q.pop() else {
+                    return;
+                };
+                let consumer = &mut q.consumers[index];
+                let Some(channel) = self.channels.get_mut(&consumer.channel) else {
+                    q.requeue(msg);
+                    q.consumers.remove(index);
+                    continue;
+                };
+                let delivery_tag = channel.next_tag;
+                let delivery = to_delivery(&msg, delivery_tag, &consumer.tag);
+                if consumer
+                    .sender
+                    .send(ConsumerEvent::Delivery(delivery))
+                    .is_err()
+                {
+                    // The consumer's receiver is gone: keep the message and cancel the
+                    // consumer as `basic.cancel` would (an auto-delete queue may go with it).
+                    gone = Some((consumer.channel, Arc::clone(&consumer.tag)));
+                    q.requeue(msg);
+                    break;
+                }
+                channel.next_tag += 1;
+                if !consumer.no_ack {
+                    consumer.unacked += 1;
+                    channel.unacked.insert(
+                        delivery_tag,
+                        Unacked {
+                            queue: Arc::clone(&q.name),
+                            msg,
+                            consumer: consumer.id,
+                        },
+                    );
+                }
             }
         }
     }
@@ -1194,7 +1210,10 @@ impl State {
         if let Some(c) = q.consumers.iter_mut().find(|c| c.id == entry.consumer) {
             c.unacked = c.unacked.saturating_sub(1);
         }
-        self.mark_pending(&entry.queue);
+        if !q.pending {
+            q.pending = true;
+            self.pending.push(Arc::clone(&q.name));
+        }
     }
 
     fn requeue(&mut self, mut entry: Unacked) {
