@@ -417,24 +417,24 @@ pub fn route_graph<'a>(
     queue_exists: impl Fn(&str) -> bool,
 ) -> BTreeSet<String> {
     let mut queues = BTreeSet::new();
-    route_graph_each(start, keys, headers, exchange, |queue| {
-        if queue_exists(queue) {
+    route_graph_each(start, keys, headers, exchange, |queue, bound| {
+        if bound || queue_exists(queue) {
             queues.insert(queue.to_owned());
         }
     });
     queues
 }
 
-/// [`route_graph`]'s walk, calling `queue` for each queue reached: a bound queue (which exists:
-/// deleting a queue drops its bindings) or, through the default exchange, a name that may not
-/// be a queue. A queue may be named more than once. Allocates nothing when no
-/// exchange-to-exchange binding or alternate exchange is followed.
+/// [`route_graph`]'s walk, calling `queue(name, bound)` for each queue reached: a bound queue
+/// (`bound`; it exists, since deleting a queue drops its bindings) or, through the default
+/// exchange, a name that may not be a queue. A queue may be named more than once. Allocates
+/// nothing when no exchange-to-exchange binding or alternate exchange is followed.
 pub fn route_graph_each<'a>(
     start: &'a str,
     keys: &[&str],
     headers: Option<&FieldTable>,
     exchange: impl Fn(&str) -> Option<(&'a Router, Option<&'a str>)>,
-    mut queue: impl FnMut(&str),
+    mut queue: impl FnMut(&str, bool),
 ) {
     // Exchanges reached other than `start`: a chain is short, and a lone exchange needs none.
     let mut seen: Vec<&'a str> = Vec::new();
@@ -449,7 +449,7 @@ pub fn route_graph_each<'a>(
             seen.push(name);
         }
         if name.is_empty() {
-            keys.iter().for_each(|k| queue(k));
+            keys.iter().for_each(|k| queue(k, false));
             continue;
         }
         let Some((router, alternate)) = exchange(name) else {
@@ -460,7 +460,7 @@ pub fn route_graph_each<'a>(
             router.for_each_match(k, headers, |dest| {
                 matched = true;
                 match dest {
-                    Destination::Queue(q) => queue(q),
+                    Destination::Queue(q) => queue(q, true),
                     Destination::Exchange(x) => todo.push(&**x),
                 }
             });
