@@ -304,10 +304,10 @@ fn run_transport_streams(
             let mut rx = s.2.take().unwrap();
             let consuming = tokio::spawn(async move {
                 for _ in 0..per {
-                    match rx.recv().await.unwrap() {
-                        ConsumerEvent::Delivery(d) => consumer.ack(d.delivery_tag, false).unwrap(),
-                        other => panic!("{other:?}"),
-                    }
+                    let ConsumerEvent::Delivery(d) = rx.recv().await.unwrap() else {
+                        unreachable!("only deliveries on this stream");
+                    };
+                    consumer.ack(d.delivery_tag, false).unwrap();
                 }
                 rx
             });

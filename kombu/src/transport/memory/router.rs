@@ -126,7 +126,7 @@ impl TopicNode {
             }
         }
         match words {
-            None => self.here.keys().for_each(|d| found(d)),
+            None => self.here.keys().for_each(&mut *found),
             Some(s) => {
                 let (word, rest) = match s.split_once('.') {
                     Some((w, r)) => (w, Some(r)),
