@@ -157,8 +157,8 @@ async fn move_all(
         let mut pending = Vec::with_capacity(count);
         for delivery in batch {
             let message = OutgoingMessage {
-                body: delivery.body.into(),
-                properties: delivery.properties,
+                body: delivery.body,
+                properties: std::sync::Arc::unwrap_or_clone(delivery.properties),
             };
             // Mandatory: if `to` is gone the message comes back as an error, not dropped.
             let flags = PublishFlags { mandatory: true };

@@ -90,7 +90,7 @@ impl Message {
             match Compression::from_name(&codec)
                 .and_then(|c| c.decompress(&delivery.body, receipt.max_decompressed))
             {
-                Ok(body) => delivery.body = body,
+                Ok(body) => delivery.body = body.into(),
                 Err(e) => decompress_error = Some(e.message().to_owned()),
             }
         }

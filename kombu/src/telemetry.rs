@@ -168,7 +168,7 @@ pub(crate) fn process_span(
         messaging.operation.type = "process",
         messaging.operation.name = "process",
         messaging.destination.name = %delivery_destination(&delivery.exchange, &delivery.routing_key, queue),
-        messaging.rabbitmq.destination.routing_key = delivery.routing_key.as_str(),
+        messaging.rabbitmq.destination.routing_key = &*delivery.routing_key,
         messaging.rabbitmq.message.delivery_tag = delivery_tag,
         messaging.message.id = delivery.properties.message_id.as_deref(),
         messaging.message.conversation_id = delivery.properties.correlation_id.as_deref(),
@@ -252,8 +252,8 @@ pub(crate) fn delivered(queue: &str, delivery: &Delivery, delivery_tag: u64) {
         queue,
         delivery_tag = delivery_tag,
         redelivered = delivery.redelivered,
-        exchange = delivery.exchange.as_str(),
-        routing_key = delivery.routing_key.as_str(),
+        exchange = &*delivery.exchange,
+        routing_key = &*delivery.routing_key,
         body_size = delivery.body.len(),
         "message delivered"
     );

@@ -126,12 +126,12 @@ impl Routes {
         };
         for (name, q) in &model.queues {
             for b in &q.bindings {
-                bind(b, Destination::Queue(name.clone()));
+                bind(b, Destination::Queue(name.as_str().into()));
             }
         }
         for (name, x) in &model.exchanges {
             for b in &x.bindings {
-                bind(b, Destination::Exchange(name.clone()));
+                bind(b, Destination::Exchange(name.as_str().into()));
             }
         }
         Routes {
@@ -208,8 +208,8 @@ impl Routes {
                     .cloned()
                     .unwrap_or_default();
                 let (to, to_queue) = match dest {
-                    Destination::Queue(q) => (q.clone(), true),
-                    Destination::Exchange(x) => (x.clone(), false),
+                    Destination::Queue(q) => (q.to_string(), true),
+                    Destination::Exchange(x) => (x.to_string(), false),
                 };
                 let mut next = hops.clone();
                 next.push(Hop::Binding {

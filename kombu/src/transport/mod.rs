@@ -72,16 +72,20 @@ pub struct Delivery {
     pub delivery_tag: u64,
     /// Whether the message was delivered before and not acknowledged.
     pub redelivered: bool,
-    /// The exchange it was published to.
-    pub exchange: String,
+    /// The exchange it was published to (names are shared: a transport that knows the name
+    /// already hands out a reference, not a copy).
+    pub exchange: Arc<str>,
     /// The routing key it was published with.
-    pub routing_key: String,
+    pub routing_key: Arc<str>,
     /// The consumer it was delivered to (empty for `basic.get`).
-    pub consumer_tag: String,
-    /// The body as received.
-    pub body: Vec<u8>,
-    /// The basic properties.
-    pub properties: Properties,
+    pub consumer_tag: Arc<str>,
+    /// The body as received: shared, so a transport that holds the body already (the memory
+    /// broker, a frame buffer) hands it over without copying (`Vec<u8>` converts without
+    /// copying too: `body.into()`).
+    pub body: bytes::Bytes,
+    /// The basic properties, shared: the memory broker hands every delivery of a message the
+    /// properties it stored once.
+    pub properties: Arc<Properties>,
 }
 
 /// What a consumer receives from its transport.

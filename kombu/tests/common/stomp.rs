@@ -162,7 +162,7 @@ impl TransportChannel for SplitChannel {
         let got = self.amqp.get(queue, no_ack).await?;
         Ok(got.map(|mut d| {
             d.delivery_tag |= AMQP_TAG;
-            if let Some(headers) = d.properties.headers.as_mut() {
+            if let Some(headers) = std::sync::Arc::make_mut(&mut d.properties).headers.as_mut() {
                 headers.remove("receipt");
             }
             d

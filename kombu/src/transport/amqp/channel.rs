@@ -366,11 +366,11 @@ fn to_delivery(d: lapin::message::Delivery, generation: u32, consumer_tag: &str)
     Delivery {
         delivery_tag: (u64::from(generation) << TAG_BITS) | (d.delivery_tag & TAG_MASK),
         redelivered: d.redelivered,
-        exchange: d.exchange.as_str().to_owned(),
-        routing_key: d.routing_key.as_str().to_owned(),
-        consumer_tag: consumer_tag.to_owned(),
-        properties: from_properties(&d.properties),
-        body: d.data,
+        exchange: d.exchange.as_str().into(),
+        routing_key: d.routing_key.as_str().into(),
+        consumer_tag: consumer_tag.into(),
+        properties: from_properties(&d.properties).into(),
+        body: d.data.into(),
     }
 }
 

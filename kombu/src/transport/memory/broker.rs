@@ -2,15 +2,19 @@
 //! semantics (declare equivalence, exclusive ownership, auto-delete, QoS, requeue in place,
 //! TTL, max-length, dead-lettering with `x-death`, alternate exchanges, mandatory returns).
 //!
-//! All state sits behind one mutex; every operation takes it once. Deliveries are pushed to
+//! All state sits behind one mutex; every operation takes it once and does little under it:
+//! names are shared (`Arc<str>`), a message is stored once however many queues it reaches
+//! (its body shared with the deliveries, not copied), routing fills a reused list, and an
+//! unacked delivery is a small entry in its channel's log. Deliveries are pushed to
 //! consumers' unbounded senders while the lock is held (a send never blocks); prefetch bounds
 //! how many are in flight. TTL expiry runs when a queue is touched and on a timer task.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::queue::{ConsumerState, QueueState, Stored};
+use super::fxhash::FxHashMap;
+use super::queue::{ConsumerState, Content, QueueState, Stored};
 use super::refusal::{
     access_refused, amqp_type_name, channel_closed, check_arguments, check_flag, locked, not_found,
     precondition, QUEUE_CHECKED_ARGS,
@@ -18,6 +22,7 @@ use super::refusal::{
 use super::router::{BindingEntry, Destination, Router};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
+use crate::properties::Properties;
 use crate::transport::naming::random_suffix;
 use crate::transport::{
     Confirmation, ConsumeOptions, ConsumerEvent, Delivery, DeliverySender, OutgoingMessage,
@@ -38,11 +43,58 @@ struct ExchangeState {
     router: Router,
 }
 
+/// A delivery awaiting its ack: the stored message (shared) and where it came from.
 #[derive(Debug)]
 struct Unacked {
-    queue: String,
+    queue: Arc<str>,
     msg: Stored,
-    consumer_tag: Option<String>,
+    /// The consumer's id ([`ConsumerState::id`]); 0 for `basic.get`.
+    consumer: u64,
+}
+
+/// A channel's unacked deliveries in tag order. Tags only grow, so a delivery is appended;
+/// acks mostly come in order, so settling takes from the front. One settled out of order
+/// leaves a hole, and holes are swept once they are half the log: each operation costs O(1)
+/// amortized, or O(log n) to find an out-of-order tag.
+#[derive(Debug, Default)]
+struct UnackedLog {
+    entries: VecDeque<(u64, Option<Unacked>)>,
+    live: usize,
+}
+
+impl UnackedLog {
+    fn insert(&mut self, tag: u64, entry: Unacked) {
+        self.entries.push_back((tag, Some(entry)));
+        self.live += 1;
+    }
+
+    fn remove(&mut self, tag: u64) -> Option<Unacked> {
+        let index = self.entries.binary_search_by_key(&tag, |e| e.0).ok()?;
+        let entry = self.entries.get_mut(index)?.1.take()?;
+        self.live -= 1;
+        while matches!(self.entries.front(), Some((_, None))) {
+            self.entries.pop_front();
+        }
+        while matches!(self.entries.back(), Some((_, None))) {
+            self.entries.pop_back();
+        }
+        if self.live * 2 < self.entries.len() {
+            self.entries.retain(|e| e.1.is_some());
+        }
+        Some(entry)
+    }
+
+    /// Every delivery up to and including `tag`, in tag order.
+    fn take_through(&mut self, tag: u64) -> Vec<Unacked> {
+        let mut taken = Vec::new();
+        while self.entries.front().is_some_and(|e| e.0 <= tag) {
+            if let Some((_, Some(entry))) = self.entries.pop_front() {
+                self.live -= 1;
+                taken.push(entry);
+            }
+        }
+        taken
+    }
 }
 
 #[derive(Debug, Default)]
@@ -51,23 +103,29 @@ struct ChannelState {
     next_tag: u64,
     prefetch: u16,
     confirm: bool,
-    unacked: BTreeMap<u64, Unacked>,
+    unacked: UnackedLog,
     /// Consumer tag -> queue.
-    consumers: HashMap<String, String>,
+    consumers: FxHashMap<String, Arc<str>>,
+    /// The properties and routing key of the last message published on the channel.
+    last_properties: Option<Arc<Properties>>,
+    last_key: Option<Arc<str>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    exchanges: HashMap<String, ExchangeState>,
-    queues: HashMap<String, QueueState>,
-    channels: HashMap<ChanId, ChannelState>,
-    connections: HashMap<ConnId, Vec<ChanId>>,
+    exchanges: FxHashMap<Arc<str>, ExchangeState>,
+    queues: FxHashMap<Arc<str>, QueueState>,
+    channels: FxHashMap<ChanId, ChannelState>,
+    connections: FxHashMap<ConnId, Vec<ChanId>>,
     next_id: u64,
     seq: u64,
-    /// Queues whose consumers may be able to take messages.
-    pending: BTreeSet<String>,
+    /// Queues whose consumers may be able to take messages (each once: see
+    /// [`QueueState::pending`]).
+    pending: Vec<Arc<str>>,
+    /// The queues of the publish being routed, kept to reuse its allocation.
+    routed: Vec<Arc<str>>,
     /// TTL timers to start once the lock is released.
-    timers: Vec<(String, Instant)>,
+    timers: Vec<(Arc<str>, Instant)>,
 }
 
 /// One named in-process broker.
@@ -94,7 +152,7 @@ impl Broker {
                 ("amq.match", ExchangeKind::Headers),
             ] {
                 state.exchanges.insert(
-                    name.to_owned(),
+                    name.into(),
                     ExchangeState {
                         router: Router::new(&kind),
                         kind,
@@ -125,7 +183,7 @@ impl Broker {
         result
     }
 
-    fn start_timers(&self, timers: Vec<(String, Instant)>) {
+    fn start_timers(&self, timers: Vec<(Arc<str>, Instant)>) {
         if timers.is_empty() {
             return;
         }
@@ -141,7 +199,7 @@ impl Broker {
                         if let Some(q) = state.queues.get_mut(&queue) {
                             q.timer_at = None;
                         }
-                        state.pending.insert(queue);
+                        state.mark_pending(&queue);
                         Ok(())
                     });
                 }
@@ -165,11 +223,11 @@ impl Broker {
             for chan in channels {
                 state.close_channel(chan);
             }
-            let owned: Vec<String> = state
+            let owned: Vec<Arc<str>> = state
                 .queues
-                .iter()
-                .filter(|(_, q)| q.owner == Some(conn))
-                .map(|(name, _)| name.clone())
+                .values()
+                .filter(|q| q.owner == Some(conn))
+                .map(|q| Arc::clone(&q.name))
                 .collect();
             for name in owned {
                 state.delete_queue(&name, "exclusive queue's connection closed");
@@ -213,7 +271,7 @@ impl Broker {
             state.channel(chan)?;
             let name = &exchange.name;
             let entity = format!("exchange '{name}'");
-            let existing = state.exchanges.get(name);
+            let existing = state.exchanges.get(name.as_str());
             if exchange.passive {
                 return existing
                     .map(|_| ())
@@ -249,7 +307,7 @@ impl Broker {
                 }
                 None => {
                     state.exchanges.insert(
-                        name.clone(),
+                        name.as_str().into(),
                         ExchangeState {
                             kind: exchange.kind.clone(),
                             durable: exchange.durable,
@@ -297,7 +355,7 @@ impl Broker {
             }
             let entity = format!("queue '{name}'");
             let arguments = queue.declare_arguments();
-            match state.queues.get(&name) {
+            match state.queues.get(name.as_str()) {
                 Some(current) => {
                     if current.owner.is_some_and(|owner| owner != conn) {
                         return Err(locked(&name));
@@ -342,9 +400,11 @@ impl Broker {
                             }
                         }
                     }
+                    let shared: Arc<str> = name.as_str().into();
                     state.queues.insert(
-                        name.clone(),
+                        Arc::clone(&shared),
                         QueueState::new(
+                            shared,
                             queue.durable,
                             queue.exclusive,
                             queue.is_auto_delete(),
@@ -355,7 +415,10 @@ impl Broker {
                 }
             }
             state.touch(&name);
-            let q = state.queues.get(&name).ok_or_else(|| not_found(&entity))?;
+            let q = state
+                .queues
+                .get(name.as_str())
+                .ok_or_else(|| not_found(&entity))?;
             Ok(QueueDeclared {
                 message_count: u32::try_from(q.len()).unwrap_or(u32::MAX),
                 consumer_count: u32::try_from(q.consumers.len()).unwrap_or(u32::MAX),
@@ -380,7 +443,8 @@ impl Broker {
                     "operation not permitted on the default exchange".into(),
                 ));
             }
-            match &destination {
+            // The destination by its shared name: a binding adds no copy of it.
+            let destination = match &destination {
                 Destination::Queue(q) => {
                     let queue = state
                         .queues
@@ -389,13 +453,16 @@ impl Broker {
                     if queue.owner.is_some_and(|owner| owner != conn) {
                         return Err(locked(q));
                     }
+                    Destination::Queue(Arc::clone(&queue.name))
                 }
                 Destination::Exchange(x) => {
-                    if !state.exchanges.contains_key(x) {
-                        return Err(not_found(&format!("exchange '{x}'")));
-                    }
+                    let (name, _) = state
+                        .exchanges
+                        .get_key_value(x)
+                        .ok_or_else(|| not_found(&format!("exchange '{x}'")))?;
+                    Destination::Exchange(Arc::clone(name))
                 }
-            }
+            };
             let entry = BindingEntry {
                 destination,
                 key: routing_key.to_owned(),
@@ -472,10 +539,11 @@ impl Broker {
     ) -> Result<Confirmation> {
         self.with(|state| {
             let confirm = state.channel(chan)?.confirm;
-            let x = state
+            let (exchange_name, x) = state
                 .exchanges
-                .get(exchange)
+                .get_key_value(exchange)
                 .ok_or_else(|| not_found(&format!("exchange '{exchange}'")))?;
+            let exchange_name = Arc::clone(exchange_name);
             if x.internal {
                 return Err(access_refused(format!(
                     "cannot publish to internal exchange '{exchange}' in vhost '/'"
@@ -499,8 +567,15 @@ impl Broker {
                     }
                 }
             }
-            let queues = state.route(exchange, routing_key, message.properties.headers.as_ref());
+            let mut queues = std::mem::take(&mut state.routed);
+            state.route(
+                exchange,
+                routing_key,
+                message.properties.headers.as_ref(),
+                &mut queues,
+            );
             if queues.is_empty() {
+                state.routed = queues;
                 if flags.mandatory {
                     return Err(Error::unroutable(exchange, routing_key, message));
                 }
@@ -516,19 +591,43 @@ impl Broker {
             if let Some(headers) = properties.headers.as_mut() {
                 headers.remove("BCC");
             }
-            let stored = Stored {
-                seq: state.seq,
-                exchange: exchange.to_owned(),
-                routing_key: routing_key.to_owned(),
+            let seq = state.seq;
+            let channel = state.channel_mut(chan)?;
+            // A channel usually publishes many messages with the same properties and key:
+            // they share the last one's instead of storing their own.
+            let properties = match &channel.last_properties {
+                Some(last) if **last == properties => Arc::clone(last),
+                _ => {
+                    let shared = Arc::new(properties);
+                    channel.last_properties = Some(Arc::clone(&shared));
+                    shared
+                }
+            };
+            let routing_key = match &channel.last_key {
+                Some(last) if **last == *routing_key => Arc::clone(last),
+                _ => {
+                    let shared: Arc<str> = routing_key.into();
+                    channel.last_key = Some(Arc::clone(&shared));
+                    shared
+                }
+            };
+            let content = Arc::new(Content {
+                seq,
+                exchange: exchange_name,
+                routing_key,
                 body: message.body,
                 properties,
-                redelivered: false,
-                expires_at: None,
-            };
+            });
             let mut refused = false;
-            for queue in queues {
-                refused |= !state.enqueue(&queue, stored.clone());
+            for queue in queues.drain(..) {
+                let stored = Stored {
+                    content: Arc::clone(&content),
+                    redelivered: false,
+                    expires_at: None,
+                };
+                refused |= !state.enqueue(&queue, stored);
             }
+            state.routed = queues;
             Ok(match (confirm, refused) {
                 (false, _) => Confirmation::NotRequested,
                 (true, false) => Confirmation::Ack,
@@ -582,8 +681,15 @@ impl Broker {
                     "queue '{queue}' in vhost '/' in exclusive use"
                 )));
             }
+            let queue_name = Arc::clone(&q.name);
+            state.next_id += 1;
+            let id = state.next_id;
+            let Some(q) = state.queues.get_mut(queue) else {
+                return Err(not_found(&format!("queue '{queue}'")));
+            };
             q.consumers.push(ConsumerState {
-                tag: tag.clone(),
+                id,
+                tag: tag.as_str().into(),
                 channel: chan,
                 no_ack: options.no_ack,
                 prefetch,
@@ -596,8 +702,8 @@ impl Broker {
             state
                 .channel_mut(chan)?
                 .consumers
-                .insert(tag.clone(), queue.to_owned());
-            state.pending.insert(queue.to_owned());
+                .insert(tag.clone(), queue_name);
+            state.mark_pending(queue);
             Ok(tag)
         })
     }
@@ -624,20 +730,24 @@ impl Broker {
             }
             state.touch(queue);
             state.expire(queue);
-            let Some(msg) = state.queues.get_mut(queue).and_then(QueueState::pop) else {
+            let Some(q) = state.queues.get_mut(queue) else {
                 return Ok(None);
             };
+            let Some(msg) = q.pop() else {
+                return Ok(None);
+            };
+            let queue = Arc::clone(&q.name);
             let channel = state.channel_mut(chan)?;
             let tag = channel.next_tag;
             channel.next_tag += 1;
-            let delivery = to_delivery(&msg, tag, "");
+            let delivery = to_delivery(&msg, tag, &Arc::from(""));
             if !no_ack {
                 channel.unacked.insert(
                     tag,
                     Unacked {
-                        queue: queue.to_owned(),
+                        queue,
                         msg,
-                        consumer_tag: None,
+                        consumer: 0,
                     },
                 );
             }
@@ -647,8 +757,13 @@ impl Broker {
 
     pub(super) fn ack(&self, chan: ChanId, tag: u64, multiple: bool) -> Result<()> {
         self.with(|state| {
-            for entry in state.take_unacked(chan, tag, multiple)? {
-                state.settled(chan, &entry);
+            if multiple {
+                for entry in state.take_unacked_through(chan, tag)? {
+                    state.settled(&entry);
+                }
+            } else {
+                let entry = state.take_unacked(chan, tag)?;
+                state.settled(&entry);
             }
             Ok(())
         })
@@ -656,17 +771,21 @@ impl Broker {
 
     pub(super) fn reject(&self, chan: ChanId, tag: u64, requeue: bool) -> Result<()> {
         self.with(|state| {
-            for entry in state.take_unacked(chan, tag, false)? {
-                state.settled(chan, &entry);
-                if requeue {
-                    state.requeue(entry);
-                } else {
-                    state.dead_letter(&entry.queue, entry.msg, "rejected");
-                }
+            let entry = state.take_unacked(chan, tag)?;
+            state.settled(&entry);
+            if requeue {
+                state.requeue(entry);
+            } else {
+                state.dead_letter(&entry.queue, entry.msg, "rejected");
             }
             Ok(())
         })
     }
+}
+
+/// Whether a `CC` or `BCC` header may add routing keys.
+fn has_sender_selected(headers: Option<&FieldTable>) -> bool {
+    headers.is_some_and(|h| !h.is_empty() && (h.contains_key("CC") || h.contains_key("BCC")))
 }
 
 /// The extra routing keys in a `CC` or `BCC` header: an array; its string items count.
@@ -681,15 +800,18 @@ fn sender_selected<'a>(
     items.iter().filter_map(FieldValue::as_str)
 }
 
-fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &str) -> Delivery {
+/// The delivery of a stored message: body, properties and names are shared with the store,
+/// not copied.
+fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &Arc<str>) -> Delivery {
+    let content = &msg.content;
     Delivery {
         delivery_tag: tag,
         redelivered: msg.redelivered,
-        exchange: msg.exchange.clone(),
-        routing_key: msg.routing_key.clone(),
-        consumer_tag: consumer_tag.to_owned(),
-        body: msg.body.to_vec(),
-        properties: msg.properties.clone(),
+        exchange: Arc::clone(&content.exchange),
+        routing_key: Arc::clone(&content.routing_key),
+        consumer_tag: Arc::clone(consumer_tag),
+        body: content.body.clone(),
+        properties: Arc::clone(&content.properties),
     }
 }
 
@@ -710,16 +832,30 @@ impl State {
     }
 
     /// The queues a message reaches from `exchange`, following exchange-to-exchange bindings
-    /// and alternate exchanges; each queue once.
-    fn route(&self, exchange: &str, key: &str, headers: Option<&FieldTable>) -> BTreeSet<String> {
+    /// and alternate exchanges; each queue once, in name order, into `out` (cleared first).
+    fn route(
+        &self,
+        exchange: &str,
+        key: &str,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Arc<str>>,
+    ) {
+        out.clear();
         // Sender-selected distribution: the `CC` and `BCC` headers (arrays of strings) add
         // routing keys.
-        let mut keys: Vec<&str> = vec![key];
-        keys.extend(sender_selected(headers, "CC"));
-        keys.extend(sender_selected(headers, "BCC"));
-        super::router::route_graph(
+        let with_selected: Vec<&str>;
+        let keys: &[&str] = if has_sender_selected(headers) {
+            with_selected = std::iter::once(key)
+                .chain(sender_selected(headers, "CC"))
+                .chain(sender_selected(headers, "BCC"))
+                .collect();
+            &with_selected
+        } else {
+            std::slice::from_ref(&key)
+        };
+        super::router::route_graph_each(
             exchange,
-            &keys,
+            keys,
             headers,
             |name| {
                 self.exchanges.get(name).map(|x| {
@@ -730,23 +866,40 @@ impl State {
                     (&x.router, alternate)
                 })
             },
-            |queue| self.queues.contains_key(queue),
-        )
+            |queue, _| {
+                if let Some(q) = self.queues.get(queue) {
+                    out.push(Arc::clone(&q.name));
+                }
+            },
+        );
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+    }
+
+    /// Put `queue` on the list of queues to deliver from, once.
+    fn mark_pending(&mut self, queue: &str) {
+        if let Some(q) = self.queues.get_mut(queue) {
+            if !q.pending {
+                q.pending = true;
+                self.pending.push(Arc::clone(&q.name));
+            }
+        }
     }
 
     /// Put a published message into a queue, applying TTL and length limits. Returns false
     /// when the queue refused it (`reject-publish`).
     fn enqueue(&mut self, queue: &str, mut msg: Stored) -> bool {
-        let now = Instant::now();
         let Some(q) = self.queues.get_mut(queue) else {
             return true;
         };
-        let ttl = match (q.limits.message_ttl, msg.properties.expiration) {
+        let ttl = match (q.limits.message_ttl, msg.content.properties.expiration) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        msg.expires_at = ttl.map(|d| now + d);
-        if q.would_overflow(msg.body.len()) {
+        msg.expires_at = ttl.map(|d| Instant::now() + d);
+        if q.would_overflow(msg.content.body.len()) {
             match q.limits.overflow {
                 Some(Overflow::RejectPublish) => return false,
                 Some(Overflow::RejectPublishDlx) => {
@@ -757,6 +910,10 @@ impl State {
             }
         }
         q.push(msg);
+        if !q.pending {
+            q.pending = true;
+            self.pending.push(Arc::clone(&q.name));
+        }
         let mut dropped = Vec::new();
         while q.over_limit() {
             match q.pop() {
@@ -767,13 +924,12 @@ impl State {
         for head in dropped {
             self.dead_letter(queue, head, "maxlen");
         }
-        self.pending.insert(queue.to_owned());
         true
     }
 
     /// Dead-letter `msg` from `queue` for `reason`, or drop it when the queue has no
     /// dead-letter exchange (or the exchange does not exist), as RabbitMQ does.
-    fn dead_letter(&mut self, queue: &str, mut msg: Stored, reason: &str) {
+    fn dead_letter(&mut self, queue: &str, msg: Stored, reason: &str) {
         let Some(q) = self.queues.get(queue) else {
             return;
         };
@@ -784,11 +940,16 @@ impl State {
             .limits
             .dead_letter_routing_key
             .clone()
-            .unwrap_or_else(|| msg.routing_key.clone());
-        if !self.exchanges.contains_key(&dlx) {
+            .unwrap_or_else(|| msg.content.routing_key.as_ref().to_owned());
+        let Some((dlx_name, _)) = self.exchanges.get_key_value(dlx.as_str()) else {
             return;
-        }
-        let headers = msg.properties.headers.get_or_insert_with(FieldTable::new);
+        };
+        let dlx_name = Arc::clone(dlx_name);
+        // The dead-lettered message is a new message (its headers change); the original
+        // content stays as it is for the other queues that hold it.
+        let mut content = Content::clone(&msg.content);
+        let properties = Arc::make_mut(&mut content.properties);
+        let headers = properties.headers.get_or_insert_with(FieldTable::new);
         let mut deaths = match headers.remove("x-death") {
             Some(FieldValue::Array(items)) => items,
             _ => Vec::new(),
@@ -816,12 +977,12 @@ impl State {
                 t.insert("reason".into(), reason.into());
                 t.insert("queue".into(), queue.into());
                 t.insert("time".into(), FieldValue::Timestamp(now_secs()));
-                t.insert("exchange".into(), msg.exchange.as_str().into());
+                t.insert("exchange".into(), content.exchange.as_ref().into());
                 t.insert(
                     "routing-keys".into(),
-                    FieldValue::Array(vec![msg.routing_key.as_str().into()]),
+                    FieldValue::Array(vec![content.routing_key.as_ref().into()]),
                 );
-                if let Some(exp) = msg.properties.expiration {
+                if let Some(exp) = properties.expiration {
                     t.insert(
                         "original-expiration".into(),
                         crate::duration::duration_ms(exp).to_string().into(),
@@ -851,30 +1012,47 @@ impl State {
         for (k, v) in [
             ("x-first-death-reason", reason),
             ("x-first-death-queue", queue),
-            ("x-first-death-exchange", msg.exchange.as_str()),
+            ("x-first-death-exchange", &*content.exchange),
         ] {
             headers.entry(k.into()).or_insert_with(|| v.into());
         }
-        msg.properties.expiration = None;
-        msg.exchange = dlx.clone();
-        msg.routing_key = key.clone();
-        msg.redelivered = false;
+        properties.expiration = None;
+        content.exchange = dlx_name;
+        content.routing_key = key.as_str().into();
         self.seq += 1;
-        msg.seq = self.seq;
-        let targets = self.route(&dlx, &key, msg.properties.headers.as_ref());
+        content.seq = self.seq;
+        let mut targets = Vec::new();
+        self.route(
+            &dlx,
+            &key,
+            content.properties.headers.as_ref(),
+            &mut targets,
+        );
+        let content = Arc::new(content);
         for target in targets {
             // A message that would die into a queue it already died in, with no rejection on
             // the way, is dropped (RabbitMQ's cycle rule).
-            if died_in.contains(&target) && !cycle_safe {
+            if died_in.contains(&*target) && !cycle_safe {
                 continue;
             }
-            self.enqueue(&target, msg.clone());
+            let stored = Stored {
+                content: Arc::clone(&content),
+                redelivered: false,
+                expires_at: None,
+            };
+            self.enqueue(&target, stored);
         }
     }
 
     /// Dead-letter (or drop) expired messages at the head of `queue`, delete the queue if it
     /// was unused for its `x-expires`, and arm its timer for the next of these.
     fn expire(&mut self, queue: &str) {
+        match self.queues.get(queue) {
+            // Nothing can expire: no clock to read.
+            Some(q) if q.limits.expires.is_none() && q.next_expiry().is_none() => return,
+            Some(_) => {}
+            None => return,
+        }
         let now = Instant::now();
         loop {
             let Some(q) = self.queues.get_mut(queue) else {
@@ -900,7 +1078,7 @@ impl State {
         if let Some(at) = next {
             if q.timer_at.is_none_or(|t| at < t) {
                 q.timer_at = Some(at);
-                self.timers.push((queue.to_owned(), at));
+                self.timers.push((Arc::clone(&q.name), at));
             }
         }
     }
@@ -909,103 +1087,132 @@ impl State {
     fn touch(&mut self, queue: &str) {
         if let Some(q) = self.queues.get_mut(queue) {
             q.last_used = Instant::now();
-            self.pending.insert(queue.to_owned());
         }
+        self.mark_pending(queue);
     }
 
-    /// Deliver to consumers of every queue that may have become deliverable.
+    /// Deliver to consumers of every queue that may have become deliverable, in name order
+    /// within each round (a round's deliveries may make more queues pending).
     fn run_pending(&mut self) {
-        while let Some(queue) = self.pending.pop_first() {
-            self.expire(&queue);
-            self.dispatch(&queue);
+        while !self.pending.is_empty() {
+            let mut round = std::mem::take(&mut self.pending);
+            if round.len() > 1 {
+                round.sort_unstable();
+            }
+            for queue in round.drain(..) {
+                let Some(q) = self.queues.get_mut(&queue) else {
+                    continue;
+                };
+                q.pending = false;
+                if q.limits.expires.is_some() || q.next_expiry().is_some() {
+                    self.expire(&queue);
+                } else if q.consumers.is_empty() || q.len() == 0 {
+                    continue; // Nothing to expire, nothing to deliver.
+                }
+                self.dispatch(&queue);
+            }
+            if self.pending.is_empty() {
+                self.pending = round; // Keep the allocation.
+            }
         }
     }
 
     fn dispatch(&mut self, queue: &str) {
+        // The consumer whose receiver turned out to be gone, to cancel outside the loop.
+        let mut gone: Option<(ChanId, Arc<str>)> = None;
         loop {
+            if let Some((chan, tag)) = gone.take() {
+                if let Some(channel) = self.channels.get_mut(&chan) {
+                    channel.consumers.remove(&*tag);
+                }
+                self.remove_consumer(queue, chan, &tag);
+            }
             let Some(q) = self.queues.get_mut(queue) else {
                 return;
             };
-            if q.len() == 0 || q.consumers.is_empty() {
-                return;
-            }
-            let n = q.consumers.len();
-            let Some(index) = (0..n)
-                .map(|i| (q.next_consumer + i) % n)
-                .find(|&i| q.consumers[i].has_capacity())
-            else {
-                return;
-            };
-            q.next_consumer = (index + 1) % n;
-            let Some(msg) = q.pop() else {
-                return;
-            };
-            let (chan, no_ack, tag) = {
-                let c = &q.consumers[index];
-                (c.channel, c.no_ack, c.tag.clone())
-            };
-            let Some(channel) = self.channels.get_mut(&chan) else {
-                q.requeue(msg);
-                q.consumers.remove(index);
-                continue;
-            };
-            let delivery_tag = channel.next_tag;
-            let delivery = to_delivery(&msg, delivery_tag, &tag);
-            if q.consumers[index]
-                .sender
-                .send(ConsumerEvent::Delivery(delivery))
-                .is_err()
-            {
-                // The consumer's receiver is gone: keep the message and cancel the consumer
-                // as `basic.cancel` would (an auto-delete queue may go with it).
-                q.requeue(msg);
-                channel.consumers.remove(&tag);
-                self.remove_consumer(queue, chan, &tag);
-                continue;
-            }
-            channel.next_tag += 1;
-            if !no_ack {
-                q.consumers[index].unacked += 1;
-                channel.unacked.insert(
-                    delivery_tag,
-                    Unacked {
-                        queue: queue.to_owned(),
-                        msg,
-                        consumer_tag: Some(tag),
-                    },
-                );
+            // One lookup, then as many deliveries as the consumers take.
+            loop {
+                if q.consumers.is_empty() || q.len() == 0 {
+                    return;
+                }
+                let n = q.consumers.len();
+                let Some(index) = (0..n)
+                    .map(|i| (q.next_consumer + i) % n)
+                    .find(|&i| q.consumers[i].has_capacity())
+                else {
+                    return;
+                };
+                q.next_consumer = (index + 1) % n;
+                let Some(msg) = q.pop() else {
+                    return;
+                };
+                let consumer = &mut q.consumers[index];
+                let Some(channel) = self.channels.get_mut(&consumer.channel) else {
+                    q.requeue(msg);
+                    q.consumers.remove(index);
+                    continue;
+                };
+                let delivery_tag = channel.next_tag;
+                let delivery = to_delivery(&msg, delivery_tag, &consumer.tag);
+                if consumer
+                    .sender
+                    .send(ConsumerEvent::Delivery(delivery))
+                    .is_err()
+                {
+                    // The consumer's receiver is gone: keep the message and cancel the
+                    // consumer as `basic.cancel` would (an auto-delete queue may go with it).
+                    gone = Some((consumer.channel, Arc::clone(&consumer.tag)));
+                    q.requeue(msg);
+                    break;
+                }
+                channel.next_tag += 1;
+                if !consumer.no_ack {
+                    consumer.unacked += 1;
+                    channel.unacked.insert(
+                        delivery_tag,
+                        Unacked {
+                            queue: Arc::clone(&q.name),
+                            msg,
+                            consumer: consumer.id,
+                        },
+                    );
+                }
             }
         }
     }
 
-    fn take_unacked(&mut self, chan: ChanId, tag: u64, multiple: bool) -> Result<Vec<Unacked>> {
-        let channel = self.channel_mut(chan)?;
-        if multiple {
-            let rest = channel.unacked.split_off(&(tag + 1));
-            let taken = std::mem::replace(&mut channel.unacked, rest);
-            if taken.is_empty() && tag != 0 {
-                return Err(precondition(format!("unknown delivery tag {tag}")));
-            }
-            return Ok(taken.into_values().collect());
-        }
-        channel
+    fn take_unacked(&mut self, chan: ChanId, tag: u64) -> Result<Unacked> {
+        self.channel_mut(chan)?
             .unacked
-            .remove(&tag)
-            .map(|u| vec![u])
+            .remove(tag)
             .ok_or_else(|| precondition(format!("unknown delivery tag {tag}")))
     }
 
+    /// Every unacked delivery up to `tag` (all of them for 0), for a multiple ack.
+    fn take_unacked_through(&mut self, chan: ChanId, tag: u64) -> Result<Vec<Unacked>> {
+        let channel = self.channel_mut(chan)?;
+        let through = if tag == 0 { u64::MAX } else { tag };
+        let taken = channel.unacked.take_through(through);
+        if taken.is_empty() && tag != 0 {
+            return Err(precondition(format!("unknown delivery tag {tag}")));
+        }
+        Ok(taken)
+    }
+
     /// Bookkeeping once a delivery is settled: its consumer may take another.
-    fn settled(&mut self, chan: ChanId, entry: &Unacked) {
-        if let (Some(tag), Some(q)) = (&entry.consumer_tag, self.queues.get_mut(&entry.queue)) {
-            if let Some(c) = q
-                .consumers
-                .iter_mut()
-                .find(|c| &c.tag == tag && c.channel == chan)
-            {
-                c.unacked = c.unacked.saturating_sub(1);
-            }
-            self.pending.insert(entry.queue.clone());
+    fn settled(&mut self, entry: &Unacked) {
+        if entry.consumer == 0 {
+            return;
+        }
+        let Some(q) = self.queues.get_mut(&entry.queue) else {
+            return;
+        };
+        if let Some(c) = q.consumers.iter_mut().find(|c| c.id == entry.consumer) {
+            c.unacked = c.unacked.saturating_sub(1);
+        }
+        if !q.pending {
+            q.pending = true;
+            self.pending.push(Arc::clone(&q.name));
         }
     }
 
@@ -1013,7 +1220,7 @@ impl State {
         if let Some(q) = self.queues.get_mut(&entry.queue) {
             entry.msg.redelivered = true;
             q.requeue(entry.msg);
-            self.pending.insert(entry.queue);
+            self.mark_pending(&entry.queue);
         }
     }
 
@@ -1023,7 +1230,7 @@ impl State {
         };
         // Every delivery to it went out under this lock, so its end comes after them.
         q.consumers.retain(|c| {
-            let ended = c.tag == tag && c.channel == chan;
+            let ended = *c.tag == *tag && c.channel == chan;
             if ended {
                 let _ = c.sender.send(ConsumerEvent::Ended {
                     consumer_tag: tag.to_owned(),
@@ -1047,7 +1254,7 @@ impl State {
             list.retain(|&c| c != chan);
         }
         // Unacked messages go back first, at their original positions, marked redelivered.
-        for (_, entry) in std::mem::take(&mut channel.unacked) {
+        for entry in channel.unacked.take_through(u64::MAX) {
             self.requeue(entry);
         }
         for (tag, queue) in channel.consumers {
@@ -1063,20 +1270,20 @@ impl State {
         let count = u32::try_from(q.purge()).unwrap_or(u32::MAX);
         for consumer in q.consumers.drain(..) {
             if let Some(channel) = self.channels.get_mut(&consumer.channel) {
-                channel.consumers.remove(&consumer.tag);
+                channel.consumers.remove(&*consumer.tag);
             }
             let _ = consumer.sender.send(ConsumerEvent::Cancelled {
-                consumer_tag: consumer.tag,
+                consumer_tag: consumer.tag.to_string(),
                 reason: format!("queue '{name}': {reason}"),
             });
         }
-        self.remove_bindings_to(&Destination::Queue(name.to_owned()));
+        self.remove_bindings_to(&Destination::Queue(q.name));
         count
     }
 
     fn delete_exchange(&mut self, name: &str) {
-        if self.exchanges.remove(name).is_some() {
-            self.remove_bindings_to(&Destination::Exchange(name.to_owned()));
+        if let Some((name, _)) = self.exchanges.remove_entry(name) {
+            self.remove_bindings_to(&Destination::Exchange(name));
         }
     }
 
@@ -1086,11 +1293,99 @@ impl State {
         let mut emptied = Vec::new();
         for (name, x) in &mut self.exchanges {
             if x.router.remove_destination(dest) > 0 && x.auto_delete && x.router.is_empty() {
-                emptied.push(name.clone());
+                emptied.push(Arc::clone(name));
             }
         }
         for name in emptied {
             self.delete_exchange(&name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(broker: &Broker, chan: ChanId, queue: &str, body: &'static [u8]) {
+        let message = OutgoingMessage {
+            body: bytes::Bytes::from_static(body),
+            properties: Properties::default(),
+        };
+        broker
+            .publish(chan, "", queue, message, PublishFlags::default())
+            .unwrap();
+    }
+
+    #[test]
+    fn an_unacked_message_costs_a_small_entry_beside_its_content() {
+        // What the broker adds per unacked message beyond the body: the channel log's entry
+        // and the content stored once (names and properties are shared `Arc`s, the body a
+        // `Bytes` handle). The bench `memory` measures the whole of it in resident memory.
+        let entry = std::mem::size_of::<(u64, Option<Unacked>)>();
+        let content = std::mem::size_of::<Content>() + 2 * std::mem::size_of::<usize>();
+        assert!(entry <= 64, "an unacked entry is {entry} bytes");
+        assert!(content <= 112, "stored content is {content} bytes");
+    }
+
+    #[test]
+    fn deliveries_share_the_stored_body_names_and_properties() {
+        let broker = Broker::new();
+        let conn = broker.open_connection();
+        let chan = broker.open_channel(conn).unwrap();
+        broker.declare_queue(chan, &Queue::new("shared")).unwrap();
+        publish(&broker, chan, "shared", b"one");
+        publish(&broker, chan, "shared", b"two");
+        let first = broker.get(chan, "shared", false).unwrap().unwrap();
+        let second = broker.get(chan, "shared", false).unwrap().unwrap();
+        assert_eq!(&first.body[..], b"one");
+        // The same static bytes: not copied on the way in, nor on the way out.
+        assert_eq!(first.body.as_ptr(), b"one".as_ptr());
+        assert!(Arc::ptr_eq(&first.exchange, &second.exchange));
+        assert!(Arc::ptr_eq(&first.routing_key, &second.routing_key));
+        assert!(
+            Arc::ptr_eq(&first.properties, &second.properties),
+            "a channel's messages with equal properties share them"
+        );
+        // The unacked entry holds the same content the delivery points into.
+        let state = broker.lock();
+        let channel = state.channels.get(&chan).unwrap();
+        let held = channel.unacked.entries.front().unwrap().1.as_ref().unwrap();
+        assert_eq!(held.msg.content.body.as_ptr(), first.body.as_ptr());
+    }
+
+    #[test]
+    fn acks_in_any_order_leave_the_unacked_log_empty() {
+        let broker = Broker::new();
+        let conn = broker.open_connection();
+        let chan = broker.open_channel(conn).unwrap();
+        broker.declare_queue(chan, &Queue::new("log")).unwrap();
+        let mut tags = Vec::new();
+        for _ in 0..100 {
+            publish(&broker, chan, "log", b"m");
+            tags.push(
+                broker
+                    .get(chan, "log", false)
+                    .unwrap()
+                    .unwrap()
+                    .delivery_tag,
+            );
+        }
+        // Every third, then the rest backwards, then a multiple ack of what is left.
+        for tag in tags.iter().step_by(3) {
+            broker.ack(chan, *tag, false).unwrap();
+        }
+        assert!(broker.ack(chan, tags[0], false).is_err(), "acked twice");
+        for tag in tags
+            .iter()
+            .rev()
+            .filter(|t| (**t - tags[0]) % 3 != 0)
+            .take(30)
+        {
+            broker.ack(chan, *tag, false).unwrap();
+        }
+        broker.ack(chan, 0, true).unwrap();
+        let state = broker.lock();
+        let log = &state.channels.get(&chan).unwrap().unacked;
+        assert_eq!((log.live, log.entries.len()), (0, 0));
     }
 }

@@ -6,6 +6,7 @@
 //! against a real RabbitMQ); the broker's semantics are in `broker.rs`.
 
 mod broker;
+mod fxhash;
 mod queue;
 mod refusal;
 pub mod router;
@@ -19,7 +20,8 @@ use async_trait::async_trait;
 use self::broker::{Broker, ChanId, ConnId};
 use self::router::Destination;
 use super::{
-    BindOp, BindingKind, BindingRef, ConsumeOptions, Delivery, DeliverySender, OutgoingMessage,
+    BindOp, BindingKind, BindingRef, Confirmation, ConsumeOptions, Delivery, DeliverySender,
+    OutgoingMessage,
     PendingConfirm, PublishFlags, QueueDeclared, Transport, TransportChannel,
 };
 use crate::error::{Error, ErrorKind, Result};
@@ -88,6 +90,25 @@ impl Transport for MemoryTransport {
     }
 }
 
+/// A publish's answer already known, as a future: `Ack` when `ACK`, else `NotRequested`.
+/// Zero-sized, so a boxed one allocates nothing.
+struct Answered<const ACK: bool>;
+
+impl<const ACK: bool> std::future::Future for Answered<ACK> {
+    type Output = Result<Confirmation>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(if ACK {
+            Confirmation::Ack
+        } else {
+            Confirmation::NotRequested
+        }))
+    }
+}
+
 /// A channel on the in-process broker. Dropping it closes it (unacked messages are requeued).
 #[derive(Debug)]
 struct MemoryChannel {
@@ -117,8 +138,8 @@ impl TransportChannel for MemoryChannel {
 
     async fn binding(&self, op: BindOp, b: BindingRef<'_>) -> Result<()> {
         let dest = match b.kind {
-            BindingKind::Queue => Destination::Queue(b.destination.to_owned()),
-            BindingKind::Exchange => Destination::Exchange(b.destination.to_owned()),
+            BindingKind::Queue => Destination::Queue(b.destination.into()),
+            BindingKind::Exchange => Destination::Exchange(b.destination.into()),
         };
         self.broker.bind(
             self.id,
@@ -152,7 +173,12 @@ impl TransportChannel for MemoryChannel {
         let outcome = self
             .broker
             .publish(self.id, exchange, routing_key, message, flags);
-        Ok(Box::pin(std::future::ready(outcome)))
+        // The usual answers as zero-sized futures: boxing them allocates nothing.
+        Ok(match outcome {
+            Ok(Confirmation::NotRequested) => Box::pin(Answered::<false>),
+            Ok(Confirmation::Ack) => Box::pin(Answered::<true>),
+            other => Box::pin(std::future::ready(other)),
+        })
     }
 
     async fn qos(&self, prefetch_count: u16) -> Result<()> {

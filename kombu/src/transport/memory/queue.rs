@@ -1,7 +1,12 @@
 //! One queue's storage in the in-memory broker: ready messages by priority in original order,
 //! consumers, and the limits (TTL, max length, dead-lettering) read from its arguments.
+//!
+//! A published message is stored once ([`Content`], shared by `Arc` between every queue it was
+//! routed to, their unacked entries and, for the body, the deliveries); a queue holds only a
+//! small [`Stored`] entry per message.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::field::{FieldTable, FieldValue};
@@ -9,28 +14,46 @@ use crate::properties::Properties;
 use crate::transport::DeliverySender;
 use crate::Overflow;
 
-/// A message as a queue holds it.
+/// What was published: the same for every queue the message reached, so stored once.
 #[derive(Debug, Clone)]
-pub(super) struct Stored {
+pub(super) struct Content {
     /// Position of the message in publish order; requeued messages go back here.
     pub seq: u64,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: Arc<str>,
+    pub routing_key: Arc<str>,
     pub body: bytes::Bytes,
-    pub properties: Properties,
+    /// Shared with the deliveries, and with the channel's earlier messages when equal.
+    pub properties: Arc<Properties>,
+}
+
+/// A message as a queue holds it: the shared content and what is the queue's own.
+#[derive(Debug, Clone)]
+pub(super) struct Stored {
+    pub content: Arc<Content>,
     pub redelivered: bool,
     pub expires_at: Option<Instant>,
 }
 
 impl Stored {
     fn priority(&self, max: usize) -> usize {
-        usize::from(self.properties.priority.unwrap_or(0)).min(max)
+        usize::from(self.content.properties.priority.unwrap_or(0)).min(max)
+    }
+
+    fn seq(&self) -> u64 {
+        self.content.seq
+    }
+
+    fn size(&self) -> u64 {
+        self.content.body.len() as u64
     }
 }
 
 #[derive(Debug)]
 pub(super) struct ConsumerState {
-    pub tag: String,
+    /// Unique in the broker: unacked entries name their consumer by it.
+    pub id: u64,
+    /// Shared with every delivery to the consumer.
+    pub tag: Arc<str>,
     pub channel: u64,
     pub no_ack: bool,
     pub prefetch: u16,
@@ -92,6 +115,8 @@ impl Limits {
 
 #[derive(Debug)]
 pub(super) struct QueueState {
+    /// The queue's name, shared by its bindings, unacked entries and the pending list.
+    pub name: Arc<str>,
     pub durable: bool,
     pub exclusive: bool,
     pub auto_delete: bool,
@@ -108,10 +133,13 @@ pub(super) struct QueueState {
     pub timer_at: Option<Instant>,
     /// Last declare, get, consume or cancel: `x-expires` counts from here.
     pub last_used: Instant,
+    /// Whether the queue is in the broker's list of queues to deliver from.
+    pub pending: bool,
 }
 
 impl QueueState {
     pub(super) fn new(
+        name: Arc<str>,
         durable: bool,
         exclusive: bool,
         auto_delete: bool,
@@ -121,6 +149,7 @@ impl QueueState {
         let limits = Limits::from_arguments(&arguments);
         let levels = usize::from(limits.max_priority.unwrap_or(0)) + 1;
         QueueState {
+            name,
             durable,
             exclusive,
             auto_delete,
@@ -134,6 +163,7 @@ impl QueueState {
             had_consumer: false,
             timer_at: None,
             last_used: Instant::now(),
+            pending: false,
         }
     }
 
@@ -156,23 +186,23 @@ impl QueueState {
     /// Append a newly published message.
     pub(super) fn push(&mut self, msg: Stored) {
         let level = msg.priority(self.max_level());
-        self.bytes += msg.body.len() as u64;
+        self.bytes += msg.size();
         self.levels[level].push_back(msg);
     }
 
     /// Put a message back at its original position (by `seq`).
     pub(super) fn requeue(&mut self, msg: Stored) {
         let level = msg.priority(self.max_level());
-        self.bytes += msg.body.len() as u64;
+        self.bytes += msg.size();
         let deque = &mut self.levels[level];
-        let pos = deque.partition_point(|m| m.seq < msg.seq);
+        let pos = deque.partition_point(|m| m.seq() < msg.seq());
         deque.insert(pos, msg);
     }
 
     /// The next message to deliver: highest priority first, oldest first within a priority.
     pub(super) fn pop(&mut self) -> Option<Stored> {
         let msg = self.levels.iter_mut().rev().find_map(VecDeque::pop_front)?;
-        self.bytes -= msg.body.len() as u64;
+        self.bytes -= msg.size();
         Some(msg)
     }
 
@@ -183,7 +213,7 @@ impl QueueState {
                 .is_some_and(|m| m.expires_at.is_some_and(|t| t <= now))
         })?;
         let msg = self.levels[level].pop_front()?;
-        self.bytes -= msg.body.len() as u64;
+        self.bytes -= msg.size();
         Some(msg)
     }
 

@@ -1,15 +1,19 @@
 //! Exchange routing exactly as RabbitMQ does it: direct, fanout, topic and headers.
 //!
 //! Topic bindings live in a trie over words (as in RabbitMQ), so matching costs grow with the
-//! routing key, not with the number of bindings. Words may be empty (`a..b` is `a`, ``, `b`), the
+//! routing key, not with the number of bindings. Bindings are kept by destination, so binding,
+//! unbinding and dropping a deleted destination's bindings cost the same however many bindings
+//! an exchange has. Names are shared (`Arc<str>`), so routing clones no string. Words may be empty (`a..b` is `a`, ``, `b`), the
 //! empty key is zero words, `*` is exactly one word and `#` zero or more. Headers matching
 //! implements `all`, `any`, `all-with-x` and `any-with-x`, with value comparison as RabbitMQ's
 //! (numbers by value whatever their width, a `void` binding value matching any header value).
 //! What this module does not own: exchange-to-exchange chains and alternate exchanges, which
 //! the broker resolves by calling [`Router::route`] per exchange.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use super::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::field::{FieldTable, FieldValue};
 use crate::ExchangeKind;
 
@@ -17,9 +21,9 @@ use crate::ExchangeKind;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Destination {
     /// A queue, by name.
-    Queue(String),
+    Queue(Arc<str>),
     /// An exchange (exchange-to-exchange binding), by name.
-    Exchange(String),
+    Exchange(Arc<str>),
 }
 
 /// One binding's identity: destination, key and arguments (as RabbitMQ keys bindings).
@@ -106,21 +110,33 @@ impl TopicNode {
         self.is_empty()
     }
 
-    fn collect<'a>(&'a self, words: &[&str], out: &mut BTreeSet<&'a Destination>) {
+    /// Calls `found` for each destination whose binding matches the words left in `words`
+    /// (`None`: no word left; `Some(s)`: the words of `s` split on `.`, `""` being one empty
+    /// word). A destination may be found more than once.
+    fn collect<'a>(&'a self, words: Option<&str>, found: &mut impl FnMut(&'a Destination)) {
         if let Some(hash) = &self.hash {
             // `#` swallows zero or more words: try every split point.
-            for skip in 0..=words.len() {
-                hash.collect(&words[skip..], out);
+            let mut rest = words;
+            loop {
+                hash.collect(rest, found);
+                match rest {
+                    None => break,
+                    Some(s) => rest = s.split_once('.').map(|(_, r)| r),
+                }
             }
         }
-        match words.split_first() {
-            None => out.extend(self.here.keys()),
-            Some((word, rest)) => {
-                if let Some(child) = self.words.get(*word) {
-                    child.collect(rest, out);
+        match words {
+            None => self.here.keys().for_each(&mut *found),
+            Some(s) => {
+                let (word, rest) = match s.split_once('.') {
+                    Some((w, r)) => (w, Some(r)),
+                    None => (s, None),
+                };
+                if let Some(child) = self.words.get(word) {
+                    child.collect(rest, found);
                 }
                 if let Some(star) = &self.star {
-                    star.collect(rest, out);
+                    star.collect(rest, found);
                 }
             }
         }
@@ -216,9 +232,10 @@ fn headers_match(arguments: &FieldTable, headers: Option<&FieldTable>) -> bool {
 #[derive(Debug)]
 pub struct Router {
     kind: RouterKind,
-    /// Every binding, for fanout and headers routing, unbinding and emptiness: a set, so
-    /// binding and unbinding cost the same however many bindings there are.
-    bindings: HashSet<BindingEntry>,
+    /// Every binding, by destination then (key, arguments), for fanout and headers routing,
+    /// unbinding, dropping a destination and emptiness: binding and unbinding cost the same
+    /// however many bindings there are.
+    bindings: HashMap<Destination, HashSet<(String, FieldTable)>>,
     /// How many bindings of a direct exchange join each (key, destination): bindings that
     /// differ only in arguments route alike, and the route goes with the last of them.
     direct_pairs: HashMap<(String, Destination), usize>,
@@ -240,12 +257,14 @@ impl Router {
             ExchangeKind::Topic => RouterKind::Topic(TopicNode::default()),
             ExchangeKind::Headers => RouterKind::Headers,
             // Plugin types route as direct here; the in-memory broker has no plugins.
-            ExchangeKind::Direct | ExchangeKind::Custom(_) => RouterKind::Direct(HashMap::new()),
+            ExchangeKind::Direct | ExchangeKind::Custom(_) => {
+                RouterKind::Direct(HashMap::default())
+            }
         };
         Router {
             kind,
-            bindings: HashSet::new(),
-            direct_pairs: HashMap::new(),
+            bindings: HashMap::default(),
+            direct_pairs: HashMap::default(),
         }
     }
 
@@ -256,34 +275,54 @@ impl Router {
 
     /// Add a binding; binding the same thing twice is a no-op. Returns whether it was new.
     pub fn bind(&mut self, entry: BindingEntry) -> bool {
-        if self.bindings.contains(&entry) {
+        let BindingEntry {
+            destination,
+            key,
+            arguments,
+        } = entry;
+        let set = self.bindings.entry(destination.clone()).or_default();
+        if set.contains(&(key.clone(), arguments.clone())) {
             return false;
         }
         match &mut self.kind {
             RouterKind::Direct(map) => {
-                map.entry(entry.key.clone())
+                map.entry(key.clone())
                     .or_default()
-                    .insert(entry.destination.clone());
+                    .insert(destination.clone());
                 *self
                     .direct_pairs
-                    .entry((entry.key.clone(), entry.destination.clone()))
+                    .entry((key.clone(), destination))
                     .or_default() += 1;
             }
-            RouterKind::Topic(trie) => trie.insert(&words(&entry.key), &entry.destination),
+            RouterKind::Topic(trie) => trie.insert(&words(&key), &destination),
             RouterKind::Fanout | RouterKind::Headers => {}
         }
-        self.bindings.insert(entry);
+        set.insert((key, arguments));
         true
     }
 
     /// Remove a binding. Returns whether it existed.
     pub fn unbind(&mut self, entry: &BindingEntry) -> bool {
-        if !self.bindings.remove(entry) {
+        let Some(set) = self.bindings.get_mut(&entry.destination) else {
+            return false;
+        };
+        // The set is keyed by owned pairs; a lookup needs one (bindings are rare next to
+        // messages).
+        if !set.remove(&(entry.key.clone(), entry.arguments.clone())) {
             return false;
         }
+        if set.is_empty() {
+            self.bindings.remove(&entry.destination);
+        }
+        self.unindex(&entry.destination, &entry.key);
+        true
+    }
+
+    /// Take one binding of `destination` with `key` out of the routing index.
+    fn unindex(&mut self, destination: &Destination, key: &str) {
         match &mut self.kind {
             RouterKind::Direct(map) => {
-                let pair = (entry.key.clone(), entry.destination.clone());
+                let pair = (key.to_owned(), destination.clone());
                 let still_bound = match self.direct_pairs.get_mut(&pair) {
                     Some(n) if *n > 1 => {
                         *n -= 1;
@@ -295,34 +334,31 @@ impl Router {
                     }
                 };
                 if !still_bound {
-                    if let Some(set) = map.get_mut(&entry.key) {
-                        set.remove(&entry.destination);
+                    if let Some(set) = map.get_mut(key) {
+                        set.remove(destination);
                         if set.is_empty() {
-                            map.remove(&entry.key);
+                            map.remove(key);
                         }
                     }
                 }
             }
             RouterKind::Topic(trie) => {
-                trie.remove(&words(&entry.key), &entry.destination);
+                trie.remove(&words(key), destination);
             }
             RouterKind::Fanout | RouterKind::Headers => {}
         }
-        true
     }
 
-    /// Remove every binding to `destination` (it was deleted). Returns how many went.
+    /// Remove every binding to `destination` (it was deleted). Returns how many went; costs
+    /// the number of its bindings, not of the exchange's.
     pub fn remove_destination(&mut self, destination: &Destination) -> usize {
-        let doomed: Vec<BindingEntry> = self
-            .bindings
-            .iter()
-            .filter(|b| &b.destination == destination)
-            .cloned()
-            .collect();
-        for entry in &doomed {
-            self.unbind(entry);
+        let Some(set) = self.bindings.remove(destination) else {
+            return 0;
+        };
+        for (key, _) in &set {
+            self.unindex(destination, key);
         }
-        doomed.len()
+        set.len()
     }
 
     /// The destinations this exchange's own bindings select, each once (borrowed: routing
@@ -333,20 +369,37 @@ impl Router {
         headers: Option<&FieldTable>,
         out: &mut BTreeSet<&'a Destination>,
     ) {
+        self.for_each_match(routing_key, headers, |d| {
+            out.insert(d);
+        });
+    }
+
+    /// Calls `found` for each destination this exchange's own bindings select; a topic
+    /// exchange may name one destination more than once. Allocates nothing.
+    pub fn for_each_match<'a>(
+        &'a self,
+        routing_key: &str,
+        headers: Option<&FieldTable>,
+        mut found: impl FnMut(&'a Destination),
+    ) {
         match &self.kind {
             RouterKind::Direct(map) => {
                 if let Some(set) = map.get(routing_key) {
-                    out.extend(set.iter());
+                    set.iter().for_each(found);
                 }
             }
-            RouterKind::Fanout => out.extend(self.bindings.iter().map(|b| &b.destination)),
-            RouterKind::Topic(trie) => trie.collect(&words(routing_key), out),
-            RouterKind::Headers => out.extend(
-                self.bindings
-                    .iter()
-                    .filter(|b| headers_match(&b.arguments, headers))
-                    .map(|b| &b.destination),
-            ),
+            RouterKind::Fanout => self.bindings.keys().for_each(found),
+            RouterKind::Topic(trie) => {
+                let words = (!routing_key.is_empty()).then_some(routing_key);
+                trie.collect(words, &mut found);
+            }
+            RouterKind::Headers => {
+                for (dest, set) in &self.bindings {
+                    if set.iter().any(|(_, args)| headers_match(args, headers)) {
+                        found(dest);
+                    }
+                }
+            }
         }
     }
 }
@@ -363,44 +416,61 @@ pub fn route_graph<'a>(
     exchange: impl Fn(&str) -> Option<(&'a Router, Option<&'a str>)>,
     queue_exists: impl Fn(&str) -> bool,
 ) -> BTreeSet<String> {
-    let mut queues: BTreeSet<String> = BTreeSet::new();
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    let mut todo: Vec<&'a str> = vec![start];
-    let mut found: BTreeSet<&'a Destination> = BTreeSet::new();
-    while let Some(name) = todo.pop() {
-        if !seen.insert(name) {
-            continue;
+    let mut queues = BTreeSet::new();
+    route_graph_each(start, keys, headers, exchange, |queue, bound| {
+        if bound || queue_exists(queue) {
+            queues.insert(queue.to_owned());
+        }
+    });
+    queues
+}
+
+/// [`route_graph`]'s walk, calling `queue(name, bound)` for each queue reached: a bound queue
+/// (`bound`; it exists, since deleting a queue drops its bindings) or, through the default
+/// exchange, a name that may not be a queue. A queue may be named more than once. Allocates
+/// nothing when no exchange-to-exchange binding or alternate exchange is followed.
+pub fn route_graph_each<'a>(
+    start: &'a str,
+    keys: &[&str],
+    headers: Option<&FieldTable>,
+    exchange: impl Fn(&str) -> Option<(&'a Router, Option<&'a str>)>,
+    mut queue: impl FnMut(&str, bool),
+) {
+    // Exchanges reached other than `start`: a chain is short, and a lone exchange needs none.
+    let mut seen: Vec<&'a str> = Vec::new();
+    let mut todo: Vec<&'a str> = Vec::new();
+    let mut next = Some(start);
+    let mut first = true;
+    while let Some(name) = next.take().or_else(|| todo.pop()) {
+        if !std::mem::take(&mut first) {
+            if name == start || seen.contains(&name) {
+                continue;
+            }
+            seen.push(name);
         }
         if name.is_empty() {
-            queues.extend(
-                keys.iter()
-                    .filter(|k| queue_exists(k))
-                    .map(|k| (*k).to_owned()),
-            );
+            keys.iter().for_each(|k| queue(k, false));
             continue;
         }
         let Some((router, alternate)) = exchange(name) else {
             continue;
         };
-        found.clear();
+        let mut matched = false;
         for k in keys {
-            router.route(k, headers, &mut found);
+            router.for_each_match(k, headers, |dest| {
+                matched = true;
+                match dest {
+                    Destination::Queue(q) => queue(q, true),
+                    Destination::Exchange(x) => todo.push(&**x),
+                }
+            });
         }
-        if found.is_empty() {
+        if !matched {
             if let Some(alt) = alternate {
                 todo.push(alt);
             }
         }
-        for dest in &found {
-            match dest {
-                Destination::Queue(q) => {
-                    queues.insert(q.clone());
-                }
-                Destination::Exchange(x) => todo.push(x),
-            }
-        }
     }
-    queues
 }
 
 #[cfg(test)]
@@ -424,7 +494,7 @@ mod tests {
         r.route(key, None, &mut out);
         out.into_iter()
             .map(|d| match d {
-                Destination::Queue(n) | Destination::Exchange(n) => n.clone(),
+                Destination::Queue(n) | Destination::Exchange(n) => n.to_string(),
             })
             .collect()
     }

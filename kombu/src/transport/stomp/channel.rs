@@ -356,11 +356,11 @@ impl StompChannel {
         let delivery = Delivery {
             delivery_tag,
             redelivered: frame.header("redelivered") == Some("true"),
-            exchange,
-            routing_key,
-            consumer_tag: tag.to_owned(),
-            properties: properties_of(&frame),
-            body: frame.body,
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            consumer_tag: tag.into(),
+            properties: properties_of(&frame).into(),
+            body: frame.body.into(),
         };
         if record
             .sender
