@@ -362,13 +362,13 @@ fn channel_went_away(e: &lapin::Error) -> bool {
     )
 }
 
-fn to_delivery(d: lapin::message::Delivery, generation: u32, consumer_tag: &str) -> Delivery {
+fn to_delivery(d: lapin::message::Delivery, generation: u32, consumer_tag: Arc<str>) -> Delivery {
     Delivery {
         delivery_tag: (u64::from(generation) << TAG_BITS) | (d.delivery_tag & TAG_MASK),
         redelivered: d.redelivered,
         exchange: d.exchange.as_str().into(),
         routing_key: d.routing_key.as_str().into(),
-        consumer_tag: consumer_tag.into(),
+        consumer_tag,
         properties: from_properties(&d.properties).into(),
         body: d.data.into(),
     }
@@ -384,11 +384,13 @@ async fn forward(
     sender: DeliverySender,
     tracked: Option<Receiving>,
 ) {
+    // Shared by every delivery of this consumer (a reference count, not a copy each).
+    let shared_tag: Arc<str> = Arc::from(tag.as_str());
     loop {
         let next = std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)).await;
         match next {
             Some(Ok(delivery)) => {
-                let delivery = to_delivery(delivery, generation, &tag);
+                let delivery = to_delivery(delivery, generation, Arc::clone(&shared_tag));
                 if let Some(receiving) = &tracked {
                     receiving.delivered(delivery.delivery_tag);
                 }
@@ -878,7 +880,7 @@ impl TransportChannel for AmqpChannel {
                 |ch| async move { ch.basic_get(queue.into(), BasicGetOptions { no_ack }).await },
             )
             .await?;
-        let delivery = got.map(|m| to_delivery(m.delivery, slot.generation, ""));
+        let delivery = got.map(|m| to_delivery(m.delivery, slot.generation, Arc::from("")));
         if let (Some(d), Some(receiving)) = (&delivery, &receiving) {
             receiving.delivered(d.delivery_tag);
         }
