@@ -256,9 +256,7 @@ impl Router {
             ExchangeKind::Topic => RouterKind::Topic(TopicNode::default()),
             ExchangeKind::Headers => RouterKind::Headers,
             // Plugin types route as direct here; the in-memory broker has no plugins.
-            ExchangeKind::Direct | ExchangeKind::Custom(_) => {
-                RouterKind::Direct(HashMap::new())
-            }
+            ExchangeKind::Direct | ExchangeKind::Custom(_) => RouterKind::Direct(HashMap::new()),
         };
         Router {
             kind,
