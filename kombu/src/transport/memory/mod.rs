@@ -21,8 +21,7 @@ use self::broker::{Broker, ChanId, ConnId};
 use self::router::Destination;
 use super::{
     BindOp, BindingKind, BindingRef, Confirmation, ConsumeOptions, Delivery, DeliverySender,
-    OutgoingMessage,
-    PendingConfirm, PublishFlags, QueueDeclared, Transport, TransportChannel,
+    OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared, Transport, TransportChannel,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::{Exchange, Queue};

@@ -8,12 +8,11 @@
 //! implements `all`, `any`, `all-with-x` and `any-with-x`, with value comparison as RabbitMQ's
 //! (numbers by value whatever their width, a `void` binding value matching any header value).
 //! What this module does not own: exchange-to-exchange chains and alternate exchanges, which
-//! the broker resolves by calling [`Router::route`] per exchange.
+//! [`route_graph`] resolves by calling [`Router::for_each_match`] per exchange.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::fxhash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::field::{FieldTable, FieldValue};
 use crate::ExchangeKind;
 
@@ -257,14 +256,12 @@ impl Router {
             ExchangeKind::Topic => RouterKind::Topic(TopicNode::default()),
             ExchangeKind::Headers => RouterKind::Headers,
             // Plugin types route as direct here; the in-memory broker has no plugins.
-            ExchangeKind::Direct | ExchangeKind::Custom(_) => {
-                RouterKind::Direct(HashMap::default())
-            }
+            ExchangeKind::Direct | ExchangeKind::Custom(_) => RouterKind::Direct(HashMap::new()),
         };
         Router {
             kind,
-            bindings: HashMap::default(),
-            direct_pairs: HashMap::default(),
+            bindings: HashMap::new(),
+            direct_pairs: HashMap::new(),
         }
     }
 
