@@ -13,22 +13,10 @@ use crate::value::Value;
 
 const MARKER: &[u8] = b"\"__type__\"";
 
-/// Whether a JSON body may contain a type wrapper (cheap scan; false positives are fine): jumps
-/// from one `_` to the next (a vectorized byte search) instead of comparing at every offset.
+/// Whether a JSON body may contain a type wrapper (false positives are fine), by a
+/// vectorized substring search (`memchr`), which costs a fraction of the JSON parse.
 pub(super) fn has_type_wrapper(body: &[u8]) -> bool {
-    // The marker's first underscore sits one byte after its opening quote.
-    let mut from = 1;
-    while let Some(at) = body
-        .get(from..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'_'))
-    {
-        let start = from + at - 1;
-        if body.get(start..start + MARKER.len()) == Some(MARKER) {
-            return true;
-        }
-        from += at + 1;
-    }
-    false
+    memchr::memmem::find(body, MARKER).is_some()
 }
 
 pub(super) fn decode(body: &[u8]) -> Result<Value> {
