@@ -187,6 +187,7 @@ mod duration;
 pub(crate) mod entity;
 mod error;
 mod field;
+mod fxhash;
 mod message;
 mod outgoing;
 mod producer;

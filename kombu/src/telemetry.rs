@@ -312,10 +312,11 @@ mod keys {
     //! recorder itself is asked each time, so a local recorder (tests) sees every value.
 
     use std::cell::RefCell;
-    use std::collections::HashMap;
     use std::rc::Rc;
 
     use metrics::{Key, Label, Level, Metadata};
+
+    use crate::fxhash::FxHashMap;
 
     use super::SYSTEM;
 
@@ -346,7 +347,7 @@ mod keys {
     #[derive(Default)]
     struct Cache {
         scratch: String,
-        keys: HashMap<String, Rc<Vec<Key>>>,
+        keys: FxHashMap<String, Rc<Vec<Key>>>,
     }
 
     thread_local! {

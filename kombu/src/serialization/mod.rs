@@ -21,7 +21,6 @@ mod pickle;
 mod yaml;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -29,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fxhash::FxHashMap;
 use crate::sync;
 use crate::value::Value;
 
@@ -124,8 +124,8 @@ struct Entry {
 #[derive(Clone)]
 pub struct Registry {
     entries: Vec<Entry>,
-    by_name: HashMap<String, usize>,
-    by_type: HashMap<String, usize>,
+    by_name: FxHashMap<String, usize>,
+    by_type: FxHashMap<String, usize>,
     default: String,
 }
 
@@ -151,8 +151,8 @@ impl Registry {
     pub fn new() -> Self {
         let mut r = Registry {
             entries: Vec::new(),
-            by_name: HashMap::new(),
-            by_type: HashMap::new(),
+            by_name: FxHashMap::default(),
+            by_type: FxHashMap::default(),
             default: "json".to_owned(),
         };
         r.insert("json", JSON, "utf-8", Codec::Json);

@@ -7,7 +7,7 @@
 //! out as one `multiple = true` ack, which never covers a message still being handled (or one
 //! rejected later). Batching (`AckBatching`) holds acks back to make such runs longer.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -234,12 +234,19 @@ fn coalesce(batch: &BatchState, acked: &mut Vec<u64>, frames: &mut Vec<Settle>) 
         return;
     }
     let covered = if acked.len() > 1 && batch.coalescing_is_exact() {
-        let set: HashSet<u64> = acked.iter().copied().collect();
-        lock(&batch.outstanding)
-            .iter()
-            .take_while(|tag| set.contains(tag))
-            .last()
-            .copied()
+        // Both in order: one walk finds the run at the bottom of `outstanding` that is acked.
+        let mut sorted = acked.clone();
+        sorted.sort_unstable();
+        let mut acks = sorted.iter().copied().peekable();
+        let mut highest = None;
+        for &tag in lock(&batch.outstanding).iter() {
+            while acks.next_if(|&a| a < tag).is_some() {}
+            if acks.next_if_eq(&tag).is_none() {
+                break;
+            }
+            highest = Some(tag);
+        }
+        highest
     } else {
         None
     };

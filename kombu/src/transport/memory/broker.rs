@@ -13,7 +13,6 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::fxhash::FxHashMap;
 use super::queue::{ConsumerState, Content, QueueState, Stored};
 use super::refusal::{
     access_refused, amqp_type_name, channel_closed, check_arguments, check_flag, locked, not_found,
@@ -22,6 +21,7 @@ use super::refusal::{
 use super::router::{BindingEntry, Destination, Router};
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
+use crate::fxhash::FxHashMap;
 use crate::properties::Properties;
 use crate::transport::naming::random_suffix;
 use crate::transport::{

@@ -6,7 +6,6 @@
 //! against a real RabbitMQ); the broker's semantics are in `broker.rs`.
 
 mod broker;
-mod fxhash;
 mod queue;
 mod refusal;
 pub mod router;

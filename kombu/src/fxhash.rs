@@ -1,22 +1,24 @@
-//! A fast hasher for the in-memory broker's maps of queues, exchanges and channels (Firefox's
-//! and rustc's "Fx" hash): a rotate, a xor and a multiply per word. The router keeps std's
-//! hasher: on the topic trie's short words Fx measured slower (bench `memory`, `topic/*`). Its keys are names and ids the application chose, in
-//! process, so there is no untrusted input to defend against, which is what std's SipHash
-//! pays for; here it would be a fifth of a publish.
+//! A fast hasher for maps looked up once or more per message (Firefox's and rustc's "Fx"
+//! hash): a rotate, a xor and a multiply per word. Used for the in-memory broker's queues,
+//! exchanges and channels, the serializer registry's content types and the metric keys. Their
+//! keys are names the application chose, in process, so there is no untrusted input to defend
+//! against, which is what std's SipHash pays for; in the broker it was a fifth of a publish.
+//! The memory router keeps std's hasher: on the topic trie's short words Fx measured slower
+//! (bench `memory`, `topic/*`).
 
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// [`FxHasher`] as a `HashMap`/`HashSet` build hasher.
-pub(super) type FxBuild = BuildHasherDefault<FxHasher>;
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
 /// A `HashMap` hashed with [`FxHasher`].
-pub(super) type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+pub(crate) type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 /// The Fx hash state.
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct FxHasher {
+pub(crate) struct FxHasher {
     hash: u64,
 }
 
