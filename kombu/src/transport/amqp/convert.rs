@@ -45,7 +45,10 @@ pub(super) fn check_table(what: &str, table: &FieldTable) -> Result<(), Error> {
         }
     }
     for (k, v) in table {
-        check_short(&format!("a key of {what}"), k)?;
+        // The error's wording is built only when a key is too long (this runs per publish).
+        if k.len() > MAX_SHORT {
+            check_short(&format!("a key of {what}"), k)?;
+        }
         value(what, v)?;
     }
     Ok(())
@@ -64,7 +67,7 @@ pub(super) fn check_properties(p: &Properties) -> Result<(), Error> {
         ("app_id", &p.app_id),
         ("cluster_id", &p.cluster_id),
     ] {
-        if let Some(v) = v {
+        if let Some(v) = v.as_deref().filter(|v| v.len() > MAX_SHORT) {
             check_short(&format!("the property {name}"), v)?;
         }
     }
