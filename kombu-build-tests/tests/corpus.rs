@@ -595,3 +595,85 @@ async fn queues_named_2fa_codes_self_and_orders_beside_orders_carry_messages() {
     assert_eq!(seen, ["2fa 123456", "Orders 1", "orders 2", "self 2"]);
     conn.close().await.unwrap();
 }
+
+/// Generated structs deserialize through kombu's shared visitor rather than serde's derive
+/// (a fraction of the code to compile); what they accept and refuse, and the wording of the
+/// refusal, are serde's derive's.
+#[test]
+fn generated_structs_decode_as_serde_derive_would() {
+    // A serde-derived twin of `fields::Inner` and of a message with an optional field.
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Twin {
+        n: u8,
+    }
+    fn same(json: &str) {
+        let ours = serde_json::from_str::<fields::Inner>(json).map(|i| i.n);
+        let derived = serde_json::from_str::<Twin>(json).map(|t| t.n);
+        match (ours, derived) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{json}"),
+            (Err(a), Err(b)) => assert_eq!(
+                a.to_string().replace("struct Inner", "struct Twin"),
+                b.to_string(),
+                "{json}"
+            ),
+            (a, b) => panic!("{json}: generated {a:?}, derived {b:?}"),
+        }
+    }
+    for json in [
+        r#"{"n": 7}"#,
+        r#"{"other": [1, {"x": null}], "n": 7, "more": "x"}"#,
+        r#"{}"#,
+        r#"{"n": 1, "n": 2}"#,
+        r#"{"n": 300}"#,
+        r#"{"n": "7"}"#,
+        r#"[7]"#,
+        r#"[]"#,
+        r#"7"#,
+        r#"null"#,
+    ] {
+        same(json);
+    }
+    // More than 12 fields (the partial struct is grouped), an optional field left out, every
+    // field type, and the error for a required one left out.
+    let mut all = serde_json::to_value(fields::All {
+        string: "s".to_owned(),
+        bool: false,
+        i8: 0,
+        i16: 0,
+        i32: 0,
+        i64: 0,
+        u8: 0,
+        u16: 0,
+        u32: 0,
+        u64: u64::MAX,
+        f32: 0.0,
+        f64: 0.0,
+        bytes: vec![],
+        timestamp: String::new(),
+        uuid: String::new(),
+        json: serde_json::Value::Null,
+        optional: None,
+        list: vec![],
+        map: BTreeMap::new(),
+        message: fields::Inner { n: 3 },
+        optional_message: Some(fields::Inner { n: 4 }),
+        list_message: vec![],
+        map_message: BTreeMap::new(),
+        external: kombu_build_tests::corpus::External { id: 1 },
+        optional_external: None,
+        nested: vec![],
+        deep: BTreeMap::new(),
+    })
+    .unwrap();
+    assert!(all.get("optional").is_none(), "None is left out");
+    let back: fields::All = serde_json::from_value(all.clone()).unwrap();
+    assert_eq!(back.u64, u64::MAX);
+    assert_eq!(back.optional_message, Some(fields::Inner { n: 4 }));
+    all.as_object_mut().unwrap().remove("deep");
+    assert_eq!(
+        serde_json::from_value::<fields::All>(all)
+            .unwrap_err()
+            .to_string(),
+        "missing field `deep`"
+    );
+}

@@ -74,7 +74,7 @@ fn config_filters_and_extras() {
     assert!(!code.contains("MediaWorkerHandler"));
     assert!(code.contains("Eq"));
     assert!(!code.contains("pub struct Image"));
-    assert!(code.contains("message: &crate::images::Image"));
+    assert!(code.contains("message: &'a crate::images::Image"));
     let err = Config::new().producers(["nope"]).generate(&t).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -71,7 +71,7 @@ fn generating_a_large_module_holds_little_more_than_its_text() {
         code.len(),
         peak as f64 / code.len() as f64
     );
-    assert!(code.contains("pub async fn send1499("));
+    assert!(code.contains("pub fn send1499<"));
     assert!(
         peak < 8 * code.len(),
         "generating {} bytes of Rust took {peak} bytes at its peak",

@@ -194,6 +194,7 @@ mod producer;
 mod properties;
 #[cfg(feature = "python-types")]
 pub mod python_types;
+mod record;
 pub mod serialization;
 mod session;
 mod shutdown;
@@ -204,6 +205,7 @@ pub mod telemetry;
 #[cfg(feature = "topology")]
 pub mod topology;
 pub mod transport;
+mod typed;
 mod url;
 mod value;
 mod worker;
@@ -220,6 +222,7 @@ pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use shutdown::Shutdown;
 pub use simple::SimpleQueue;
 pub use transport::QueueDeclared;
+pub use typed::{Dispatch, TypedConsumer};
 pub use worker::RunOptions;
 
 pub use entity::{Binding, Exchange, ExchangeKind, Overflow, Queue, QueueType};

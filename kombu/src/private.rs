@@ -4,6 +4,11 @@
 pub use serde;
 pub use serde_json;
 
+/// Deserializing generated message structs (see [`crate::record`]).
+pub mod record {
+    pub use crate::record::{deserialize, required, Record, Source};
+}
+
 use crate::dispatch::{self, Disposition, FailurePolicy};
 use crate::{Error, Message};
 
@@ -65,4 +70,22 @@ pub async fn run(
     handle: impl AsyncFn(&Message, Option<&str>) -> Disposition,
 ) -> crate::Result<()> {
     crate::worker::run(consumer, options, handle).await
+}
+
+/// The generated `declare_all`: every exchange (with its exchange-to-exchange bindings), then
+/// every queue (with its bindings), on `channel`; one clear refusal on a transport that cannot
+/// declare.
+pub async fn declare_all(
+    channel: &crate::Channel,
+    what: &str,
+    (exchanges, queues): (Vec<crate::Exchange>, Vec<crate::Queue>),
+) -> crate::Result<()> {
+    channel.require_declare(what)?;
+    for exchange in &exchanges {
+        channel.declare_exchange(exchange).await?;
+    }
+    for queue in &queues {
+        channel.declare_queue(queue).await?;
+    }
+    Ok(())
 }

@@ -75,6 +75,7 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
     let stem = &c.ident;
     let trait_id = ident(&format!("{stem}Handler"))?;
     let struct_id = ident(&format!("{stem}Consumer"))?;
+    let dispatch_id = ident(&format!("{stem}Dispatch"))?;
     let name = &c.name;
     let prefetch = c.prefetch;
     let concurrency = usize::from(c.concurrency.max(1));
@@ -95,7 +96,7 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
     // Queues that carry the same message share its handler methods.
     let mut declared: HashMap<&str, proc_macro2::Ident> = HashMap::new();
     for q in &c.queues {
-        queue_fns.push(queue(&q.queue)?);
+        queue_fns.push(cx.refs.queue_or_inline(&q.queue)?);
         let queue = &q.queue.name;
         let ty = message_type(&q.message)?;
         let mut variant_arms = Vec::new();
@@ -113,59 +114,86 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
                 sigs.push(sig);
             }
             match &h.variant {
-                None => variant_arms.push(quote! {
-                    ::core::result::Result::Ok(message) => ::core::result::Result::Ok(handler.#hid(#args delivery).await),
-                }),
+                None => variant_arms.push((None, quote! { handler.#hid(#args delivery).await })),
                 Some((v, fields)) => {
                     let v = ident(v)?;
                     let pattern = if fields.is_empty() {
                         quote! { #ty::#v }
                     } else {
-                        let names = field_names(fields, &format!("message `{}`", q.message), HANDLER_PARAMS)?;
+                        let names = field_names(
+                            fields,
+                            &format!("message `{}`", q.message),
+                            HANDLER_PARAMS,
+                        )?;
                         let fields = field_pattern(&names);
                         quote! { #ty::#v { #fields } }
                     };
-                    variant_arms.push(quote! {
-                        ::core::result::Result::Ok(#pattern) => ::core::result::Result::Ok(handler.#hid(#args delivery).await),
-                    });
+                    variant_arms
+                        .push((Some(pattern), quote! { handler.#hid(#args delivery).await }));
                 }
             }
         }
-        arms.push(quote! {
-            ::core::option::Option::Some(#queue) => match delivery.decode::<#ty>() {
-                #(#variant_arms)*
-                ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+        // A whole message is one arm; an enum's variants are matched once decoded (the
+        // decode error, or a tag no variant has, goes back to the caller's failure policy).
+        let arm = match variant_arms.as_slice() {
+            [(None, call)] => quote! {
+                ::core::option::Option::Some(#queue) => {
+                    let message = delivery.decode::<#ty>()?;
+                    #call
+                }
             },
-        });
+            _ => {
+                let arms = variant_arms.iter().map(|(pattern, call)| match pattern {
+                    Some(p) => quote! { #p => #call, },
+                    None => quote! { message => #call, },
+                });
+                quote! {
+                    ::core::option::Option::Some(#queue) => match delivery.decode::<#ty>()? {
+                        #(#arms)*
+                    },
+                }
+            }
+        };
+        arms.push(arm);
     }
-    let (policy, hook_sig, on_error) = match c.on_failure {
-        OnFailure::DeadLetter => (quote! { DeadLetter }, TokenStream::new(), None),
-        OnFailure::Requeue => (quote! { Requeue }, TokenStream::new(), None),
-        OnFailure::Hook => (
-            quote! { Hook },
+    let policy = match c.on_failure {
+        OnFailure::DeadLetter => quote! { DeadLetter },
+        OnFailure::Requeue => quote! { Requeue },
+        OnFailure::Hook => quote! { Hook },
+    };
+    let (hook_sig, hook_impl) = if c.on_failure == OnFailure::Hook {
+        (
             quote! {
                 /// Decides what happens to a message that could not be decoded, has an unknown
                 /// tag, or arrived on a queue this consumer does not handle.
                 fn on_failure(&self, error: ::kombu::Error, delivery: &::kombu::Message)
                     -> impl ::core::future::Future<Output = ::kombu::Disposition> + ::core::marker::Send;
             },
-            Some(quote! { handler.on_failure(error, delivery).await }),
-        ),
-    };
-    let failure = match on_error {
-        Some(hook) => quote! {
-            let _ = ::kombu::__private::failed(Self::NAME, queue, ::kombu::FailurePolicy::#policy, delivery, &error);
-            #hook
-        },
-        None => quote! {
-            ::kombu::__private::failed(Self::NAME, queue, ::kombu::FailurePolicy::#policy, delivery, &error)
-        },
-    };
-    let accept = if c.accept.is_empty() {
-        TokenStream::new()
+            quote! {
+                fn on_failure(handler: &#handler_ty, error: ::kombu::Error, delivery: &::kombu::Message)
+                    -> impl ::core::future::Future<Output = ::kombu::Disposition> + ::core::marker::Send {
+                    handler.on_failure(error, delivery)
+                }
+            },
+        )
     } else {
-        let names = &c.accept;
-        quote! { .accept(::kombu::serialization::Accept::new([#(#names),*])) }
+        (TokenStream::new(), TokenStream::new())
+    };
+    let accept = &c.accept;
+    let unknown = quote! { ::kombu::__private::unknown_queue(#name, delivery) };
+    let dispatch_body = if arms.is_empty() {
+        // (A derive with errors: no queue was understood.)
+        quote! {
+            let _ = (handler, queue);
+            ::core::result::Result::Err(#unknown)
+        }
+    } else {
+        quote! {
+            ::core::result::Result::Ok(match queue {
+                #(#arms)*
+                _ => return ::core::result::Result::Err(#unknown),
+            })
+        }
     };
     let trait_doc = doc_with(
         format!("What consumer `{name}` does with each message; one method per message type or variant."),
@@ -174,6 +202,9 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
     let struct_doc = doc_with(
         format!("Consumer `{name}`: consumes its queues and dispatches each message to a [`{stem}Handler`] method."),
         c.description.as_deref(),
+    );
+    let dispatch_doc = format!(
+        " How consumer `{name}` decodes a delivery and picks the [`{stem}Handler`] method (what [`{stem}Consumer`] runs)."
     );
     Ok(quote! {
         #trait_doc
@@ -185,125 +216,30 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
 
         #struct_doc
         #[allow(dead_code, unreachable_pub)]
-        pub struct #struct_id<#handler_ty> {
-            consumer: ::kombu::Consumer,
-            handler: #handler_ty,
-            concurrency: usize,
-        }
+        pub type #struct_id<#handler_ty> = ::kombu::TypedConsumer<#dispatch_id, #handler_ty>;
 
-        // The handler need not be `Debug`; it is left out.
-        #[automatically_derived]
-        impl<#handler_ty> ::core::fmt::Debug for #struct_id<#handler_ty> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(::core::stringify!(#struct_id))
-                    .field("consumer", &self.consumer)
-                    .field("concurrency", &self.concurrency)
-                    .finish_non_exhaustive()
-            }
-        }
-
+        #[doc = #dispatch_doc]
         #[allow(dead_code, unreachable_pub)]
-        impl<#handler_ty: #trait_id> #struct_id<#handler_ty> {
-            /// The consumer's name in the topology.
-            pub const NAME: &'static str = #name;
-            /// The prefetch count it consumes with.
-            pub const PREFETCH: u16 = #prefetch;
-            /// How many handlers [`run`](Self::run) runs at once, unless
-            /// [`concurrency`](Self::concurrency) says otherwise.
-            pub const CONCURRENCY: usize = #concurrency;
-            /// The queues whose messages are handled one at a time, in order.
-            pub const ORDERED: &'static [&'static str] = &[#(#ordered),*];
+        #[derive(Debug)]
+        pub enum #dispatch_id {}
 
-            /// Declares the queues (with their exchanges and bindings), sets the prefetch and
-            /// starts consuming.
-            pub async fn start(channel: &::kombu::Channel, handler: #handler_ty) -> ::kombu::Result<Self> {
-                let mut consumer = ::kombu::Consumer::new(channel, [#(#queue_fns),*])
-                    .prefetch_count(#prefetch)
-                    #accept;
-                consumer.consume().await?;
-                ::core::result::Result::Ok(Self { consumer, handler, concurrency: Self::CONCURRENCY })
+        impl<#handler_ty: #trait_id> ::kombu::Dispatch<#handler_ty> for #dispatch_id {
+            const NAME: &'static str = #name;
+            const PREFETCH: u16 = #prefetch;
+            const CONCURRENCY: usize = #concurrency;
+            const ORDERED: &'static [&'static str] = &[#(#ordered),*];
+            const ACCEPT: &'static [&'static str] = &[#(#accept),*];
+            const POLICY: ::kombu::FailurePolicy = ::kombu::FailurePolicy::#policy;
+
+            fn queues() -> ::std::vec::Vec<::kombu::Queue> {
+                ::std::vec![#(#queue_fns),*]
             }
 
-            /// Runs up to `n` handlers at once (at least 1). More than the prefetch never run.
-            pub fn concurrency(mut self, n: usize) -> Self {
-                self.concurrency = n.max(1);
-                self
+            async fn dispatch(handler: &#handler_ty, queue: ::core::option::Option<&str>, delivery: &::kombu::Message) -> ::kombu::Result<::kombu::Disposition> {
+                #dispatch_body
             }
 
-            /// The handler.
-            pub fn handler(&self) -> &#handler_ty {
-                &self.handler
-            }
-
-            /// The untyped consumer underneath (to cancel it, for example).
-            pub fn consumer(&mut self) -> &mut ::kombu::Consumer {
-                &mut self.consumer
-            }
-
-            /// Waits up to `timeout` for the next message, handles and settles it, and says
-            /// what was done with it.
-            pub async fn handle_next(&mut self, timeout: ::core::time::Duration) -> ::kombu::Result<::kombu::Disposition> {
-                let delivery = self.consumer.recv(timeout).await?;
-                ::core::result::Result::Ok(self.handle(&delivery).await)
-            }
-
-            /// How [`run`](Self::run) hands messages to the handler: the concurrency, the
-            /// ordered queues, the failure policy for a handler that panics.
-            pub fn run_options(&self) -> ::kombu::RunOptions {
-                ::kombu::RunOptions::new()
-                    .name(Self::NAME)
-                    .concurrency(self.concurrency)
-                    .on_panic(::kombu::FailurePolicy::#policy)
-                    #(.ordered(#ordered))*
-            }
-
-            /// Handles messages, up to the concurrency at once, each acked (or rejected) as
-            /// its handler finishes, until the consumer is cancelled or its channel or
-            /// connection closes; then returns `Ok`. A broker cancel is returned as an error
-            /// once the handlers in flight have finished.
-            pub async fn run(&mut self) -> ::kombu::Result<()> {
-                let options = self.run_options();
-                self.run_with(options).await
-            }
-
-            /// [`run`](Self::run) until `shutdown` is requested: then it stops taking messages,
-            /// lets the handlers in flight finish within the grace period, gives back what was
-            /// delivered but not started, and returns. Close the connection after it.
-            pub async fn run_until(&mut self, shutdown: &::kombu::Shutdown) -> ::kombu::Result<()> {
-                let options = self.run_options().shutdown(shutdown.clone());
-                self.run_with(options).await
-            }
-
-            /// [`run`](Self::run) with options of your own.
-            pub async fn run_with(&mut self, options: ::kombu::RunOptions) -> ::kombu::Result<()> {
-                let handler = &self.handler;
-                ::kombu::__private::run(&mut self.consumer, &options, async |delivery: &::kombu::Message, queue: ::core::option::Option<&str>| {
-                    Self::dispatch(handler, queue, delivery).await
-                })
-                .await
-            }
-
-            /// Decodes one delivery by its content type, dispatches it by queue (and tag) to
-            /// the handler, and settles it as the handler decided. A delivery that cannot be
-            /// handled follows the consumer's failure policy.
-            pub async fn handle(&self, delivery: &::kombu::Message) -> ::kombu::Disposition {
-                let queue = self.consumer.queue_of(delivery.consumer_tag());
-                let handling = Self::dispatch(&self.handler, queue.as_deref(), delivery);
-                let disposition = ::kombu::__private::process(Self::NAME, queue.as_deref(), delivery, handling).await;
-                ::kombu::__private::settle(Self::NAME, queue.as_deref(), delivery, disposition)
-            }
-
-            /// What the handler (or the failure policy) decides for a delivery from `queue`.
-            async fn dispatch(handler: &#handler_ty, queue: ::core::option::Option<&str>, delivery: &::kombu::Message) -> ::kombu::Disposition {
-                let outcome: ::core::result::Result<::kombu::Disposition, ::kombu::Error> = match queue {
-                    #(#arms)*
-                    _ => ::core::result::Result::Err(::kombu::__private::unknown_queue(Self::NAME, delivery)),
-                };
-                match outcome {
-                    ::core::result::Result::Ok(disposition) => disposition,
-                    ::core::result::Result::Err(error) => { #failure }
-                }
-            }
+            #hook_impl
         }
     })
 }

@@ -85,27 +85,97 @@ pub(super) fn exchange_base(x: &ExchangeDecl) -> R<TokenStream> {
             quote! { ::kombu::ExchangeKind::Custom(::std::string::String::from(#name)) }
         }
     };
-    let durable = x.durable;
-    let auto_delete = x.auto_delete;
-    let internal = x.internal;
+    // `Exchange::new` is durable, not auto-delete, not internal: only what differs is written.
+    let durable = (!x.durable).then(|| quote! { .durable(false) });
+    let auto_delete = x.auto_delete.then(|| quote! { .auto_delete(true) });
+    let internal = x.internal.then(|| quote! { .internal(true) });
     let args = arguments(&x.arguments)?;
     Ok(quote! {
-        ::kombu::Exchange::new(#name, #kind)
-            .durable(#durable)
-            .auto_delete(#auto_delete)
-            .internal(#internal)
-            #args
+        ::kombu::Exchange::new(#name, #kind) #durable #auto_delete #internal #args
     })
+}
+
+/// Where an expression is written: inside module `exchanges` or `queues`, or at the top of
+/// the generated module.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    Nested,
+    Top,
+}
+
+/// The exchange and queue functions a generated module has already written, by broker name,
+/// with what each returns: a binding, a producer or a consumer refers to them instead of
+/// writing the same declaration again.
+#[derive(Default)]
+pub(super) struct Refs {
+    exchanges: HashMap<String, (proc_macro2::Ident, ExchangeDecl)>,
+    queues: HashMap<String, (proc_macro2::Ident, QueueDecl)>,
+}
+
+impl Refs {
+    pub(super) fn add_exchange(&mut self, x: &ExchangeDecl, f: proc_macro2::Ident) {
+        self.exchanges.insert(x.name.clone(), (f, x.clone()));
+    }
+
+    pub(super) fn add_queue(&mut self, q: &QueueDecl, f: proc_macro2::Ident) {
+        self.queues.insert(q.name.clone(), (f, q.clone()));
+    }
+
+    /// A call of the module's function for exchange `x`, if it returns exactly `x`.
+    fn exchange(&self, x: &ExchangeDecl, place: Place) -> Option<TokenStream> {
+        let (f, known) = self.exchanges.get(&x.name)?;
+        let same = known.kind == x.kind
+            && known.durable == x.durable
+            && known.auto_delete == x.auto_delete
+            && known.internal == x.internal
+            && known.arguments == x.arguments
+            && known.bindings == x.bindings;
+        same.then(|| match place {
+            Place::Nested => quote! { super::exchanges::#f() },
+            Place::Top => quote! { exchanges::#f() },
+        })
+    }
+
+    /// A call of the module's function for queue `q`, if it returns exactly `q`.
+    pub(super) fn queue(&self, q: &QueueDecl) -> Option<TokenStream> {
+        let (f, known) = self.queues.get(&q.name)?;
+        let same = known.durable == q.durable
+            && known.exclusive == q.exclusive
+            && known.auto_delete == q.auto_delete
+            && known.arguments == q.arguments
+            && known.bindings == q.bindings;
+        same.then(|| quote! { queues::#f() })
+    }
+
+    /// Exchange `x`'s declaration: a call of the module's function when there is one.
+    pub(super) fn exchange_or_inline(&self, x: &ExchangeDecl, place: Place) -> R<TokenStream> {
+        match self.exchange(x, place) {
+            Some(call) => Ok(call),
+            None => exchange(x, self, place),
+        }
+    }
+
+    /// Queue `q`'s declaration: a call of the module's function when there is one.
+    pub(super) fn queue_or_inline(&self, q: &QueueDecl) -> R<TokenStream> {
+        match self.queue(q) {
+            Some(call) => Ok(call),
+            None => queue(q, self, Place::Top),
+        }
+    }
 }
 
 /// An exchange's declaration: its settings, then its exchange-to-exchange bindings (each
 /// source declared without its own bindings, so cycles stay finite).
-pub(super) fn exchange(x: &ExchangeDecl) -> R<TokenStream> {
+pub(super) fn exchange(x: &ExchangeDecl, refs: &Refs, place: Place) -> R<TokenStream> {
     let base = exchange_base(x)?;
     if x.bindings.is_empty() {
         return Ok(base);
     }
-    let bindings = x.bindings.iter().map(binding).collect::<R<Vec<_>>>()?;
+    let bindings = x
+        .bindings
+        .iter()
+        .map(|b| binding(b, refs, place))
+        .collect::<R<Vec<_>>>()?;
     Ok(quote! {
         {
             let mut exchange = #base;
@@ -115,9 +185,14 @@ pub(super) fn exchange(x: &ExchangeDecl) -> R<TokenStream> {
     })
 }
 
-pub(super) fn binding(b: &BindingDecl) -> R<TokenStream> {
+pub(super) fn binding(b: &BindingDecl, refs: &Refs, place: Place) -> R<TokenStream> {
     let key = &b.routing_key;
-    let source = exchange_base(&b.source)?;
+    // The source is declared without its own bindings (so that cycles stay finite): the
+    // module's function is used only when the exchange has none.
+    let source = match refs.exchange(&b.source, place) {
+        Some(call) if b.source.bindings.is_empty() => call,
+        _ => exchange_base(&b.source)?,
+    };
     let args = arguments(&b.arguments)?;
     Ok(quote! { ::kombu::Binding::new(#source, #key) #args })
 }
@@ -126,6 +201,7 @@ pub(super) fn binding(b: &BindingDecl) -> R<TokenStream> {
 pub(super) fn exchange_item(
     x: &ExchangeDecl,
     scope: &mut Scope,
+    refs: &Refs,
 ) -> R<(TokenStream, proc_macro2::Ident)> {
     let name = &x.name;
     let f = scope.claim(&x.ident, Owner::entity("exchange", name))?;
@@ -133,7 +209,7 @@ pub(super) fn exchange_item(
         &x.ident,
         Owner::part_of(Some("the constant"), "exchange", name),
     )?;
-    let body = exchange(x)?;
+    let body = exchange(x, refs, Place::Nested)?;
     let doc = doc_with(
         format!("Exchange `{name}` ({}).", x.kind),
         x.description.as_deref(),
@@ -152,32 +228,36 @@ pub(super) fn exchange_item(
 
 /// A queue's declaration: its flags, its arguments and its bindings. Settings such as a TTL
 /// arrive as the arguments the broker receives, so nothing here knows them by name.
-pub(super) fn queue(q: &QueueDecl) -> R<TokenStream> {
+pub(super) fn queue(q: &QueueDecl, refs: &Refs, place: Place) -> R<TokenStream> {
     let name = &q.name;
-    let durable = q.durable;
-    let exclusive = q.exclusive;
-    let auto_delete = q.auto_delete;
+    // `Queue::new` is durable, not exclusive, not auto-delete: only what differs is written.
+    let durable = (!q.durable).then(|| quote! { .durable(false) });
+    let exclusive = q.exclusive.then(|| quote! { .exclusive(true) });
+    let auto_delete = q.auto_delete.then(|| quote! { .auto_delete(true) });
     let args = arguments(&q.arguments)?;
-    let bindings = q.bindings.iter().map(binding).collect::<R<Vec<_>>>()?;
+    let bindings = q
+        .bindings
+        .iter()
+        .map(|b| binding(b, refs, place))
+        .collect::<R<Vec<_>>>()?;
     Ok(quote! {
-        ::kombu::Queue::new(#name)
-            .durable(#durable)
-            .exclusive(#exclusive)
-            .auto_delete(#auto_delete)
-            #args
-            #(.binding(#bindings))*
+        ::kombu::Queue::new(#name) #durable #exclusive #auto_delete #args #(.binding(#bindings))*
     })
 }
 
 /// One queue's constant and function in module `queues`, and the function's name.
-pub(super) fn queue_item(q: &QueueDecl, scope: &mut Scope) -> R<(TokenStream, proc_macro2::Ident)> {
+pub(super) fn queue_item(
+    q: &QueueDecl,
+    scope: &mut Scope,
+    refs: &Refs,
+) -> R<(TokenStream, proc_macro2::Ident)> {
     let name = &q.name;
     let f = scope.claim(&q.ident, Owner::entity("queue", name))?;
     let konst = scope.claim_const(
         &q.ident,
         Owner::part_of(Some("the constant"), "queue", name),
     )?;
-    let body = queue(q)?;
+    let body = queue(q, refs, Place::Nested)?;
     let doc = doc_with(format!("Queue `{name}`."), q.description.as_deref());
     let const_doc = format!(" The name of queue `{name}`.");
     let item = quote! {
@@ -195,10 +275,7 @@ pub(super) fn declare_all(xs: &[proc_macro2::Ident], qs: &[proc_macro2::Ident]) 
         /// exchanges first (with their exchange-to-exchange bindings), then the queues.
         #[allow(dead_code, unreachable_pub)]
         pub async fn declare_all(channel: &::kombu::Channel) -> ::kombu::Result<()> {
-            ::kombu::__private::require_declare(channel, "the topology")?;
-            #(channel.declare_exchange(&exchanges::#xs()).await?;)*
-            #(channel.declare_queue(&queues::#qs()).await?;)*
-            ::core::result::Result::Ok(())
+            ::kombu::__private::declare_all(channel, "the topology", declarations()).await
         }
 
         /// Every exchange and every queue of this topology, as declarations, in file order

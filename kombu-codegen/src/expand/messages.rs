@@ -11,6 +11,8 @@ pub(super) struct Context {
     /// fields that hold the value itself: a message or an optional one), each with the number
     /// of its cycle (its strongly connected component).
     cyclic: HashMap<String, usize>,
+    /// The exchange and queue functions written so far.
+    pub(super) refs: Refs,
 }
 
 impl Context {
@@ -49,7 +51,10 @@ impl Context {
             .filter(|(_, &i)| size[components[i]] > 1 || edges[i].contains(&i))
             .map(|(name, &i)| ((*name).to_owned(), components[i]))
             .collect();
-        Context { cyclic }
+        Context {
+            cyclic,
+            refs: Refs::default(),
+        }
     }
 
     /// Whether a field of message `owner` that holds message `target` itself needs a `Box`:
@@ -262,13 +267,12 @@ pub(super) fn fields(
         .zip(&names.fields)
         .map(|(f, id)| {
             let ty = field_type(&f.ty, Some(owner), cx)?;
-            let base = f
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("The `{}` field.", f.name));
-            let description = match primitive_note(&f.ty) {
-                Some(n) => Some(format!("{base}\n\n{n}")),
-                None => Some(base),
+            // A field without a description gets none (a `Field x.` line per field was most of
+            // a large topology's generated text); the type allows `missing_docs`.
+            let description = match (f.description.as_deref(), primitive_note(&f.ty)) {
+                (Some(d), Some(n)) => Some(format!("{d}\n\n{n}")),
+                (Some(d), None) => Some(d.to_owned()),
+                (None, n) => n.map(str::to_owned),
             };
             let doc = doc(description.as_deref());
             let wire = &f.name;
@@ -283,20 +287,109 @@ pub(super) fn fields(
         .collect()
 }
 
-pub(super) fn derives(extra: &[String]) -> R<TokenStream> {
+/// A struct's `Deserialize`, through kombu's shared visitor (`kombu::__private::record`):
+/// its wire names, one slot per field, a `match` from field index to slot, and the step that
+/// builds it. Accepts what serde's derive would (see that module); a fraction of the code.
+fn record(
+    id: &proc_macro2::Ident,
+    list: &[Field],
+    names: &FieldNames,
+    owner: &str,
+    cx: &Context,
+) -> R<TokenStream> {
+    let wire: Vec<&String> = list.iter().map(|f| &f.name).collect();
+    let types = list
+        .iter()
+        .map(|f| field_type(&f.ty, Some(owner), cx))
+        .collect::<R<Vec<_>>>()?;
+    // `Default` exists for tuples of up to 12: more fields are grouped in tuples of 12.
+    let grouped = list.len() > 12;
+    let slots: Vec<TokenStream> = (0..list.len())
+        .map(|i| {
+            if grouped {
+                let (outer, inner) = (syn::Index::from(i / 12), syn::Index::from(i % 12));
+                quote! { #outer.#inner }
+            } else {
+                let i = syn::Index::from(i);
+                quote! { #i }
+            }
+        })
+        .collect();
+    let options: Vec<TokenStream> = types
+        .iter()
+        .map(|t| quote! { ::core::option::Option<#t> })
+        .collect();
+    let partial_ty = if grouped {
+        let groups = options.chunks(12).map(|c| quote! { (#(#c,)*) });
+        quote! { (#(#groups,)*) }
+    } else {
+        quote! { (#(#options,)*) }
+    };
+    let reads = slots
+        .iter()
+        .zip(&wire)
+        .enumerate()
+        .map(|(i, (slot, name))| {
+            quote! { #i => source.put(&mut partial.#slot, #name), }
+        });
+    let builds = list
+        .iter()
+        .zip(&names.fields)
+        .zip(&slots)
+        .map(|((f, id), slot)| {
+            let name = &f.name;
+            if matches!(f.ty, FieldType::Optional(_)) {
+                quote! { #id: partial.#slot.unwrap_or_default(), }
+            } else {
+                quote! { #id: __record::required(partial.#slot, #name)?, }
+            }
+        });
+    let ident_str = id.to_string();
+    let name = ident_str.trim_start_matches("r#");
+    Ok(quote! {
+        #[allow(clippy::unit_arg)]
+        impl<'de> ::kombu::__private::serde::Deserialize<'de> for #id {
+            fn deserialize<D: ::kombu::__private::serde::Deserializer<'de>>(d: D) -> ::core::result::Result<Self, D::Error> {
+                ::kombu::__private::record::deserialize(d)
+            }
+        }
+
+        impl<'de> ::kombu::__private::record::Record<'de> for #id {
+            const NAME: &'static str = #name;
+            const FIELDS: &'static [&'static str] = &[#(#wire),*];
+            type Partial = #partial_ty;
+            fn read<S: ::kombu::__private::record::Source<'de>>(partial: &mut Self::Partial, index: usize, source: S) -> ::core::result::Result<bool, S::Error> {
+                let _ = &partial;
+                match index {
+                    #(#reads)*
+                    _ => ::core::result::Result::Ok(false),
+                }
+            }
+            fn finish(partial: Self::Partial) -> ::core::result::Result<Self, &'static str> {
+                #[allow(unused_imports)]
+                use ::kombu::__private::record as __record;
+                let _ = &partial;
+                ::core::result::Result::Ok(Self { #(#builds)* })
+            }
+        }
+    })
+}
+
+pub(super) fn derives(extra: &[String], deserialize: bool) -> R<TokenStream> {
     let extra = extra
         .iter()
         .map(|d| {
             syn::parse_str::<syn::Path>(d).map_err(|e| Error::new(format!("derive `{d}`: {e}")))
         })
         .collect::<R<Vec<_>>>()?;
+    let deserialize = deserialize.then(|| quote! { , ::kombu::__private::serde::Deserialize });
     Ok(quote! {
         #[derive(
             ::core::fmt::Debug,
             ::core::clone::Clone,
             ::core::cmp::PartialEq,
-            ::kombu::__private::serde::Serialize,
-            ::kombu::__private::serde::Deserialize
+            ::kombu::__private::serde::Serialize
+            #deserialize
             #(, #extra)*
         )]
     })
@@ -308,24 +401,28 @@ pub(super) fn message(
     extra: &[String],
     cx: &Context,
 ) -> R<TokenStream> {
-    let derive = derives(extra)?;
     match &m.kind {
         MessageKind::External(_) => Ok(TokenStream::new()),
         MessageKind::Struct(list) => {
             let doc = doc_with(format!("Message `{}`.", m.name), m.description.as_deref());
             let names = field_names(list, &format!("message `{}`", m.name), &[])?;
             let fields = fields(list, &names, &m.ident, true, cx)?;
+            let derive = derives(extra, false)?;
+            let record = record(&id, list, &names, &m.ident, cx)?;
             Ok(quote! {
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde")]
-                #[allow(dead_code, unreachable_pub)]
+                #[allow(dead_code, unreachable_pub, missing_docs)]
                 pub struct #id {
                     #(#fields,)*
                 }
+
+                #record
             })
         }
         MessageKind::Enum { tag, variants } => {
+            let derive = derives(extra, true)?;
             let doc = doc_with(
                 format!("Message `{}`, dispatched on its `{tag}` field.", m.name),
                 m.description.as_deref(),
@@ -352,7 +449,7 @@ pub(super) fn message(
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde", tag = #tag)]
-                #[allow(dead_code, unreachable_pub, clippy::large_enum_variant)]
+                #[allow(dead_code, unreachable_pub, missing_docs, clippy::large_enum_variant)]
                 pub enum #id {
                     #(#items,)*
                 }

@@ -118,7 +118,7 @@ pub fn generate_each<E: From<Error>>(
     module: &Module,
     mut emit: impl FnMut(Piece) -> Result<(), E>,
 ) -> Result<(), E> {
-    let cx = Context::new(&module.messages);
+    let mut cx = Context::new(&module.messages);
     let mut types = Scope::reserving("the generated module", &["exchanges", "queues"]);
     let mut exchange_fns = Vec::with_capacity(module.exchanges.len());
     emit(Piece::ModuleStart {
@@ -130,7 +130,8 @@ pub fn generate_each<E: From<Error>>(
     })?;
     let mut scope = Scope::new("module `exchanges`");
     for x in &module.exchanges {
-        let (item, f) = exchange_item(x, &mut scope)?;
+        let (item, f) = exchange_item(x, &mut scope, &cx.refs)?;
+        cx.refs.add_exchange(x, f.clone());
         exchange_fns.push(f);
         emit(Piece::Item(item))?;
     }
@@ -152,7 +153,8 @@ pub fn generate_each<E: From<Error>>(
     })?;
     let mut scope = Scope::new("module `queues`");
     for q in &module.queues {
-        let (item, f) = queue_item(q, &mut scope)?;
+        let (item, f) = queue_item(q, &mut scope, &cx.refs)?;
+        cx.refs.add_queue(q, f.clone());
         queue_fns.push(f);
         emit(Piece::Item(item))?;
     }
@@ -172,6 +174,10 @@ pub fn generate_each<E: From<Error>>(
         types.claim(
             &format!("{}Consumer", c.ident),
             Owner::entity("consumer", &c.name),
+        )?;
+        types.claim(
+            &format!("{}Dispatch", c.ident),
+            Owner::part_of(Some("the dispatch type"), "consumer", &c.name),
         )?;
         emit(Piece::Item(consumer(c, &cx)?))?;
     }

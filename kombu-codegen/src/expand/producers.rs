@@ -36,12 +36,18 @@ pub(super) fn method(
             #(.header(#header_keys, #header_values))*
             .await
     };
+    let header_keys = m.headers.iter().map(|(k, _)| k);
     let ty = message_type(&m.message)?;
     match &m.input {
+        // Not an `async fn`: the `Publish` it returns is awaited (or given more settings)
+        // by the caller, so no future is generated per method.
         MethodInput::Message => Ok(quote! {
             #doc
-            pub async fn #id(&self, message: &#ty) -> ::kombu::Result<()> {
-                #publish
+            pub fn #id<'a>(&'a self, message: &'a #ty) -> ::kombu::Publish<'a, #ty> {
+                self.#field
+                    .publish(message)
+                    .routing_key(#key)
+                    #(.header(#header_keys, #header_values))*
             }
         }),
         MethodInput::Variant { ident: v, fields } => {
@@ -76,7 +82,7 @@ pub(super) fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
     let doc = doc_with(format!("Producer `{}`.", p.name), p.description.as_deref());
     let (exchange_decl, exchange_doc) = match &p.exchange {
         Some(x) => (
-            exchange(x)?,
+            cx.refs.exchange_or_inline(x, Place::Top)?,
             format!(" The exchange it publishes to: `{}` ({}).", x.name, x.kind),
         ),
         None => (

@@ -1,0 +1,197 @@
+//! The consumer every generated consumer is: [`TypedConsumer`], over a [`Dispatch`] that the
+//! generator writes (the consumer's settings, its queues, and the `match` that decodes a
+//! delivery and calls the right handler method).
+//!
+//! A topology's consumer `media-worker` becomes a handler trait `MediaWorkerHandler` and
+//! `type MediaWorkerConsumer<H> = TypedConsumer<MediaWorkerDispatch, H>`; everything a consumer
+//! does beyond dispatching (starting, running handlers concurrently, shutting down, settling)
+//! is written once here rather than once per consumer in every generated module.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::dispatch::{Disposition, FailurePolicy};
+use crate::serialization::Accept;
+use crate::{Channel, Consumer, Error, Message, Queue, Result, RunOptions, Shutdown};
+
+/// A generated consumer's description and dispatch for handler type `H` (implemented by the
+/// generator; not meant to be written by hand).
+pub trait Dispatch<H>: 'static {
+    /// The consumer's name in the topology.
+    const NAME: &'static str;
+    /// The prefetch count it consumes with.
+    const PREFETCH: u16;
+    /// How many handlers run at once unless told otherwise.
+    const CONCURRENCY: usize;
+    /// The queues whose messages are handled one at a time, in order.
+    const ORDERED: &'static [&'static str];
+    /// The serializers it accepts (empty: the consumer's default).
+    const ACCEPT: &'static [&'static str];
+    /// What happens to a delivery that cannot be handled (and to one whose handler panics).
+    const POLICY: FailurePolicy;
+
+    /// The queues it consumes, with their bindings.
+    fn queues() -> Vec<Queue>;
+
+    /// Decodes `delivery` (from `queue`) and calls the handler method for it; `Err` for a
+    /// delivery that cannot be handled (undecodable, unknown tag, unknown queue).
+    fn dispatch(
+        handler: &H,
+        queue: Option<&str>,
+        delivery: &Message,
+    ) -> impl Future<Output = Result<Disposition>> + Send;
+
+    /// The error hook of a consumer whose policy is [`FailurePolicy::Hook`] (others never
+    /// call it).
+    fn on_failure(
+        handler: &H,
+        error: Error,
+        delivery: &Message,
+    ) -> impl Future<Output = Disposition> + Send {
+        let _ = (handler, error, delivery);
+        std::future::ready(Self::POLICY.disposition())
+    }
+}
+
+/// A typed consumer: consumes its queues and dispatches each message to a method of its
+/// handler `H`, settling it as the method decides.
+pub struct TypedConsumer<D, H> {
+    consumer: Consumer,
+    handler: H,
+    concurrency: usize,
+    dispatch: PhantomData<fn() -> D>,
+}
+
+// The handler need not be `Debug`; it is left out.
+impl<D, H> fmt::Debug for TypedConsumer<D, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedConsumer")
+            .field("consumer", &self.consumer)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Dispatch<H>, H: Send + Sync> TypedConsumer<D, H> {
+    /// The consumer's name in the topology.
+    pub const NAME: &'static str = D::NAME;
+    /// The prefetch count it consumes with.
+    pub const PREFETCH: u16 = D::PREFETCH;
+    /// How many handlers [`run`](Self::run) runs at once, unless
+    /// [`concurrency`](Self::concurrency) says otherwise.
+    pub const CONCURRENCY: usize = D::CONCURRENCY;
+    /// The queues whose messages are handled one at a time, in order.
+    pub const ORDERED: &'static [&'static str] = D::ORDERED;
+
+    /// Declares the queues (with their exchanges and bindings), sets the prefetch and starts
+    /// consuming.
+    pub async fn start(channel: &Channel, handler: H) -> Result<Self> {
+        let mut consumer = Consumer::new(channel, D::queues()).prefetch_count(D::PREFETCH);
+        if !D::ACCEPT.is_empty() {
+            consumer = consumer.accept(Accept::new(D::ACCEPT.iter().copied()));
+        }
+        consumer.consume().await?;
+        Ok(TypedConsumer {
+            consumer,
+            handler,
+            concurrency: D::CONCURRENCY,
+            dispatch: PhantomData,
+        })
+    }
+
+    /// Runs up to `n` handlers at once (at least 1). More than the prefetch never run.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The untyped consumer underneath (to cancel it, for example).
+    pub fn consumer(&mut self) -> &mut Consumer {
+        &mut self.consumer
+    }
+
+    /// Waits up to `timeout` for the next message, handles and settles it, and says what was
+    /// done with it.
+    pub async fn handle_next(&mut self, timeout: Duration) -> Result<Disposition> {
+        let delivery = self.consumer.recv(timeout).await?;
+        Ok(self.handle(&delivery).await)
+    }
+
+    /// How [`run`](Self::run) hands messages to the handler: the concurrency, the ordered
+    /// queues, the failure policy for a handler that panics.
+    pub fn run_options(&self) -> RunOptions {
+        D::ORDERED.iter().fold(
+            RunOptions::new()
+                .name(D::NAME)
+                .concurrency(self.concurrency)
+                .on_panic(D::POLICY),
+            |options, queue| options.ordered(*queue),
+        )
+    }
+
+    /// Handles messages, up to the concurrency at once, each acked (or rejected) as its
+    /// handler finishes, until the consumer is cancelled or its channel or connection closes;
+    /// then returns `Ok`. A broker cancel is returned as an error once the handlers in flight
+    /// have finished.
+    pub async fn run(&mut self) -> Result<()> {
+        let options = self.run_options();
+        self.run_with(options).await
+    }
+
+    /// [`run`](Self::run) until `shutdown` is requested: then it stops taking messages, lets
+    /// the handlers in flight finish within the grace period, gives back what was delivered
+    /// but not started, and returns. Close the connection after it.
+    pub async fn run_until(&mut self, shutdown: &Shutdown) -> Result<()> {
+        let options = self.run_options().shutdown(shutdown.clone());
+        self.run_with(options).await
+    }
+
+    /// [`run`](Self::run) with options of your own.
+    pub async fn run_with(&mut self, options: RunOptions) -> Result<()> {
+        let handler = &self.handler;
+        crate::worker::run(
+            &mut self.consumer,
+            &options,
+            async |delivery: &Message, queue: Option<&str>| {
+                decide::<D, H>(handler, queue, delivery).await
+            },
+        )
+        .await
+    }
+
+    /// Decodes one delivery by its content type, dispatches it by queue (and tag) to the
+    /// handler, and settles it as the handler decided. A delivery that cannot be handled
+    /// follows the consumer's failure policy.
+    pub async fn handle(&self, delivery: &Message) -> Disposition {
+        let queue = self.consumer.queue_of(delivery.consumer_tag());
+        let handling = decide::<D, H>(&self.handler, queue.as_deref(), delivery);
+        let disposition =
+            crate::__private::process(D::NAME, queue.as_deref(), delivery, handling).await;
+        crate::__private::settle(D::NAME, queue.as_deref(), delivery, disposition)
+    }
+}
+
+/// What the handler (or the failure policy) decides for a delivery from `queue`.
+async fn decide<D: Dispatch<H>, H>(
+    handler: &H,
+    queue: Option<&str>,
+    delivery: &Message,
+) -> Disposition {
+    match D::dispatch(handler, queue, delivery).await {
+        Ok(disposition) => disposition,
+        Err(error) => {
+            let fallback = crate::__private::failed(D::NAME, queue, D::POLICY, delivery, &error);
+            match D::POLICY {
+                FailurePolicy::Hook => D::on_failure(handler, error, delivery).await,
+                _ => fallback,
+            }
+        }
+    }
+}
