@@ -57,12 +57,6 @@ pub async fn process(
     disposition
 }
 
-/// The generated `declare_all`'s first step: one clear refusal on a transport that cannot
-/// declare.
-pub fn require_declare(channel: &crate::Channel, what: &str) -> crate::Result<()> {
-    channel.require_declare(what)
-}
-
 /// Runs a typed consumer's handlers over its deliveries (the generated `run`).
 pub async fn run(
     consumer: &mut crate::Consumer,
