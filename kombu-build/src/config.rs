@@ -297,6 +297,24 @@ impl Writer {
                     *has_items = true;
                 }
             },
+            Piece::Macro { path, item } => {
+                // The input formatted as the item it is, inside `path! { ... }`.
+                let indent = if self.module.is_some() { "    " } else { "" };
+                let text = format(item)?;
+                let path = path.to_string().replace(' ', "");
+                self.out.push_str(&format!("{indent}{path}! {{\n"));
+                for line in text.lines() {
+                    if line.is_empty() {
+                        self.out.push('\n');
+                    } else {
+                        self.out.push_str(&format!("{indent}    {line}\n"));
+                    }
+                }
+                self.out.push_str(&format!("{indent}}}\n"));
+                if let Some((_, has_items)) = &mut self.module {
+                    *has_items = true;
+                }
+            }
             Piece::ModuleStart { attrs, name } => {
                 let text = format(quote! { #attrs pub mod #name {} })?;
                 let header = text.strip_suffix("}\n").ok_or_else(|| unexpected(&text))?;

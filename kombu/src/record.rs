@@ -3,8 +3,9 @@
 //! `#[derive(Deserialize)]` writes a field enum, two visitors and a duplicate check per field
 //! for every struct: for a topology of a thousand message types that is most of the time rustc
 //! spends on the generated module. A generated struct instead implements [`Record`] (its wire
-//! field names, tuples of one `Option` per field, a `match` that reads field *i* into slot
-//! *i*, and the step that builds the struct) and its `Deserialize` calls [`deserialize`]. The
+//! field names, a tuple of one `Option` per field, a `match` that reads field *i* into slot
+//! *i*, and the step that builds the struct) and its `Deserialize` calls [`deserialize`]; the
+//! generator writes both through the `__message!` macro, one line per field. The
 //! visitor, the field-name lookup and the errors live here once. What a struct accepts is what
 //! serde's derive accepts: a map (unknown keys ignored, a repeated key an error, a missing
 //! required field an error naming it) or a sequence in field order, keys given as strings,
@@ -22,8 +23,10 @@ pub trait Record<'de>: Sized {
     const NAME: &'static str;
     /// The fields' wire names, in declaration order.
     const FIELDS: &'static [&'static str];
-    /// One `Option` per field, in tuples of at most 12: what was read so far.
-    type Partial: Default;
+    /// One `Option` per field: what was read so far.
+    type Partial;
+    /// The partial struct with nothing read.
+    const EMPTY: Self::Partial;
     /// Reads field `index` from `source` into its slot; `false` when a sequence has ended.
     fn read<S: Source<'de>>(
         partial: &mut Self::Partial,
@@ -70,7 +73,7 @@ impl<'de, T: Record<'de>> Visitor<'de> for RecordVisitor<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        let mut partial = T::Partial::default();
+        let mut partial = T::EMPTY;
         while let Some(key) = map.next_key_seed(Key::<T>(PhantomData))? {
             match key {
                 Some(index) => {
@@ -85,7 +88,7 @@ impl<'de, T: Record<'de>> Visitor<'de> for RecordVisitor<T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        let mut partial = T::Partial::default();
+        let mut partial = T::EMPTY;
         for index in 0..T::FIELDS.len() {
             if !T::read(&mut partial, index, FromSeq(&mut seq))? {
                 return Err(de::Error::invalid_length(
@@ -172,4 +175,68 @@ impl<'de, A: SeqAccess<'de>> Source<'de> for FromSeq<'_, A> {
         *slot = self.0.next_element()?;
         Ok(slot.is_some())
     }
+}
+
+/// A generated message struct and its [`Record`] and `Deserialize` impls. The input is the
+/// struct itself, each field first marked `#[wire(index, req|opt, "wire name")]`: what
+/// kombu-build writes for a struct message, so that the generated source stays short and reads
+/// as the struct it is.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __message {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $(
+                #[wire($idx:tt, $kind:ident, $wire:literal)]
+                $(#[$fattr:meta])*
+                pub $field:ident : $ty:ty
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        pub struct $name {
+            $( $(#[$fattr])* #[serde(rename = $wire)] pub $field: $ty, )*
+        }
+
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                $crate::__private::record::deserialize(deserializer)
+            }
+        }
+
+        impl<'de> $crate::__private::record::Record<'de> for $name {
+            const NAME: &'static str = ::core::stringify!($name);
+            const FIELDS: &'static [&'static str] = &[$($wire),*];
+            type Partial = ($(::core::option::Option<$ty>,)*);
+            const EMPTY: Self::Partial = ($(::core::option::Option::<$ty>::None,)*);
+
+            fn read<S: $crate::__private::record::Source<'de>>(
+                partial: &mut Self::Partial,
+                index: usize,
+                source: S,
+            ) -> ::core::result::Result<bool, S::Error> {
+                let _ = (&partial, &source);
+                match index {
+                    $( $idx => source.put(&mut partial.$idx, $wire), )*
+                    _ => ::core::result::Result::Ok(false),
+                }
+            }
+
+            fn finish(partial: Self::Partial) -> ::core::result::Result<Self, &'static str> {
+                let _ = &partial;
+                ::core::result::Result::Ok($name {
+                    $( $field: $crate::__message!(@take $kind partial.$idx, $wire), )*
+                })
+            }
+        }
+    };
+    (@take req $slot:expr, $wire:literal) => {
+        $crate::__private::record::required($slot, $wire)?
+    };
+    (@take opt $slot:expr, $wire:literal) => {
+        $slot.unwrap_or_default()
+    };
 }

@@ -269,12 +269,7 @@ pub(super) fn fields(
             let ty = field_type(&f.ty, Some(owner), cx)?;
             // A field without a description gets none (a `Field x.` line per field was most of
             // a large topology's generated text); the type allows `missing_docs`.
-            let description = match (f.description.as_deref(), primitive_note(&f.ty)) {
-                (Some(d), Some(n)) => Some(format!("{d}\n\n{n}")),
-                (Some(d), None) => Some(d.to_owned()),
-                (None, n) => n.map(str::to_owned),
-            };
-            let doc = doc(description.as_deref());
+            let doc = doc(field_doc(f).as_deref());
             let wire = &f.name;
             let rename = (id.to_string().trim_start_matches("r#") != wire.as_str())
                 .then(|| quote! { #[serde(rename = #wire)] });
@@ -287,92 +282,57 @@ pub(super) fn fields(
         .collect()
 }
 
-/// A struct's `Deserialize`, through kombu's shared visitor (`kombu::__private::record`):
-/// its wire names, one slot per field, a `match` from field index to slot, and the step that
-/// builds it. Accepts what serde's derive would (see that module); a fraction of the code.
-fn record(
+/// A struct message, as the input of `::kombu::__message!` (see [`Piece::Macro`]), which
+/// writes the struct with its fields' serde names,
+/// its `Deserialize` through kombu's shared visitor (`kombu::__private::record`, which
+/// accepts and refuses what serde's derive would, for a fraction of the code to compile) and
+/// its `Record` impl, from one line per field.
+fn struct_message(
     id: &proc_macro2::Ident,
+    attrs: TokenStream,
     list: &[Field],
     names: &FieldNames,
     owner: &str,
     cx: &Context,
 ) -> R<TokenStream> {
-    let wire: Vec<&String> = list.iter().map(|f| &f.name).collect();
-    let types = list
-        .iter()
-        .map(|f| field_type(&f.ty, Some(owner), cx))
-        .collect::<R<Vec<_>>>()?;
-    // `Default` exists for tuples of up to 12: more fields are grouped in tuples of 12.
-    let grouped = list.len() > 12;
-    let slots: Vec<TokenStream> = (0..list.len())
-        .map(|i| {
-            if grouped {
-                let (outer, inner) = (syn::Index::from(i / 12), syn::Index::from(i % 12));
-                quote! { #outer.#inner }
-            } else {
-                let i = syn::Index::from(i);
-                quote! { #i }
-            }
-        })
-        .collect();
-    let options: Vec<TokenStream> = types
-        .iter()
-        .map(|t| quote! { ::core::option::Option<#t> })
-        .collect();
-    let partial_ty = if grouped {
-        let groups = options.chunks(12).map(|c| quote! { (#(#c,)*) });
-        quote! { (#(#groups,)*) }
-    } else {
-        quote! { (#(#options,)*) }
-    };
-    let reads = slots
-        .iter()
-        .zip(&wire)
-        .enumerate()
-        .map(|(i, (slot, name))| {
-            quote! { #i => source.put(&mut partial.#slot, #name), }
-        });
-    let builds = list
+    let fields = list
         .iter()
         .zip(&names.fields)
-        .zip(&slots)
-        .map(|((f, id), slot)| {
-            let name = &f.name;
-            if matches!(f.ty, FieldType::Optional(_)) {
-                quote! { #id: partial.#slot.unwrap_or_default(), }
-            } else {
-                quote! { #id: __record::required(partial.#slot, #name)?, }
-            }
-        });
-    let ident_str = id.to_string();
-    let name = ident_str.trim_start_matches("r#");
-    Ok(quote! {
-        #[allow(clippy::unit_arg)]
-        impl<'de> ::kombu::__private::serde::Deserialize<'de> for #id {
-            fn deserialize<D: ::kombu::__private::serde::Deserializer<'de>>(d: D) -> ::core::result::Result<Self, D::Error> {
-                ::kombu::__private::record::deserialize(d)
-            }
-        }
-
-        impl<'de> ::kombu::__private::record::Record<'de> for #id {
-            const NAME: &'static str = #name;
-            const FIELDS: &'static [&'static str] = &[#(#wire),*];
-            type Partial = #partial_ty;
-            fn read<S: ::kombu::__private::record::Source<'de>>(partial: &mut Self::Partial, index: usize, source: S) -> ::core::result::Result<bool, S::Error> {
-                let _ = &partial;
-                match index {
-                    #(#reads)*
-                    _ => ::core::result::Result::Ok(false),
+        .enumerate()
+        .map(|(i, (f, field))| {
+            let ty = field_type(&f.ty, Some(owner), cx)?;
+            let doc = doc(field_doc(f).as_deref());
+            let index = Literal::usize_unsuffixed(i);
+            let wire = &f.name;
+            Ok(if matches!(f.ty, FieldType::Optional(_)) {
+                quote! {
+                    #[wire(#index, opt, #wire)]
+                    #doc
+                    #[serde(default, skip_serializing_if = "::core::option::Option::is_none")]
+                    pub #field: #ty
                 }
-            }
-            fn finish(partial: Self::Partial) -> ::core::result::Result<Self, &'static str> {
-                #[allow(unused_imports)]
-                use ::kombu::__private::record as __record;
-                let _ = &partial;
-                ::core::result::Result::Ok(Self { #(#builds)* })
-            }
+            } else {
+                quote! { #[wire(#index, req, #wire)] #doc pub #field: #ty }
+            })
+        })
+        .collect::<R<Vec<_>>>()?;
+    Ok(quote! {
+        #attrs
+        pub struct #id {
+            #(#fields),*
         }
     })
+}
+
+/// A field's doc: its description and what its type means on the wire. A field with neither
+/// gets none (a `The x field.` line per field was much of a large topology's generated text);
+/// the type allows `missing_docs`.
+fn field_doc(f: &Field) -> Option<String> {
+    match (f.description.as_deref(), primitive_note(&f.ty)) {
+        (Some(d), Some(n)) => Some(format!("{d}\n\n{n}")),
+        (Some(d), None) => Some(d.to_owned()),
+        (None, n) => n.map(str::to_owned),
+    }
 }
 
 pub(super) fn derives(extra: &[String], deserialize: bool) -> R<TokenStream> {
@@ -400,25 +360,22 @@ pub(super) fn message(
     id: proc_macro2::Ident,
     extra: &[String],
     cx: &Context,
-) -> R<TokenStream> {
+) -> R<Piece> {
     match &m.kind {
-        MessageKind::External(_) => Ok(TokenStream::new()),
+        MessageKind::External(_) => Ok(Piece::Item(TokenStream::new())),
         MessageKind::Struct(list) => {
             let doc = doc_with(format!("Message `{}`.", m.name), m.description.as_deref());
             let names = field_names(list, &format!("message `{}`", m.name), &[])?;
-            let fields = fields(list, &names, &m.ident, true, cx)?;
             let derive = derives(extra, false)?;
-            let record = record(&id, list, &names, &m.ident, cx)?;
-            Ok(quote! {
+            let attrs = quote! {
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde")]
                 #[allow(dead_code, unreachable_pub, missing_docs)]
-                pub struct #id {
-                    #(#fields,)*
-                }
-
-                #record
+            };
+            Ok(Piece::Macro {
+                path: quote! { ::kombu::__message },
+                item: struct_message(&id, attrs, list, &names, &m.ident, cx)?,
             })
         }
         MessageKind::Enum { tag, variants } => {
@@ -445,7 +402,7 @@ pub(super) fn message(
                     items.push(quote! { #vdoc #[serde(rename = #wire)] #vid { #(#fields,)* } });
                 }
             }
-            Ok(quote! {
+            Ok(Piece::Item(quote! {
                 #doc
                 #derive
                 #[serde(crate = "::kombu::__private::serde", tag = #tag)]
@@ -453,7 +410,7 @@ pub(super) fn message(
                 pub enum #id {
                     #(#items,)*
                 }
-            })
+            }))
         }
     }
 }

@@ -87,6 +87,14 @@ pub enum Piece {
     },
     /// The end of the module last started.
     ModuleEnd,
+    /// An item given to a macro: `path! { item }`. The item is valid Rust on its own (a
+    /// struct whose fields carry the macro's markers), so a front end can format it as one.
+    Macro {
+        /// The macro's path (`::kombu::__message`).
+        path: TokenStream,
+        /// Its input.
+        item: TokenStream,
+    },
 }
 
 /// Generates the items of one module.
@@ -99,6 +107,13 @@ pub fn generate(module: &Module) -> R<TokenStream> {
                 Some((_, _, body)) => body.extend(item),
                 None => top.extend(item),
             },
+            Piece::Macro { path, item } => {
+                let call = quote! { #path! { #item } };
+                match &mut open {
+                    Some((_, _, body)) => body.extend(call),
+                    None => top.extend(call),
+                }
+            }
             Piece::ModuleStart { attrs, name } => open = Some((attrs, name, TokenStream::new())),
             Piece::ModuleEnd => {
                 if let Some((attrs, name, body)) = open.take() {
@@ -141,7 +156,7 @@ pub fn generate_each<E: From<Error>>(
             continue;
         }
         let id = types.claim(&m.ident, Owner::entity("message", &m.name))?;
-        emit(Piece::Item(message(m, id, &module.extra_derives, &cx)?))?;
+        emit(message(m, id, &module.extra_derives, &cx)?)?;
     }
     let mut queue_fns = Vec::with_capacity(module.queues.len());
     emit(Piece::ModuleStart {
