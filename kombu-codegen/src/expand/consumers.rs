@@ -114,7 +114,10 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
                 sigs.push(sig);
             }
             match &h.variant {
-                None => variant_arms.push((None, quote! { handler.#hid(#args delivery).await })),
+                None => variant_arms.push((
+                    None,
+                    quote! { handler.#hid(delivery.decode::<#ty>()?, delivery).await },
+                )),
                 Some((v, fields)) => {
                     let v = ident(v)?;
                     let pattern = if fields.is_empty() {
@@ -137,15 +140,12 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
         // decode error, or a tag no variant has, goes back to the caller's failure policy).
         let arm = match variant_arms.as_slice() {
             [(None, call)] => quote! {
-                ::core::option::Option::Some(#queue) => {
-                    let message = delivery.decode::<#ty>()?;
-                    #call
-                }
+                ::core::option::Option::Some(#queue) => #call,
             },
             _ => {
                 let arms = variant_arms.iter().map(|(pattern, call)| match pattern {
                     Some(p) => quote! { #p => #call, },
-                    None => quote! { message => #call, },
+                    None => quote! { _ => #call, },
                 });
                 quote! {
                     ::core::option::Option::Some(#queue) => match delivery.decode::<#ty>()? {
