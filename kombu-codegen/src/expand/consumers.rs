@@ -1,5 +1,6 @@
-//! Consumers: the handler trait (one method per message or variant) and the consumer that
-//! dispatches to it, runs handlers concurrently and settles what they decide.
+//! Consumers: the handler trait (one method per message or variant), the consumer type (an
+//! alias of `kombu::TypedConsumer`, which runs handlers concurrently and settles what they
+//! decide) and the `Dispatch` impl that decodes a delivery and calls the handler.
 
 use super::*;
 

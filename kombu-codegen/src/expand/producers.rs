@@ -1,4 +1,4 @@
-//! Producers: a struct per producer with one `async` method per route.
+//! Producers: a struct per producer with one method per route (returning the `Publish` to await).
 
 use super::*;
 
