@@ -260,7 +260,6 @@ pub(super) fn fields(
     list: &[Field],
     names: &FieldNames,
     owner: &str,
-    public: bool,
     cx: &Context,
 ) -> R<Vec<TokenStream>> {
     list.iter()
@@ -276,8 +275,7 @@ pub(super) fn fields(
             let optional = matches!(f.ty, FieldType::Optional(_)).then(|| {
                 quote! { #[serde(default, skip_serializing_if = "::core::option::Option::is_none")] }
             });
-            let vis = public.then(|| quote! { pub });
-            Ok(quote! { #doc #rename #optional #vis #id: #ty })
+            Ok(quote! { #doc #rename #optional #id: #ty })
         })
         .collect()
 }
@@ -398,7 +396,7 @@ pub(super) fn message(
                 } else {
                     let owner = format!("variant `{}` of message `{}`", v.tag, m.name);
                     let names = field_names(&v.fields, &owner, &[])?;
-                    let fields = fields(&v.fields, &names, &m.ident, false, cx)?;
+                    let fields = fields(&v.fields, &names, &m.ident, cx)?;
                     items.push(quote! { #vdoc #[serde(rename = #wire)] #vid { #(#fields,)* } });
                 }
             }
