@@ -388,10 +388,8 @@ fn consumer(
                 }
                 _ => vec![ir::HandlerSpec {
                     ident: names.queue(queue),
-                    description: consume
-                        .description
-                        .clone()
-                        .or_else(|| def.and_then(|d| d.description.clone())),
+                    // (The message's own description is on its type.)
+                    description: consume.description.clone(),
                     variant: None,
                 }],
             };

@@ -222,7 +222,7 @@ pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use shutdown::Shutdown;
 pub use simple::SimpleQueue;
 pub use transport::QueueDeclared;
-pub use typed::{Dispatch, TypedConsumer};
+pub use typed::{Dispatch, Handled, TypedConsumer};
 pub use worker::RunOptions;
 
 pub use entity::{Binding, Exchange, ExchangeKind, Overflow, Queue, QueueType};

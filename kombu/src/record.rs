@@ -178,7 +178,8 @@ impl<'de, A: SeqAccess<'de>> Source<'de> for FromSeq<'_, A> {
 }
 
 /// A generated message struct and its [`Record`] and `Deserialize` impls. The input is the
-/// struct itself, each field first marked `#[wire(index, req|opt, "wire name")]`: what
+/// struct itself, each field first marked `#[wire(index, req|opt, "wire name")]`; the macro
+/// adds `Debug`, `Clone`, `PartialEq` and `Serialize` (the input derives any others): what
 /// kombu-build writes for a struct message, so that the generated source stays short and reads
 /// as the struct it is.
 #[doc(hidden)]
@@ -195,6 +196,14 @@ macro_rules! __message {
         }
     ) => {
         $(#[$attr])*
+        #[derive(
+            ::core::fmt::Debug,
+            ::core::clone::Clone,
+            ::core::cmp::PartialEq,
+            $crate::__private::serde::Serialize
+        )]
+        #[serde(crate = "::kombu::__private::serde")]
+        #[allow(dead_code, unreachable_pub, missing_docs)]
         pub struct $name {
             $( $(#[$fattr])* #[serde(rename = $wire)] pub $field: $ty, )*
         }

@@ -1,11 +1,13 @@
-//! The consumer every generated consumer is: [`TypedConsumer`], over a [`Dispatch`] that the
-//! generator writes (the consumer's settings, its queues, and the `match` that decodes a
-//! delivery and calls the right handler method).
+//! What generated consumers and producers are built on: [`TypedConsumer`], over a
+//! [`Dispatch`] that the generator writes (the consumer's settings, its queues, and the `match`
+//! that decodes a delivery and calls the right handler method), and `__producer!`, which adds
+//! the methods every generated producer has.
 //!
 //! A topology's consumer `media-worker` becomes a handler trait `MediaWorkerHandler` and
 //! `type MediaWorkerConsumer<H> = TypedConsumer<MediaWorkerDispatch, H>`; everything a consumer
 //! does beyond dispatching (starting, running handlers concurrently, shutting down, settling)
-//! is written once here rather than once per consumer in every generated module.
+//! is written once here rather than once per consumer in every generated module. The same goes
+//! for a producer's constructors and untyped methods.
 
 use std::fmt;
 use std::future::Future;
@@ -16,6 +18,12 @@ use crate::dispatch::{Disposition, FailurePolicy};
 use crate::serialization::Accept;
 use crate::{Channel, Consumer, Error, Message, Queue, Result, RunOptions, Shutdown};
 
+/// What a generated handler method returns: a `Send` future of its [`Disposition`]. Any such
+/// future is one, so a handler is written as `async fn name(&self, ...) -> Disposition`.
+pub trait Handled: Future<Output = Disposition> + Send {}
+
+impl<F: Future<Output = Disposition> + Send> Handled for F {}
+
 /// A generated consumer's description and dispatch for handler type `H` (implemented by the
 /// generator; not meant to be written by hand).
 pub trait Dispatch<H>: 'static {
@@ -23,23 +31,25 @@ pub trait Dispatch<H>: 'static {
     const NAME: &'static str;
     /// The prefetch count it consumes with.
     const PREFETCH: u16;
-    /// How many handlers run at once unless told otherwise.
-    const CONCURRENCY: usize;
+    /// How many handlers run at once unless told otherwise (one, unless the generator writes
+    /// it: only settings that differ from the defaults are written).
+    const CONCURRENCY: usize = 1;
     /// The queues whose messages are handled one at a time, in order.
-    const ORDERED: &'static [&'static str];
+    const ORDERED: &'static [&'static str] = &[];
     /// The serializers it accepts (empty: the consumer's default).
-    const ACCEPT: &'static [&'static str];
+    const ACCEPT: &'static [&'static str] = &[];
     /// What happens to a delivery that cannot be handled (and to one whose handler panics).
-    const POLICY: FailurePolicy;
+    const POLICY: FailurePolicy = FailurePolicy::DeadLetter;
 
     /// The queues it consumes, with their bindings.
     fn queues() -> Vec<Queue>;
 
-    /// Decodes `delivery` (from `queue`) and calls the handler method for it; `Err` for a
-    /// delivery that cannot be handled (undecodable, unknown tag, unknown queue).
+    /// Decodes `delivery` (from `queue`, empty when the delivery does not say) and calls the
+    /// handler method for it; `Err` for a delivery that cannot be handled (undecodable,
+    /// unknown tag, unknown queue).
     fn dispatch(
         handler: &H,
-        queue: Option<&str>,
+        queue: &str,
         delivery: &Message,
     ) -> impl Future<Output = Result<Disposition>> + Send;
 
@@ -184,7 +194,7 @@ async fn decide<D: Dispatch<H>, H>(
     queue: Option<&str>,
     delivery: &Message,
 ) -> Disposition {
-    match D::dispatch(handler, queue, delivery).await {
+    match D::dispatch(handler, queue.unwrap_or_default(), delivery).await {
         Ok(disposition) => disposition,
         Err(error) => {
             let fallback = crate::__private::failed(D::NAME, queue, D::POLICY, delivery, &error);
@@ -194,4 +204,84 @@ async fn decide<D: Dispatch<H>, H>(
             }
         }
     }
+}
+
+/// A generated producer: its struct (when the generator defines one) and an impl holding its
+/// `exchange()`, its settings written as `fn new(producer: Producer) -> Self` (turned into the
+/// `new(channel)` constructor, which gives it a `Producer` on `channel` publishing to
+/// `exchange()`) and its route methods. The macro adds `new`, `from_connection`, `publish`,
+/// `declare` and `producer`; `#[producer(field)]` names the field holding the `Producer`. The
+/// struct derives `Debug`; both allow what generated code may leave unused.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __producer {
+    (
+        $(#[$sattr:meta])*
+        pub struct $name:ident { $field:ident : $fty:ty $(,)? }
+        $($rest:tt)*
+    ) => {
+        $(#[$sattr])*
+        #[allow(dead_code, unreachable_pub)]
+        #[derive(Debug)]
+        pub struct $name {
+            $field: $fty,
+        }
+        $crate::__producer! { $($rest)* }
+    };
+    (
+        #[producer($field:ident)]
+        $(#[$attr:meta])*
+        impl $name:ident {
+            $(#[$xattr:meta])*
+            pub fn exchange() -> $xty:ty $xbody:block
+            fn new($p:ident : $pty:ty) -> Self $settings:block
+            $($methods:tt)*
+        }
+    ) => {
+        $(#[$attr])*
+        // A variant's fields are the method's parameters, and the topology names the methods.
+        #[allow(
+            dead_code,
+            unreachable_pub,
+            clippy::too_many_arguments,
+            clippy::wrong_self_convention
+        )]
+        impl $name {
+            $(#[$xattr])*
+            pub fn exchange() -> $xty $xbody
+
+            /// A producer on `channel`; its exchange is declared before the first publish.
+            pub fn new(channel: &$crate::Channel) -> Self {
+                let $p: $pty = $crate::Producer::new(channel).exchange(Self::exchange());
+                $settings
+            }
+
+            /// A producer on a new channel of `connection`.
+            pub async fn from_connection(connection: &$crate::Connection) -> $crate::Result<Self> {
+                let channel = connection.channel().await?;
+                ::core::result::Result::Ok(Self::new(&channel))
+            }
+
+            /// Publishes `body` with the default routing key (change it, and anything else,
+            /// on the returned `Publish` before awaiting it).
+            pub fn publish<'a, T>(&'a self, body: &'a T) -> $crate::Publish<'a, T>
+            where
+                T: $crate::__private::serde::Serialize + ::core::marker::Sync + ?::core::marker::Sized,
+            {
+                self.$field.publish(body)
+            }
+
+            /// Declares the exchange now (it is declared before the first publish anyway).
+            pub async fn declare(&self) -> $crate::Result<()> {
+                self.$field.declare().await
+            }
+
+            /// The untyped producer underneath, for anything the methods do not cover.
+            pub fn producer(&self) -> &$crate::Producer {
+                &self.$field
+            }
+
+            $($methods)*
+        }
+    };
 }

@@ -42,8 +42,7 @@ pub(super) fn handler_sig(
     };
     let sig = quote! {
         #doc
-        fn #id(&self, #params delivery: &::kombu::Message)
-            -> impl ::core::future::Future<Output = ::kombu::Disposition> + ::core::marker::Send;
+        fn #id(&self, #params delivery: &::kombu::Message) -> impl ::kombu::Handled;
     };
     Ok((sig, call_args))
 }
@@ -117,7 +116,8 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             match &h.variant {
                 None => variant_arms.push((
                     None,
-                    quote! { handler.#hid(delivery.decode::<#ty>()?, delivery).await },
+                    // The type to decode is the method's parameter's.
+                    quote! { handler.#hid(delivery.decode()?, delivery).await },
                 )),
                 Some((v, fields)) => {
                     let v = ident(v)?;
@@ -140,16 +140,14 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
         // A whole message is one arm; an enum's variants are matched once decoded (the
         // decode error, or a tag no variant has, goes back to the caller's failure policy).
         let arm = match variant_arms.as_slice() {
-            [(None, call)] => quote! {
-                ::core::option::Option::Some(#queue) => #call,
-            },
+            [(None, call)] => quote! { #queue => #call, },
             _ => {
                 let arms = variant_arms.iter().map(|(pattern, call)| match pattern {
                     Some(p) => quote! { #p => #call, },
                     None => quote! { _ => #call, },
                 });
                 quote! {
-                    ::core::option::Option::Some(#queue) => match delivery.decode::<#ty>()? {
+                    #queue => match delivery.decode::<#ty>()? {
                         #(#arms)*
                     },
                 }
@@ -157,18 +155,23 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
         };
         arms.push(arm);
     }
+    // Only what differs from `Dispatch`'s defaults is written.
     let policy = match c.on_failure {
-        OnFailure::DeadLetter => quote! { DeadLetter },
-        OnFailure::Requeue => quote! { Requeue },
-        OnFailure::Hook => quote! { Hook },
-    };
+        OnFailure::DeadLetter => None,
+        OnFailure::Requeue => Some(quote! { Requeue }),
+        OnFailure::Hook => Some(quote! { Hook }),
+    }
+    .map(|p| quote! { const POLICY: ::kombu::FailurePolicy = ::kombu::FailurePolicy::#p; });
+    let concurrency =
+        (concurrency != 1).then(|| quote! { const CONCURRENCY: usize = #concurrency; });
+    let ordered = (!ordered.is_empty())
+        .then(|| quote! { const ORDERED: &'static [&'static str] = &[#(#ordered),*]; });
     let (hook_sig, hook_impl) = if c.on_failure == OnFailure::Hook {
         (
             quote! {
                 /// Decides what happens to a message that could not be decoded, has an unknown
                 /// tag, or arrived on a queue this consumer does not handle.
-                fn on_failure(&self, error: ::kombu::Error, delivery: &::kombu::Message)
-                    -> impl ::core::future::Future<Output = ::kombu::Disposition> + ::core::marker::Send;
+                fn on_failure(&self, error: ::kombu::Error, delivery: &::kombu::Message) -> impl ::kombu::Handled;
             },
             quote! {
                 fn on_failure(handler: &#handler_ty, error: ::kombu::Error, delivery: &::kombu::Message)
@@ -181,6 +184,8 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
         (TokenStream::new(), TokenStream::new())
     };
     let accept = &c.accept;
+    let accept = (!accept.is_empty())
+        .then(|| quote! { const ACCEPT: &'static [&'static str] = &[#(#accept),*]; });
     let unknown = quote! { ::kombu::__private::unknown_queue(#name, delivery) };
     let dispatch_body = if arms.is_empty() {
         // (A derive with errors: no queue was understood.)
@@ -227,16 +232,16 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
         impl<#handler_ty: #trait_id> ::kombu::Dispatch<#handler_ty> for #dispatch_id {
             const NAME: &'static str = #name;
             const PREFETCH: u16 = #prefetch;
-            const CONCURRENCY: usize = #concurrency;
-            const ORDERED: &'static [&'static str] = &[#(#ordered),*];
-            const ACCEPT: &'static [&'static str] = &[#(#accept),*];
-            const POLICY: ::kombu::FailurePolicy = ::kombu::FailurePolicy::#policy;
+            #concurrency
+            #ordered
+            #accept
+            #policy
 
             fn queues() -> ::std::vec::Vec<::kombu::Queue> {
                 ::std::vec![#(#queue_fns),*]
             }
 
-            async fn dispatch(handler: &#handler_ty, queue: ::core::option::Option<&str>, delivery: &::kombu::Message) -> ::kombu::Result<::kombu::Disposition> {
+            async fn dispatch(handler: &#handler_ty, queue: &str, delivery: &::kombu::Message) -> ::kombu::Result<::kombu::Disposition> {
                 #dispatch_body
             }
 

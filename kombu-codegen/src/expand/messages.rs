@@ -333,21 +333,25 @@ fn field_doc(f: &Field) -> Option<String> {
     }
 }
 
-pub(super) fn derives(extra: &[String], deserialize: bool) -> R<TokenStream> {
-    let extra = extra
+fn extra_derives(extra: &[String]) -> R<Vec<syn::Path>> {
+    extra
         .iter()
         .map(|d| {
             syn::parse_str::<syn::Path>(d).map_err(|e| Error::new(format!("derive `{d}`: {e}")))
         })
-        .collect::<R<Vec<_>>>()?;
-    let deserialize = deserialize.then(|| quote! { , ::kombu::__private::serde::Deserialize });
+        .collect()
+}
+
+/// The derives of an enum message (a struct's are `::kombu::__message!`'s).
+fn derives(extra: &[String]) -> R<TokenStream> {
+    let extra = extra_derives(extra)?;
     Ok(quote! {
         #[derive(
             ::core::fmt::Debug,
             ::core::clone::Clone,
             ::core::cmp::PartialEq,
-            ::kombu::__private::serde::Serialize
-            #deserialize
+            ::kombu::__private::serde::Serialize,
+            ::kombu::__private::serde::Deserialize
             #(, #extra)*
         )]
     })
@@ -364,20 +368,17 @@ pub(super) fn message(
         MessageKind::Struct(list) => {
             let doc = doc_with(format!("Message `{}`.", m.name), m.description.as_deref());
             let names = field_names(list, &format!("message `{}`", m.name), &[])?;
-            let derive = derives(extra, false)?;
-            let attrs = quote! {
-                #doc
-                #derive
-                #[serde(crate = "::kombu::__private::serde")]
-                #[allow(dead_code, unreachable_pub, missing_docs)]
-            };
+            // The macro derives the rest.
+            let extra = extra_derives(extra)?;
+            let derive = (!extra.is_empty()).then(|| quote! { #[derive(#(#extra),*)] });
+            let attrs = quote! { #doc #derive };
             Ok(Piece::Macro {
                 path: quote! { ::kombu::__message },
                 item: struct_message(&id, attrs, list, &names, &m.ident, cx)?,
             })
         }
         MessageKind::Enum { tag, variants } => {
-            let derive = derives(extra, true)?;
+            let derive = derives(extra)?;
             let doc = doc_with(
                 format!("Message `{}`, dispatched on its `{tag}` field.", m.name),
                 m.description.as_deref(),

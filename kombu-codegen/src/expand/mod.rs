@@ -179,7 +179,7 @@ pub fn generate_each<E: From<Error>>(
         if p.define_struct {
             types.claim(&p.ident, Owner::entity("producer", &p.name))?;
         }
-        emit(Piece::Item(producer(p, &cx)?))?;
+        emit(producer_piece(p, &cx)?)?;
     }
     for c in &module.consumers {
         types.claim(

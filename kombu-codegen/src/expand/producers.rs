@@ -73,10 +73,13 @@ pub(super) fn method(
 
 /// The items of one producer (its struct, if it defines one, and its impl).
 pub fn producer_items(p: &ProducerSpec) -> R<TokenStream> {
-    producer(p, &Context::default())
+    producer_call(p, &Context::default())
 }
 
-pub(super) fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
+/// The input of `::kombu::__producer!` for one producer: its struct (if it defines one) and
+/// an impl with its exchange, its settings (as `fn new(producer) -> Self`, which the macro
+/// turns into the `new(channel)` constructor) and one method per route.
+fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
     let id = ident(&p.ident)?;
     let field = ident(&p.field)?;
     let doc = doc_with(format!("Producer `{}`.", p.name), p.description.as_deref());
@@ -119,62 +122,51 @@ pub(super) fn producer(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
     let definition = p.define_struct.then(|| {
         quote! {
             #doc
-            #[allow(dead_code, unreachable_pub)]
-            #[derive(Debug)]
             pub struct #id {
                 #field: ::kombu::Producer,
             }
         }
     });
+    // `::kombu::__producer!` adds the methods every producer has (`new`, which runs the
+    // settings below on a new `Producer`, `from_connection`, `publish`, `declare`, `producer`),
+    // written once in kombu instead of once per producer.
     Ok(quote! {
         #definition
 
-        // A variant's fields are the method's parameters, and the topology names the methods.
-        #[allow(dead_code, unreachable_pub, clippy::too_many_arguments, clippy::wrong_self_convention)]
+        #[producer(#field)]
         impl #id {
             #[doc = #exchange_doc]
             pub fn exchange() -> ::kombu::Exchange {
                 #exchange_decl
             }
 
-            /// A producer on `channel`; its exchange is declared before the first publish.
-            pub fn new(channel: &::kombu::Channel) -> Self {
-                let #field = ::kombu::Producer::new(channel)
-                    .exchange(Self::exchange())
-                    .routing_key(#key)
-                    .serializer(#serializer)
-                    #compression
-                    .delivery_mode(#mode)
-                    .confirm(#confirm);
-                Self { #field, #(#others: ::core::default::Default::default(),)* }
-            }
-
-            /// A producer on a new channel of `connection`.
-            pub async fn from_connection(connection: &::kombu::Connection) -> ::kombu::Result<Self> {
-                let channel = connection.channel().await?;
-                ::core::result::Result::Ok(Self::new(&channel))
-            }
-
-            /// Publishes `body` with the default routing key (change it, and anything else,
-            /// on the returned `Publish` before awaiting it).
-            pub fn publish<'a, T>(&'a self, body: &'a T) -> ::kombu::Publish<'a, T>
-            where
-                T: ::kombu::__private::serde::Serialize + ::core::marker::Sync + ?::core::marker::Sized,
-            {
-                self.#field.publish(body)
-            }
-
-            /// Declares the exchange now (it is declared before the first publish anyway).
-            pub async fn declare(&self) -> ::kombu::Result<()> {
-                self.#field.declare().await
-            }
-
-            /// The untyped producer underneath, for anything the methods do not cover.
-            pub fn producer(&self) -> &::kombu::Producer {
-                &self.#field
+            fn new(#field: ::kombu::Producer) -> Self {
+                Self {
+                    #field: #field
+                        .routing_key(#key)
+                        .serializer(#serializer)
+                        #compression
+                        .delivery_mode(#mode)
+                        .confirm(#confirm),
+                    #(#others: ::core::default::Default::default(),)*
+                }
             }
 
             #(#methods)*
         }
     })
+}
+
+/// A producer as a piece of a generated module.
+pub(super) fn producer_piece(p: &ProducerSpec, cx: &Context) -> R<Piece> {
+    Ok(Piece::Macro {
+        path: quote! { ::kombu::__producer },
+        item: producer(p, cx)?,
+    })
+}
+
+/// The items of one producer for a derive: the same input, given to the macro.
+fn producer_call(p: &ProducerSpec, cx: &Context) -> R<TokenStream> {
+    let item = producer(p, cx)?;
+    Ok(quote! { ::kombu::__producer! { #item } })
 }
