@@ -386,20 +386,13 @@ impl Broker {
                             "queue name '{name}' contains reserved prefix 'amq.*'"
                         )));
                     }
-                    let kind = arguments.get("x-queue-type").and_then(FieldValue::as_str);
-                    if matches!(kind, Some("quorum" | "stream")) {
-                        for (flag, bad) in [
-                            ("durable", !queue.durable),
-                            ("exclusive", queue.exclusive),
-                            ("auto_delete", queue.is_auto_delete()),
-                        ] {
-                            if bad {
-                                return Err(precondition(format!(
-                                    "invalid property '{flag}' for {entity} in vhost '/'"
-                                )));
-                            }
-                        }
-                    }
+                    super::refusal::new_queue(
+                        &entity,
+                        &arguments,
+                        queue.durable,
+                        queue.exclusive,
+                        queue.is_auto_delete(),
+                    )?;
                     let shared: Arc<str> = name.as_str().into();
                     state.queues.insert(
                         Arc::clone(&shared),
@@ -623,6 +616,7 @@ impl Broker {
                 let stored = Stored {
                     content: Arc::clone(&content),
                     redelivered: false,
+                    returns: 0,
                     expires_at: None,
                 };
                 refused |= !state.enqueue(&queue, stored);
@@ -736,11 +730,12 @@ impl Broker {
             let Some(msg) = q.pop() else {
                 return Ok(None);
             };
+            let counted = q.limits.counts_deliveries;
             let queue = Arc::clone(&q.name);
             let channel = state.channel_mut(chan)?;
             let tag = channel.next_tag;
             channel.next_tag += 1;
-            let delivery = to_delivery(&msg, tag, &Arc::from(""));
+            let delivery = to_delivery(&msg, tag, &Arc::from(""), counted);
             if !no_ack {
                 channel.unacked.insert(
                     tag,
@@ -801,9 +796,23 @@ fn sender_selected<'a>(
 }
 
 /// The delivery of a stored message: body, properties and names are shared with the store,
-/// not copied.
-fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &Arc<str>) -> Delivery {
+/// not copied. A quorum queue's delivery (`counted`) carries `x-delivery-count`, the times the
+/// message was returned, in a copy of the properties.
+fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &Arc<str>, counted: bool) -> Delivery {
     let content = &msg.content;
+    let properties = if counted {
+        let mut properties = Properties::clone(&content.properties);
+        properties
+            .headers
+            .get_or_insert_with(FieldTable::new)
+            .insert(
+                "x-delivery-count".into(),
+                FieldValue::I64(i64::from(msg.returns)),
+            );
+        Arc::new(properties)
+    } else {
+        Arc::clone(&content.properties)
+    };
     Delivery {
         delivery_tag: tag,
         redelivered: msg.redelivered,
@@ -811,7 +820,7 @@ fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &Arc<str>) -> Delivery {
         routing_key: Arc::clone(&content.routing_key),
         consumer_tag: Arc::clone(consumer_tag),
         body: content.body.clone(),
-        properties: Arc::clone(&content.properties),
+        properties,
     }
 }
 
@@ -1038,6 +1047,7 @@ impl State {
             let stored = Stored {
                 content: Arc::clone(&content),
                 redelivered: false,
+                returns: 0,
                 expires_at: None,
             };
             self.enqueue(&target, stored);
@@ -1153,7 +1163,12 @@ impl State {
                     continue;
                 };
                 let delivery_tag = channel.next_tag;
-                let delivery = to_delivery(&msg, delivery_tag, &consumer.tag);
+                let delivery = to_delivery(
+                    &msg,
+                    delivery_tag,
+                    &consumer.tag,
+                    q.limits.counts_deliveries,
+                );
                 if consumer
                     .sender
                     .send(ConsumerEvent::Delivery(delivery))
@@ -1219,6 +1234,19 @@ impl State {
     fn requeue(&mut self, mut entry: Unacked) {
         if let Some(q) = self.queues.get_mut(&entry.queue) {
             entry.msg.redelivered = true;
+            if q.limits.counts_deliveries {
+                // A quorum queue counts returns; past its delivery limit, a message is
+                // dead-lettered (or dropped) instead of delivered again.
+                entry.msg.returns = entry.msg.returns.saturating_add(1);
+                if q.limits
+                    .delivery_limit
+                    .is_some_and(|limit| u64::from(entry.msg.returns) > limit)
+                {
+                    self.dead_letter(&entry.queue, entry.msg, "delivery_limit");
+                    self.mark_pending(&entry.queue);
+                    return;
+                }
+            }
             q.requeue(entry.msg);
             self.mark_pending(&entry.queue);
         }

@@ -31,6 +31,8 @@ pub(super) struct Content {
 pub(super) struct Stored {
     pub content: Arc<Content>,
     pub redelivered: bool,
+    /// How many times it was returned to the queue (counted by quorum queues only).
+    pub returns: u32,
     pub expires_at: Option<Instant>,
 }
 
@@ -79,6 +81,10 @@ pub(super) struct Limits {
     pub max_priority: Option<u8>,
     pub dead_letter_exchange: Option<String>,
     pub dead_letter_routing_key: Option<String>,
+    /// A quorum queue: it counts returns and says so in `x-delivery-count`.
+    pub counts_deliveries: bool,
+    /// `x-delivery-limit`: the returns after which a message is dead-lettered.
+    pub delivery_limit: Option<u64>,
 }
 
 fn non_negative(v: Option<&FieldValue>) -> Option<u64> {
@@ -109,6 +115,9 @@ impl Limits {
                 .get("x-dead-letter-routing-key")
                 .and_then(FieldValue::as_str)
                 .map(str::to_owned),
+            counts_deliveries: args.get("x-queue-type").and_then(FieldValue::as_str)
+                == Some("quorum"),
+            delivery_limit: non_negative(args.get("x-delivery-limit")),
         }
     }
 }

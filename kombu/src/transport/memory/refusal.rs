@@ -125,3 +125,125 @@ pub(super) fn check_flag(name: &str, current: bool, received: bool, entity: &str
     }
     Ok(())
 }
+
+/// The `x-` arguments RabbitMQ 3.10 knows, and which queue types take each: a known argument
+/// given to a type that does not take it is refused; unknown ones are kept as they are.
+const TYPED_ARGS: &[(&str, [bool; 3])] = &[
+    // (key, [classic, quorum, stream])
+    ("x-expires", [true, true, false]),
+    ("x-message-ttl", [true, true, false]),
+    ("x-dead-letter-exchange", [true, true, false]),
+    ("x-dead-letter-routing-key", [true, true, false]),
+    ("x-max-length", [true, true, false]),
+    ("x-max-length-bytes", [true, true, true]),
+    ("x-max-priority", [true, false, false]),
+    ("x-overflow", [true, true, false]),
+    ("x-queue-mode", [true, false, false]),
+    ("x-queue-version", [true, false, false]),
+    ("x-queue-master-locator", [true, false, false]),
+    ("x-single-active-consumer", [true, true, false]),
+    ("x-max-in-memory-length", [false, true, false]),
+    ("x-max-in-memory-bytes", [false, true, false]),
+    ("x-quorum-initial-group-size", [false, true, false]),
+    ("x-delivery-limit", [false, true, false]),
+    ("x-dead-letter-strategy", [false, true, false]),
+    ("x-queue-leader-locator", [false, true, true]),
+    ("x-max-age", [false, false, true]),
+    ("x-stream-max-segment-size-bytes", [false, false, true]),
+    ("x-initial-cluster-size", [false, false, true]),
+];
+
+/// What RabbitMQ 3.10 refuses when a queue is first declared with these flags and arguments,
+/// in its order: a value the type does not take for one of its arguments, an argument of
+/// another queue type, then (quorum queues and streams) the flags `auto-delete`,
+/// `exclusive-owner` and `non-durable`.
+/// `entity` is `queue 'name'`.
+pub(super) fn new_queue(
+    entity: &str,
+    arguments: &FieldTable,
+    durable: bool,
+    exclusive: bool,
+    auto_delete: bool,
+) -> Result<()> {
+    let (column, type_name) = match arguments.get("x-queue-type").and_then(FieldValue::as_str) {
+        Some("quorum") => (1, "rabbit_quorum_queue"),
+        Some("stream") => (2, "rabbit_stream_queue"),
+        _ => (0, "rabbit_classic_queue"),
+    };
+    // Values are checked first, of the arguments the type takes.
+    let takes = |key: &str| {
+        arguments.contains_key(key)
+            && TYPED_ARGS
+                .iter()
+                .any(|(k, types)| *k == key && types[column])
+    };
+    let word = |key: &str| arguments.get(key).and_then(FieldValue::as_str);
+    if takes("x-dead-letter-strategy")
+        && !matches!(
+            word("x-dead-letter-strategy"),
+            Some("at-most-once" | "at-least-once")
+        )
+    {
+        return Err(precondition(format!(
+            "invalid arg 'x-dead-letter-strategy' for {entity} in vhost '/': invalid_dlx_strategy"
+        )));
+    }
+    if takes("x-queue-leader-locator")
+        && !matches!(
+            word("x-queue-leader-locator"),
+            Some("client-local" | "balanced" | "random" | "least-leaders")
+        )
+    {
+        return Err(precondition(format!(
+            "invalid arg 'x-queue-leader-locator' for {entity} in vhost '/': invalid_queue_locator_arg"
+        )));
+    }
+    for key in ["x-quorum-initial-group-size", "x-initial-cluster-size"] {
+        if !takes(key) {
+            continue;
+        }
+        match arguments.get(key) {
+            None => {}
+            Some(v) => match v.as_i64() {
+                Some(0) => {
+                    return Err(precondition(format!(
+                        "invalid arg '{key}' for {entity} in vhost '/': {{value_zero,0}}"
+                    )))
+                }
+                Some(n) if n < 0 => {
+                    return Err(precondition(format!(
+                        "invalid arg '{key}' for {entity} in vhost '/': {{value_negative,{n}}}"
+                    )))
+                }
+                Some(_) => {}
+                None => return Err(precondition(format!(
+                    "invalid arg '{key}' for {entity} in vhost '/': \"expected integer, got {}\"",
+                    amqp_type_name(v)
+                ))),
+            },
+        }
+    }
+    for (key, _) in arguments.iter() {
+        if let Some((_, takes)) = TYPED_ARGS.iter().find(|(k, _)| k == key) {
+            if !takes[column] {
+                return Err(precondition(format!(
+                    "invalid arg '{key}' for {entity} in vhost '/' of queue type {type_name}"
+                )));
+            }
+        }
+    }
+    if column > 0 {
+        for (flag, bad) in [
+            ("auto-delete", auto_delete),
+            ("exclusive-owner", exclusive),
+            ("non-durable", !durable),
+        ] {
+            if bad {
+                return Err(precondition(format!(
+                    "invalid property '{flag}' for {entity} in vhost '/'"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
