@@ -677,3 +677,72 @@ fn generated_structs_decode_as_serde_derive_would() {
         "missing field `deep`"
     );
 }
+
+/// Quorum queues and streams with every typed setting: the generated declarations carry
+/// RabbitMQ's arguments, and both the in-memory broker and RabbitMQ (when reachable; required
+/// with `KOMBU_REQUIRE_BROKER=1`) accept them. What is declared on RabbitMQ is deleted.
+#[tokio::test]
+async fn quorum_and_stream_settings_are_declared_as_rabbitmq_takes_them() {
+    use kombu::FieldValue;
+    use kombu_build_tests::corpus::replicated::{self, exchanges, queues};
+    let jobs = queues::jobs().declare_arguments();
+    for (key, value) in [
+        ("x-queue-type", FieldValue::from("quorum")),
+        ("x-delivery-limit", FieldValue::from(5i32)),
+        ("x-quorum-initial-group-size", FieldValue::from(1i32)),
+        ("x-queue-leader-locator", FieldValue::from("client-local")),
+        ("x-dead-letter-strategy", FieldValue::from("at-least-once")),
+        ("x-overflow", FieldValue::from("reject-publish")),
+    ] {
+        assert_eq!(
+            jobs.get(key).and_then(FieldValue::as_i64),
+            value.as_i64(),
+            "{key}"
+        );
+        assert_eq!(
+            jobs.get(key).and_then(FieldValue::as_str),
+            value.as_str(),
+            "{key}"
+        );
+    }
+    let log = queues::job_log().declare_arguments();
+    assert_eq!(
+        log.get("x-max-age").and_then(FieldValue::as_str),
+        Some("7D")
+    );
+    assert_eq!(
+        log.get("x-initial-cluster-size")
+            .and_then(FieldValue::as_i64),
+        Some(1)
+    );
+    assert_eq!(
+        log.get("x-stream-max-segment-size-bytes")
+            .and_then(FieldValue::as_i64),
+        Some(100_000_000)
+    );
+
+    let mut urls = vec!["memory://kombu-build-tests-replicated".to_owned()];
+    let amqp = "amqp://guest:guest@127.0.0.1:5672//";
+    if std::net::TcpStream::connect("127.0.0.1:5672").is_ok() {
+        urls.push(amqp.to_owned());
+    } else {
+        assert!(
+            std::env::var("KOMBU_REQUIRE_BROKER").as_deref() != Ok("1"),
+            "RabbitMQ is required (KOMBU_REQUIRE_BROKER=1) but not reachable"
+        );
+    }
+    for url in urls {
+        let conn = Connection::connect(&url).await.unwrap();
+        let channel = conn.channel().await.unwrap();
+        replicated::declare_all(&channel)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:#}"));
+        for q in [queues::jobs(), queues::jobs_failed(), queues::job_log()] {
+            q.attach(&channel).delete(false, false).await.unwrap();
+        }
+        for x in [exchanges::jobs(), exchanges::jobs_dlx()] {
+            x.attach(&channel).delete(false).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+}

@@ -14,7 +14,8 @@
 
 use indexmap::IndexMap;
 use kombu::topology::{
-    At, BindingDef, ExchangeDef, HeadersMatch, QueueDef, Topology, TopologyModel,
+    At, BindingDef, DeadLetterStrategy, ExchangeDef, HeadersMatch, LeaderLocator, QueueDef,
+    Topology, TopologyModel,
 };
 use kombu::{FieldTable, FieldValue, Overflow, QueueType};
 use serde_json::{json, Value};
@@ -195,6 +196,41 @@ fn typed_argument(def: &mut QueueDef, key: &str, v: &FieldValue) -> bool {
             };
             true
         }
+        "x-delivery-limit" => uint(v)
+            .and_then(|n| u32::try_from(n).ok())
+            .map(|n| def.delivery_limit = Some(n))
+            .is_some(),
+        // One typed key for both: the queue's type says which argument it is sent as.
+        "x-quorum-initial-group-size" | "x-initial-cluster-size" => uint(v)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .map(|n| def.initial_group_size = Some(n))
+            .is_some(),
+        "x-queue-leader-locator" => {
+            def.leader_locator = match v.as_str() {
+                Some("client-local") => Some(LeaderLocator::ClientLocal),
+                Some("balanced") => Some(LeaderLocator::Balanced),
+                Some("random") => Some(LeaderLocator::Random),
+                Some("least-leaders") => Some(LeaderLocator::LeastLeaders),
+                _ => return false,
+            };
+            true
+        }
+        "x-dead-letter-strategy" => {
+            def.dead_letter_strategy = match v.as_str() {
+                Some("at-most-once") => Some(DeadLetterStrategy::AtMostOnce),
+                Some("at-least-once") => Some(DeadLetterStrategy::AtLeastOnce),
+                _ => return false,
+            };
+            true
+        }
+        "x-max-age" => v
+            .as_str()
+            .map(|age| def.max_age = Some(age.to_owned()))
+            .is_some(),
+        "x-stream-max-segment-size-bytes" => uint(v)
+            .map(|n| def.max_segment_size_bytes = Some(n))
+            .is_some(),
         "x-single-active-consumer" => match v {
             FieldValue::Bool(on) => {
                 def.single_active_consumer = *on;

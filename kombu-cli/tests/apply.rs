@@ -217,6 +217,14 @@ fn migrate_v2() -> String {
     MIGRATE_V1.replace("max_priority = 5", "type = \"quorum\"")
 }
 
+/// The queue becomes a quorum queue with a setting RabbitMQ refuses and `kombu check` passes.
+fn refused_v2() -> String {
+    MIGRATE_V1.replace(
+        "max_priority = 5",
+        "type = \"quorum\"\narguments = { x-max-length = \"ten\" }",
+    )
+}
+
 /// What arrived against what was confirmed: (lost, duplicates).
 fn count(expected: &[String], arrived: &[String]) -> (Vec<String>, usize) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
@@ -390,11 +398,9 @@ async fn settings_the_broker_refuses_stop_the_migration_before_it_starts() {
     }
     let vhost = Vhost::new("apply-refused");
     let v1 = vhost.file("v1.toml", MIGRATE_V1);
-    // RabbitMQ refuses a priority on a quorum queue (400, invalid arg 'x-max-priority').
-    let v2 = vhost.file(
-        "v2.toml",
-        &MIGRATE_V1.replace("max_priority = 5", "max_priority = 5\ntype = \"quorum\""),
-    );
+    // RabbitMQ refuses a length that is not a number (400, invalid arg 'x-max-length'), given
+    // as a raw argument that `kombu check` does not interpret.
+    let v2 = vhost.file("v2.toml", &refused_v2());
     let (code, out, err) = vhost.kombu(&["apply", &v1]);
     assert_eq!(code, 0, "{out}{err}");
     let conn = Connection::connect(&vhost.amqp()).await.unwrap();
@@ -745,10 +751,7 @@ fn apply_json_says_why_it_stopped() {
     }
     let vhost = Vhost::new("apply-json-error");
     let v1 = vhost.file("v1.toml", MIGRATE_V1);
-    let v2 = vhost.file(
-        "v2.toml",
-        &MIGRATE_V1.replace("max_priority = 5", "max_priority = 5\ntype = \"quorum\""),
-    );
+    let v2 = vhost.file("v2.toml", &refused_v2());
     let (code, out, err) = vhost.kombu(&["apply", &v1]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, applied) = json_of(&vhost, &["apply", &v2, "--allow-destructive"]);

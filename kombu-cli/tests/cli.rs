@@ -726,7 +726,7 @@ fn diff_writes_values_as_a_topology_file_does() {
     let new = write(
         &dir,
         "new.toml",
-        "version = 1\n\n[exchanges.x]\ntype = \"fanout\"\narguments = { x-a = 6 }\n\n[queues.q]\ntype = \"quorum\"\nmax_priority = 5\nbindings = [{ exchange = \"x\" }]\n",
+        "version = 1\n\n[exchanges.x]\ntype = \"fanout\"\narguments = { x-a = 6 }\n\n[queues.q]\ntype = \"quorum\"\nmax_length = 5\nbindings = [{ exchange = \"x\" }]\n",
     );
     let (code, out, err) = kombu(&["diff", &old, &new]);
     assert_eq!(code, 0, "{err}");
@@ -742,7 +742,7 @@ fn diff_writes_values_as_a_topology_file_does() {
         out.contains("queue type: classic (the default) → quorum"),
         "{out}"
     );
-    assert!(out.contains("max_priority: none → 5"), "{out}");
+    assert!(out.contains("max_length: none → 5"), "{out}");
 }
 
 #[test]

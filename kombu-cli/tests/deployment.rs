@@ -377,7 +377,7 @@ async fn a_celery_deployment_round_trips_and_migrates_without_losing_a_message()
         imported.contains("alternate_exchange = \"unrouted\""),
         "{imported}"
     );
-    assert!(imported.contains("x-delivery-limit = 5"), "{imported}");
+    assert!(imported.contains("delivery_limit = 5"), "{imported}");
     assert!(imported.contains("message_ttl = \"1h\""), "{imported}");
     assert!(imported.contains("x-ha-policy = \"all\""), "{imported}");
     let old = vhost.file("old.toml", &imported);

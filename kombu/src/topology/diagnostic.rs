@@ -108,6 +108,9 @@ codes! {
     /// A name RabbitMQ refuses.
     InvalidName = "E110", Error,
         "RabbitMQ refuses an exchange or queue name longer than 255 bytes of UTF-8 (names are AMQP short strings), and refuses to declare an exchange or queue whose name starts with `amq.` (403 ACCESS_REFUSED): that prefix is reserved for the exchanges it declares itself (`amq.direct`, `amq.topic`, ...) and for the names it gives server-named queues (`amq.gen-...`). The predeclared `amq.*` exchanges may still be bound to and published to. Rename the entity.";
+    /// A setting of another queue type.
+    QueueTypeSetting = "E111", Error,
+        "Each queue type takes its own settings, and RabbitMQ refuses a declaration with another type's (406 PRECONDITION_FAILED, `invalid arg ... of queue type ...`): `max_priority`, `x-queue-mode` and `x-queue-version` are classic only; `delivery_limit`, `dead_letter_strategy` and `x-max-in-memory-*` are quorum only; `max_age` and `max_segment_size_bytes` are streams only; `initial_group_size` and `leader_locator` are for quorum queues and streams; a stream takes none of `message_ttl`, `expires`, `max_length`, `overflow`, dead-lettering or `single_active_consumer`. The same holds for these keys written in `arguments`. A value RabbitMQ does not take (an `initial_group_size` of 0, a `max_age` without its unit) is refused the same way. Change the queue's `type` or drop the setting.";
     /// A queue that nothing binds and nothing consumes.
     OrphanQueue = "W201", Warning,
         "The queue has no bindings, no consumer and no producer publishes to it through the default exchange. Messages can only reach it by its name; if that is intended, bind it or add its consumer, else remove it.";
@@ -132,6 +135,9 @@ codes! {
     /// A consumer that may run more handlers than its prefetch lets arrive.
     ConcurrencyAbovePrefetch = "W208", Warning,
         "A consumer's `concurrency` is how many handlers its `run` may run at once, but the broker never has more than `prefetch` unacknowledged messages out to it, so handlers beyond the prefetch never run. Raise `prefetch` to at least `concurrency` (a little above keeps the next messages ready), or lower `concurrency`.";
+    /// At-least-once dead-lettering that RabbitMQ turns into at-most-once.
+    AtLeastOnceFallback = "W209", Warning,
+        "`dead_letter_strategy = \"at-least-once\"` only takes effect on a quorum queue with `overflow = \"reject-publish\"` and a dead-letter exchange; otherwise RabbitMQ accepts the queue and silently dead-letters at most once (a dead letter can be lost). Add what is missing, or say `at-most-once`.";
     /// A policy or operator policy RabbitMQ would refuse.
     InvalidPolicy = "E120", Error,
         "A policy's `pattern` is not a regular expression, its definition is empty, a value is out of the range RabbitMQ validates (`queue-version` 1 or 2, `stream-filter-size-bytes` 16 to 255, `expires` at least 1ms, `max-age` as `7D`), `ha-params` does not fit `ha-mode`, or an operator policy sets a key RabbitMQ accepts only in user policies (operator policies may set expires, message-ttl, max-length, max-length-bytes, max-in-memory-length, max-in-memory-bytes, delivery-limit, queue-version, overflow, target-group-size and the ha- mirroring keys). RabbitMQ answers such a policy with 400; fix the value shown.";

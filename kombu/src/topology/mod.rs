@@ -65,7 +65,7 @@ pub use schema::json_schema;
 pub use source::{FileId, Format, Location, Pos, SourceFile, Span};
 pub use types::{Primitive, TypeExpr};
 
-use crate::{Binding, Channel, Exchange, FieldTable, FieldValue, Queue};
+use crate::{Binding, Channel, Exchange, FieldTable, FieldValue, Queue, QueueType};
 
 /// The kinds of named entity in a topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -355,6 +355,28 @@ impl Topology {
         }
         if let Some(n) = def.delivery_limit {
             q = q.argument("x-delivery-limit", FieldValue::int(n.into()));
+        }
+        if let Some(n) = def.initial_group_size {
+            let key = match def.queue_type {
+                Some(QueueType::Stream) => "x-initial-cluster-size",
+                _ => "x-quorum-initial-group-size",
+            };
+            q = q.argument(key, FieldValue::int(n.into()));
+        }
+        if let Some(l) = def.leader_locator {
+            q = q.argument("x-queue-leader-locator", l.as_str());
+        }
+        if let Some(s) = def.dead_letter_strategy {
+            q = q.argument("x-dead-letter-strategy", s.as_str());
+        }
+        if let Some(age) = &def.max_age {
+            q = q.argument("x-max-age", age.as_str());
+        }
+        if let Some(n) = def.max_segment_size_bytes {
+            q = q.argument(
+                "x-stream-max-segment-size-bytes",
+                FieldValue::int(i64::try_from(n).unwrap_or(i64::MAX)),
+            );
         }
         for b in &def.bindings {
             if let Some(binding) = self.runtime_binding(b) {

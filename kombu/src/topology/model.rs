@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::policy::{DeadLetterStrategy, LeaderLocator};
 use super::source::{FileId, Pos, Span};
 use crate::{DeliveryMode, ExchangeKind, FailurePolicy, FieldTable, Overflow, QueueType};
 
@@ -421,6 +422,30 @@ pub struct QueueDef {
     /// queue before it is dropped or dead-lettered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_limit: Option<u32>,
+    /// How many nodes hold a replica when the queue is declared (default: every node):
+    /// `x-quorum-initial-group-size` of a quorum queue, `x-initial-cluster-size` of a stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub initial_group_size: Option<u32>,
+    /// `x-queue-leader-locator` (quorum queues and streams): where the leader is placed,
+    /// `client-local` (the declaring connection's node) or `balanced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_locator: Option<LeaderLocator>,
+    /// `x-dead-letter-strategy` (quorum queues): `at-most-once` (the default) or
+    /// `at-least-once` (dead letters republished with confirms; needs `overflow =
+    /// "reject-publish"` and a `dead_letter_exchange`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_strategy: Option<DeadLetterStrategy>,
+    /// `x-max-age` (streams): how long segments are kept, in RabbitMQ's form: a number and one
+    /// of `Y`, `M`, `D`, `h`, `m`, `s` (`"7D"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+[YMDhms]$"))]
+    pub max_age: Option<String>,
+    /// `x-stream-max-segment-size-bytes` (streams): the size of a segment file (at most
+    /// 3,000,000,000; RabbitMQ's default is 500 MB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3_000_000_000u64))]
+    pub max_segment_size_bytes: Option<u64>,
     /// Other declaration arguments, sent as given (the typed keys above win).
     #[serde(default, skip_serializing_if = "FieldTable::is_empty")]
     pub arguments: FieldTable,
@@ -448,6 +473,11 @@ impl Default for QueueDef {
             dead_letter_routing_key: None,
             single_active_consumer: false,
             delivery_limit: None,
+            initial_group_size: None,
+            leader_locator: None,
+            dead_letter_strategy: None,
+            max_age: None,
+            max_segment_size_bytes: None,
             arguments: FieldTable::new(),
             bindings: Vec::new(),
         }

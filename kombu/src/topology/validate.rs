@@ -12,8 +12,9 @@ use indexmap::IndexMap;
 use super::diagnostic::{Code, Sink};
 use super::ident::problem;
 use super::load::Origins;
-use super::model::{At, BindingDef, FieldDef, MessageDef, Name, TopologyModel};
+use super::model::{At, BindingDef, FieldDef, MessageDef, Name, QueueDef, TopologyModel};
 use super::node::MAX_DEPTH;
+use super::policy::DeadLetterStrategy;
 use super::route::{predeclared, Routes};
 use super::source::{SourceFile, Span};
 use super::types::parse_type;
@@ -325,6 +326,7 @@ impl<'a> Check<'a> {
             }
             let span = self.origin(EntityKind::Queue, name);
             let files = self.files;
+            self.queue_type_settings(name, q, span);
             if let Some(t @ (QueueType::Quorum | QueueType::Stream)) = q.queue_type {
                 let mut wrong = Vec::new();
                 if !q.durable {
@@ -357,6 +359,166 @@ impl<'a> Check<'a> {
                         format!("queue `{name}` is exclusive and durable: it is deleted with its connection, so durability buys nothing"),
                     )
                     .help("add `durable = false`, or drop `exclusive`");
+            }
+        }
+    }
+
+    /// Settings another queue type owns (which RabbitMQ refuses), values RabbitMQ does not take,
+    /// and at-least-once dead-lettering that would silently be at-most-once.
+    fn queue_type_settings(&mut self, name: &str, q: &QueueDef, span: Option<Span>) {
+        let kind = q.queue_type.unwrap_or(QueueType::Classic);
+        let column = match kind {
+            QueueType::Classic => 0,
+            QueueType::Quorum => 1,
+            QueueType::Stream => 2,
+        };
+        // (key as written, RabbitMQ's argument, [classic, quorum, stream])
+        let typed: [(&str, bool, [bool; 3]); 14] = [
+            ("message_ttl", q.message_ttl.is_some(), [true, true, false]),
+            ("expires", q.expires.is_some(), [true, true, false]),
+            ("max_length", q.max_length.is_some(), [true, true, false]),
+            (
+                "max_priority",
+                q.max_priority.is_some(),
+                [true, false, false],
+            ),
+            ("overflow", q.overflow.is_some(), [true, true, false]),
+            (
+                "dead_letter_exchange",
+                q.dead_letter_exchange.is_some(),
+                [true, true, false],
+            ),
+            (
+                "dead_letter_routing_key",
+                q.dead_letter_routing_key.is_some(),
+                [true, true, false],
+            ),
+            (
+                "single_active_consumer",
+                q.single_active_consumer,
+                [true, true, false],
+            ),
+            (
+                "delivery_limit",
+                q.delivery_limit.is_some(),
+                [false, true, false],
+            ),
+            (
+                "dead_letter_strategy",
+                q.dead_letter_strategy.is_some(),
+                [false, true, false],
+            ),
+            (
+                "initial_group_size",
+                q.initial_group_size.is_some(),
+                [false, true, true],
+            ),
+            (
+                "leader_locator",
+                q.leader_locator.is_some(),
+                [false, true, true],
+            ),
+            ("max_age", q.max_age.is_some(), [false, false, true]),
+            (
+                "max_segment_size_bytes",
+                q.max_segment_size_bytes.is_some(),
+                [false, false, true],
+            ),
+        ];
+        let mut wrong: Vec<String> = typed
+            .iter()
+            .filter(|(_, set, takes)| *set && !takes[column])
+            .map(|(key, _, _)| format!("`{key}`"))
+            .collect();
+        wrong.extend(
+            q.arguments
+                .keys()
+                .filter(|key| {
+                    ARGUMENT_QUEUE_TYPES
+                        .iter()
+                        .any(|(k, takes)| k == key && !takes[column])
+                })
+                .map(|key| format!("`arguments.{key}`")),
+        );
+        let files = self.files;
+        if !wrong.is_empty() {
+            self.sink
+                .push(
+                    files,
+                    Code::QueueTypeSetting,
+                    span,
+                    format!(
+                        "{} queue `{name}` sets {}, which {} does not take; RabbitMQ refuses the declaration (406 PRECONDITION_FAILED)",
+                        kind.as_str(),
+                        wrong.join(", "),
+                        match kind {
+                            QueueType::Classic => "a classic queue",
+                            QueueType::Quorum => "a quorum queue",
+                            QueueType::Stream => "a stream",
+                        }
+                    ),
+                )
+                .help(match kind {
+                    QueueType::Classic => "set `type = \"quorum\"` or `type = \"stream\"` for replicated settings, or drop them",
+                    _ => "drop those settings, or change the queue's `type`",
+                });
+        }
+        if q.initial_group_size == Some(0) {
+            self.sink.push(
+                files,
+                Code::QueueTypeSetting,
+                span,
+                format!("queue `{name}` has `initial_group_size = 0`; RabbitMQ refuses it (at least one node holds the queue)"),
+            );
+        }
+        if let Some(age) = &q.max_age {
+            let (digits, unit) = age.split_at(age.len().saturating_sub(1));
+            if digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || !matches!(unit, "Y" | "M" | "D" | "h" | "m" | "s")
+            {
+                self.sink
+                    .push(
+                        files,
+                        Code::QueueTypeSetting,
+                        span,
+                        format!("queue `{name}` has `max_age = \"{age}\"`; RabbitMQ refuses it (invalid_max_age)"),
+                    )
+                    .help("a number and one of Y, M, D, h, m, s: `\"7D\"`, `\"12h\"`");
+            }
+        }
+        if q.max_segment_size_bytes
+            .is_some_and(|n| n == 0 || n > 3_000_000_000)
+        {
+            self.sink.push(
+                files,
+                Code::QueueTypeSetting,
+                span,
+                format!("queue `{name}` has a `max_segment_size_bytes` outside 1..=3,000,000,000, which RabbitMQ refuses"),
+            );
+        }
+        if kind == QueueType::Quorum
+            && q.dead_letter_strategy == Some(DeadLetterStrategy::AtLeastOnce)
+        {
+            let mut missing = Vec::new();
+            if q.overflow != Some(crate::Overflow::RejectPublish) {
+                missing.push("`overflow = \"reject-publish\"`");
+            }
+            if q.dead_letter_exchange.is_none() {
+                missing.push("a `dead_letter_exchange`");
+            }
+            if !missing.is_empty() {
+                self.sink
+                    .push(
+                        files,
+                        Code::AtLeastOnceFallback,
+                        span,
+                        format!(
+                            "quorum queue `{name}` asks for at-least-once dead-lettering without {}: RabbitMQ dead-letters at most once instead",
+                            missing.join(" and ")
+                        ),
+                    )
+                    .help("add them, or set `dead_letter_strategy = \"at-most-once\"`");
             }
         }
     }
@@ -965,3 +1127,29 @@ fn shortest_cycle(edges: &[Vec<usize>], component: &[usize], start: usize) -> Op
     }
     None
 }
+
+/// The `x-` arguments of one queue type or two (RabbitMQ 3.10's `queue_arguments` of each),
+/// as `[classic, quorum, stream]`: one written in a queue's `arguments` for a type that does
+/// not take it is refused like the typed key.
+const ARGUMENT_QUEUE_TYPES: &[(&str, [bool; 3])] = &[
+    ("x-max-priority", [true, false, false]),
+    ("x-queue-mode", [true, false, false]),
+    ("x-queue-version", [true, false, false]),
+    ("x-queue-master-locator", [true, false, false]),
+    ("x-max-in-memory-length", [false, true, false]),
+    ("x-max-in-memory-bytes", [false, true, false]),
+    ("x-quorum-initial-group-size", [false, true, false]),
+    ("x-delivery-limit", [false, true, false]),
+    ("x-dead-letter-strategy", [false, true, false]),
+    ("x-queue-leader-locator", [false, true, true]),
+    ("x-max-age", [false, false, true]),
+    ("x-stream-max-segment-size-bytes", [false, false, true]),
+    ("x-initial-cluster-size", [false, false, true]),
+    ("x-expires", [true, true, false]),
+    ("x-message-ttl", [true, true, false]),
+    ("x-dead-letter-exchange", [true, true, false]),
+    ("x-dead-letter-routing-key", [true, true, false]),
+    ("x-max-length", [true, true, false]),
+    ("x-overflow", [true, true, false]),
+    ("x-single-active-consumer", [true, true, false]),
+];

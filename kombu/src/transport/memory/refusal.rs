@@ -216,10 +216,12 @@ pub(super) fn new_queue(
                     )))
                 }
                 Some(_) => {}
-                None => return Err(precondition(format!(
+                None => {
+                    return Err(precondition(format!(
                     "invalid arg '{key}' for {entity} in vhost '/': \"expected integer, got {}\"",
                     amqp_type_name(v)
-                ))),
+                )))
+                }
             },
         }
     }
