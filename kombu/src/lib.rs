@@ -225,7 +225,7 @@ pub use transport::QueueDeclared;
 pub use typed::{Dispatch, Handled, TypedConsumer};
 pub use worker::RunOptions;
 
-pub use entity::{Binding, Exchange, ExchangeKind, Overflow, Queue, QueueType};
+pub use entity::{Binding, Exchange, ExchangeKind, Overflow, Queue, QueueType, StreamOffset};
 pub use error::{Error, ErrorKind, Result};
 pub use field::{Decimal, FieldTable, FieldValue};
 pub use properties::{DeliveryMode, Properties};

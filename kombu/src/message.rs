@@ -129,6 +129,14 @@ impl Message {
     pub fn header(&self, key: &str) -> Option<&FieldValue> {
         self.headers().and_then(|h| h.get(key))
     }
+    /// The offset of this message in its stream (the `x-stream-offset` header RabbitMQ adds to
+    /// a stream's deliveries); `None` for a message from another queue type. Consuming from
+    /// `StreamOffset::Offset(n + 1)` resumes after it.
+    pub fn stream_offset(&self) -> Option<u64> {
+        self.header("x-stream-offset")
+            .and_then(FieldValue::as_i64)
+            .and_then(|n| u64::try_from(n).ok())
+    }
     /// All basic properties.
     pub fn properties(&self) -> &Properties {
         &self.delivery.properties

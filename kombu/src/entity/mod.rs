@@ -12,4 +12,4 @@ mod queue;
 
 pub use binding::Binding;
 pub use exchange::{Exchange, ExchangeKind};
-pub use queue::{Overflow, Queue, QueueType};
+pub use queue::{Overflow, Queue, QueueType, StreamOffset};

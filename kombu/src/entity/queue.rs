@@ -54,6 +54,39 @@ impl QueueType {
     }
 }
 
+/// Where a consumer of a stream starts reading (`x-stream-offset`, sent with `basic.consume`).
+///
+/// A stream keeps its messages after they are consumed; each consumer reads from its own
+/// position. Without an offset, RabbitMQ starts at `Next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamOffset {
+    /// The first message the stream still holds.
+    First,
+    /// The last chunk written (a few of the most recent messages).
+    Last,
+    /// Only messages published after the consumer starts.
+    Next,
+    /// The message with this offset (each delivery's [`crate::Message::stream_offset`]), or
+    /// the first one after it that the stream still holds.
+    Offset(u64),
+    /// The first message written at or after this time (seconds since the Unix epoch;
+    /// RabbitMQ starts at the chunk holding it).
+    Timestamp(u64),
+}
+
+impl StreamOffset {
+    /// The `x-stream-offset` value RabbitMQ reads.
+    pub fn to_argument(self) -> FieldValue {
+        match self {
+            StreamOffset::First => "first".into(),
+            StreamOffset::Last => "last".into(),
+            StreamOffset::Next => "next".into(),
+            StreamOffset::Offset(n) => FieldValue::I64(i64::try_from(n).unwrap_or(i64::MAX)),
+            StreamOffset::Timestamp(secs) => FieldValue::Timestamp(secs),
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -252,6 +285,12 @@ impl Queue {
     pub fn queue_type(mut self, queue_type: QueueType) -> Self {
         self.queue_type = Some(queue_type);
         self
+    }
+    /// Consume a stream from `offset` (the `x-stream-offset` consumer argument). A stream
+    /// consumer also needs a prefetch count and manual acks, which [`crate::Consumer`] has
+    /// unless told otherwise.
+    pub fn stream_offset(self, offset: StreamOffset) -> Self {
+        self.consumer_argument("x-stream-offset", offset.to_argument())
     }
     /// Add one consumer argument.
     pub fn consumer_argument(

@@ -1,0 +1,129 @@
+//! Streams over AMQP 0-9-1 against RabbitMQ: a stream keeps what it was given after it is
+//! consumed, each consumer starts where its `x-stream-offset` says (`first`, `last`, `next`, an
+//! offset, a timestamp), and every delivery carries its offset (`Message::stream_offset`), so a
+//! consumer can resume after the last one it processed.
+//!
+//! Needs RabbitMQ at 127.0.0.1:5672 (the in-memory broker does not emulate streams yet); skips
+//! without it unless `KOMBU_REQUIRE_BROKER=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kombu::{Channel, Connection, Consumer, Producer, Queue, QueueType, StreamOffset};
+
+async fn connect() -> Option<Connection> {
+    match Connection::connect("amqp://guest:guest@127.0.0.1:5672//").await {
+        Ok(conn) => Some(conn),
+        Err(e) if std::env::var("KOMBU_REQUIRE_BROKER").as_deref() == Ok("1") => {
+            panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1) but not reachable: {e:#}")
+        }
+        Err(e) => {
+            eprintln!("skipped: RabbitMQ not reachable ({e:#})");
+            None
+        }
+    }
+}
+
+/// Reads from `queue` starting at `offset` until `quiet` passes without a delivery: the
+/// messages' numbers and offsets, each acked.
+async fn read(
+    channel: &Channel,
+    queue: &Queue,
+    offset: StreamOffset,
+    quiet: Duration,
+) -> Vec<(u64, u64)> {
+    let mut consumer = Consumer::new(channel, [queue.clone().stream_offset(offset)])
+        .prefetch_count(100)
+        .auto_declare(false);
+    consumer.consume().await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        match consumer.recv(quiet).await {
+            Ok(m) => {
+                let n: u64 = m.decode().unwrap();
+                seen.push((
+                    n,
+                    m.stream_offset().expect("a stream delivery has its offset"),
+                ));
+                m.ack().unwrap();
+            }
+            Err(e) if e.is_timeout() => break,
+            Err(e) => panic!("{e:#}"),
+        }
+    }
+    consumer.cancel().await.unwrap();
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_consumers_start_where_their_offset_says_and_see_each_offset() {
+    let Some(conn) = connect().await else {
+        return;
+    };
+    let channel = conn.channel().await.unwrap();
+    let name = format!("kombu-stream-{}", std::process::id());
+    let queue = Queue::new(name.as_str())
+        .queue_type(QueueType::Stream)
+        .max_length_bytes(10_000_000);
+    channel.declare_queue(&queue).await.unwrap();
+    let producer = Producer::new(&channel)
+        .routing_key(name.as_str())
+        .confirm(true);
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for n in 0..10u64 {
+        producer.publish(&n).await.unwrap();
+    }
+    let quiet = Duration::from_millis(700);
+
+    let all = read(&channel, &queue, StreamOffset::First, quiet).await;
+    let numbers: Vec<u64> = all.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, (0..10).collect::<Vec<_>>());
+    assert!(
+        all.windows(2).all(|w| w[0].1 < w[1].1),
+        "offsets increase: {all:?}"
+    );
+
+    // Consumed and acked, the messages are still there for the next reader.
+    assert_eq!(
+        read(&channel, &queue, StreamOffset::First, quiet).await,
+        all
+    );
+
+    // From an offset: resuming after the sixth message.
+    let resumed = read(&channel, &queue, StreamOffset::Offset(all[5].1 + 1), quiet).await;
+    assert_eq!(resumed, all[6..]);
+
+    // From a time before the first publish: everything.
+    let since = read(
+        &channel,
+        &queue,
+        StreamOffset::Timestamp(before.saturating_sub(60)),
+        quiet,
+    )
+    .await;
+    assert_eq!(since, all);
+
+    // From the last chunk: at least the last message, never one before the first.
+    let last = read(&channel, &queue, StreamOffset::Last, quiet).await;
+    assert_eq!(last.last(), all.last());
+
+    // From next: only what is published after the consumer starts.
+    let mut consumer = Consumer::new(&channel, [queue.clone().stream_offset(StreamOffset::Next)])
+        .prefetch_count(100)
+        .auto_declare(false);
+    consumer.consume().await.unwrap();
+    assert!(consumer.recv(quiet).await.unwrap_err().is_timeout());
+    producer.publish(&10u64).await.unwrap();
+    let m = consumer.recv(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(m.decode::<u64>().unwrap(), 10);
+    assert!(m.stream_offset().unwrap() > all[9].1);
+    m.ack().unwrap();
+    consumer.cancel().await.unwrap();
+
+    queue.attach(&channel).delete(false, false).await.unwrap();
+    conn.close().await.unwrap();
+}
