@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use kombu::topology::{BindingDef, EntityKind, TopologyModel};
+use kombu::QueueType;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Format {
@@ -92,8 +93,13 @@ fn diagram(m: &TopologyModel, applied: &[(String, bool, EntityKind, String)]) ->
             Shape::Exchange,
         );
     }
-    for name in m.queues.keys() {
-        n.queue(name);
+    for (name, q) in &m.queues {
+        // Replicated queues say so; a classic queue (or the broker's default) is plain.
+        let label = match q.queue_type {
+            Some(t @ (QueueType::Quorum | QueueType::Stream)) => format!("{name} ({})", t.as_str()),
+            _ => name.clone(),
+        };
+        n.node('q', name, label, Shape::Queue);
     }
     for (name, x) in &m.exchanges {
         let to = n.exchange(name);
