@@ -24,8 +24,42 @@ pub(crate) fn enc(s: &str) -> String {
 const MAX_ANSWER: u64 = 1 << 30;
 
 impl Api {
-    /// `http://user:pass@host:15672` (guest/guest when no credentials are given).
-    pub(crate) fn new(url: &str, vhost: &str) -> Result<Api, crate::Failure> {
+    /// The first of `urls` (`,`-separated, one per node of a cluster) whose management API
+    /// answers; each is `http://user:pass@host:15672` (guest/guest when no credentials are
+    /// given). With one URL, it is used without asking first.
+    pub(crate) fn new(urls: &str, vhost: &str) -> Result<Api, crate::Failure> {
+        let candidates: Vec<&str> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        if let [one] = candidates.as_slice() {
+            return Api::one(one, vhost);
+        }
+        let mut tried = Vec::new();
+        for url in &candidates {
+            let api = Api::one(url, vhost)?;
+            match api.answer(
+                "GET overview",
+                api.agent
+                    .get(api.url("overview"))
+                    .header("Authorization", &api.auth)
+                    .call(),
+            ) {
+                Ok((status, _)) if (200..300).contains(&status) => return Ok(api),
+                Ok((status, body)) => {
+                    tried.push(format!("{}: answered {status}: {}", api.base, body.trim()))
+                }
+                Err(e) => tried.push(format!("{}: {e}", api.base)),
+            }
+        }
+        Err(format!(
+            "--broker: no management API answered:\n  {}",
+            tried.join("\n  ")
+        ))
+    }
+
+    fn one(url: &str, vhost: &str) -> Result<Api, crate::Failure> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| format!("--broker {url}: expected http://user:pass@host:15672"))?;
@@ -38,6 +72,8 @@ impl Api {
             .into_owned();
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A node that is down refuses at once; one cut off must not hang the command.
+            .timeout_connect(Some(std::time::Duration::from_secs(5)))
             .build();
         Ok(Api {
             agent: ureq::Agent::new_with_config(config),

@@ -127,7 +127,8 @@ enum Command {
         /// Topology files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The management API: http://user:pass@host:15672.
+        /// The management API: http://user:pass@host:15672; several, comma-separated (the
+        /// nodes of a cluster), are tried in order and the first that answers is used.
         #[arg(long, default_value = "http://guest:guest@127.0.0.1:15672")]
         broker: String,
         /// The virtual host.
@@ -145,7 +146,8 @@ enum Command {
         /// Topology files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The management API: http://user:pass@host:15672.
+        /// The management API: http://user:pass@host:15672; several, comma-separated (the
+        /// nodes of a cluster), are tried in order and the first that answers is used.
         #[arg(long, default_value = "http://guest:guest@127.0.0.1:15672")]
         broker: String,
         /// The virtual host.
@@ -195,7 +197,8 @@ enum Command {
         /// A definitions.json (from `rabbitmqctl export_definitions` or the management UI).
         file: Option<PathBuf>,
         /// Read from a live broker's management API instead (internal exchanges included,
-        /// which definitions exports leave out): http://user:pass@host:15672.
+        /// which definitions exports leave out): http://user:pass@host:15672, or several,
+        /// comma-separated (the first that answers is used).
         #[arg(long, conflicts_with = "file")]
         broker: Option<String>,
         /// Output format.

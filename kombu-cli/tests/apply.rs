@@ -843,3 +843,33 @@ async fn apply_finishes_its_work_when_its_stdout_is_closed() {
     conn.close().await.unwrap();
     assert_eq!(arrived, sent);
 }
+
+/// Several management URLs (the nodes of a cluster): a node that is down is skipped and the
+/// first that answers is used; when none answers, the error lists each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_apply_use_the_first_management_url_that_answers() {
+    if !broker_available() {
+        return;
+    }
+    let vhost = Vhost::new("several-urls");
+    let v1 = vhost.file("v1.toml", MIGRATE_V1);
+    // Port 1 refuses connections, as a stopped node's does.
+    let urls = "http://guest:guest@127.0.0.1:1,http://guest:guest@127.0.0.1:15672";
+    let (code, out, err) = vhost.kombu(&["apply", &v1, "--broker", urls]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = vhost.kombu(&["plan", &v1, "--broker", urls]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 to create"), "{out}");
+    let (code, out, err) = vhost.kombu(&[
+        "plan",
+        &v1,
+        "--broker",
+        "http://127.0.0.1:1,http://127.0.0.1:2",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no management API answered"), "{err}");
+    assert!(
+        err.contains("127.0.0.1:1") && err.contains("127.0.0.1:2"),
+        "{err}"
+    );
+}
