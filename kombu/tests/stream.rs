@@ -1,29 +1,20 @@
-//! Streams over AMQP 0-9-1 against RabbitMQ: a stream keeps what it was given after it is
-//! consumed, each consumer starts where its `x-stream-offset` says (`first`, `last`, `next`, an
-//! offset, a timestamp), and every delivery carries its offset (`Message::stream_offset`), so a
-//! consumer can resume after the last one it processed.
+//! Streams: a stream keeps what it was given after it is consumed, each consumer starts where
+//! its `x-stream-offset` says (`first`, `last`, `next`, an offset, a timestamp), every delivery
+//! carries its offset (`Message::stream_offset`), so a consumer can resume after the last one it
+//! processed, and what a stream does not do (`basic.get`, automatic acks) is refused.
 //!
-//! Needs RabbitMQ at 127.0.0.1:5672 (the in-memory broker does not emulate streams yet); skips
-//! without it unless `KOMBU_REQUIRE_BROKER=1`.
+//! Part of the behaviour suite: the in-memory broker's emulation by default, RabbitMQ with
+//! `KOMBU_TEST_TRANSPORT=amqp` (`python3 scripts/test-suite.py --transport amqp stream`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kombu::{Channel, Connection, Consumer, Producer, Queue, QueueType, StreamOffset};
+mod common;
 
-async fn connect() -> Option<Connection> {
-    match Connection::connect("amqp://guest:guest@127.0.0.1:5672//").await {
-        Ok(conn) => Some(conn),
-        Err(e) if std::env::var("KOMBU_REQUIRE_BROKER").as_deref() == Ok("1") => {
-            panic!("RabbitMQ is required (KOMBU_REQUIRE_BROKER=1) but not reachable: {e:#}")
-        }
-        Err(e) => {
-            eprintln!("skipped: RabbitMQ not reachable ({e:#})");
-            None
-        }
-    }
-}
+use kombu::{Channel, Consumer, Producer, Queue, QueueType, StreamOffset};
+
+use common::test_name;
 
 /// Reads from `queue` starting at `offset` until `quiet` passes without a delivery: the
 /// messages' numbers and offsets, each acked.
@@ -58,11 +49,12 @@ async fn read(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_consumers_start_where_their_offset_says_and_see_each_offset() {
-    let Some(conn) = connect().await else {
+    if common::is_stomp() {
         return;
-    };
-    let channel = conn.channel().await.unwrap();
-    let name = format!("kombu-stream-{}", std::process::id());
+    }
+    let t = test_name!();
+    let (conn, channel) = common::open(t).await;
+    let name = common::name(t, "log");
     let queue = Queue::new(name.as_str())
         .queue_type(QueueType::Stream)
         .max_length_bytes(10_000_000);
@@ -124,6 +116,42 @@ async fn stream_consumers_start_where_their_offset_says_and_see_each_offset() {
     m.ack().unwrap();
     consumer.cancel().await.unwrap();
 
+    queue.attach(&channel).delete(false, false).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_refuses_basic_get_and_automatic_acks() {
+    if common::is_stomp() {
+        return;
+    }
+    let t = test_name!();
+    let (conn, channel) = common::open(t).await;
+    let name = common::name(t, "log");
+    let queue = Queue::new(name.as_str()).queue_type(QueueType::Stream);
+    channel.declare_queue(&queue).await.unwrap();
+
+    let err = queue.clone().attach(&channel).get(false).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "540 NOT_IMPLEMENTED - basic.get not supported by stream queues queue '{name}' in vhost '/'"
+        )),
+        "{err:#}"
+    );
+    // (On RabbitMQ that closed the connection; kombu opens it again.)
+    let channel = conn.channel().await.unwrap();
+    let mut consumer = Consumer::new(&channel, [queue.clone()])
+        .prefetch_count(10)
+        .no_ack(true)
+        .auto_declare(false);
+    let err = consumer.consume().await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "540 NOT_IMPLEMENTED - automatic acknowledgement not supported by stream queues queue '{name}' in vhost '/'"
+        )),
+        "{err:#}"
+    );
+    let channel = conn.channel().await.unwrap();
     queue.attach(&channel).delete(false, false).await.unwrap();
     conn.close().await.unwrap();
 }

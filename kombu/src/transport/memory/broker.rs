@@ -675,6 +675,19 @@ impl Broker {
                     "queue '{queue}' in vhost '/' in exclusive use"
                 )));
             }
+            // A stream is read from an offset, with manual acks.
+            let cursor = match &q.stream {
+                None => 0,
+                Some(_) if options.no_ack => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!("540 NOT_IMPLEMENTED - automatic acknowledgement not supported by stream queues queue '{queue}' in vhost '/'"),
+                    ))
+                }
+                Some(log) => log
+                    .start(options.arguments.get("x-stream-offset"))
+                    .ok_or_else(|| Error::new(ErrorKind::Channel, "541 INTERNAL_ERROR"))?,
+            };
             let queue_name = Arc::clone(&q.name);
             state.next_id += 1;
             let id = state.next_id;
@@ -690,6 +703,7 @@ impl Broker {
                 unacked: 0,
                 exclusive: options.exclusive,
                 sender,
+                cursor,
             });
             q.had_consumer = true;
             state.touch(queue);
@@ -722,6 +736,12 @@ impl Broker {
             if q.owner.is_some_and(|owner| owner != conn) {
                 return Err(locked(queue));
             }
+            if q.stream.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("540 NOT_IMPLEMENTED - basic.get not supported by stream queues queue '{queue}' in vhost '/'"),
+                ));
+            }
             state.touch(queue);
             state.expire(queue);
             let Some(q) = state.queues.get_mut(queue) else {
@@ -730,7 +750,10 @@ impl Broker {
             let Some(msg) = q.pop() else {
                 return Ok(None);
             };
-            let counted = q.limits.counts_deliveries;
+            let counted = q
+                .limits
+                .counts_deliveries
+                .then_some(("x-delivery-count", u64::from(msg.returns)));
             let queue = Arc::clone(&q.name);
             let channel = state.channel_mut(chan)?;
             let tag = channel.next_tag;
@@ -796,22 +819,28 @@ fn sender_selected<'a>(
 }
 
 /// The delivery of a stored message: body, properties and names are shared with the store,
-/// not copied. A quorum queue's delivery (`counted`) carries `x-delivery-count`, the times the
-/// message was returned, in a copy of the properties.
-fn to_delivery(msg: &Stored, tag: u64, consumer_tag: &Arc<str>, counted: bool) -> Delivery {
+/// not copied. A header the queue adds (a quorum queue's `x-delivery-count`, a stream's
+/// `x-stream-offset`) goes into a copy of the properties.
+fn to_delivery(
+    msg: &Stored,
+    tag: u64,
+    consumer_tag: &Arc<str>,
+    header: Option<(&str, u64)>,
+) -> Delivery {
     let content = &msg.content;
-    let properties = if counted {
-        let mut properties = Properties::clone(&content.properties);
-        properties
-            .headers
-            .get_or_insert_with(FieldTable::new)
-            .insert(
-                "x-delivery-count".into(),
-                FieldValue::I64(i64::from(msg.returns)),
-            );
-        Arc::new(properties)
-    } else {
-        Arc::clone(&content.properties)
+    let properties = match header {
+        Some((key, value)) => {
+            let mut properties = Properties::clone(&content.properties);
+            properties
+                .headers
+                .get_or_insert_with(FieldTable::new)
+                .insert(
+                    key.into(),
+                    FieldValue::I64(i64::try_from(value).unwrap_or(i64::MAX)),
+                );
+            Arc::new(properties)
+        }
+        None => Arc::clone(&content.properties),
     };
     Delivery {
         delivery_tag: tag,
@@ -1116,7 +1145,7 @@ impl State {
                 q.pending = false;
                 if q.limits.expires.is_some() || q.next_expiry().is_some() {
                     self.expire(&queue);
-                } else if q.consumers.is_empty() || q.len() == 0 {
+                } else if q.consumers.is_empty() || (q.len() == 0 && q.stream.is_none()) {
                     continue; // Nothing to expire, nothing to deliver.
                 }
                 self.dispatch(&queue);
@@ -1127,7 +1156,64 @@ impl State {
         }
     }
 
+    /// Deliveries from a stream: each consumer with room gets the message at its cursor,
+    /// which moves on; the log keeps the message.
+    fn dispatch_stream(&mut self, queue: &str) {
+        let mut gone: Vec<(ChanId, Arc<str>)> = Vec::new();
+        if let Some(q) = self.queues.get_mut(queue) {
+            let Some(log) = &q.stream else {
+                return;
+            };
+            for consumer in &mut q.consumers {
+                while consumer.has_capacity() {
+                    let Some(msg) = log.at(consumer.cursor) else {
+                        break;
+                    };
+                    let Some(channel) = self.channels.get_mut(&consumer.channel) else {
+                        break;
+                    };
+                    let delivery_tag = channel.next_tag;
+                    let delivery = to_delivery(
+                        msg,
+                        delivery_tag,
+                        &consumer.tag,
+                        Some(("x-stream-offset", consumer.cursor)),
+                    );
+                    if consumer
+                        .sender
+                        .send(ConsumerEvent::Delivery(delivery))
+                        .is_err()
+                    {
+                        gone.push((consumer.channel, Arc::clone(&consumer.tag)));
+                        break;
+                    }
+                    channel.next_tag += 1;
+                    consumer.cursor += 1;
+                    consumer.unacked += 1;
+                    channel.unacked.insert(
+                        delivery_tag,
+                        Unacked {
+                            queue: Arc::clone(&q.name),
+                            msg: msg.clone(),
+                            consumer: consumer.id,
+                        },
+                    );
+                }
+            }
+        }
+        for (chan, tag) in gone {
+            if let Some(channel) = self.channels.get_mut(&chan) {
+                channel.consumers.remove(&*tag);
+            }
+            self.remove_consumer(queue, chan, &tag);
+        }
+    }
+
     fn dispatch(&mut self, queue: &str) {
+        if self.queues.get(queue).is_some_and(|q| q.stream.is_some()) {
+            self.dispatch_stream(queue);
+            return;
+        }
         // The consumer whose receiver turned out to be gone, to cancel outside the loop.
         let mut gone: Option<(ChanId, Arc<str>)> = None;
         loop {
@@ -1167,7 +1253,9 @@ impl State {
                     &msg,
                     delivery_tag,
                     &consumer.tag,
-                    q.limits.counts_deliveries,
+                    q.limits
+                        .counts_deliveries
+                        .then_some(("x-delivery-count", u64::from(msg.returns))),
                 );
                 if consumer
                     .sender
@@ -1233,6 +1321,14 @@ impl State {
 
     fn requeue(&mut self, mut entry: Unacked) {
         if let Some(q) = self.queues.get_mut(&entry.queue) {
+            if q.stream.is_some() {
+                // A stream keeps every message: nothing goes back; the consumer has room again.
+                if let Some(c) = q.consumers.iter_mut().find(|c| c.id == entry.consumer) {
+                    c.unacked = c.unacked.saturating_sub(1);
+                }
+                self.mark_pending(&entry.queue);
+                return;
+            }
             entry.msg.redelivered = true;
             if q.limits.counts_deliveries {
                 // A quorum queue counts returns; past its delivery limit, a message is

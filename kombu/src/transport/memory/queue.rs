@@ -62,6 +62,8 @@ pub(super) struct ConsumerState {
     pub unacked: u32,
     pub exclusive: bool,
     pub sender: DeliverySender,
+    /// A stream consumer's next offset.
+    pub cursor: u64,
 }
 
 impl ConsumerState {
@@ -144,6 +146,55 @@ pub(super) struct QueueState {
     pub last_used: Instant,
     /// Whether the queue is in the broker's list of queues to deliver from.
     pub pending: bool,
+    /// A stream's log (`x-queue-type = stream`): messages stay after they are consumed.
+    pub stream: Option<StreamLog>,
+}
+
+/// A stream's messages in offset order, each with its offset and the second it was written.
+/// Reading does not remove them; every consumer has its own cursor.
+#[derive(Debug, Default)]
+pub(super) struct StreamLog {
+    entries: VecDeque<(u64, Stored, u64)>,
+    next: u64,
+}
+
+impl StreamLog {
+    fn append(&mut self, msg: Stored, secs: u64) {
+        self.entries.push_back((self.next, msg, secs));
+        self.next += 1;
+    }
+
+    fn first(&self) -> u64 {
+        self.entries.front().map_or(self.next, |e| e.0)
+    }
+
+    /// The message at `offset`, if the log holds it.
+    pub(super) fn at(&self, offset: u64) -> Option<&Stored> {
+        let index = usize::try_from(offset.checked_sub(self.first())?).ok()?;
+        self.entries.get(index).map(|e| &e.1)
+    }
+
+    /// Where a consumer starts for its `x-stream-offset` (`next` when absent): `first`,
+    /// `last` (the last message; RabbitMQ starts at the last chunk, which holds it), `next`,
+    /// an offset (the first the log still holds when it is older), or a timestamp (the first
+    /// message written at or after it). `None` for a value RabbitMQ does not take.
+    pub(super) fn start(&self, spec: Option<&FieldValue>) -> Option<u64> {
+        Some(match spec {
+            None => self.next,
+            Some(FieldValue::String(s)) => match s.as_str() {
+                "first" => self.first(),
+                "last" => self.next.saturating_sub(1).max(self.first()),
+                "next" => self.next,
+                _ => return None,
+            },
+            Some(FieldValue::Timestamp(t)) => self
+                .entries
+                .iter()
+                .find(|e| e.2 >= *t)
+                .map_or(self.next, |e| e.0),
+            Some(v) => u64::try_from(v.as_i64()?).ok()?.max(self.first()),
+        })
+    }
 }
 
 impl QueueState {
@@ -156,6 +207,11 @@ impl QueueState {
         owner: Option<u64>,
     ) -> Self {
         let limits = Limits::from_arguments(&arguments);
+        let arguments_type = arguments
+            .get("x-queue-type")
+            .and_then(FieldValue::as_str)
+            .map(str::to_owned);
+        let arguments_type = arguments_type.as_deref();
         let levels = usize::from(limits.max_priority.unwrap_or(0)) + 1;
         QueueState {
             name,
@@ -173,6 +229,7 @@ impl QueueState {
             timer_at: None,
             last_used: Instant::now(),
             pending: false,
+            stream: (arguments_type == Some("stream")).then(StreamLog::default),
         }
     }
 
@@ -192,8 +249,15 @@ impl QueueState {
         self.levels.len() - 1
     }
 
-    /// Append a newly published message.
+    /// Append a newly published message (to a stream's log, with the second it was written).
     pub(super) fn push(&mut self, msg: Stored) {
+        if let Some(log) = &mut self.stream {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            log.append(msg, secs);
+            return;
+        }
         let level = msg.priority(self.max_level());
         self.bytes += msg.size();
         self.levels[level].push_back(msg);
