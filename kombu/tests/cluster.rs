@@ -105,6 +105,14 @@ impl Cluster {
     async fn heal(&self) {
         self.script(&["start"]).await;
     }
+
+    /// The cluster, whole, for this test alone (until the guard drops); `None` to skip.
+    async fn take_turn() -> Option<(Arc<Cluster>, tokio::sync::MutexGuard<'static, ()>)> {
+        let cluster = Cluster::from_env()?;
+        let turn = TURN.lock().await;
+        cluster.heal().await;
+        Some((Arc::new(cluster), turn))
+    }
 }
 
 fn options() -> ConnectionOptions {
@@ -460,12 +468,9 @@ impl Progress {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_quorum_leaders_node_loses_no_confirmed_message() {
-    let Some(cluster) = Cluster::from_env() else {
+    let Some((cluster, _turn)) = Cluster::take_turn().await else {
         return;
     };
-    let _turn = TURN.lock().await;
-    cluster.heal().await;
-    let cluster = Arc::new(cluster);
     let disruptor = Arc::clone(&cluster);
     let counts = run(
         &cluster,
@@ -493,12 +498,9 @@ async fn killing_the_quorum_leaders_node_loses_no_confirmed_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_of_the_whole_cluster_loses_no_confirmed_message() {
-    let Some(cluster) = Cluster::from_env() else {
+    let Some((cluster, _turn)) = Cluster::take_turn().await else {
         return;
     };
-    let _turn = TURN.lock().await;
-    cluster.heal().await;
-    let cluster = Arc::new(cluster);
     let disruptor = Arc::clone(&cluster);
     // Paced (about 500 a second) so that publishing spans the whole restart.
     let counts = run(
@@ -527,11 +529,9 @@ async fn a_rolling_restart_of_the_whole_cluster_loses_no_confirmed_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_whose_confirm_never_comes_fails_within_its_bound() {
-    let Some(cluster) = Cluster::from_env() else {
+    let Some((cluster, _turn)) = Cluster::take_turn().await else {
         return;
     };
-    let _turn = TURN.lock().await;
-    cluster.heal().await;
     let run = unique("no-quorum");
     let queue = Queue::new(run.as_str())
         .durable(true)

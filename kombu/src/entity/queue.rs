@@ -52,7 +52,48 @@ impl QueueType {
             QueueType::Stream => "stream",
         }
     }
+
+    /// Whether this type takes the declaration argument `key`: `Some(false)` for an argument
+    /// RabbitMQ (3.10) knows as another type's and refuses with 406 (`invalid arg ... of queue
+    /// type ...`); `None` for one it does not know, which any type keeps as given.
+    pub(crate) fn takes_argument(self, key: &str) -> Option<bool> {
+        let column = match self {
+            QueueType::Classic => 0,
+            QueueType::Quorum => 1,
+            QueueType::Stream => 2,
+        };
+        TYPED_ARGUMENTS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, takes)| takes[column])
+    }
 }
+
+/// The `x-` arguments RabbitMQ 3.10 knows, and which queue types take each, as
+/// `[classic, quorum, stream]` (each type's `queue_arguments`).
+const TYPED_ARGUMENTS: &[(&str, [bool; 3])] = &[
+    ("x-expires", [true, true, false]),
+    ("x-message-ttl", [true, true, false]),
+    ("x-dead-letter-exchange", [true, true, false]),
+    ("x-dead-letter-routing-key", [true, true, false]),
+    ("x-max-length", [true, true, false]),
+    ("x-max-length-bytes", [true, true, true]),
+    ("x-max-priority", [true, false, false]),
+    ("x-overflow", [true, true, false]),
+    ("x-queue-mode", [true, false, false]),
+    ("x-queue-version", [true, false, false]),
+    ("x-queue-master-locator", [true, false, false]),
+    ("x-single-active-consumer", [true, true, false]),
+    ("x-max-in-memory-length", [false, true, false]),
+    ("x-max-in-memory-bytes", [false, true, false]),
+    ("x-quorum-initial-group-size", [false, true, false]),
+    ("x-delivery-limit", [false, true, false]),
+    ("x-dead-letter-strategy", [false, true, false]),
+    ("x-queue-leader-locator", [false, true, true]),
+    ("x-max-age", [false, false, true]),
+    ("x-stream-max-segment-size-bytes", [false, false, true]),
+    ("x-initial-cluster-size", [false, false, true]),
+];
 
 /// Where a consumer of a stream starts reading (`x-stream-offset`, sent with `basic.consume`).
 ///

@@ -367,77 +367,69 @@ impl<'a> Check<'a> {
     /// and at-least-once dead-lettering that would silently be at-most-once.
     fn queue_type_settings(&mut self, name: &str, q: &QueueDef, span: Option<Span>) {
         let kind = q.queue_type.unwrap_or(QueueType::Classic);
-        let column = match kind {
-            QueueType::Classic => 0,
-            QueueType::Quorum => 1,
-            QueueType::Stream => 2,
+        // Each typed key as the argument it is sent as (the replica count is named after the
+        // type), set or not.
+        let replicas = match kind {
+            QueueType::Stream => "x-initial-cluster-size",
+            _ => "x-quorum-initial-group-size",
         };
-        // (key as written, RabbitMQ's argument, [classic, quorum, stream])
-        let typed: [(&str, bool, [bool; 3]); 14] = [
-            ("message_ttl", q.message_ttl.is_some(), [true, true, false]),
-            ("expires", q.expires.is_some(), [true, true, false]),
-            ("max_length", q.max_length.is_some(), [true, true, false]),
-            (
-                "max_priority",
-                q.max_priority.is_some(),
-                [true, false, false],
-            ),
-            ("overflow", q.overflow.is_some(), [true, true, false]),
+        let typed = [
+            ("message_ttl", "x-message-ttl", q.message_ttl.is_some()),
+            ("expires", "x-expires", q.expires.is_some()),
+            ("max_length", "x-max-length", q.max_length.is_some()),
+            ("max_priority", "x-max-priority", q.max_priority.is_some()),
+            ("overflow", "x-overflow", q.overflow.is_some()),
             (
                 "dead_letter_exchange",
+                "x-dead-letter-exchange",
                 q.dead_letter_exchange.is_some(),
-                [true, true, false],
             ),
             (
                 "dead_letter_routing_key",
+                "x-dead-letter-routing-key",
                 q.dead_letter_routing_key.is_some(),
-                [true, true, false],
             ),
             (
                 "single_active_consumer",
+                "x-single-active-consumer",
                 q.single_active_consumer,
-                [true, true, false],
             ),
             (
                 "delivery_limit",
+                "x-delivery-limit",
                 q.delivery_limit.is_some(),
-                [false, true, false],
             ),
             (
                 "dead_letter_strategy",
+                "x-dead-letter-strategy",
                 q.dead_letter_strategy.is_some(),
-                [false, true, false],
             ),
             (
                 "initial_group_size",
+                replicas,
                 q.initial_group_size.is_some(),
-                [false, true, true],
             ),
             (
                 "leader_locator",
+                "x-queue-leader-locator",
                 q.leader_locator.is_some(),
-                [false, true, true],
             ),
-            ("max_age", q.max_age.is_some(), [false, false, true]),
+            ("max_age", "x-max-age", q.max_age.is_some()),
             (
                 "max_segment_size_bytes",
+                "x-stream-max-segment-size-bytes",
                 q.max_segment_size_bytes.is_some(),
-                [false, false, true],
             ),
         ];
         let mut wrong: Vec<String> = typed
             .iter()
-            .filter(|(_, set, takes)| *set && !takes[column])
+            .filter(|(_, argument, set)| *set && kind.takes_argument(argument) == Some(false))
             .map(|(key, _, _)| format!("`{key}`"))
             .collect();
         wrong.extend(
             q.arguments
                 .keys()
-                .filter(|key| {
-                    ARGUMENT_QUEUE_TYPES
-                        .iter()
-                        .any(|(k, takes)| k == key && !takes[column])
-                })
+                .filter(|key| kind.takes_argument(key) == Some(false))
                 .map(|key| format!("`arguments.{key}`")),
         );
         let files = self.files;
@@ -1127,29 +1119,3 @@ fn shortest_cycle(edges: &[Vec<usize>], component: &[usize], start: usize) -> Op
     }
     None
 }
-
-/// The `x-` arguments of one queue type or two (RabbitMQ 3.10's `queue_arguments` of each),
-/// as `[classic, quorum, stream]`: one written in a queue's `arguments` for a type that does
-/// not take it is refused like the typed key.
-const ARGUMENT_QUEUE_TYPES: &[(&str, [bool; 3])] = &[
-    ("x-max-priority", [true, false, false]),
-    ("x-queue-mode", [true, false, false]),
-    ("x-queue-version", [true, false, false]),
-    ("x-queue-master-locator", [true, false, false]),
-    ("x-max-in-memory-length", [false, true, false]),
-    ("x-max-in-memory-bytes", [false, true, false]),
-    ("x-quorum-initial-group-size", [false, true, false]),
-    ("x-delivery-limit", [false, true, false]),
-    ("x-dead-letter-strategy", [false, true, false]),
-    ("x-queue-leader-locator", [false, true, true]),
-    ("x-max-age", [false, false, true]),
-    ("x-stream-max-segment-size-bytes", [false, false, true]),
-    ("x-initial-cluster-size", [false, false, true]),
-    ("x-expires", [true, true, false]),
-    ("x-message-ttl", [true, true, false]),
-    ("x-dead-letter-exchange", [true, true, false]),
-    ("x-dead-letter-routing-key", [true, true, false]),
-    ("x-max-length", [true, true, false]),
-    ("x-overflow", [true, true, false]),
-    ("x-single-active-consumer", [true, true, false]),
-];

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
+use crate::QueueType;
 
 pub(super) fn not_found(what: &str) -> Error {
     Error::new(
@@ -126,33 +127,6 @@ pub(super) fn check_flag(name: &str, current: bool, received: bool, entity: &str
     Ok(())
 }
 
-/// The `x-` arguments RabbitMQ 3.10 knows, and which queue types take each: a known argument
-/// given to a type that does not take it is refused; unknown ones are kept as they are.
-const TYPED_ARGS: &[(&str, [bool; 3])] = &[
-    // (key, [classic, quorum, stream])
-    ("x-expires", [true, true, false]),
-    ("x-message-ttl", [true, true, false]),
-    ("x-dead-letter-exchange", [true, true, false]),
-    ("x-dead-letter-routing-key", [true, true, false]),
-    ("x-max-length", [true, true, false]),
-    ("x-max-length-bytes", [true, true, true]),
-    ("x-max-priority", [true, false, false]),
-    ("x-overflow", [true, true, false]),
-    ("x-queue-mode", [true, false, false]),
-    ("x-queue-version", [true, false, false]),
-    ("x-queue-master-locator", [true, false, false]),
-    ("x-single-active-consumer", [true, true, false]),
-    ("x-max-in-memory-length", [false, true, false]),
-    ("x-max-in-memory-bytes", [false, true, false]),
-    ("x-quorum-initial-group-size", [false, true, false]),
-    ("x-delivery-limit", [false, true, false]),
-    ("x-dead-letter-strategy", [false, true, false]),
-    ("x-queue-leader-locator", [false, true, true]),
-    ("x-max-age", [false, false, true]),
-    ("x-stream-max-segment-size-bytes", [false, false, true]),
-    ("x-initial-cluster-size", [false, false, true]),
-];
-
 /// What RabbitMQ 3.10 refuses when a queue is first declared with these flags and arguments,
 /// in its order: a value the type does not take for one of its arguments, an argument of
 /// another queue type, then (quorum queues and streams) the flags `auto-delete`,
@@ -165,18 +139,13 @@ pub(super) fn new_queue(
     exclusive: bool,
     auto_delete: bool,
 ) -> Result<()> {
-    let (column, type_name) = match arguments.get("x-queue-type").and_then(FieldValue::as_str) {
-        Some("quorum") => (1, "rabbit_quorum_queue"),
-        Some("stream") => (2, "rabbit_stream_queue"),
-        _ => (0, "rabbit_classic_queue"),
+    let (kind, type_name) = match arguments.get("x-queue-type").and_then(FieldValue::as_str) {
+        Some("quorum") => (QueueType::Quorum, "rabbit_quorum_queue"),
+        Some("stream") => (QueueType::Stream, "rabbit_stream_queue"),
+        _ => (QueueType::Classic, "rabbit_classic_queue"),
     };
     // Values are checked first, of the arguments the type takes.
-    let takes = |key: &str| {
-        arguments.contains_key(key)
-            && TYPED_ARGS
-                .iter()
-                .any(|(k, types)| *k == key && types[column])
-    };
+    let takes = |key: &str| arguments.contains_key(key) && kind.takes_argument(key) == Some(true);
     let word = |key: &str| arguments.get(key).and_then(FieldValue::as_str);
     if takes("x-dead-letter-strategy")
         && !matches!(
@@ -225,16 +194,15 @@ pub(super) fn new_queue(
             },
         }
     }
-    for (key, _) in arguments.iter() {
-        if let Some((_, takes)) = TYPED_ARGS.iter().find(|(k, _)| k == key) {
-            if !takes[column] {
-                return Err(precondition(format!(
-                    "invalid arg '{key}' for {entity} in vhost '/' of queue type {type_name}"
-                )));
-            }
-        }
+    if let Some(key) = arguments
+        .keys()
+        .find(|key| kind.takes_argument(key) == Some(false))
+    {
+        return Err(precondition(format!(
+            "invalid arg '{key}' for {entity} in vhost '/' of queue type {type_name}"
+        )));
     }
-    if column > 0 {
+    if kind != QueueType::Classic {
         for (flag, bad) in [
             ("auto-delete", auto_delete),
             ("exclusive-owner", exclusive),
