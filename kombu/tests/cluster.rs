@@ -449,18 +449,21 @@ impl Progress {
         }
     }
 
-    /// How long after `since` the next publish was confirmed.
-    async fn recovered_after(&self, since: Instant) -> Duration {
+    /// How long after `since` the next publish was confirmed, if one was within `bound`.
+    async fn recovered_after(&self, since: Instant, bound: Duration) -> Option<Duration> {
         loop {
             if let Some(at) = *self.last_confirm.lock().unwrap() {
                 if at > since {
-                    return at - since;
+                    return Some(at - since);
                 }
             }
             assert!(
                 !self.finished.load(Ordering::Relaxed),
                 "publishing ended before the cluster recovered"
             );
+            if since.elapsed() > bound {
+                return None;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -483,12 +486,26 @@ async fn killing_the_quorum_leaders_node_loses_no_confirmed_message() {
             progress.event("kill -9 node 1");
             disruptor.kill(1).await;
             progress.event("node 1 gone");
-            let recovery = progress.recovered_after(killed).await;
-            // Let publishing go on without node 1 for a while, then bring it back.
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            // Publishing goes on without node 1 for a while, then it comes back. On RabbitMQ
+            // 3.10 a channel opened after the kill may have every publish to the quorum queue
+            // nacked until node 1 returns (see docs/scaling.md): then node 1 is brought back
+            // after 30 s, and the recovery time is until the first confirm after that.
+            let before_restart = progress.recovered_after(killed, Duration::from_secs(30)).await;
+            if before_restart.is_some() {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            } else {
+                progress.event("no confirm within 30 s of the kill");
+            }
             progress.event("starting node 1");
             disruptor.start(1).await;
             progress.event("node 1 started");
+            let recovery = match before_restart {
+                Some(took) => took,
+                None => progress
+                    .recovered_after(killed, Duration::from_secs(180))
+                    .await
+                    .expect("confirms resume once node 1 is back"),
+            };
             vec![recovery]
         },
     )
@@ -516,7 +533,12 @@ async fn a_rolling_restart_of_the_whole_cluster_loses_no_confirmed_message() {
                 progress.event(format!("stopping node {node}"));
                 disruptor.stop(node).await;
                 progress.event(format!("node {node} stopped"));
-                recovery.push(progress.recovered_after(stopped).await);
+                recovery.push(
+                progress
+                    .recovered_after(stopped, Duration::from_secs(120))
+                    .await
+                    .expect("confirms resume within two minutes of a graceful stop"),
+            );
                 disruptor.start(node).await;
                 progress.event(format!("node {node} started"));
             }

@@ -1,6 +1,7 @@
 //! The in-process broker: exchanges, queues, channels and connections with RabbitMQ's
 //! semantics (declare equivalence, exclusive ownership, auto-delete, QoS, requeue in place,
-//! TTL, max-length, dead-lettering with `x-death`, alternate exchanges, mandatory returns).
+//! TTL, max-length, dead-lettering with `x-death`, alternate exchanges, mandatory returns,
+//! quorum queues' delivery counts and limits, streams read from an offset).
 //!
 //! All state sits behind one mutex; every operation takes it once and does little under it:
 //! names are shared (`Arc<str>`), a message is stored once however many queues it reaches

@@ -1,5 +1,6 @@
-//! One queue's storage in the in-memory broker: ready messages by priority in original order,
-//! consumers, and the limits (TTL, max length, dead-lettering) read from its arguments.
+//! One queue's storage in the in-memory broker: ready messages by priority in original order
+//! (or, for a stream, a log read from per-consumer offsets), consumers, and the limits (TTL,
+//! max length, dead-lettering, a quorum queue's delivery limit) read from its arguments.
 //!
 //! A published message is stored once ([`Content`], shared by `Arc` between every queue it was
 //! routed to, their unacked entries and, for the body, the deliveries); a queue holds only a
@@ -207,11 +208,7 @@ impl QueueState {
         owner: Option<u64>,
     ) -> Self {
         let limits = Limits::from_arguments(&arguments);
-        let arguments_type = arguments
-            .get("x-queue-type")
-            .and_then(FieldValue::as_str)
-            .map(str::to_owned);
-        let arguments_type = arguments_type.as_deref();
+        let stream = arguments.get("x-queue-type").and_then(FieldValue::as_str) == Some("stream");
         let levels = usize::from(limits.max_priority.unwrap_or(0)) + 1;
         QueueState {
             name,
@@ -229,7 +226,7 @@ impl QueueState {
             timer_at: None,
             last_used: Instant::now(),
             pending: false,
-            stream: (arguments_type == Some("stream")).then(StreamLog::default),
+            stream: stream.then(StreamLog::default),
         }
     }
 
