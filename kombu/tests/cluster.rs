@@ -490,7 +490,9 @@ async fn killing_the_quorum_leaders_node_loses_no_confirmed_message() {
             // 3.10 a channel opened after the kill may have every publish to the quorum queue
             // nacked until node 1 returns (see docs/scaling.md): then node 1 is brought back
             // after 30 s, and the recovery time is until the first confirm after that.
-            let before_restart = progress.recovered_after(killed, Duration::from_secs(30)).await;
+            let before_restart = progress
+                .recovered_after(killed, Duration::from_secs(30))
+                .await;
             if before_restart.is_some() {
                 tokio::time::sleep(Duration::from_secs(3)).await;
             } else {
@@ -534,11 +536,11 @@ async fn a_rolling_restart_of_the_whole_cluster_loses_no_confirmed_message() {
                 disruptor.stop(node).await;
                 progress.event(format!("node {node} stopped"));
                 recovery.push(
-                progress
-                    .recovered_after(stopped, Duration::from_secs(120))
-                    .await
-                    .expect("confirms resume within two minutes of a graceful stop"),
-            );
+                    progress
+                        .recovered_after(stopped, Duration::from_secs(120))
+                        .await
+                        .expect("confirms resume within two minutes of a graceful stop"),
+                );
                 disruptor.start(node).await;
                 progress.event(format!("node {node} started"));
             }
