@@ -11,7 +11,7 @@ use kombu::{
 };
 use serde_json::json;
 
-use common::{declare, drain_until_marker, get_one, open, test_name, TTL};
+use common::{deaths, declare, drain_until_marker, get_one, open, test_name, TTL};
 
 /// A fanout dead-letter exchange and the queue bound to it.
 async fn dead_letter_queue(t: &str, ch: &Channel) -> (Exchange, BoundQueue) {
@@ -22,20 +22,6 @@ async fn dead_letter_queue(t: &str, ch: &Channel) -> (Exchange, BoundQueue) {
     )
     .await;
     (dlx, dlq)
-}
-
-/// The `x-death` entries of a message, newest first.
-fn deaths(message: &Message) -> Vec<FieldTable> {
-    match message.header("x-death") {
-        Some(FieldValue::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                FieldValue::Table(t) => t.clone(),
-                other => panic!("x-death entry is not a table: {other:?}"),
-            })
-            .collect(),
-        other => panic!("x-death is missing or not an array: {other:?}"),
-    }
 }
 
 fn text<'a>(table: &'a FieldTable, key: &str) -> &'a str {

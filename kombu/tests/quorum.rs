@@ -10,9 +10,7 @@
 
 mod common;
 
-use kombu::{
-    Channel, ErrorKind, Exchange, ExchangeKind, FieldTable, FieldValue, Producer, Queue, QueueType,
-};
+use kombu::{Channel, ErrorKind, Exchange, ExchangeKind, FieldValue, Producer, Queue, QueueType};
 
 use common::{declare, get_one, get_within, open, test_name, QUIET};
 
@@ -208,14 +206,8 @@ async fn a_quorum_queue_counts_returns_and_dead_letters_past_its_delivery_limit(
     // The third return is past the limit: dead-lettered, not delivered again.
     let dead = get_one(&dlq).await;
     assert_eq!(dead.body(), b"\"poison\"");
-    let deaths = match dead.header("x-death") {
-        Some(FieldValue::Array(items)) => items.clone(),
-        other => panic!("x-death: {other:?}"),
-    };
-    let first: &FieldTable = match &deaths[0] {
-        FieldValue::Table(t) => t,
-        other => panic!("{other:?}"),
-    };
+    let deaths = common::deaths(&dead);
+    let first = &deaths[0];
     assert_eq!(
         first.get("reason"),
         Some(&FieldValue::String("delivery_limit".into()))

@@ -337,3 +337,17 @@ pub(crate) async fn drain_set(
 pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
+
+/// The `x-death` entries of a message, newest first.
+pub(crate) fn deaths(message: &Message) -> Vec<kombu::FieldTable> {
+    match message.header("x-death") {
+        Some(kombu::FieldValue::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                kombu::FieldValue::Table(t) => t.clone(),
+                other => panic!("x-death entry is not a table: {other:?}"),
+            })
+            .collect(),
+        other => panic!("x-death is missing or not an array: {other:?}"),
+    }
+}
