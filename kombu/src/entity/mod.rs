@@ -12,4 +12,5 @@ mod queue;
 
 pub use binding::Binding;
 pub use exchange::{Exchange, ExchangeKind};
+pub(crate) use queue::parse_max_age;
 pub use queue::{Overflow, Queue, QueueType, StreamOffset};

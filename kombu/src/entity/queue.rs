@@ -113,6 +113,9 @@ pub enum StreamOffset {
     /// The first message written at or after this time (seconds since the Unix epoch;
     /// RabbitMQ starts at the chunk holding it).
     Timestamp(u64),
+    /// The first message written within this long before the consumer starts (sent as whole
+    /// seconds, at least one: `"3600s"`).
+    Age(Duration),
 }
 
 impl StreamOffset {
@@ -124,8 +127,46 @@ impl StreamOffset {
             StreamOffset::Next => "next".into(),
             StreamOffset::Offset(n) => FieldValue::I64(i64::try_from(n).unwrap_or(i64::MAX)),
             StreamOffset::Timestamp(secs) => FieldValue::Timestamp(secs),
+            StreamOffset::Age(age) => format!("{}s", age.as_secs().max(1)).into(),
         }
     }
+
+    /// Reads an offset as topology files write it: `first`, `last`, `next`, an offset
+    /// number, or an age in RabbitMQ's `x-max-age` form: a whole number above zero and one of
+    /// `Y`, `M`, `D`, `h`, `m`, `s` (`"7D"`, `"12h"`).
+    pub fn parse(s: &str) -> Option<StreamOffset> {
+        Some(match s {
+            "first" => StreamOffset::First,
+            "last" => StreamOffset::Last,
+            "next" => StreamOffset::Next,
+            _ if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                StreamOffset::Offset(s.parse().ok()?)
+            }
+            _ => StreamOffset::Age(parse_max_age(s)?),
+        })
+    }
+}
+
+/// An age in RabbitMQ's form (`x-max-age`, and `x-stream-offset` as an interval): a whole
+/// number above zero and one unit, `Y` (365 days), `M` (30 days), `D`, `h`, `m` or `s`.
+/// `None` for what RabbitMQ refuses (`invalid_max_age`): `"0s"`, `"1.5h"`, `"10x"`.
+pub(crate) fn parse_max_age(s: &str) -> Option<Duration> {
+    let (digits, unit) = s.split_at(s.len().checked_sub(1)?);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok().filter(|n| *n > 0)?;
+    let day = 24 * 3600;
+    let unit = match unit {
+        "Y" => 365 * day,
+        "M" => 30 * day,
+        "D" => day,
+        "h" => 3600,
+        "m" => 60,
+        "s" => 1,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(unit)?))
 }
 
 fn yes() -> bool {

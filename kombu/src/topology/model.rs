@@ -439,7 +439,7 @@ pub struct QueueDef {
     /// `x-max-age` (streams): how long segments are kept, in RabbitMQ's form: a number and one
     /// of `Y`, `M`, `D`, `h`, `m`, `s` (`"7D"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]+[YMDhms]$"))]
+    #[schemars(regex(pattern = r"^0*[1-9][0-9]*[YMDhms]$"))]
     pub max_age: Option<String>,
     /// `x-stream-max-segment-size-bytes` (streams): the size of a segment file (at most
     /// 3,000,000,000; RabbitMQ's default is 500 MB).

@@ -612,10 +612,9 @@ impl PolicyDefinition {
 }
 
 /// Whether `max-age` is written as RabbitMQ's `rabbit_amqqueue:check_max_age/1` accepts: a
-/// number and one of the units Y, M, D, h, m, s.
+/// whole number above zero and one of the units Y, M, D, h, m, s.
 fn valid_max_age(s: &str) -> bool {
-    let digits = s.trim_end_matches(['Y', 'M', 'D', 'h', 'm', 's']);
-    s.len() == digits.len() + 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    crate::entity::parse_max_age(s).is_some()
 }
 
 /// A compiled pattern. RabbitMQ matches with PCRE (`re:run/3`); the `regex` crate agrees on
@@ -802,5 +801,19 @@ mod tests {
         assert!(!valid_max_age("7"));
         assert!(!valid_max_age("D"));
         assert!(!valid_max_age("7days"));
+        assert!(!valid_max_age("0s"), "RabbitMQ refuses a zero age");
+        assert!(!valid_max_age("1.5h"));
+        assert_eq!(
+            crate::entity::parse_max_age("2M"),
+            Some(std::time::Duration::from_secs(2 * 30 * 86_400))
+        );
+        assert_eq!(
+            crate::entity::parse_max_age("1Y"),
+            Some(std::time::Duration::from_secs(365 * 86_400))
+        );
+        assert_eq!(
+            crate::entity::parse_max_age("05s"),
+            Some(std::time::Duration::from_secs(5))
+        );
     }
 }

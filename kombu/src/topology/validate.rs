@@ -464,11 +464,7 @@ impl<'a> Check<'a> {
             );
         }
         if let Some(age) = &q.max_age {
-            let (digits, unit) = age.split_at(age.len().saturating_sub(1));
-            if digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-                || !matches!(unit, "Y" | "M" | "D" | "h" | "m" | "s")
-            {
+            if crate::entity::parse_max_age(age).is_none() {
                 self.sink
                     .push(
                         files,
@@ -476,7 +472,7 @@ impl<'a> Check<'a> {
                         span,
                         format!("queue `{name}` has `max_age = \"{age}\"`; RabbitMQ refuses it (invalid_max_age)"),
                     )
-                    .help("a number and one of Y, M, D, h, m, s: `\"7D\"`, `\"12h\"`");
+                    .help("a whole number above zero and one of Y, M, D, h, m, s: `\"7D\"`, `\"12h\"`");
             }
         }
         if q.max_segment_size_bytes

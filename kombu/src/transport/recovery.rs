@@ -88,17 +88,23 @@ impl<S> Consumers<S> {
         self.lock().contains_key(tag)
     }
 
-    /// What to start again on a new connection: each consumer's tag, queue, options and
-    /// receiver.
-    pub(crate) fn to_restart(&self) -> Vec<(String, String, ConsumeOptions, DeliverySender)> {
+    /// What to start again on a new connection: each consumer's tag and record (its
+    /// queue, options, receiver and transport state), cloned.
+    pub(crate) fn to_restart(&self) -> Vec<(String, ConsumerRecord<S>)>
+    where
+        S: Clone,
+    {
         self.lock()
             .iter()
             .map(|(tag, r)| {
                 (
                     tag.clone(),
-                    r.queue.clone(),
-                    r.options.clone(),
-                    r.sender.clone(),
+                    ConsumerRecord {
+                        queue: r.queue.clone(),
+                        options: r.options.clone(),
+                        sender: r.sender.clone(),
+                        state: r.state.clone(),
+                    },
                 )
             })
             .collect()

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
@@ -39,7 +39,7 @@ use crate::transport::{
     Delivery, DeliverySender, OutgoingMessage, PendingConfirm, PublishFlags, QueueDeclared,
     TransportChannel,
 };
-use crate::{Exchange, Queue};
+use crate::{Exchange, FieldValue, Queue};
 
 pub(super) const TAG_BITS: u32 = 40;
 pub(super) const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
@@ -90,7 +90,7 @@ pub(super) struct AmqpChannel {
     /// step): publishes from several threads then reach the wire in the order lapin numbered
     /// them, so each confirm (and each return) is matched with its own message.
     publish_order: Mutex<()>,
-    consumers: Consumers<()>,
+    consumers: Consumers<StreamResume>,
     cancelled: Mutex<HashSet<String>>,
     acks: mpsc::UnboundedSender<AckCmd>,
     /// Acks and rejects queued but not yet sent; other operations wait for them, so what the
@@ -191,9 +191,17 @@ impl AmqpChannel {
         lock(&self.batch.outstanding).clear();
         let slot = Slot::new(channel, generation);
         *lock(&self.slot) = Some(slot.clone());
-        for (tag, queue, options, sender) in self.consumers.to_restart() {
+        for (tag, record) in self.consumers.to_restart() {
+            let options = resumed(&record.options, &record.state);
             if let Err(e) = self
-                .start_consumer(&slot, &queue, &tag, &options, sender)
+                .start_consumer(
+                    &slot,
+                    &record.queue,
+                    &tag,
+                    &options,
+                    record.sender,
+                    record.state,
+                )
                 .await
             {
                 self.consumers.cancel(
@@ -214,6 +222,7 @@ impl AmqpChannel {
         tag: &'a str,
         options: &'a ConsumeOptions,
         sender: DeliverySender,
+        resume: StreamResume,
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
             // Counted before the broker can deliver to it (see `BatchState::receivers`).
@@ -240,6 +249,7 @@ impl AmqpChannel {
                 tag.to_owned(),
                 sender,
                 tracked,
+                resume,
             ));
             Ok(())
         })
@@ -362,6 +372,32 @@ fn channel_went_away(e: &lapin::Error) -> bool {
     )
 }
 
+/// Where a stream consumer resumes when its channel is reopened: one past the offset of the
+/// last delivery passed on to the application (0 until there is one, and for other queues).
+/// Without it, a consumer that asked for `first` would read the stream again from its start,
+/// and one that asked for `next` would miss what was published while the channel was down.
+type StreamResume = Arc<AtomicU64>;
+
+/// A stream delivery's offset (the `x-stream-offset` header RabbitMQ adds).
+fn stream_offset(delivery: &Delivery) -> Option<u64> {
+    let headers = delivery.properties.headers.as_ref()?;
+    u64::try_from(headers.get("x-stream-offset")?.as_i64()?).ok()
+}
+
+/// `options` with `x-stream-offset` set to where a stream consumer resumes, if it received
+/// anything before the channel closed.
+fn resumed(options: &ConsumeOptions, resume: &StreamResume) -> ConsumeOptions {
+    let mut options = options.clone();
+    let next = resume.load(Ordering::SeqCst);
+    if next > 0 {
+        options.arguments.insert(
+            "x-stream-offset".to_owned(),
+            FieldValue::I64(i64::try_from(next).unwrap_or(i64::MAX)),
+        );
+    }
+    options
+}
+
 fn to_delivery(d: lapin::message::Delivery, generation: u32, consumer_tag: Arc<str>) -> Delivery {
     Delivery {
         delivery_tag: (u64::from(generation) << TAG_BITS) | (d.delivery_tag & TAG_MASK),
@@ -383,14 +419,26 @@ async fn forward(
     tag: String,
     sender: DeliverySender,
     tracked: Option<Receiving>,
+    resume: StreamResume,
 ) {
     // Shared by every delivery of this consumer (a reference count, not a copy each).
     let shared_tag: Arc<str> = Arc::from(tag.as_str());
+    // Whether the queue is a stream, known from the first delivery (a stream's carry their
+    // offset); only a stream's deliveries are looked at after it.
+    let mut stream = None;
     loop {
         let next = std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)).await;
         match next {
             Some(Ok(delivery)) => {
                 let delivery = to_delivery(delivery, generation, Arc::clone(&shared_tag));
+                if stream != Some(false) {
+                    let offset = stream_offset(&delivery);
+                    stream = Some(offset.is_some());
+                    if let Some(offset) = offset {
+                        // Before it is handed over: a reopened channel resumes after it.
+                        resume.fetch_max(offset.saturating_add(1), Ordering::SeqCst);
+                    }
+                }
                 if let Some(receiving) = &tracked {
                     receiving.delivered(delivery.delivery_tag);
                 }
@@ -839,17 +887,18 @@ impl TransportChannel for AmqpChannel {
         check_short("the consumer tag", consumer_tag)?;
         check_table("the consumer's arguments", &options.arguments)?;
         let slot = self.channel().await?;
+        let resume = StreamResume::default();
         self.consumers.insert(
             consumer_tag,
             ConsumerRecord {
                 queue: queue.to_owned(),
                 options: options.clone(),
                 sender: sender.clone(),
-                state: (),
+                state: Arc::clone(&resume),
             },
         );
         if let Err(e) = self
-            .start_consumer(&slot, queue, consumer_tag, options, sender)
+            .start_consumer(&slot, queue, consumer_tag, options, sender, resume)
             .await
         {
             self.consumers.remove(consumer_tag);

@@ -1166,6 +1166,8 @@ impl State {
                 return;
             };
             for consumer in &mut q.consumers {
+                // Retention may have dropped what the cursor pointed at.
+                consumer.cursor = consumer.cursor.max(log.first());
                 while consumer.has_capacity() {
                     let Some(msg) = log.at(consumer.cursor) else {
                         break;

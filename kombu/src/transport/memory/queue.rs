@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::entity::parse_max_age;
 use crate::field::{FieldTable, FieldValue};
 use crate::properties::Properties;
 use crate::transport::DeliverySender;
@@ -153,19 +154,109 @@ pub(super) struct QueueState {
 
 /// A stream's messages in offset order, each with its offset and the second it was written.
 /// Reading does not remove them; every consumer has its own cursor.
-#[derive(Debug, Default)]
+///
+/// Retention works as RabbitMQ's does, a segment at a time: the log is cut into segments of
+/// `x-stream-max-segment-size-bytes` (500 MB unless set), and each time a new segment starts,
+/// whole old segments are dropped, oldest first, while the log is over `x-max-length-bytes`
+/// or the segment's last message is older than `x-max-age`. The segment being written is never
+/// dropped, and nothing is dropped between two segments. (Sizes count message bodies; RabbitMQ
+/// also counts its own framing, so it keeps somewhat fewer messages for the same limit.)
+#[derive(Debug)]
 pub(super) struct StreamLog {
     entries: VecDeque<(u64, Stored, u64)>,
     next: u64,
+    segments: VecDeque<Segment>,
+    /// The bytes of every segment.
+    bytes: u64,
+    segment_bytes: u64,
+    max_bytes: Option<u64>,
+    max_age: Option<Duration>,
+}
+
+/// A segment of a stream's log: its first offset, its bytes, and the second its last message
+/// was written.
+#[derive(Debug)]
+struct Segment {
+    first: u64,
+    bytes: u64,
+    last_write: u64,
 }
 
 impl StreamLog {
+    /// RabbitMQ's default segment size.
+    const SEGMENT_BYTES: u64 = 500_000_000;
+
+    pub(super) fn new(arguments: &FieldTable) -> Self {
+        let number = |key: &str| {
+            arguments
+                .get(key)
+                .and_then(FieldValue::as_i64)
+                .and_then(|n| u64::try_from(n).ok())
+        };
+        StreamLog {
+            entries: VecDeque::new(),
+            next: 0,
+            segments: VecDeque::new(),
+            bytes: 0,
+            segment_bytes: number("x-stream-max-segment-size-bytes")
+                .filter(|n| *n > 0)
+                .unwrap_or(Self::SEGMENT_BYTES),
+            max_bytes: number("x-max-length-bytes"),
+            max_age: arguments
+                .get("x-max-age")
+                .and_then(FieldValue::as_str)
+                .and_then(parse_max_age),
+        }
+    }
+
     fn append(&mut self, msg: Stored, secs: u64) {
+        let size = msg.size();
+        if self
+            .segments
+            .back()
+            .is_none_or(|s| s.bytes >= self.segment_bytes)
+        {
+            self.segments.push_back(Segment {
+                first: self.next,
+                bytes: 0,
+                last_write: secs,
+            });
+            self.retain(secs);
+        }
+        if let Some(segment) = self.segments.back_mut() {
+            segment.bytes += size;
+            segment.last_write = secs;
+        }
+        self.bytes += size;
         self.entries.push_back((self.next, msg, secs));
         self.next += 1;
     }
 
-    fn first(&self) -> u64 {
+    /// Drops the oldest segments (never the one being written) while the log is too large or
+    /// they are too old.
+    fn retain(&mut self, now: u64) {
+        while self.segments.len() > 1 {
+            let Some(oldest) = self.segments.front() else {
+                break;
+            };
+            let too_large = self.max_bytes.is_some_and(|max| self.bytes > max);
+            let too_old = self
+                .max_age
+                .is_some_and(|age| oldest.last_write.saturating_add(age.as_secs()) < now);
+            if !(too_large || too_old) {
+                break;
+            }
+            self.bytes -= oldest.bytes;
+            self.segments.pop_front();
+            let keep_from = self.segments.front().map_or(self.next, |s| s.first);
+            while self.entries.front().is_some_and(|e| e.0 < keep_from) {
+                self.entries.pop_front();
+            }
+        }
+    }
+
+    /// The first offset the log still holds (the next one when it holds none).
+    pub(super) fn first(&self) -> u64 {
         self.entries.front().map_or(self.next, |e| e.0)
     }
 
@@ -175,10 +266,18 @@ impl StreamLog {
         self.entries.get(index).map(|e| &e.1)
     }
 
+    /// The first message written at or after `secs` (or the next one).
+    fn written_since(&self, secs: u64) -> u64 {
+        self.entries
+            .iter()
+            .find(|e| e.2 >= secs)
+            .map_or(self.next, |e| e.0)
+    }
+
     /// Where a consumer starts for its `x-stream-offset` (`next` when absent): `first`,
     /// `last` (the last message; RabbitMQ starts at the last chunk, which holds it), `next`,
-    /// an offset (the first the log still holds when it is older), or a timestamp (the first
-    /// message written at or after it). `None` for a value RabbitMQ does not take.
+    /// an offset (the first the log still holds when it is older), a timestamp (the first
+    /// message written at or after it) or an interval (`"1h"`: from that long ago). `None` for a value RabbitMQ does not take.
     pub(super) fn start(&self, spec: Option<&FieldValue>) -> Option<u64> {
         Some(match spec {
             None => self.next,
@@ -186,13 +285,10 @@ impl StreamLog {
                 "first" => self.first(),
                 "last" => self.next.saturating_sub(1).max(self.first()),
                 "next" => self.next,
-                _ => return None,
+                // An interval (`"1h"`): from that long ago.
+                age => self.written_since(now_secs().saturating_sub(parse_max_age(age)?.as_secs())),
             },
-            Some(FieldValue::Timestamp(t)) => self
-                .entries
-                .iter()
-                .find(|e| e.2 >= *t)
-                .map_or(self.next, |e| e.0),
+            Some(FieldValue::Timestamp(t)) => self.written_since(*t),
             Some(v) => u64::try_from(v.as_i64()?).ok()?.max(self.first()),
         })
     }
@@ -208,7 +304,8 @@ impl QueueState {
         owner: Option<u64>,
     ) -> Self {
         let limits = Limits::from_arguments(&arguments);
-        let stream = arguments.get("x-queue-type").and_then(FieldValue::as_str) == Some("stream");
+        let stream = (arguments.get("x-queue-type").and_then(FieldValue::as_str) == Some("stream"))
+            .then(|| StreamLog::new(&arguments));
         let levels = usize::from(limits.max_priority.unwrap_or(0)) + 1;
         QueueState {
             name,
@@ -226,7 +323,7 @@ impl QueueState {
             timer_at: None,
             last_used: Instant::now(),
             pending: false,
-            stream: stream.then(StreamLog::default),
+            stream,
         }
     }
 
@@ -249,10 +346,7 @@ impl QueueState {
     /// Append a newly published message (to a stream's log, with the second it was written).
     pub(super) fn push(&mut self, msg: Stored) {
         if let Some(log) = &mut self.stream {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            log.append(msg, secs);
+            log.append(msg, now_secs());
             return;
         }
         let level = msg.priority(self.max_level());
@@ -326,4 +420,11 @@ impl QueueState {
         self.bytes = 0;
         n
     }
+}
+
+/// Seconds since the Unix epoch, the resolution of a stream's timestamps.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -3,6 +3,7 @@
 //! `x-` arguments RabbitMQ compares, and how it names their values), so that a refusal reads as
 //! RabbitMQ's would.
 
+use crate::entity::parse_max_age;
 use crate::error::{Error, ErrorKind, Result};
 use crate::field::{FieldTable, FieldValue};
 use crate::QueueType;
@@ -166,6 +167,23 @@ pub(super) fn new_queue(
         return Err(precondition(format!(
             "invalid arg 'x-queue-leader-locator' for {entity} in vhost '/': invalid_queue_locator_arg"
         )));
+    }
+    if takes("x-max-age") {
+        match arguments.get("x-max-age") {
+            Some(FieldValue::String(age)) if parse_max_age(age).is_some() => {}
+            Some(FieldValue::String(_)) => {
+                return Err(precondition(format!(
+                    "invalid arg 'x-max-age' for {entity} in vhost '/': invalid_max_age"
+                )))
+            }
+            Some(v) => {
+                return Err(precondition(format!(
+                    "invalid arg 'x-max-age' for {entity} in vhost '/': {{unacceptable_type,{}}}",
+                    amqp_type_name(v)
+                )))
+            }
+            None => {}
+        }
     }
     for key in ["x-quorum-initial-group-size", "x-initial-cluster-size"] {
         if !takes(key) {
