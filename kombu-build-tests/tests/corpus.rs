@@ -721,17 +721,8 @@ async fn quorum_and_stream_settings_are_declared_as_rabbitmq_takes_them() {
         Some(100_000_000)
     );
 
-    let mut urls = vec!["memory://kombu-build-tests-replicated".to_owned()];
-    let amqp = "amqp://guest:guest@127.0.0.1:5672//";
-    if std::net::TcpStream::connect("127.0.0.1:5672").is_ok() {
-        urls.push(amqp.to_owned());
-    } else {
-        assert!(
-            std::env::var("KOMBU_REQUIRE_BROKER").as_deref() != Ok("1"),
-            "RabbitMQ is required (KOMBU_REQUIRE_BROKER=1) but not reachable"
-        );
-    }
-    for url in urls {
+    let _turn = REPLICATED.lock().await;
+    for url in broker_urls("replicated") {
         let conn = Connection::connect(&url).await.unwrap();
         let channel = conn.channel().await.unwrap();
         replicated::declare_all(&channel)
@@ -745,4 +736,129 @@ async fn quorum_and_stream_settings_are_declared_as_rabbitmq_takes_them() {
         }
         conn.close().await.unwrap();
     }
+}
+
+/// A typed stream consumer starts where the topology's `offset` says (`first`), saves the
+/// offset of each message its handler finished in its offset store, and started again with
+/// the same store resumes after the last one saved: nothing handled twice, nothing skipped,
+/// even what was published while it was stopped. On `memory://` and on RabbitMQ (when
+/// reachable; required with `KOMBU_REQUIRE_BROKER=1`), deleting what it declares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_stream_consumer_resumes_after_the_offset_its_store_holds() {
+    use kombu::{MemoryOffsets, Shutdown};
+    use kombu_build_tests::corpus::replicated::{
+        self, exchanges, queues, Job, JobAuditorConsumer, JobAuditorHandler, JobsProducer,
+    };
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    struct Auditor {
+        seen: Arc<Mutex<Vec<u64>>>,
+    }
+    impl JobAuditorHandler for Auditor {
+        async fn job_log(&self, job: Job, _: &Message) -> Disposition {
+            self.seen.lock().unwrap().push(job.id);
+            Disposition::Ack
+        }
+    }
+    /// Runs `consumer` until its handler has seen `until` messages and half a second more
+    /// (for any extra to show), then shuts it down.
+    async fn audit(
+        consumer: &mut JobAuditorConsumer<Auditor>,
+        seen: &Mutex<Vec<u64>>,
+        until: usize,
+    ) {
+        let shutdown = Shutdown::new(Duration::from_secs(5));
+        let stop = async {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while seen.lock().unwrap().len() < until && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            shutdown.token().cancel();
+        };
+        let (ran, ()) = tokio::join!(consumer.run_until(&shutdown), stop);
+        ran.unwrap();
+    }
+
+    let _turn = REPLICATED.lock().await;
+    for url in broker_urls("replicated-offsets") {
+        let conn = Connection::connect(&url).await.unwrap();
+        let channel = conn.channel().await.unwrap();
+        // (A run that failed half-way on a shared broker leaves the stream behind.)
+        queues::job_log()
+            .attach(&channel)
+            .delete(false, false)
+            .await
+            .unwrap();
+        replicated::declare_all(&channel).await.unwrap();
+        let producer = JobsProducer::new(&channel);
+        for id in 0..10 {
+            producer.submit(&Job { id }).await.unwrap();
+        }
+        let store = MemoryOffsets::new();
+
+        // First start: no stored offset, so from the topology's `first`.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let auditor = Auditor {
+            seen: Arc::clone(&seen),
+        };
+        let mut consumer = JobAuditorConsumer::start_with_offsets(&channel, auditor, store.clone())
+            .await
+            .unwrap();
+        audit(&mut consumer, &seen, 10).await;
+        assert_eq!(*seen.lock().unwrap(), (0..10).collect::<Vec<_>>(), "{url}");
+        let saved = store.get("job-auditor", "job-log");
+        assert!(saved.is_some(), "{url}: an offset was saved");
+
+        // Stopped: more is published; started again with the store, it resumes.
+        for id in 10..15 {
+            producer.submit(&Job { id }).await.unwrap();
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let auditor = Auditor {
+            seen: Arc::clone(&seen),
+        };
+        let mut consumer = JobAuditorConsumer::start_with_offsets(&channel, auditor, store.clone())
+            .await
+            .unwrap();
+        audit(&mut consumer, &seen, 5).await;
+        assert_eq!(*seen.lock().unwrap(), (10..15).collect::<Vec<_>>(), "{url}");
+        assert!(store.get("job-auditor", "job-log") > saved, "{url}");
+
+        // Without a store it starts from the topology's `first` again.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let auditor = Auditor {
+            seen: Arc::clone(&seen),
+        };
+        let mut consumer = JobAuditorConsumer::start(&channel, auditor).await.unwrap();
+        audit(&mut consumer, &seen, 15).await;
+        assert_eq!(*seen.lock().unwrap(), (0..15).collect::<Vec<_>>(), "{url}");
+
+        for q in [queues::jobs(), queues::jobs_failed(), queues::job_log()] {
+            q.attach(&channel).delete(false, false).await.unwrap();
+        }
+        for x in [exchanges::jobs(), exchanges::jobs_dlx()] {
+            x.attach(&channel).delete(false).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+}
+
+/// The replicated corpus has fixed names: on a shared RabbitMQ its tests take turns.
+static REPLICATED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `memory://NAME`, and RabbitMQ on 127.0.0.1 when it answers (it must with
+/// `KOMBU_REQUIRE_BROKER=1`).
+fn broker_urls(name: &str) -> Vec<String> {
+    let mut urls = vec![format!("memory://kombu-build-tests-{name}")];
+    if std::net::TcpStream::connect("127.0.0.1:5672").is_ok() {
+        urls.push("amqp://guest:guest@127.0.0.1:5672//".to_owned());
+    } else {
+        assert!(
+            std::env::var("KOMBU_REQUIRE_BROKER").as_deref() != Ok("1"),
+            "RabbitMQ is required (KOMBU_REQUIRE_BROKER=1) but not reachable"
+        );
+    }
+    urls
 }

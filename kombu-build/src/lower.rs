@@ -406,6 +406,18 @@ fn consumer(
                     .unwrap_or_else(|| type_ident(&consume.message)),
                 handlers,
                 ordered: consume.ordered,
+                offset: consume
+                    .offset
+                    .as_ref()
+                    .and_then(|o| o.to_stream_offset())
+                    .map(|o| match o {
+                        kombu::StreamOffset::First => ir::StreamOffset::First,
+                        kombu::StreamOffset::Last => ir::StreamOffset::Last,
+                        kombu::StreamOffset::Offset(n) => ir::StreamOffset::Offset(n),
+                        kombu::StreamOffset::Age(age) => ir::StreamOffset::AgeSecs(age.as_secs()),
+                        // (`Next` is RabbitMQ's default; a topology file writes no timestamp.)
+                        _ => ir::StreamOffset::Next,
+                    }),
             }
         })
         .collect();

@@ -362,6 +362,23 @@ pub struct ConsumeSpec {
     pub handlers: Vec<HandlerSpec>,
     /// Its messages are handled one at a time, in order, whatever the concurrency.
     pub ordered: bool,
+    /// Where it starts reading the queue, a stream.
+    pub offset: Option<StreamOffset>,
+}
+
+/// Where a consumer starts reading a stream (`kombu::StreamOffset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOffset {
+    /// The first message the stream holds.
+    First,
+    /// The last chunk.
+    Last,
+    /// What is published after the consumer starts.
+    Next,
+    /// This offset.
+    Offset(u64),
+    /// What was written within this many seconds.
+    AgeSecs(u64),
 }
 
 /// A typed consumer.

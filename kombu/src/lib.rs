@@ -189,6 +189,7 @@ mod error;
 mod field;
 mod fxhash;
 mod message;
+mod offsets;
 mod outgoing;
 mod producer;
 mod properties;
@@ -217,6 +218,7 @@ pub use dispatch::{Disposition, FailurePolicy};
 #[cfg(feature = "derive")]
 pub use kombu_derive::{Consumer, Producer};
 pub use message::{Message, MessageState};
+pub use offsets::{MemoryOffsets, OffsetStore};
 pub use outgoing::OutgoingMessage;
 pub use producer::{Declarable, Pipeline, Producer, Publish};
 pub use shutdown::Shutdown;

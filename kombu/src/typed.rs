@@ -12,11 +12,15 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dispatch::{Disposition, FailurePolicy};
+use crate::offsets::{DynOffsetStore, OffsetStore};
 use crate::serialization::Accept;
-use crate::{Channel, Consumer, Error, Message, Queue, Result, RunOptions, Shutdown};
+use crate::{
+    Channel, Consumer, Error, Message, Queue, QueueType, Result, RunOptions, Shutdown, StreamOffset,
+};
 
 /// What a generated handler method returns: a `Send` future of its [`Disposition`]. Any such
 /// future is one, so a handler is written as `async fn name(&self, ...) -> Disposition`.
@@ -71,7 +75,39 @@ pub struct TypedConsumer<D, H> {
     consumer: Consumer,
     handler: H,
     concurrency: usize,
+    offsets: Option<Offsets>,
     dispatch: PhantomData<fn() -> D>,
+}
+
+/// A consumer's offset store and the streams whose offsets it records.
+struct Offsets {
+    store: Arc<dyn DynOffsetStore>,
+    streams: Vec<String>,
+}
+
+impl Offsets {
+    /// Saves the offset of a stream message the handler finished (not one it asked to see
+    /// again); a store that fails is logged, and the message is handled again after a restart.
+    async fn record(
+        &self,
+        consumer: &str,
+        queue: Option<&str>,
+        delivery: &Message,
+        disposition: Disposition,
+    ) {
+        if disposition == Disposition::Requeue {
+            return;
+        }
+        let (Some(queue), Some(offset)) = (queue, delivery.stream_offset()) else {
+            return;
+        };
+        if !self.streams.iter().any(|s| s == queue) {
+            return;
+        }
+        if let Err(error) = self.store.save(consumer, queue, offset).await {
+            tracing::warn!(consumer, queue, offset, %error, "could not save the stream offset; after a restart this message is handled again");
+        }
+    }
 }
 
 // The handler need not be `Debug`; it is left out.
@@ -80,6 +116,7 @@ impl<D, H> fmt::Debug for TypedConsumer<D, H> {
         f.debug_struct("TypedConsumer")
             .field("consumer", &self.consumer)
             .field("concurrency", &self.concurrency)
+            .field("offsets", &self.offsets.as_ref().map(|o| &o.streams))
             .finish_non_exhaustive()
     }
 }
@@ -98,7 +135,45 @@ impl<D: Dispatch<H>, H: Send + Sync> TypedConsumer<D, H> {
     /// Declares the queues (with their exchanges and bindings), sets the prefetch and starts
     /// consuming.
     pub async fn start(channel: &Channel, handler: H) -> Result<Self> {
-        let mut consumer = Consumer::new(channel, D::queues()).prefetch_count(D::PREFETCH);
+        Self::start_queues(channel, handler, D::queues(), None).await
+    }
+
+    /// [`start`](Self::start), resuming each stream it reads after the last offset `store`
+    /// holds for it (where there is none, from the topology's `offset`), and saving each
+    /// stream message's offset in `store` once its handler has finished. [`run`](Self::run)
+    /// then handles each stream's messages one at a time, in order, so that a saved offset
+    /// means every message before it was handled. A store that cannot be read fails the
+    /// start.
+    pub async fn start_with_offsets(
+        channel: &Channel,
+        handler: H,
+        store: impl OffsetStore,
+    ) -> Result<Self> {
+        let store: Arc<dyn DynOffsetStore> = Arc::new(store);
+        let mut queues = D::queues();
+        let mut streams = Vec::new();
+        for queue in &mut queues {
+            if queue.kind() != QueueType::Stream {
+                continue;
+            }
+            if let Some(last) = store.load(D::NAME, &queue.name).await? {
+                queue.consumer_arguments.insert(
+                    "x-stream-offset".to_owned(),
+                    StreamOffset::Offset(last.saturating_add(1)).to_argument(),
+                );
+            }
+            streams.push(queue.name.clone());
+        }
+        Self::start_queues(channel, handler, queues, Some(Offsets { store, streams })).await
+    }
+
+    async fn start_queues(
+        channel: &Channel,
+        handler: H,
+        queues: Vec<Queue>,
+        offsets: Option<Offsets>,
+    ) -> Result<Self> {
+        let mut consumer = Consumer::new(channel, queues).prefetch_count(D::PREFETCH);
         if !D::ACCEPT.is_empty() {
             consumer = consumer.accept(Accept::new(D::ACCEPT.iter().copied()));
         }
@@ -107,6 +182,7 @@ impl<D: Dispatch<H>, H: Send + Sync> TypedConsumer<D, H> {
             consumer,
             handler,
             concurrency: D::CONCURRENCY,
+            offsets,
             dispatch: PhantomData,
         })
     }
@@ -135,15 +211,21 @@ impl<D: Dispatch<H>, H: Send + Sync> TypedConsumer<D, H> {
     }
 
     /// How [`run`](Self::run) hands messages to the handler: the concurrency, the ordered
-    /// queues, the failure policy for a handler that panics.
+    /// queues (and the streams whose offsets it saves), the failure policy for a handler that
+    /// panics.
     pub fn run_options(&self) -> RunOptions {
-        D::ORDERED.iter().fold(
-            RunOptions::new()
-                .name(D::NAME)
-                .concurrency(self.concurrency)
-                .on_panic(D::POLICY),
-            |options, queue| options.ordered(*queue),
-        )
+        let streams = self.offsets.iter().flat_map(|o| &o.streams);
+        D::ORDERED
+            .iter()
+            .copied()
+            .chain(streams.map(String::as_str))
+            .fold(
+                RunOptions::new()
+                    .name(D::NAME)
+                    .concurrency(self.concurrency)
+                    .on_panic(D::POLICY),
+                |options, queue| options.ordered(queue),
+            )
     }
 
     /// Handles messages, up to the concurrency at once, each acked (or rejected) as its
@@ -166,11 +248,16 @@ impl<D: Dispatch<H>, H: Send + Sync> TypedConsumer<D, H> {
     /// [`run`](Self::run) with options of your own.
     pub async fn run_with(&mut self, options: RunOptions) -> Result<()> {
         let handler = &self.handler;
+        let offsets = self.offsets.as_ref();
         crate::worker::run(
             &mut self.consumer,
             &options,
             async |delivery: &Message, queue: Option<&str>| {
-                decide::<D, H>(handler, queue, delivery).await
+                let disposition = decide::<D, H>(handler, queue, delivery).await;
+                if let Some(offsets) = offsets {
+                    offsets.record(D::NAME, queue, delivery, disposition).await;
+                }
+                disposition
             },
         )
         .await
@@ -184,6 +271,11 @@ impl<D: Dispatch<H>, H: Send + Sync> TypedConsumer<D, H> {
         let handling = decide::<D, H>(&self.handler, queue.as_deref(), delivery);
         let disposition =
             crate::__private::process(D::NAME, queue.as_deref(), delivery, handling).await;
+        if let Some(offsets) = &self.offsets {
+            offsets
+                .record(D::NAME, queue.as_deref(), delivery, disposition)
+                .await;
+        }
         crate::__private::settle(D::NAME, queue.as_deref(), delivery, disposition)
     }
 }

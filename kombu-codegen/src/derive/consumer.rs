@@ -84,6 +84,7 @@ pub(super) fn read_consumer(input: &syn::DeriveInput) -> (ir::ConsumerSpec, Erro
                 message: ident.clone(),
                 handlers: handlers.clone(),
                 ordered,
+                offset: None,
             });
         }
     }

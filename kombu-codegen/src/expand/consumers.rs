@@ -3,6 +3,7 @@
 //! decide) and the `Dispatch` impl that decodes a delivery and calls the handler.
 
 use super::*;
+use crate::ir::StreamOffset;
 
 /// The parameter a handler gets besides the message or its fields.
 pub(super) const HANDLER_PARAMS: &[&str] = &["delivery", "handler"];
@@ -96,7 +97,22 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
     // Queues that carry the same message share its handler methods.
     let mut declared: HashMap<&str, proc_macro2::Ident> = HashMap::new();
     for q in &c.queues {
-        queue_fns.push(cx.refs.queue_or_inline(&q.queue)?);
+        let queue_fn = cx.refs.queue_or_inline(&q.queue)?;
+        queue_fns.push(match q.offset {
+            None => queue_fn,
+            Some(offset) => {
+                let offset = match offset {
+                    StreamOffset::First => quote! { First },
+                    StreamOffset::Last => quote! { Last },
+                    StreamOffset::Next => quote! { Next },
+                    StreamOffset::Offset(n) => quote! { Offset(#n) },
+                    StreamOffset::AgeSecs(secs) => {
+                        quote! { Age(::core::time::Duration::from_secs(#secs)) }
+                    }
+                };
+                quote! { #queue_fn.stream_offset(::kombu::StreamOffset::#offset) }
+            }
+        });
         let queue = &q.queue.name;
         let ty = message_type(&q.message)?;
         let mut variant_arms = Vec::new();

@@ -44,6 +44,15 @@ pub enum QueueType {
 }
 
 impl QueueType {
+    /// The type `x-queue-type` in `arguments` names (classic when it names none).
+    pub(crate) fn of_arguments(arguments: &FieldTable) -> QueueType {
+        match arguments.get("x-queue-type").and_then(FieldValue::as_str) {
+            Some("quorum") => QueueType::Quorum,
+            Some("stream") => QueueType::Stream,
+            _ => QueueType::Classic,
+        }
+    }
+
     /// The broker's name for this type.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -397,6 +406,13 @@ impl Queue {
     /// Whether the queue is deleted when its last consumer goes: set, or implied by exclusive.
     pub fn is_auto_delete(&self) -> bool {
         self.auto_delete || self.exclusive
+    }
+
+    /// The queue's type as declared: `queue_type`, else the `x-queue-type` argument, else
+    /// classic.
+    pub fn kind(&self) -> QueueType {
+        self.queue_type
+            .unwrap_or_else(|| QueueType::of_arguments(&self.arguments))
     }
 
     /// The arguments sent with `queue.declare`: `arguments` with the typed fields laid over

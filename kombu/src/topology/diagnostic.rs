@@ -111,6 +111,9 @@ codes! {
     /// A setting of another queue type.
     QueueTypeSetting = "E111", Error,
         "Each queue type takes its own settings, and RabbitMQ refuses a declaration with another type's (406 PRECONDITION_FAILED, `invalid arg ... of queue type ...`): `max_priority`, `x-queue-mode` and `x-queue-version` are classic only; `delivery_limit`, `dead_letter_strategy` and `x-max-in-memory-*` are quorum only; `max_age` and `max_segment_size_bytes` are streams only; `initial_group_size` and `leader_locator` are for quorum queues and streams; a stream takes none of `message_ttl`, `expires`, `max_length`, `overflow`, dead-lettering or `single_active_consumer`. The same holds for these keys written in `arguments`. A value RabbitMQ does not take (an `initial_group_size` of 0, a `max_age` without its unit) is refused the same way. Change the queue's `type` or drop the setting.";
+    /// A stream offset RabbitMQ does not read.
+    InvalidStreamOffset = "E112", Error,
+        "A consumer's `offset` is where it starts reading a stream: `\"first\"`, `\"last\"`, `\"next\"`, an offset number (`1234`) or an age (a whole number above zero and one of `Y`, `M`, `D`, `h`, `m`, `s`: `\"7D\"`, `\"12h\"`). RabbitMQ answers anything else with 541 INTERNAL_ERROR and closes the connection. Write one of these.";
     /// A queue that nothing binds and nothing consumes.
     OrphanQueue = "W201", Warning,
         "The queue has no bindings, no consumer and no producer publishes to it through the default exchange. Messages can only reach it by its name; if that is intended, bind it or add its consumer, else remove it.";
@@ -138,6 +141,15 @@ codes! {
     /// At-least-once dead-lettering that RabbitMQ turns into at-most-once.
     AtLeastOnceFallback = "W209", Warning,
         "`dead_letter_strategy = \"at-least-once\"` only takes effect on a quorum queue with `overflow = \"reject-publish\"` and a dead-letter exchange; otherwise RabbitMQ accepts the queue and silently dead-letters at most once (a dead letter can be lost). Add what is missing, or say `at-most-once`.";
+    /// An offset on a queue that is not a stream.
+    OffsetOnNonStream = "W210", Warning,
+        "Only a stream reads `x-stream-offset`: RabbitMQ ignores it on a classic or quorum queue, whose consumers always get the messages waiting at the head of the queue. Make the queue a stream (`type = \"stream\"`) or drop the `offset`.";
+    /// A stream consumer that starts wherever RabbitMQ's default puts it.
+    StreamWithoutOffset = "W211", Warning,
+        "A consumer of a stream without an `offset` starts at `next`: it reads only what is published after it starts, so a consumer that restarts (a deploy, a crash) silently skips everything written while it was down, and a new one sees none of the history a stream keeps. Say where it starts: `\"first\"` (the whole retained history), `\"next\"` (only new messages, if that is what you want), an age (`\"1h\"`), and give its typed consumer an offset store (`TypedConsumer::start_with_offsets`) so a restart resumes after the last message it handled.";
+    /// A classic queue that asks for replication it does not get (or will not keep).
+    ClassicReplication = "W212", Warning,
+        "This classic queue asks to be replicated, but `x-ha-policy` as a queue argument has been ignored since RabbitMQ 3.0 (the queue lives on one node and its messages are lost with that node), and mirroring by an `ha-mode` policy is deprecated and removed in RabbitMQ 4.0. To replicate a queue, declare it as a quorum queue (`type = \"quorum\"`; it is durable and not exclusive), or as a stream for a log many consumers read. Changing the type is a recreate: `kombu diff` shows the migration.";
     /// A policy or operator policy RabbitMQ would refuse.
     InvalidPolicy = "E120", Error,
         "A policy's `pattern` is not a regular expression, its definition is empty, a value is out of the range RabbitMQ validates (`queue-version` 1 or 2, `stream-filter-size-bytes` 16 to 255, `expires` at least 1ms, `max-age` as `7D`), `ha-params` does not fit `ha-mode`, or an operator policy sets a key RabbitMQ accepts only in user policies (operator policies may set expires, message-ttl, max-length, max-length-bytes, max-in-memory-length, max-in-memory-bytes, delivery-limit, queue-version, overflow, target-group-size and the ha- mirroring keys). RabbitMQ answers such a policy with 400; fix the value shown.";

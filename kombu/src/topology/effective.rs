@@ -317,11 +317,7 @@ pub fn effective(
             model.queues.get(name)?;
             let q = topology.queue(name)?;
             let args = q.declare_arguments();
-            let t = match args.get("x-queue-type").and_then(FieldValue::as_str) {
-                Some("quorum") => QueueType::Quorum,
-                Some("stream") => QueueType::Stream,
-                _ => QueueType::Classic,
-            };
+            let t = QueueType::of_arguments(&args);
             (Target::Queue(name, t), args, Some(t))
         }
         EntityKind::Exchange => {
@@ -438,8 +434,9 @@ fn vhosts(model: &TopologyModel) -> BTreeSet<&str> {
     v
 }
 
-/// The lint of policies against the entities they match: shadowed policies (W220), arguments
-/// that make a policy key ineffective (W221), and ties (W222).
+/// The lint of policies against the entities they match: classic queues mirrored by `ha-mode`
+/// (W212), shadowed policies (W220), arguments that make a policy key ineffective (W221), and
+/// ties (W222).
 pub(crate) fn lint(topology: &Topology, origins: &Origins, sink: &mut Sink) {
     let model = topology.model();
     if model.policies.is_empty() && model.operator_policies.is_empty() {
@@ -513,6 +510,29 @@ pub(crate) fn lint(topology: &Topology, origins: &Origins, sink: &mut Sink) {
                             ),
                         )
                         .help("give them different priorities, or make their patterns disjoint");
+                    }
+                }
+            }
+            if e.queue_type == Some(QueueType::Classic) {
+                let mirrored = e.policy.as_ref().filter(|w| {
+                    model
+                        .policies
+                        .get(&w.name)
+                        .is_some_and(|p| p.definition.ha_mode.is_some())
+                });
+                if let Some(w) = mirrored {
+                    let d = sink.push(
+                        files,
+                        Code::ClassicReplication,
+                        origins.get(kind, name),
+                        format!(
+                            "classic queue `{name}` is mirrored by policy `{}` (`ha-mode`), which RabbitMQ deprecates and 4.0 removes",
+                            w.name
+                        ),
+                    );
+                    d.help("to replicate it, make it a quorum queue (`type = \"quorum\"`)");
+                    if let Some(span) = origins.get(EntityKind::Policy, &w.name) {
+                        d.related(files, span, format!("policy `{}` is declared here", w.name));
                     }
                 }
             }

@@ -739,6 +739,39 @@ pub struct ConsumeDef {
     /// Whether its messages are handled one at a time, in order, whatever the consumer's
     /// concurrency.
     pub ordered: bool,
+    /// Where it starts reading, if the queue is a stream.
+    pub offset: Option<OffsetDef>,
+}
+
+/// Where a consumer starts reading a stream (`x-stream-offset`): `"first"`, `"last"`,
+/// `"next"` (RabbitMQ's default), an offset number, or an age (`"7D"`, `"12h"`: what was
+/// written that long ago and since).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OffsetDef {
+    /// An offset number.
+    Number(u64),
+    /// `first`, `last`, `next` or an age.
+    Word(#[schemars(regex(pattern = r"^(first|last|next|[0-9]+|0*[1-9][0-9]*[YMDhms])$"))] String),
+}
+
+impl OffsetDef {
+    /// The offset it names, `None` if RabbitMQ would not read it.
+    pub fn to_stream_offset(&self) -> Option<crate::StreamOffset> {
+        match self {
+            OffsetDef::Number(n) => Some(crate::StreamOffset::Offset(*n)),
+            OffsetDef::Word(w) => crate::StreamOffset::parse(w),
+        }
+    }
+}
+
+impl fmt::Display for OffsetDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OffsetDef::Number(n) => write!(f, "{n}"),
+            OffsetDef::Word(w) => write!(f, "\"{w}\""),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -754,17 +787,22 @@ struct ConsumeTableForm {
     /// `concurrency`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     ordered: bool,
+    /// Where it starts reading, if the queue is a stream: `"first"`, `"last"`, `"next"` (the
+    /// default), an offset number, or an age (`"7D"`, `"12h"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<OffsetDef>,
 }
 
 impl Serialize for ConsumeDef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.description.is_none() && !self.ordered {
+        if self.description.is_none() && !self.ordered && self.offset.is_none() {
             return s.serialize_str(&self.message);
         }
         ConsumeTableForm {
             message: self.message.clone(),
             description: self.description.clone(),
             ordered: self.ordered,
+            offset: self.offset.clone(),
         }
         .serialize(s)
     }
@@ -776,13 +814,14 @@ impl<'de> Deserialize<'de> for ConsumeDef {
         impl<'de> Visitor<'de> for V {
             type Value = ConsumeDef;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a message name or a table with `message`, `description` and `ordered`")
+                f.write_str("a message name or a table with `message`, `description`, `ordered` and `offset`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ConsumeDef, E> {
                 Ok(ConsumeDef {
                     message: v.to_owned(),
                     description: None,
                     ordered: false,
+                    offset: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ConsumeDef, A::Error> {
@@ -791,6 +830,7 @@ impl<'de> Deserialize<'de> for ConsumeDef {
                     message: t.message,
                     description: t.description,
                     ordered: t.ordered,
+                    offset: t.offset,
                 })
             }
         }
@@ -805,7 +845,7 @@ impl JsonSchema for ConsumeDef {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let table = generator.subschema_for::<ConsumeTableForm>();
         schemars::json_schema!({
-            "description": "The message type the queue carries, or a table with `message`, `description` and `ordered`.",
+            "description": "The message type the queue carries, or a table with `message`, `description`, `ordered` and `offset`.",
             "anyOf": [{"type": "string"}, table]
         })
     }

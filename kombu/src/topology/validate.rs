@@ -12,7 +12,9 @@ use indexmap::IndexMap;
 use super::diagnostic::{Code, Sink};
 use super::ident::problem;
 use super::load::Origins;
-use super::model::{At, BindingDef, FieldDef, MessageDef, Name, QueueDef, TopologyModel};
+use super::model::{
+    At, BindingDef, ConsumeDef, FieldDef, MessageDef, Name, QueueDef, TopologyModel,
+};
 use super::node::MAX_DEPTH;
 use super::policy::DeadLetterStrategy;
 use super::route::{predeclared, Routes};
@@ -367,6 +369,19 @@ impl<'a> Check<'a> {
     /// and at-least-once dead-lettering that would silently be at-most-once.
     fn queue_type_settings(&mut self, name: &str, q: &QueueDef, span: Option<Span>) {
         let kind = q.queue_type.unwrap_or(QueueType::Classic);
+        if kind == QueueType::Classic {
+            if let Some(key) = q.arguments.keys().find(|k| k.starts_with("x-ha-")) {
+                let files = self.files;
+                self.sink
+                    .push(
+                        files,
+                        Code::ClassicReplication,
+                        span,
+                        format!("queue `{name}` asks for mirroring with the argument `{key}`, which RabbitMQ has ignored since 3.0: the queue lives on one node"),
+                    )
+                    .help("to replicate it, make it a quorum queue (`type = \"quorum\"`)");
+            }
+        }
         // Each typed key as the argument it is sent as (the replica count is named after the
         // type), set or not.
         let replicas = match kind {
@@ -871,6 +886,7 @@ impl<'a> Check<'a> {
                         d.help(format!("did you mean `{s}`?"));
                     }
                 }
+                self.offset(cname, q, consume);
                 if !model.messages.contains_key(&consume.message) {
                     let suggestion = self.suggest_message(&consume.message);
                     let files = self.files;
@@ -885,6 +901,50 @@ impl<'a> Check<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// A consumer's stream offset: one RabbitMQ reads (E112), on a stream (W210), and there
+    /// when the queue is a stream (W211).
+    fn offset(&mut self, cname: &str, q: &Name, consume: &At<ConsumeDef>) {
+        let files = self.files;
+        let stream = self
+            .model
+            .queues
+            .get(q.as_str())
+            .map(|def| def.queue_type == Some(QueueType::Stream));
+        match (&consume.offset, stream) {
+            (Some(offset), _) if offset.to_stream_offset().is_none() => {
+                self.sink
+                    .push(
+                        files,
+                        Code::InvalidStreamOffset,
+                        consume.span(),
+                        format!("consumer `{cname}` reads queue `{q}` from `offset = {offset}`, which RabbitMQ does not read"),
+                    )
+                    .help("`\"first\"`, `\"last\"`, `\"next\"`, an offset number, or an age such as `\"7D\"` or `\"12h\"`");
+            }
+            (Some(offset), Some(false)) => {
+                self.sink
+                    .push(
+                        files,
+                        Code::OffsetOnNonStream,
+                        consume.span(),
+                        format!("consumer `{cname}` reads queue `{q}` from `offset = {offset}`, but `{q}` is not a stream, and RabbitMQ ignores the offset"),
+                    )
+                    .help(format!("make `{q}` a stream (`type = \"stream\"`), or drop the offset"));
+            }
+            (None, Some(true)) => {
+                self.sink
+                    .push(
+                        files,
+                        Code::StreamWithoutOffset,
+                        consume.span(),
+                        format!("consumer `{cname}` reads stream `{q}` without an `offset`: it starts at `next`, and skips what was written while it was not running"),
+                    )
+                    .help("say where it starts (`offset = \"first\"`, `\"next\"`, or an age such as `\"1h\"`), and start its typed consumer with an offset store (`start_with_offsets`) to resume where it stopped");
+            }
+            _ => {}
         }
     }
 

@@ -14,7 +14,7 @@ use crate::entity::parse_max_age;
 use crate::field::{FieldTable, FieldValue};
 use crate::properties::Properties;
 use crate::transport::DeliverySender;
-use crate::Overflow;
+use crate::{Overflow, QueueType};
 
 /// What was published: the same for every queue the message reached, so stored once.
 #[derive(Debug, Clone)]
@@ -304,7 +304,7 @@ impl QueueState {
         owner: Option<u64>,
     ) -> Self {
         let limits = Limits::from_arguments(&arguments);
-        let stream = (arguments.get("x-queue-type").and_then(FieldValue::as_str) == Some("stream"))
+        let stream = (QueueType::of_arguments(&arguments) == QueueType::Stream)
             .then(|| StreamLog::new(&arguments));
         let levels = usize::from(limits.max_priority.unwrap_or(0)) + 1;
         QueueState {

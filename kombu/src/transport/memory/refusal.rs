@@ -140,10 +140,11 @@ pub(super) fn new_queue(
     exclusive: bool,
     auto_delete: bool,
 ) -> Result<()> {
-    let (kind, type_name) = match arguments.get("x-queue-type").and_then(FieldValue::as_str) {
-        Some("quorum") => (QueueType::Quorum, "rabbit_quorum_queue"),
-        Some("stream") => (QueueType::Stream, "rabbit_stream_queue"),
-        _ => (QueueType::Classic, "rabbit_classic_queue"),
+    let kind = QueueType::of_arguments(arguments);
+    let type_name = match kind {
+        QueueType::Quorum => "rabbit_quorum_queue",
+        QueueType::Stream => "rabbit_stream_queue",
+        _ => "rabbit_classic_queue",
     };
     // Values are checked first, of the arguments the type takes.
     let takes = |key: &str| arguments.contains_key(key) && kind.takes_argument(key) == Some(true);
