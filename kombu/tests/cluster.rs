@@ -488,8 +488,9 @@ async fn killing_the_quorum_leaders_node_loses_no_confirmed_message() {
             progress.event("node 1 gone");
             // Publishing goes on without node 1 for a while, then it comes back. On RabbitMQ
             // 3.10 a channel opened after the kill may have every publish to the quorum queue
-            // nacked until node 1 returns (see docs/scaling.md): then node 1 is brought back
-            // after 30 s, and the recovery time is until the first confirm after that.
+            // nacked until node 1 returns (see docs/scaling.md); kombu replaces such a channel
+            // after 2 s. Should confirms still not resume, node 1 is brought back after 30 s,
+            // and the recovery time is until the first confirm after that.
             let before_restart = progress
                 .recovered_after(killed, Duration::from_secs(30))
                 .await;

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -52,14 +53,66 @@ pub(super) struct Slot(Arc<SlotState>);
 pub(super) struct SlotState {
     pub(super) channel: lapin::Channel,
     pub(super) generation: u32,
+    /// The first channel opened on a recovered connection: the one [`Slot::nacked`] may
+    /// replace once.
+    after_recovery: bool,
+    opened: std::time::Instant,
+    /// Whether the broker has confirmed a publish on it.
+    acked: AtomicBool,
+    /// Whether it has been closed to be replaced ([`Slot::nacked`]).
+    replaced: AtomicBool,
 }
 
 impl Slot {
-    fn new(channel: lapin::Channel, generation: u32) -> Self {
+    fn new(channel: lapin::Channel, generation: u32, after_recovery: bool) -> Self {
         Slot(Arc::new(SlotState {
             channel,
             generation,
+            after_recovery,
+            opened: std::time::Instant::now(),
+            acked: AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
         }))
+    }
+
+    /// How long a channel opened on a recovered connection may nack every publish before it
+    /// is replaced (a quorum queue elects a new leader well within it).
+    const NACKS_BEFORE_REPLACING: Duration = Duration::from_secs(2);
+
+    fn acked(&self) {
+        if !self.acked.load(Ordering::Relaxed) {
+            self.acked.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A publish on this channel was nacked. A channel opened on a recovered connection that
+    /// has nacked every publish for [`Self::NACKS_BEFORE_REPLACING`] is closed once, so that
+    /// the next publish opens a new one: RabbitMQ 3.10 can leave a channel opened while a
+    /// quorum queue was electing a new leader (its old leader's node had died) addressing the
+    /// old leader, nacking every publish to that queue until the node returns, while a channel
+    /// opened after the election publishes normally. Publishes still in flight on the closed
+    /// channel fail, and are published again like any whose channel was lost.
+    fn nacked(&self) {
+        if !self.after_recovery
+            || self.acked.load(Ordering::Relaxed)
+            || self.opened.elapsed() < Self::NACKS_BEFORE_REPLACING
+            || self.replaced.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        tracing::warn!(
+            generation = self.generation,
+            "every publish on the channel opened after the connection was recovered has been nacked; opening a new channel (a quorum queue's leader may have moved)"
+        );
+        let channel = self.channel.clone();
+        tokio::spawn(async move {
+            let _ = channel
+                .close(
+                    200,
+                    "kombu: replacing a channel that nacks every publish".into(),
+                )
+                .await;
+        });
     }
 }
 
@@ -76,6 +129,8 @@ pub(super) struct AmqpChannel {
     /// Shared with the ack task, which sends what was queued even after the channel is dropped.
     slot: Arc<Mutex<Option<Slot>>>,
     generation: AtomicU32,
+    /// The connection generation the current channel was opened on.
+    recovered_at: Mutex<u64>,
     reopening: tokio::sync::Mutex<()>,
     prefetch: Mutex<Option<u16>>,
     /// Confirm mode, set only while `confirm_gate` is held for writing; a reopened channel
@@ -108,6 +163,7 @@ pub(super) struct AmqpChannel {
 impl AmqpChannel {
     pub(super) async fn open(conn: Arc<ConnInner>) -> Result<Arc<AmqpChannel>> {
         let lapin_conn = conn.connection().await?;
+        let conn_generation = conn.generation.load(Ordering::SeqCst);
         let channel = lapin_conn
             .create_channel()
             .await
@@ -116,8 +172,9 @@ impl AmqpChannel {
         let me = Arc::new_cyclic(|me| AmqpChannel {
             conn,
             me: me.clone(),
-            slot: Arc::new(Mutex::new(Some(Slot::new(channel, 1)))),
+            slot: Arc::new(Mutex::new(Some(Slot::new(channel, 1, false)))),
             generation: AtomicU32::new(1),
+            recovered_at: Mutex::new(conn_generation),
             reopening: tokio::sync::Mutex::new(()),
             prefetch: Mutex::new(None),
             confirm: AtomicBool::new(false),
@@ -189,7 +246,12 @@ impl AmqpChannel {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         // Deliveries of the old channel can no longer be acked; the broker redelivers them.
         lock(&self.batch.outstanding).clear();
-        let slot = Slot::new(channel, generation);
+        // The first channel since the connection was recovered (not one replacing a channel
+        // the broker closed, or one `Slot::nacked` replaced).
+        let recovered = self.conn.generation.load(Ordering::SeqCst);
+        let after_recovery =
+            std::mem::replace(&mut *lock(&self.recovered_at), recovered) < recovered;
+        let slot = Slot::new(channel, generation, after_recovery);
         *lock(&self.slot) = Some(slot.clone());
         for (tag, record) in self.consumers.to_restart() {
             let options = resumed(&record.options, &record.state);
@@ -635,6 +697,7 @@ impl AmqpChannel {
             let timeout = self.conn.options().confirm_timeout;
             let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
             Ok(Box::pin(async move {
+                let on = slot;
                 let confirm = match written.await {
                     Ok(confirm) => confirm,
                     Err(e) if retry && channel_went_away(&e) => {
@@ -659,7 +722,14 @@ impl AmqpChannel {
                 if !confirming {
                     return Ok(Confirmation::NotRequested);
                 }
-                confirmed(confirm, timeout, &exchange, &routing_key, message, flags).await
+                let confirmation =
+                    confirmed(confirm, timeout, &exchange, &routing_key, message, flags).await;
+                match confirmation {
+                    Ok(Confirmation::Ack) => on.acked(),
+                    Ok(Confirmation::Nack) => on.nacked(),
+                    _ => {}
+                }
+                confirmation
             }))
         })
     }

@@ -231,10 +231,11 @@ impl ConnInner {
                     Ok(conn) => match self.restore(&conn).await {
                         Ok(()) => {
                             let conn = Arc::new(conn);
+                            // Counted before anyone can open a channel on it.
+                            let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
                             *lock(&self.current) = Some(Arc::clone(&conn));
                             *lock(&self.current_url) = url.clone();
                             *lock(&self.last_failure) = None;
-                            let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
                             tracing::info!(url = %url, generation, "AMQP connection recovered");
                             self.watch(&conn);
                             let channels: Vec<Arc<AmqpChannel>> = lock(&self.channels)
