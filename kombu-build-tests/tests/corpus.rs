@@ -761,13 +761,25 @@ async fn a_typed_stream_consumer_resumes_after_the_offset_its_store_holds() {
             Disposition::Ack
         }
     }
-    /// Runs `consumer` until its handler has seen `until` messages and half a second more
-    /// (for any extra to show), then shuts it down.
+    /// Starts the consumer (with `store`, or without one), runs it until its handler has seen
+    /// `until` messages and half a second more (for any extra to show), shuts it down, and
+    /// returns what the handler saw.
     async fn audit(
-        consumer: &mut JobAuditorConsumer<Auditor>,
-        seen: &Mutex<Vec<u64>>,
+        channel: &kombu::Channel,
+        store: Option<&MemoryOffsets>,
         until: usize,
-    ) {
+    ) -> Vec<u64> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let auditor = Auditor {
+            seen: Arc::clone(&seen),
+        };
+        let mut consumer = match store {
+            Some(store) => {
+                JobAuditorConsumer::start_with_offsets(channel, auditor, store.clone()).await
+            }
+            None => JobAuditorConsumer::start(channel, auditor).await,
+        }
+        .unwrap();
         let shutdown = Shutdown::new(Duration::from_secs(5));
         let stop = async {
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -779,6 +791,8 @@ async fn a_typed_stream_consumer_resumes_after_the_offset_its_store_holds() {
         };
         let (ran, ()) = tokio::join!(consumer.run_until(&shutdown), stop);
         ran.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        seen
     }
 
     let _turn = REPLICATED.lock().await;
@@ -799,15 +813,8 @@ async fn a_typed_stream_consumer_resumes_after_the_offset_its_store_holds() {
         let store = MemoryOffsets::new();
 
         // First start: no stored offset, so from the topology's `first`.
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let auditor = Auditor {
-            seen: Arc::clone(&seen),
-        };
-        let mut consumer = JobAuditorConsumer::start_with_offsets(&channel, auditor, store.clone())
-            .await
-            .unwrap();
-        audit(&mut consumer, &seen, 10).await;
-        assert_eq!(*seen.lock().unwrap(), (0..10).collect::<Vec<_>>(), "{url}");
+        let seen = audit(&channel, Some(&store), 10).await;
+        assert_eq!(seen, (0..10).collect::<Vec<_>>(), "{url}");
         let saved = store.get("job-auditor", "job-log");
         assert!(saved.is_some(), "{url}: an offset was saved");
 
@@ -815,25 +822,13 @@ async fn a_typed_stream_consumer_resumes_after_the_offset_its_store_holds() {
         for id in 10..15 {
             producer.submit(&Job { id }).await.unwrap();
         }
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let auditor = Auditor {
-            seen: Arc::clone(&seen),
-        };
-        let mut consumer = JobAuditorConsumer::start_with_offsets(&channel, auditor, store.clone())
-            .await
-            .unwrap();
-        audit(&mut consumer, &seen, 5).await;
-        assert_eq!(*seen.lock().unwrap(), (10..15).collect::<Vec<_>>(), "{url}");
+        let seen = audit(&channel, Some(&store), 5).await;
+        assert_eq!(seen, (10..15).collect::<Vec<_>>(), "{url}");
         assert!(store.get("job-auditor", "job-log") > saved, "{url}");
 
         // Without a store it starts from the topology's `first` again.
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let auditor = Auditor {
-            seen: Arc::clone(&seen),
-        };
-        let mut consumer = JobAuditorConsumer::start(&channel, auditor).await.unwrap();
-        audit(&mut consumer, &seen, 15).await;
-        assert_eq!(*seen.lock().unwrap(), (0..15).collect::<Vec<_>>(), "{url}");
+        let seen = audit(&channel, None, 15).await;
+        assert_eq!(seen, (0..15).collect::<Vec<_>>(), "{url}");
 
         for q in [queues::jobs(), queues::jobs_failed(), queues::job_log()] {
             q.attach(&channel).delete(false, false).await.unwrap();

@@ -13,9 +13,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod common;
 
-use kombu::{Channel, Consumer, Producer, Queue, QueueType, StreamOffset};
+use kombu::{Channel, Connection, Consumer, Producer, Queue, QueueType, StreamOffset};
 
 use common::test_name;
+
+/// A stream named after test `t`, with `settings`, declared, and a confirming producer to it.
+async fn stream(
+    t: &str,
+    settings: impl FnOnce(Queue) -> Queue,
+) -> (Connection, Channel, Queue, Producer) {
+    let (conn, channel) = common::open(t).await;
+    let name = common::name(t, "log");
+    let queue = settings(Queue::new(name.as_str()).queue_type(QueueType::Stream));
+    channel.declare_queue(&queue).await.unwrap();
+    let producer = Producer::new(&channel)
+        .routing_key(name.as_str())
+        .confirm(true);
+    (conn, channel, queue, producer)
+}
 
 /// Reads from `queue` starting at `offset` until `quiet` passes without a delivery: the
 /// messages' numbers and offsets, each acked.
@@ -53,16 +68,8 @@ async fn stream_consumers_start_where_their_offset_says_and_see_each_offset() {
     if common::is_stomp() {
         return;
     }
-    let t = test_name!();
-    let (conn, channel) = common::open(t).await;
-    let name = common::name(t, "log");
-    let queue = Queue::new(name.as_str())
-        .queue_type(QueueType::Stream)
-        .max_length_bytes(10_000_000);
-    channel.declare_queue(&queue).await.unwrap();
-    let producer = Producer::new(&channel)
-        .routing_key(name.as_str())
-        .confirm(true);
+    let (conn, channel, queue, producer) =
+        stream(test_name!(), |q| q.max_length_bytes(10_000_000)).await;
     let before = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -136,11 +143,8 @@ async fn a_stream_refuses_basic_get_and_automatic_acks() {
     if common::is_stomp() {
         return;
     }
-    let t = test_name!();
-    let (conn, channel) = common::open(t).await;
-    let name = common::name(t, "log");
-    let queue = Queue::new(name.as_str()).queue_type(QueueType::Stream);
-    channel.declare_queue(&queue).await.unwrap();
+    let (conn, channel, queue, _) = stream(test_name!(), |q| q).await;
+    let name = queue.name.clone();
 
     let err = queue.clone().attach(&channel).get(false).await.unwrap_err();
     assert!(
@@ -227,17 +231,11 @@ async fn retention_by_size_drops_whole_old_segments_and_keeps_the_newest() {
     if common::is_stomp() {
         return;
     }
-    let t = test_name!();
-    let (conn, channel) = common::open(t).await;
-    let name = common::name(t, "log");
-    let queue = Queue::new(name.as_str())
-        .queue_type(QueueType::Stream)
-        .max_length_bytes(5_000)
-        .argument("x-stream-max-segment-size-bytes", 1_000i64);
-    channel.declare_queue(&queue).await.unwrap();
-    let producer = Producer::new(&channel)
-        .routing_key(name.as_str())
-        .confirm(true);
+    let (conn, channel, queue, producer) = stream(test_name!(), |q| {
+        q.max_length_bytes(5_000)
+            .argument("x-stream-max-segment-size-bytes", 1_000i64)
+    })
+    .await;
     for n in 0..300u64 {
         producer.publish(&padded(n)).await.unwrap();
     }
@@ -260,17 +258,11 @@ async fn retention_by_age_drops_segments_older_than_max_age_when_a_new_one_start
     if common::is_stomp() {
         return;
     }
-    let t = test_name!();
-    let (conn, channel) = common::open(t).await;
-    let name = common::name(t, "log");
-    let queue = Queue::new(name.as_str())
-        .queue_type(QueueType::Stream)
-        .argument("x-max-age", "2s")
-        .argument("x-stream-max-segment-size-bytes", 1_000i64);
-    channel.declare_queue(&queue).await.unwrap();
-    let producer = Producer::new(&channel)
-        .routing_key(name.as_str())
-        .confirm(true);
+    let (conn, channel, queue, producer) = stream(test_name!(), |q| {
+        q.argument("x-max-age", "2s")
+            .argument("x-stream-max-segment-size-bytes", 1_000i64)
+    })
+    .await;
     for n in 0..20u64 {
         producer.publish(&padded(n)).await.unwrap();
     }
