@@ -25,9 +25,10 @@ pub fn failed(
     policy.disposition()
 }
 
-/// The error for a delivery on a queue the consumer does not handle.
-pub fn unknown_queue(consumer: &str, message: &Message) -> Error {
-    dispatch::unknown_queue(consumer, message)
+/// The error for a delivery on a queue the consumer does not handle, as what the generated
+/// `dispatch` returns.
+pub fn unknown_queue(consumer: &str, message: &Message) -> crate::Result<Disposition> {
+    Err(dispatch::unknown_queue(consumer, message))
 }
 
 /// Settles a message as the handler decided; a reject or requeue is logged, and so is a

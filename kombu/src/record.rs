@@ -178,10 +178,12 @@ impl<'de, A: SeqAccess<'de>> Source<'de> for FromSeq<'_, A> {
 }
 
 /// A generated message struct and its [`Record`] and `Deserialize` impls. The input is the
-/// struct itself, each field first marked `#[wire(index, req|opt, "wire name")]`; the macro
-/// adds `Debug`, `Clone`, `PartialEq` and `Serialize` (the input derives any others): what
-/// kombu-build writes for a struct message, so that the generated source stays short and reads
-/// as the struct it is.
+/// struct itself, with doc comments only; a field whose wire name is not its identifier is
+/// marked `#[wire("wire name")]`, an `Option` that may be missing (left out when `None`, as
+/// serde's `skip_serializing_if` does) `#[wire(opt)]`, and one that is both
+/// `#[wire("wire name", opt)]`. The macro adds `Debug`, `Clone`, `PartialEq` and `Serialize`
+/// (the input derives any others): what kombu-build writes for a struct message, so that the
+/// generated source stays short and reads as the struct it is.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __message {
@@ -189,8 +191,8 @@ macro_rules! __message {
         $(#[$attr:meta])*
         pub struct $name:ident {
             $(
-                #[wire($idx:tt, $kind:ident, $wire:literal)]
-                $(#[$fattr:meta])*
+                $(#[doc = $doc:literal])*
+                $(#[wire($($wire:literal)? $(,)? $($opt:ident)?)])?
                 pub $field:ident : $ty:ty
             ),* $(,)?
         }
@@ -205,7 +207,19 @@ macro_rules! __message {
         #[serde(crate = "::kombu::__private::serde")]
         #[allow(dead_code, unreachable_pub, missing_docs)]
         pub struct $name {
-            $( $(#[$fattr])* #[serde(rename = $wire)] pub $field: $ty, )*
+            $(
+                $(#[doc = $doc])*
+                $(
+                    $(#[serde(rename = $wire)])?
+                    // (`cfg_attr(any(), ..)` is never applied: it only names `$opt`, which
+                    // the repetition needs to know whether to write the line before it.)
+                    $(
+                        #[serde(default, skip_serializing_if = "::core::option::Option::is_none")]
+                        #[cfg_attr(any(), $opt)]
+                    )?
+                )?
+                pub $field: $ty,
+            )*
         }
 
         impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
@@ -216,36 +230,67 @@ macro_rules! __message {
             }
         }
 
-        impl<'de> $crate::__private::record::Record<'de> for $name {
-            const NAME: &'static str = ::core::stringify!($name);
-            const FIELDS: &'static [&'static str] = &[$($wire),*];
-            type Partial = ($(::core::option::Option<$ty>,)*);
-            const EMPTY: Self::Partial = ($(::core::option::Option::<$ty>::None,)*);
+        // What was read so far, one `Option` per field (a type nothing outside can name).
+        const _: () = {
+            pub struct __KombuPartial {
+                $( $field: ::core::option::Option<$ty>, )*
+            }
 
-            fn read<S: $crate::__private::record::Source<'de>>(
-                partial: &mut Self::Partial,
-                index: usize,
-                source: S,
-            ) -> ::core::result::Result<bool, S::Error> {
-                let _ = (&partial, &source);
-                match index {
-                    $( $idx => source.put(&mut partial.$idx, $wire), )*
-                    _ => ::core::result::Result::Ok(false),
+            impl<'de> $crate::__private::record::Record<'de> for $name {
+                const NAME: &'static str = ::core::stringify!($name);
+                const FIELDS: &'static [&'static str] =
+                    &[$($crate::__message!(@wire $field $($($wire)?)?)),*];
+                type Partial = __KombuPartial;
+                const EMPTY: __KombuPartial = __KombuPartial {
+                    $( $field: ::core::option::Option::None, )*
+                };
+
+                #[allow(unused_assignments, unused_mut, unused_variables)]
+                fn read<S: $crate::__private::record::Source<'de>>(
+                    partial: &mut __KombuPartial,
+                    index: usize,
+                    source: S,
+                ) -> ::core::result::Result<bool, S::Error> {
+                    // Field `index`, in declaration order.
+                    let mut next = 0usize;
+                    $(
+                        if index == next {
+                            return source.put(
+                                &mut partial.$field,
+                                $crate::__message!(@wire $field $($($wire)?)?),
+                            );
+                        }
+                        next += 1;
+                    )*
+                    ::core::result::Result::Ok(false)
+                }
+
+                fn finish(
+                    partial: __KombuPartial,
+                ) -> ::core::result::Result<Self, &'static str> {
+                    let _ = &partial;
+                    ::core::result::Result::Ok($name {
+                        $(
+                            $field: $crate::__message!(
+                                @take [$($($opt)?)?] partial.$field,
+                                $crate::__message!(@wire $field $($($wire)?)?)
+                            ),
+                        )*
+                    })
                 }
             }
-
-            fn finish(partial: Self::Partial) -> ::core::result::Result<Self, &'static str> {
-                let _ = &partial;
-                ::core::result::Result::Ok($name {
-                    $( $field: $crate::__message!(@take $kind partial.$idx, $wire), )*
-                })
-            }
-        }
+        };
     };
-    (@take req $slot:expr, $wire:literal) => {
+    (@wire $field:ident) => {
+        ::core::stringify!($field)
+    };
+    (@wire $field:ident $wire:literal) => {
+        $wire
+    };
+    (@take [] $slot:expr, $wire:expr) => {
         $crate::__private::record::required($slot, $wire)?
     };
-    (@take opt $slot:expr, $wire:literal) => {
+    (@take [opt] $slot:expr, $wire:expr) => {
         $slot.unwrap_or_default()
     };
 }

@@ -298,6 +298,75 @@ async fn decide<D: Dispatch<H>, H>(
     }
 }
 
+/// A generated consumer: its handler trait, with each method written as
+/// `fn name(&self, message: Type);` (the macro adds the `delivery: &Message` parameter, the
+/// `impl Handled` return type and the `Send + Sync` bound), the consumer type alias, the
+/// dispatch type and its [`Dispatch`] impl written as `impl Dispatch { consts, fn queues,
+/// async fn dispatch(..) { body }, other fns }` (the macro writes the impl's header and
+/// `dispatch`'s return type). The macro adds `Debug` to the dispatch type and allows what
+/// generated code may leave unused.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __consumer {
+    (
+        $(#[$tattr:meta])*
+        pub trait $trait:ident {
+            $(
+                $(#[$mattr:meta])*
+                fn $method:ident(&self $(, $param:ident : $pty:ty)* $(,)?);
+            )*
+        }
+        $(#[$cattr:meta])*
+        pub type $consumer:ident<$h:ident> = $cty:ty;
+        $(#[$dattr:meta])*
+        pub enum $dispatch:ident {}
+        impl $dispatch_again:ident {
+            $(const $konst:ident : $kty:ty = $kvalue:expr;)*
+            fn queues() -> $qty:ty $queues:block
+            async fn dispatch($($dparams:tt)*) $dbody:block
+            $($rest:item)*
+        }
+    ) => {
+        $(#[$tattr])*
+        // A variant's fields are the method's parameters, and the topology names the methods.
+        #[allow(
+            dead_code,
+            unreachable_pub,
+            clippy::too_many_arguments,
+            clippy::wrong_self_convention
+        )]
+        pub trait $trait: ::core::marker::Send + ::core::marker::Sync {
+            $(
+                $(#[$mattr])*
+                fn $method(
+                    &self,
+                    $($param: $pty,)*
+                    delivery: &$crate::Message,
+                ) -> impl $crate::Handled;
+            )*
+        }
+
+        $(#[$cattr])*
+        #[allow(dead_code, unreachable_pub)]
+        pub type $consumer<$h> = $cty;
+
+        $(#[$dattr])*
+        #[allow(dead_code, unreachable_pub)]
+        #[derive(Debug)]
+        pub enum $dispatch {}
+
+        impl<$h: $trait> $crate::Dispatch<$h> for $dispatch {
+            $(const $konst: $kty = $kvalue;)*
+
+            fn queues() -> $qty $queues
+
+            async fn dispatch($($dparams)*) -> $crate::Result<$crate::Disposition> $dbody
+
+            $($rest)*
+        }
+    };
+}
+
 /// A generated producer: its struct (when the generator defines one) and an impl holding its
 /// `exchange()`, its settings written as `fn new(producer: Producer) -> Self` (turned into the
 /// `new(channel)` constructor, which gives it a `Producer` on `channel` publishing to

@@ -20,7 +20,7 @@ pub(super) fn handler_sig(
         None => {
             let ty = message_type(&c.message)?;
             (
-                quote! { message: #ty, },
+                vec![quote! { message: #ty }],
                 quote! { message, },
                 doc_with(
                     format!("Handles a message from queue `{queue}`."),
@@ -32,7 +32,11 @@ pub(super) fn handler_sig(
             let (names, types) = params(fields, &c.message, HANDLER_PARAMS, cx)?;
             let bindings = &names.bindings;
             (
-                quote! { #(#bindings: #types,)* },
+                bindings
+                    .iter()
+                    .zip(&types)
+                    .map(|(b, t)| quote! { #b: #t })
+                    .collect(),
                 quote! { #(#bindings,)* },
                 doc_with(
                     format!("Handles variant `{v}` from queue `{queue}`."),
@@ -41,16 +45,19 @@ pub(super) fn handler_sig(
             )
         }
     };
+    // `::kombu::__consumer!` adds the `delivery: &::kombu::Message` parameter and the
+    // `impl ::kombu::Handled` return type to every method.
     let sig = quote! {
         #doc
-        fn #id(&self, #params delivery: &::kombu::Message) -> impl ::kombu::Handled;
+        fn #id(&self #(, #params)*);
     };
     Ok((sig, call_args))
 }
 
 /// The items of one consumer: its handler trait and its consumer struct.
 pub fn consumer_items(c: &ConsumerSpec) -> R<TokenStream> {
-    consumer(c, &Context::default())
+    let item = consumer(c, &Context::default())?;
+    Ok(quote! { ::kombu::__consumer! { #item } })
 }
 
 /// The name of the consumer's handler type parameter: `H`, unless a message it dispatches is
@@ -187,7 +194,7 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
             quote! {
                 /// Decides what happens to a message that could not be decoded, has an unknown
                 /// tag, or arrived on a queue this consumer does not handle.
-                fn on_failure(&self, error: ::kombu::Error, delivery: &::kombu::Message) -> impl ::kombu::Handled;
+                fn on_failure(&self, error: ::kombu::Error);
             },
             quote! {
                 fn on_failure(handler: &#handler_ty, error: ::kombu::Error, delivery: &::kombu::Message)
@@ -207,18 +214,19 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
         // (A derive with errors: no queue was understood.)
         quote! {
             let _ = (handler, queue);
-            ::core::result::Result::Err(#unknown)
+            #unknown
         }
     } else {
         quote! {
-            ::core::result::Result::Ok(match queue {
+            let disposition = match queue {
                 #(#arms)*
-                _ => return ::core::result::Result::Err(#unknown),
-            })
+                _ => return #unknown,
+            };
+            ::core::result::Result::Ok(disposition)
         }
     };
     let trait_doc = doc_with(
-        format!("What consumer `{name}` does with each message; one method per message type or variant."),
+        format!("What consumer `{name}` does with each message; one method per message type or variant (each also gets the delivery and returns `impl kombu::Handled`)."),
         c.description.as_deref(),
     );
     let struct_doc = doc_with(
@@ -228,24 +236,23 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
     let dispatch_doc = format!(
         " How consumer `{name}` decodes a delivery and picks the [`{stem}Handler`] method (what [`{stem}Consumer`] runs)."
     );
+    // The input of `::kombu::__consumer!`, which adds the handler methods' `delivery`
+    // parameter and return type, the `Send + Sync` bound, `Debug`, the `allow`s, the
+    // `Dispatch` impl's header and `dispatch`'s return type.
     Ok(quote! {
         #trait_doc
-        #[allow(dead_code, unreachable_pub, clippy::too_many_arguments, clippy::wrong_self_convention)]
-        pub trait #trait_id: ::core::marker::Send + ::core::marker::Sync {
+        pub trait #trait_id {
             #(#sigs)*
             #hook_sig
         }
 
         #struct_doc
-        #[allow(dead_code, unreachable_pub)]
         pub type #struct_id<#handler_ty> = ::kombu::TypedConsumer<#dispatch_id, #handler_ty>;
 
         #[doc = #dispatch_doc]
-        #[allow(dead_code, unreachable_pub)]
-        #[derive(Debug)]
         pub enum #dispatch_id {}
 
-        impl<#handler_ty: #trait_id> ::kombu::Dispatch<#handler_ty> for #dispatch_id {
+        impl #dispatch_id {
             const NAME: &'static str = #name;
             const PREFETCH: u16 = #prefetch;
             #concurrency
@@ -257,7 +264,7 @@ pub(super) fn consumer(c: &ConsumerSpec, cx: &Context) -> R<TokenStream> {
                 ::std::vec![#(#queue_fns),*]
             }
 
-            async fn dispatch(handler: &#handler_ty, queue: &str, delivery: &::kombu::Message) -> ::kombu::Result<::kombu::Disposition> {
+            async fn dispatch(handler: &#handler_ty, queue: &str, delivery: &::kombu::Message) {
                 #dispatch_body
             }
 

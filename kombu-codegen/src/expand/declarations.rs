@@ -214,9 +214,7 @@ pub(super) fn exchange_item(
         format!("Exchange `{name}` ({}).", x.kind),
         x.description.as_deref(),
     );
-    let const_doc = format!(" The name of exchange `{name}`.");
     let item = quote! {
-        #[doc = #const_doc]
         pub const #konst: &str = #name;
         #doc
         pub fn #f() -> ::kombu::Exchange {
@@ -259,9 +257,7 @@ pub(super) fn queue_item(
     )?;
     let body = queue(q, refs, Place::Nested)?;
     let doc = doc_with(format!("Queue `{name}`."), q.description.as_deref());
-    let const_doc = format!(" The name of queue `{name}`.");
     let item = quote! {
-        #[doc = #const_doc]
         pub const #konst: &str = #name;
         #doc
         pub fn #f() -> ::kombu::Queue { #body }

@@ -296,22 +296,19 @@ fn struct_message(
     let fields = list
         .iter()
         .zip(&names.fields)
-        .enumerate()
-        .map(|(i, (f, field))| {
+        .map(|(f, field)| {
             let ty = field_type(&f.ty, Some(owner), cx)?;
             let doc = doc(field_doc(f).as_deref());
-            let index = Literal::usize_unsuffixed(i);
             let wire = &f.name;
-            Ok(if matches!(f.ty, FieldType::Optional(_)) {
-                quote! {
-                    #[wire(#index, opt, #wire)]
-                    #doc
-                    #[serde(default, skip_serializing_if = "::core::option::Option::is_none")]
-                    pub #field: #ty
-                }
-            } else {
-                quote! { #[wire(#index, req, #wire)] #doc pub #field: #ty }
-            })
+            let renamed = (*field != wire.as_str()).then(|| quote! { #wire });
+            let opt = matches!(f.ty, FieldType::Optional(_)).then(|| quote! { opt });
+            let marker = match (renamed, opt) {
+                (None, None) => TokenStream::new(),
+                (Some(w), None) => quote! { #[wire(#w)] },
+                (None, Some(o)) => quote! { #[wire(#o)] },
+                (Some(w), Some(o)) => quote! { #[wire(#w, #o)] },
+            };
+            Ok(quote! { #doc #marker pub #field: #ty })
         })
         .collect::<R<Vec<_>>>()?;
     Ok(quote! {

@@ -138,8 +138,9 @@ pub fn generate_each<E: From<Error>>(
     let mut exchange_fns = Vec::with_capacity(module.exchanges.len());
     emit(Piece::ModuleStart {
         attrs: quote! {
-            /// The exchanges of this topology, as declarations.
-            #[allow(dead_code, unreachable_pub)]
+            /// The exchanges of this topology: a function giving each one's declaration, and a
+            /// constant (its name in capitals) holding its name.
+            #[allow(dead_code, unreachable_pub, missing_docs)]
         },
         name: ident("exchanges")?,
     })?;
@@ -161,8 +162,9 @@ pub fn generate_each<E: From<Error>>(
     let mut queue_fns = Vec::with_capacity(module.queues.len());
     emit(Piece::ModuleStart {
         attrs: quote! {
-            /// The queues of this topology, as declarations with their bindings.
-            #[allow(dead_code, unreachable_pub)]
+            /// The queues of this topology: a function giving each one's declaration with its
+            /// bindings, and a constant (its name in capitals) holding its name.
+            #[allow(dead_code, unreachable_pub, missing_docs)]
         },
         name: ident("queues")?,
     })?;
@@ -194,7 +196,10 @@ pub fn generate_each<E: From<Error>>(
             &format!("{}Dispatch", c.ident),
             Owner::part_of(Some("the dispatch type"), "consumer", &c.name),
         )?;
-        emit(Piece::Item(consumer(c, &cx)?))?;
+        emit(Piece::Macro {
+            path: quote! { ::kombu::__consumer },
+            item: consumer(c, &cx)?,
+        })?;
     }
     Ok(())
 }
