@@ -194,6 +194,11 @@ async fn run(case: &str, queue: Queue) {
         .delete(false, false)
         .await
         .unwrap();
+    Exchange::new(format!("recovery-{run}"), ExchangeKind::Direct)
+        .attach(&cleanup)
+        .delete(false)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
 }
 

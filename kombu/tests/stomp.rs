@@ -124,6 +124,8 @@ async fn what_stomp_cannot_do_is_an_unsupported_error_that_says_so() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     assert!(err.to_string().contains("`list`"), "{err}");
+    // (Auto-delete only once a consumer has come and gone: this one never had one.)
+    declared.delete(false, false).await.unwrap();
     stomp.close().await.unwrap();
     amqp.close().await.unwrap();
 }
@@ -401,6 +403,9 @@ async fn closing_a_channel_returns_its_unacknowledged_messages_and_reject_dead_l
     assert!(back.redelivered());
     back.ack().unwrap();
     declared.delete(false, false).await.unwrap();
+    // (Auto-delete only once a consumer has come and gone, or its last queue unbound.)
+    dead.delete(false, false).await.unwrap();
+    dlx.attach(&achannel).delete(false).await.unwrap();
     stomp.close().await.unwrap();
     amqp.close().await.unwrap();
 }

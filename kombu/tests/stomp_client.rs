@@ -187,6 +187,8 @@ async fn a_stomp_message_reaches_an_amqp_consumer_with_its_properties() {
     assert_eq!(m.header("x-custom").and_then(|v| v.as_str()), Some("yes"));
     assert_eq!(common::str_field(&m, "action"), "import_feed");
     m.ack().unwrap();
+    // (Auto-delete only once a consumer has come and gone: this one never had one.)
+    bound.delete(false, false).await.unwrap();
     client.disconnect().await.unwrap();
     conn.close().await.unwrap();
 }
