@@ -58,6 +58,8 @@ pub enum ErrorKind {
     ConsumerCancelled,
     /// The operation is not supported by this transport.
     Unsupported,
+    /// A task ended in FAILURE or was REVOKED (the message holds the exception).
+    TaskFailed,
 }
 
 impl ErrorKind {
@@ -98,6 +100,7 @@ impl ErrorKind {
             ErrorKind::Nacked => "nacked",
             ErrorKind::ConsumerCancelled => "consumer_cancelled",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::TaskFailed => "task_failed",
         }
     }
 
@@ -121,6 +124,7 @@ impl ErrorKind {
             ErrorKind::Nacked => "message refused by the broker",
             ErrorKind::ConsumerCancelled => "consumer cancelled by the broker",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::TaskFailed => "task failed",
         }
     }
 }

@@ -172,12 +172,15 @@
 //! | `tls` | `amqps://` with rustls |
 //! | `stomp` (default) | `stomp://`: STOMP 1.2 for RabbitMQ's STOMP plugin (see [`transport::stomp`]) |
 //! | `python-types` | [`python_types`]: typed values for Python kombu's JSON wrappers |
+//! | `celery` | [`celery`]: send tasks to Celery workers and run tasks Celery sends |
 //! | `topology` (default) | [`topology`]: topology files, their checks and JSON Schema |
 //! | `derive` (default) | `#[derive(Producer)]` and `#[derive(Consumer)]` |
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+#[cfg(feature = "celery")]
+pub mod celery;
 mod channel;
 pub mod compression;
 mod connection;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or refresh) the virtualenv with Python kombu for the interop suite
-# (kombu/tests/interop.rs), with pika and OpenTelemetry for otel_relay.py, and print the path of
-# its python.
+# (kombu/tests/interop.rs), with pika and OpenTelemetry for otel_relay.py and Celery for the
+# Celery suite (kombu/tests/celery.rs), and print the path of its python.
 #
 #   kombu/tests/interop/setup.sh            # venv at <workspace>/target/interop-venv
 #   KOMBU_INTEROP_VENV=/some/dir setup.sh   # venv elsewhere
@@ -35,6 +35,8 @@ else
     || { echo "setup.sh: the venv cannot import kombu and its codecs" >&2; exit 1; }
   "$venv/bin/python" -c 'import pika, opentelemetry.sdk.trace, opentelemetry.instrumentation.pika' \
     || { echo "setup.sh: the venv cannot import pika and OpenTelemetry (otel_relay.py)" >&2; exit 1; }
+  "$venv/bin/python" -c 'import celery' \
+    || { echo "setup.sh: the venv cannot import celery (kombu/tests/celery.rs)" >&2; exit 1; }
   echo "$want" >"$stamp"
 fi
 echo "$venv/bin/python"

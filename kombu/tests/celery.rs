@@ -1,0 +1,470 @@
+//! Celery interop against real Celery 5.5 workers and clients over the real RabbitMQ, both
+//! directions, with the `rpc://` result backend.
+//!
+//! The Python side is `tests/celery/tasks.py` (a Celery app and its tasks, run as a real
+//! `celery worker` process) and `tests/celery/send.py` (a Python client that calls the Rust
+//! worker), run with the interop virtualenv's python (`tests/interop/setup.sh` installs
+//! Celery beside Python kombu): `KOMBU_INTEROP_PYTHON`, else
+//! `<workspace>/target/interop-venv/bin/python`. Without it or without RabbitMQ each test
+//! prints `skipped: ...` and passes, unless `KOMBU_REQUIRE_BROKER=1`, where it fails.
+//!
+//! One test runs every case on one pair of workers (starting a Celery worker takes seconds):
+//! 1. Rust sends, the Python worker runs: a result, a failure with its exception, a retry
+//!    (re-published by Celery) that then succeeds, a task that expires while it waits for its
+//!    ETA (REVOKED), keyword arguments, and a chain Rust → Python → Rust.
+//! 2. Python sends, the Rust worker runs, and Python's `AsyncResult.get()` has the result: a
+//!    value, keyword arguments, a failure raised in Python as the exception class it names, a
+//!    retry, an unknown task (`NotRegistered`), an expired task, an ETA, a link callback to a
+//!    Python task, and a chain Python → Rust → Python.
+
+#![cfg(all(feature = "celery", feature = "amqp"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kombu::celery::{Celery, Signature, TaskError, TaskOptions, TaskRequest, TaskState, Worker};
+use kombu::{Connection, ErrorKind, Exchange, ExchangeKind, Queue, Shutdown};
+use serde_json::{json, Value as Json};
+
+const URL: &str = "amqp://guest:guest@127.0.0.1:5672//";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn broker_required() -> bool {
+    std::env::var("KOMBU_REQUIRE_BROKER").is_ok_and(|v| v == "1")
+}
+
+fn celery_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/celery")
+}
+
+/// The venv's python, once it imports Celery; else why not.
+fn python() -> Result<PathBuf, String> {
+    let python = match std::env::var_os("KOMBU_INTEROP_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/interop-venv/bin/python"),
+    };
+    let out = Command::new(&python)
+        .args(["-c", "import celery; print(celery.__version__)"])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} cannot import celery: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    eprintln!(
+        "celery: Celery {} at {}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        python.display()
+    );
+    Ok(python)
+}
+
+/// The names of one run's queues (each also a direct exchange, as Celery declares them).
+struct Names {
+    py: String,
+    rs: String,
+}
+
+impl Names {
+    fn new() -> Names {
+        let run = format!(
+            "{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        Names {
+            py: format!("kombu-celery-py-{run}"),
+            rs: format!("kombu-celery-rs-{run}"),
+        }
+    }
+
+    fn env(&self, command: &mut Command) {
+        command
+            .env("KOMBU_CELERY_BROKER", URL)
+            .env("KOMBU_CELERY_PY_QUEUE", &self.py)
+            .env("KOMBU_CELERY_RS_QUEUE", &self.rs)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .current_dir(celery_dir());
+    }
+}
+
+/// A `celery worker` process, stopped (warm shutdown, then killed) when dropped.
+struct PythonWorker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl PythonWorker {
+    fn start(python: &Path, names: &Names) -> PythonWorker {
+        let log = std::env::temp_dir().join(format!("{}.log", names.py));
+        let mut command = Command::new(python);
+        command.args([
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "-Q",
+            &names.py,
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "info",
+            "-n",
+            &format!("{}@%h", names.py),
+        ]);
+        names.env(&mut command);
+        let file = std::fs::File::create(&log).unwrap();
+        command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        PythonWorker {
+            child: command.spawn().unwrap(),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for PythonWorker {
+    fn drop(&mut self) {
+        // SIGTERM is Celery's warm shutdown.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_file(&self.log);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The Rust tasks the Python client calls.
+fn rust_worker(conn: &Connection, names: &Names) -> Worker {
+    let quick = TaskOptions {
+        default_retry_delay: Duration::from_secs(1),
+        ..TaskOptions::default()
+    };
+    Worker::new(conn)
+        .queue(names.rs.clone())
+        .task("rust.add", quick.clone(), |req: TaskRequest| async move {
+            let (x, y): (i64, i64) = req.args()?;
+            Ok(json!(x + y))
+        })
+        .task(
+            "rust.double",
+            quick.clone(),
+            |req: TaskRequest| async move {
+                let (x,): (i64,) = req.args()?;
+                Ok(json!(x * 2))
+            },
+        )
+        .task("rust.greet", quick.clone(), |req: TaskRequest| async move {
+            #[derive(serde::Deserialize)]
+            struct Options {
+                punctuation: String,
+            }
+            let (name,): (String,) = req.args()?;
+            let options: Options = req.kwargs()?;
+            Ok(json!(format!("Hello, {name}{}", options.punctuation)))
+        })
+        .task("rust.fail", quick.clone(), |req: TaskRequest| async move {
+            let (why,): (String,) = req.args()?;
+            Err(TaskError::failure("builtins", "ValueError", why))
+        })
+        .task("rust.retry_once", quick, |req: TaskRequest| async move {
+            let (value,): (i64,) = req.args()?;
+            if req.retries() < 1 {
+                return Err(TaskError::retry(Some(Duration::from_millis(500))));
+            }
+            Ok(json!({"value": value, "retries": req.retries()}))
+        })
+}
+
+/// Runs `send.py` with these scenarios; one JSON object per scenario.
+fn python_sends(python: &Path, names: &Names, scenarios: &[&str]) -> Vec<Json> {
+    let mut command = Command::new(python);
+    command.arg("send.py").args(scenarios);
+    names.env(&mut command);
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "send.py failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn cleanup(conn: &Connection, names: &Names) {
+    let channel = conn.channel().await.unwrap();
+    for name in [&names.py, &names.rs] {
+        let _ = Queue::new(name.clone())
+            .attach(&channel)
+            .delete(false, false)
+            .await;
+        let _ = Exchange::new(name.clone(), ExchangeKind::Direct)
+            .attach(&channel)
+            .delete(false)
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_and_celery_call_each_others_tasks() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let conn = Connection::connect(URL).await;
+    let (python, conn) = match (python, conn) {
+        (Ok(p), Ok(c)) => (p, c),
+        (Err(p), _) => {
+            assert!(!broker_required(), "the Celery suite is required (KOMBU_REQUIRE_BROKER=1): no Celery ({p}); run kombu/tests/interop/setup.sh");
+            eprintln!("skipped: no Celery ({p})");
+            return;
+        }
+        (_, Err(e)) => {
+            assert!(
+                !broker_required(),
+                "the Celery suite is required (KOMBU_REQUIRE_BROKER=1): {e}"
+            );
+            eprintln!("skipped: no RabbitMQ ({e})");
+            return;
+        }
+    };
+    let names = Names::new();
+    let py_worker = PythonWorker::start(&python, &names);
+    let shutdown = Shutdown::new(Duration::from_secs(5));
+    let rs_worker = tokio::spawn(rust_worker(&conn, &names).run(shutdown.clone()));
+
+    let outcome = std::panic::AssertUnwindSafe(run_cases(&conn, &python, &names));
+    let outcome = futures_util::FutureExt::catch_unwind(outcome).await;
+
+    shutdown.token().cancel();
+    rs_worker.await.unwrap().unwrap();
+    let log = py_worker.log();
+    drop(py_worker);
+    cleanup(&conn, &names).await;
+    conn.close().await.unwrap();
+    if let Err(panic) = outcome {
+        eprintln!("--- the Celery worker's log ---\n{log}");
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn run_cases(conn: &Connection, python: &Path, names: &Names) {
+    let celery = Celery::new(conn)
+        .await
+        .unwrap()
+        .default_queue(names.py.clone());
+
+    // 1. Rust sends, Python runs.
+    let sum = celery
+        .send_task("tasks.add")
+        .args((2, 2))
+        .apply_async()
+        .await
+        .unwrap();
+    assert_eq!(sum.get::<i64>(WAIT).await.unwrap(), 4);
+
+    let echo = celery
+        .send_task("tasks.echo")
+        .args(("a", 1))
+        .kwargs(json!({"flag": true, "none": null}))
+        .apply_async()
+        .await
+        .unwrap();
+    assert_eq!(
+        echo.get::<Json>(WAIT).await.unwrap(),
+        json!({"args": ["a", 1], "kwargs": {"flag": true, "none": null}})
+    );
+
+    let failed = celery
+        .send_task("tasks.fail")
+        .args(("broken input",))
+        .apply_async()
+        .await
+        .unwrap();
+    let err = failed.get::<Json>(WAIT).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TaskFailed, "{err}");
+    let result = failed.wait(WAIT).await.unwrap();
+    let exception = result.exception_value().unwrap();
+    assert_eq!(
+        (exception.exc_module.as_str(), exception.exc_type.as_str()),
+        ("builtins", "ValueError")
+    );
+    assert_eq!(exception.message(), "broken input");
+    assert!(
+        result
+            .traceback
+            .as_deref()
+            .unwrap_or("")
+            .contains("ValueError"),
+        "{result:?}"
+    );
+
+    // Celery re-publishes the retry with retries + 1; the same id gets the final result.
+    let retried = celery
+        .send_task("tasks.retry_once")
+        .args((5,))
+        .apply_async()
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.get::<Json>(WAIT).await.unwrap(),
+        json!({"value": 5, "retries": 1})
+    );
+
+    // Expired while it waited for its ETA: revoked, not run.
+    let expired = celery
+        .send_task("tasks.add")
+        .args((1, 1))
+        .countdown(Duration::from_secs(2))
+        .expires_in(Duration::from_secs(1))
+        .apply_async()
+        .await
+        .unwrap();
+    let result = expired.wait(WAIT).await.unwrap();
+    assert_eq!(result.status, TaskState::Revoked, "{result:?}");
+    assert_eq!(
+        result.exception_value().unwrap().exc_type,
+        "TaskRevokedError"
+    );
+
+    // A chain Rust → Python → Rust: add(3, 4) in Python, double in Rust, add 1 in Python.
+    let steps = celery
+        .send_task("rust.add")
+        .queue(names.rs.clone())
+        .args((3, 4))
+        .chain(vec![
+            Signature::new("tasks.add")
+                .args(vec![json!(1)])
+                .option("queue", names.py.clone()),
+            Signature::new("rust.double").option("queue", names.rs.clone()),
+        ])
+        .apply_chain()
+        .await
+        .unwrap();
+    let mut values = Vec::new();
+    for step in &steps {
+        values.push(step.get::<i64>(WAIT).await.unwrap());
+    }
+    assert_eq!(values, [7, 8, 16]);
+
+    // 2. Python sends, Rust runs.
+    let python = python.to_owned();
+    let scenarios = [
+        "add", "kwargs", "fail", "retry", "unknown", "expired", "eta", "chain", "link",
+    ];
+    let outcomes = tokio::task::spawn_blocking({
+        let names = Names {
+            py: names.py.clone(),
+            rs: names.rs.clone(),
+        };
+        move || python_sends(&python, &names, &scenarios)
+    })
+    .await
+    .unwrap();
+    eprintln!("celery: Python -> Rust outcomes: {outcomes:?}");
+    let by_name = |n: &str| {
+        outcomes
+            .iter()
+            .find(|o| o["scenario"] == n)
+            .unwrap_or_else(|| panic!("no outcome for {n}: {outcomes:?}"))
+            .clone()
+    };
+    assert_eq!(by_name("add")["ok"], json!(5));
+    assert_eq!(by_name("kwargs")["ok"], json!("Hello, Ada!"));
+    assert_eq!(
+        by_name("fail")["error"],
+        json!(["ValueError", "no such image"])
+    );
+    assert_eq!(by_name("retry")["ok"], json!({"value": 7, "retries": 1}));
+    assert_eq!(by_name("unknown")["error"][0], json!("NotRegistered"));
+    assert_eq!(by_name("expired")["error"][0], json!("TaskRevokedError"));
+    assert_eq!(by_name("eta")["ok"], json!(42));
+    assert_eq!(by_name("chain")["ok"], json!(16), "(1 + 2) * 2 + 10");
+    assert_eq!(by_name("link")["ok"], json!([21, 121]));
+}
+
+/// A protocol 1 message (an old sender's, or Celery 5 with `task_protocol = 1`): the task in
+/// a body object, no Celery headers. Read on the in-memory broker: no Python needed.
+#[tokio::test]
+async fn a_protocol_1_message_reads_as_the_same_task() {
+    use kombu::celery::TaskMessage;
+    use kombu::{Consumer, Producer};
+
+    let conn = Connection::connect("memory://celery-protocol-1")
+        .await
+        .unwrap();
+    let channel = conn.channel().await.unwrap();
+    let mut consumer = Consumer::new(&channel, [Queue::new("celery")]);
+    consumer.consume().await.unwrap();
+    let producer = Producer::new(&channel).routing_key("celery");
+    producer
+        .publish(&json!({
+            "task": "tasks.add", "id": "b5f1d5d6-0000-4000-8000-000000000001",
+            "args": [2, 2], "kwargs": {"z": 1}, "retries": 2,
+            "eta": "2026-12-07T22:11:19.423997", "expires": null, "utc": true,
+            "callbacks": [{"task": "tasks.log", "args": [], "kwargs": {}, "options": {}, "subtask_type": null, "immutable": false}],
+            "errbacks": null, "timelimit": [10, null], "taskset": "g-1", "chord": null
+        }))
+        .reply_to("replies")
+        .await
+        .unwrap();
+    let delivery = consumer.recv(WAIT).await.unwrap();
+    let task = TaskMessage::from_message(&delivery).unwrap();
+    assert_eq!(task.protocol, 1);
+    assert_eq!(task.task, "tasks.add");
+    assert_eq!(task.args, [json!(2), json!(2)]);
+    assert_eq!(task.kwargs["z"], json!(1));
+    assert_eq!(task.retries, 2);
+    assert_eq!(task.group.as_deref(), Some("g-1"));
+    assert_eq!(task.time_limit, Some(Duration::from_secs(10)));
+    assert_eq!(task.soft_time_limit, None);
+    assert_eq!(task.reply_to.as_deref(), Some("replies"));
+    assert_eq!(
+        kombu::celery::format_time(&task.eta.unwrap()),
+        "2026-12-07T22:11:19.423997+00:00",
+        "a naive eta is UTC"
+    );
+    assert_eq!(task.embed.callbacks.unwrap()[0].task, "tasks.log");
+    delivery.ack().unwrap();
+
+    // Not a task at all: a Decode error that says so.
+    producer.publish(&json!({"hello": "world"})).await.unwrap();
+    let delivery = consumer.recv(WAIT).await.unwrap();
+    let err = TaskMessage::from_message(&delivery).unwrap_err();
+    assert!(err.is_decode(), "{err}");
+    assert!(
+        err.to_string().contains("not a Celery task message"),
+        "{err}"
+    );
+    delivery.ack().unwrap();
+    conn.close().await.unwrap();
+}
