@@ -15,7 +15,7 @@
 //! 2. Python sends, the Rust worker runs, and Python's `AsyncResult.get()` has the result: a
 //!    value, keyword arguments, a failure raised in Python as the exception class it names, a
 //!    retry, an unknown task (`NotRegistered`), an expired task, an ETA, a link callback to a
-//!    Python task, and a chain Python → Rust → Python.
+//!    Python task, a chain Python → Rust → Python, and the soft and hard time limits.
 
 #![cfg(all(feature = "celery", feature = "amqp"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -195,6 +195,11 @@ fn rust_worker(conn: &Connection, names: &Names) -> Worker {
         .task("rust.fail", quick.clone(), |req: TaskRequest| async move {
             let (why,): (String,) = req.args()?;
             Err(TaskError::failure("builtins", "ValueError", why))
+        })
+        .task("rust.sleep", quick.clone(), |req: TaskRequest| async move {
+            let (secs,): (f64,) = req.args()?;
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            Ok(json!(secs))
         })
         .task("rust.retry_once", quick, |req: TaskRequest| async move {
             let (value,): (i64,) = req.args()?;
@@ -379,7 +384,18 @@ async fn run_cases(conn: &Connection, python: &Path, names: &Names) {
     // 2. Python sends, Rust runs.
     let python = python.to_owned();
     let scenarios = [
-        "add", "kwargs", "fail", "retry", "unknown", "expired", "eta", "chain", "link",
+        "add",
+        "kwargs",
+        "fail",
+        "retry",
+        "unknown",
+        "expired",
+        "eta",
+        "chain",
+        "link",
+        "soft_limit",
+        "hard_limit",
+        "within_limit",
     ];
     let outcomes = tokio::task::spawn_blocking({
         let names = Names {
@@ -410,6 +426,16 @@ async fn run_cases(conn: &Connection, python: &Path, names: &Names) {
     assert_eq!(by_name("eta")["ok"], json!(42));
     assert_eq!(by_name("chain")["ok"], json!(16), "(1 + 2) * 2 + 10");
     assert_eq!(by_name("link")["ok"], json!([21, 121]));
+    // Python raises the classes from `billiard.exceptions` that Celery's pool would.
+    assert_eq!(
+        by_name("soft_limit")["error"][0],
+        json!("SoftTimeLimitExceeded")
+    );
+    assert_eq!(
+        by_name("hard_limit")["error"][0],
+        json!("TimeLimitExceeded")
+    );
+    assert_eq!(by_name("within_limit")["ok"], json!(0.1));
 }
 
 /// A protocol 1 message (an old sender's, or Celery 5 with `task_protocol = 1`): the task in

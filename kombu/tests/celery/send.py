@@ -42,6 +42,16 @@ SCENARIOS = {
         add.s(10).set(queue=PY_QUEUE),
     ).apply_async().get(timeout=TIMEOUT),
     "link": lambda: rust_linked(),
+    # The Rust worker stops a task at its time limits, as Celery's prefork pool does.
+    "soft_limit": lambda: app.send_task(
+        "rust.sleep", args=(5,), queue=RS_QUEUE, soft_time_limit=0.5
+    ).get(timeout=TIMEOUT),
+    "hard_limit": lambda: app.send_task(
+        "rust.sleep", args=(5,), queue=RS_QUEUE, time_limit=0.5
+    ).get(timeout=TIMEOUT),
+    "within_limit": lambda: app.send_task(
+        "rust.sleep", args=(0.1,), queue=RS_QUEUE, time_limit=5, soft_time_limit=4
+    ).get(timeout=TIMEOUT),
 }
 def rust_linked():
     # The Rust task's result goes first in the Python callback's arguments; the callback
