@@ -185,6 +185,14 @@ impl Channel {
         self.transport.qos(prefetch_count).await
     }
 
+    /// Set how many unacknowledged messages the whole channel may hold, for the consumers
+    /// already started too (RabbitMQ's `basic.qos` with `global = true`; a later call changes
+    /// the limit at once). Both limits apply where both are set. `Unsupported` on transports
+    /// without a channel-wide limit (the in-memory broker, STOMP).
+    pub async fn basic_qos_channel(&self, prefetch_count: u16) -> Result<()> {
+        self.transport.qos_channel(prefetch_count).await
+    }
+
     /// Put the channel in publisher-confirm mode.
     pub async fn confirm_select(&self) -> Result<()> {
         self.transport.confirm_select().await

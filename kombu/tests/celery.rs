@@ -494,3 +494,76 @@ async fn a_protocol_1_message_reads_as_the_same_task() {
     delivery.ack().unwrap();
     conn.close().await.unwrap();
 }
+
+/// A worker holding messages for their ETA still takes the others (it raises its channel-wide
+/// prefetch for each, as Celery does), and gives the held ones back at shutdown. Rust to Rust
+/// over RabbitMQ: no Python needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eta_tasks_wait_without_holding_up_the_others_and_go_back_at_shutdown() {
+    let conn = match Connection::connect(URL).await {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!broker_required(), "RabbitMQ is required: {e}");
+            eprintln!("skipped: no RabbitMQ ({e})");
+            return;
+        }
+    };
+    let names = Names::new();
+    let shutdown = Shutdown::new(Duration::from_secs(5));
+    let worker = Worker::new(&conn)
+        .queue(names.rs.clone())
+        .prefetch(1)
+        .concurrency(1)
+        .task(
+            "rust.add",
+            TaskOptions::default(),
+            |req: TaskRequest| async move {
+                let (x, y): (i64, i64) = req.args()?;
+                Ok(json!(x + y))
+            },
+        );
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let celery = Celery::new(&conn)
+        .await
+        .unwrap()
+        .default_queue(names.rs.clone());
+    let mut later = Vec::new();
+    for n in 0..3 {
+        later.push(
+            celery
+                .send_task("rust.add")
+                .args((n, 0))
+                .countdown(Duration::from_secs(60))
+                .apply_async()
+                .await
+                .unwrap(),
+        );
+    }
+    let now = celery
+        .send_task("rust.add")
+        .args((1, 2))
+        .apply_async()
+        .await
+        .unwrap();
+    // With a prefetch of 1 per consumer, this one would wait behind the first ETA message.
+    assert_eq!(now.get::<i64>(WAIT).await.unwrap(), 3);
+    for handle in &later {
+        assert_eq!(handle.state(), TaskState::Pending);
+    }
+    shutdown.token().cancel();
+    running.await.unwrap().unwrap();
+    // The three held messages are back in the queue, for the next worker.
+    let channel = conn.channel().await.unwrap();
+    let mut queue = Queue::new(names.rs.clone()).passive(true).attach(&channel);
+    let mut waiting = 0;
+    for _ in 0..50 {
+        waiting = queue.declare().await.unwrap().message_count;
+        if waiting == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(waiting, 3, "the ETA messages were given back");
+    cleanup(&conn, &names).await;
+    conn.close().await.unwrap();
+}

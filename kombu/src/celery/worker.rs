@@ -18,8 +18,10 @@
 //! - an unknown task name: rejected, and FAILURE `NotRegistered` reported;
 //! - a message that is not a task: rejected (dead-lettered if the queue says so), logged.
 //!
-//! ETA messages count against the consumer's prefetch (Celery raises a channel-wide prefetch
-//! for each one instead): keep `prefetch` above the number of tasks that wait at once.
+//! Like Celery, the worker raises its channel-wide prefetch by one for each ETA message it
+//! holds (RabbitMQ's `basic.qos` with `global = true`), so waiting messages never use up the
+//! prefetch of the others. On a transport without a channel-wide prefetch (the in-memory
+//! broker, STOMP), held ETA messages count against the consumer's prefetch.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -251,14 +253,28 @@ impl Worker {
         .into_iter()
         .map(|q| Queue::new(q.clone()).bind_to(Exchange::new(q.clone(), ExchangeKind::Direct), q))
         .collect();
-        let mut consumer = Consumer::new(&channel, queues).prefetch_count(self.prefetch);
+        // A channel-wide prefetch, raised for each held ETA message, where the transport has
+        // one; else the consumer's own.
+        let raisable = match channel.basic_qos_channel(self.prefetch).await {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::Unsupported => false,
+            Err(e) => return Err(e),
+        };
+        let per_consumer = if raisable { 0 } else { self.prefetch };
+        let mut consumer = Consumer::new(&channel, queues).prefetch_count(per_consumer);
         consumer.consume().await?;
+        let prefetch = Prefetch {
+            channel: raisable.then(|| channel.clone()),
+            base: self.prefetch,
+            held: tokio::sync::Mutex::new(0),
+        };
         let out = self.connection.channel().await?;
         let ctx = Arc::new(Context {
             tasks: self.tasks,
             producer: Producer::new(&out).serializer("json"),
             shutdown: shutdown.clone(),
             hostname: self.hostname,
+            prefetch,
         });
         let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let mut running = JoinSet::new();
@@ -311,6 +327,28 @@ struct Context {
     producer: Producer,
     shutdown: Shutdown,
     hostname: String,
+    prefetch: Prefetch,
+}
+
+/// The channel-wide prefetch: `base` plus one per ETA message held.
+struct Prefetch {
+    channel: Option<crate::Channel>,
+    base: u16,
+    held: tokio::sync::Mutex<u16>,
+}
+
+impl Prefetch {
+    async fn hold(&self, change: i32) {
+        let Some(channel) = &self.channel else {
+            return;
+        };
+        let mut held = self.held.lock().await;
+        let next = (i32::from(*held) + change).clamp(0, i32::from(u16::MAX - self.base));
+        *held = u16::try_from(next).unwrap_or(0);
+        if let Err(e) = channel.basic_qos_channel(self.base + *held).await {
+            tracing::warn!(error = %e, "celery worker: the prefetch could not be changed");
+        }
+    }
 }
 
 impl Context {
@@ -343,11 +381,12 @@ impl Context {
             .unwrap_or(registered.options.ignore_result);
         if let Some(eta) = task.eta {
             if let Ok(wait) = (eta - now()).to_std() {
+                self.prefetch.hold(1).await;
                 let sleep = std::pin::pin!(tokio::time::sleep(wait));
                 let cancelled = std::pin::pin!(self.shutdown.token().cancelled());
-                if let futures_util::future::Either::Right(_) =
-                    futures_util::future::select(sleep, cancelled).await
-                {
+                let waited = futures_util::future::select(sleep, cancelled).await;
+                self.prefetch.hold(-1).await;
+                if let futures_util::future::Either::Right(_) = waited {
                     // Given back: another worker (or this one, restarted) runs it.
                     let _ = delivery.requeue();
                     return;

@@ -254,6 +254,16 @@ pub trait TransportChannel: Send + Sync + 'static {
     ) -> Result<PendingConfirm>;
     /// `basic.qos` for consumers started after it (`global = false`, per consumer).
     async fn qos(&self, prefetch_count: u16) -> Result<()>;
+    /// `basic.qos` with `global = true`: how many unacknowledged messages the whole channel
+    /// may hold, consumers already started included (RabbitMQ's per-channel limit, which a
+    /// later call changes at once). A transport without one says `Unsupported`.
+    async fn qos_channel(&self, prefetch_count: u16) -> Result<()> {
+        let _ = prefetch_count;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            "a channel-wide prefetch (basic.qos with global = true) is not supported on this transport",
+        ))
+    }
     /// `basic.consume`: deliveries (and a broker cancel) go to `sender`.
     async fn consume(
         &self,

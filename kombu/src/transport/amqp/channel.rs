@@ -133,6 +133,8 @@ pub(super) struct AmqpChannel {
     recovered_at: Mutex<u64>,
     reopening: tokio::sync::Mutex<()>,
     prefetch: Mutex<Option<u16>>,
+    /// The channel-wide prefetch (`basic.qos` with `global = true`), restored on reopen.
+    prefetch_channel: Mutex<Option<u16>>,
     /// Confirm mode, set only while `confirm_gate` is held for writing; a reopened channel
     /// restores it before anyone can publish on it.
     confirm: AtomicBool,
@@ -177,6 +179,7 @@ impl AmqpChannel {
             recovered_at: Mutex::new(conn_generation),
             reopening: tokio::sync::Mutex::new(()),
             prefetch: Mutex::new(None),
+            prefetch_channel: Mutex::new(None),
             confirm: AtomicBool::new(false),
             confirm_gate: tokio::sync::RwLock::new(()),
             publish_order: Mutex::new(()),
@@ -236,6 +239,13 @@ impl AmqpChannel {
                 .basic_qos(count, BasicQosOptions::default())
                 .await
                 .map_err(|e| error("restoring basic.qos", e))?;
+        }
+        let prefetch_channel = *lock(&self.prefetch_channel);
+        if let Some(count) = prefetch_channel {
+            channel
+                .basic_qos(count, BasicQosOptions { global: true })
+                .await
+                .map_err(|e| error("restoring basic.qos (global)", e))?;
         }
         if self.confirm.load(Ordering::SeqCst) {
             channel
@@ -943,6 +953,19 @@ impl TransportChannel for AmqpChannel {
         )
         .await?;
         *lock(&self.prefetch) = Some(prefetch_count);
+        Ok(())
+    }
+
+    async fn qos_channel(&self, prefetch_count: u16) -> Result<()> {
+        self.run(
+            || "basic.qos (global)".to_owned(),
+            |ch| async move {
+                ch.basic_qos(prefetch_count, BasicQosOptions { global: true })
+                    .await
+            },
+        )
+        .await?;
+        *lock(&self.prefetch_channel) = Some(prefetch_count);
         Ok(())
     }
 
