@@ -147,39 +147,6 @@ impl Celery {
         }
     }
 
-    /// Sends a message built elsewhere (a retry, a callback) to `routing_key` on `exchange`.
-    pub(crate) async fn publish(
-        &self,
-        message: &TaskMessage,
-        exchange: &str,
-        routing_key: &str,
-        priority: u8,
-        declare: Option<Queue>,
-    ) -> Result<()> {
-        let body = message.body();
-        let mut publish = self
-            .inner
-            .producer
-            .publish(&body)
-            .exchange(exchange)
-            .routing_key(routing_key)
-            .headers(message.headers())
-            .correlation_id(message.id.clone())
-            .priority(priority);
-        if let Some(reply_to) = &message.reply_to {
-            publish = publish.reply_to(reply_to.clone());
-        }
-        if let Some(expires) = message.expires {
-            // As Celery 5.2+: the broker drops the message once it has expired.
-            let left = (expires - now()).to_std().unwrap_or(Duration::ZERO);
-            publish = publish.expiration(left);
-        }
-        if let Some(queue) = declare {
-            publish = publish.declare(queue);
-        }
-        publish.await
-    }
-
     /// Declares the reply queue and starts collecting results, once.
     async fn listen(&self) -> Result<()> {
         self.inner
@@ -443,9 +410,16 @@ impl SendTask<'_> {
             .collect();
         match self.exchange.take() {
             Some((exchange, key)) => {
-                celery
-                    .publish(&self.message, &exchange, &key, self.priority, None)
-                    .await?
+                let producer = &celery.inner.producer;
+                publish_task(
+                    producer,
+                    &self.message,
+                    &exchange,
+                    &key,
+                    self.priority,
+                    None,
+                )
+                .await?
             }
             None => {
                 let queue = self
@@ -458,13 +432,54 @@ impl SendTask<'_> {
                     Exchange::new(queue.clone(), ExchangeKind::Direct),
                     queue.clone(),
                 );
-                celery
-                    .publish(&self.message, "", &queue, self.priority, Some(declare))
-                    .await?
+                let producer = &celery.inner.producer;
+                publish_task(
+                    producer,
+                    &self.message,
+                    "",
+                    &queue,
+                    self.priority,
+                    Some(declare),
+                )
+                .await?
             }
         }
         Ok((celery.result(self.message.id.clone()), rest))
     }
+}
+
+/// Publishes a task message as Celery does (persistent; the task id as `correlation_id`; the
+/// time left before `expires` as the AMQP `expiration`, as Celery 5.2+ sets it, so that the
+/// broker drops it once expired), declaring `declare` first when given. The client and the
+/// worker (retries, callbacks, chains) both send through it.
+pub(super) async fn publish_task(
+    producer: &Producer,
+    message: &TaskMessage,
+    exchange: &str,
+    routing_key: &str,
+    priority: u8,
+    declare: Option<Queue>,
+) -> Result<()> {
+    let body = message.body();
+    let mut publish = producer
+        .publish(&body)
+        .exchange(exchange)
+        .routing_key(routing_key)
+        .headers(message.headers())
+        .correlation_id(message.id.clone())
+        .delivery_mode(DeliveryMode::Persistent)
+        .priority(priority);
+    if let Some(reply_to) = &message.reply_to {
+        publish = publish.reply_to(reply_to.clone());
+    }
+    if let Some(expires) = message.expires {
+        let left = (expires - now()).to_std().unwrap_or(Duration::ZERO);
+        publish = publish.expiration(left);
+    }
+    if let Some(queue) = declare {
+        publish = publish.declare(queue);
+    }
+    publish.await
 }
 
 fn countdown_delta(d: Duration) -> chrono::TimeDelta {

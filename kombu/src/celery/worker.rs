@@ -33,6 +33,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value as Json};
 use tokio::task::JoinSet;
 
+use super::client::publish_task;
 use super::protocol::{now, Signature, TaskMessage};
 use super::result::{TaskException, TaskResult, TaskState};
 use crate::{
@@ -606,7 +607,7 @@ impl Context {
         // Where it came from: the same exchange and routing key (for the default exchange,
         // the queue), as Celery does.
         let (exchange, routing_key) = from;
-        if let Err(e) = self.publish_task(&again, exchange, routing_key).await {
+        if let Err(e) = publish_task(&self.producer, &again, exchange, routing_key, 0, None).await {
             tracing::warn!(error = %e, id = %task.id, "celery worker: a retry could not be sent; the message is rejected");
             return Settle::Reject;
         }
@@ -665,29 +666,7 @@ impl Context {
             (_, Some(k), None) => (String::new(), k.to_owned()),
             _ => (String::new(), "celery".to_owned()),
         };
-        self.publish_task(&message, &exchange, &routing_key).await
-    }
-
-    async fn publish_task(
-        &self,
-        message: &TaskMessage,
-        exchange: &str,
-        routing_key: &str,
-    ) -> Result<()> {
-        let body = message.body();
-        let mut publish = self
-            .producer
-            .publish(&body)
-            .exchange(exchange)
-            .routing_key(routing_key)
-            .headers(message.headers())
-            .correlation_id(message.id.clone())
-            .delivery_mode(DeliveryMode::Persistent)
-            .priority(0);
-        if let Some(reply_to) = &message.reply_to {
-            publish = publish.reply_to(reply_to.clone());
-        }
-        publish.await
+        publish_task(&self.producer, &message, &exchange, &routing_key, 0, None).await
     }
 
     /// Sends a result to the task's `reply_to`, as the `rpc://` backend does (nothing when the
