@@ -12,16 +12,58 @@ with `KOMBU_TEST_TRANSPORT` set, as `cargo test` would run it. With `--not-appli
 the tests that file names (one per line, a reason after the name) are skipped, and a name that
 is no test of the suite is an error, so a stale entry hides nothing.
 
+Each binary gets a run id of its own in `KOMBU_TEST_RUN_ID`, which the tests put in the name of
+every queue and exchange they declare (`kombu/tests/common`); once it has run, the queues and
+exchanges whose names hold that id are deleted through the management API (on 127.0.0.1:15672,
+or `KOMBU_TEST_MANAGEMENT_URL`), so the suite leaves the broker as it found it, and the count
+is printed.
+
 Extra arguments after `--` go to cargo (`-- --release`, say). Exits non-zero on the first
 failure; prints a total at the end.
 """
 
 import argparse
+import base64
 import json
 import os
 import re
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def management(method, path):
+    base = os.environ.get("KOMBU_TEST_MANAGEMENT_URL", "http://127.0.0.1:15672/api")
+    auth = "Basic " + base64.b64encode(b"guest:guest").decode()
+    request = urllib.request.Request(base + path, method=method, headers={"Authorization": auth})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        body = reply.read()
+    return json.loads(body) if body else None
+
+
+def delete_run(run_id, transport):
+    """Deletes the queues and exchanges of vhost / whose names hold `run_id`; how many."""
+    if transport == "memory":
+        return 0
+    deleted = 0
+    try:
+        for kind in ("queues", "exchanges"):
+            for entity in management("GET", f"/{kind}/%2F?disable_stats=true&columns=name"):
+                name = entity["name"]
+                if run_id not in name:
+                    continue
+                try:
+                    management("DELETE", f"/{kind}/%2F/{urllib.parse.quote(name, safe='')}")
+                    deleted += 1
+                except urllib.error.HTTPError as e:
+                    if e.code != 404:  # gone already (auto-delete)
+                        raise
+    except (urllib.error.URLError, OSError) as e:
+        print(f"cannot clean up run {run_id} through the management API: {e}", flush=True)
+    return deleted
 
 
 def binaries(cargo_args):
@@ -84,20 +126,24 @@ def main():
     if skips:
         skip_args.insert(0, "--exact")
 
-    passed = failed = 0
-    for name, exe, cwd in runs:
+    passed = failed = left = 0
+    for index, (name, exe, cwd) in enumerate(runs):
         print(f"+ KOMBU_TEST_TRANSPORT={args.transport} {name}"
               + (f" ({len(skips)} not applicable skipped)" if skips else ""), flush=True)
-        proc = subprocess.run([exe, *skip_args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+        run_id = f"s{os.getpid():x}{index:x}{int(time.time() * 1000) % (1 << 32):x}"
+        proc = subprocess.run([exe, *skip_args], cwd=cwd,
+                              env=dict(env, KOMBU_TEST_RUN_ID=run_id), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
         sys.stdout.write(proc.stdout)
+        left += delete_run(run_id, args.transport)
         for m in re.finditer(r"^test result: \w+\. (\d+) passed; (\d+) failed", proc.stdout, re.M):
             passed += int(m.group(1))
             failed += int(m.group(2))
         if proc.returncode != 0:
             print(f"{args.transport} suite: `{name}` failed", flush=True)
             sys.exit(proc.returncode)
-    print(f"{args.transport} suite: {passed} passed, {failed} failed")
+    print(f"{args.transport} suite: {passed} passed, {failed} failed; "
+          f"{left} queues and exchanges of the tests deleted")
 
 
 if __name__ == "__main__":

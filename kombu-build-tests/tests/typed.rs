@@ -36,6 +36,20 @@ async fn open(test: &str, queues: &[kombu::Queue]) -> (Connection, kombu::Channe
     (conn, channel)
 }
 
+/// Deletes a topology's queues and exchanges: the tests take turns, and a shared RabbitMQ is
+/// left as it was found (on `memory://` the broker goes with the test anyway).
+async fn remove(
+    channel: &kombu::Channel,
+    (exchanges, queues): (Vec<kombu::Exchange>, Vec<kombu::Queue>),
+) {
+    for q in queues {
+        q.attach(channel).delete(false, false).await.unwrap();
+    }
+    for x in exchanges {
+        x.attach(channel).delete(false).await.unwrap();
+    }
+}
+
 #[derive(Default)]
 struct MediaWorker {
     seen: Mutex<Vec<String>>,
@@ -108,6 +122,7 @@ async fn typed_methods_publish_and_the_handler_receives_by_queue() {
             "video cat.avi 1301013 Some(12.5)"
         ]
     );
+    remove(&channel, media::declarations()).await;
     conn.close().await.unwrap();
 }
 
@@ -147,6 +162,7 @@ async fn the_wire_format_is_what_the_topology_says() {
     // An absent optional field is left out, as serde users expect.
     assert_eq!(body, serde_json::json!({"name": "a.avi", "size": 1}));
     m.ack().unwrap();
+    remove(&channel, media::declarations()).await;
     conn.close().await.unwrap();
 }
 
@@ -194,6 +210,7 @@ async fn a_message_that_does_not_decode_is_dead_lettered_not_dropped() {
     let body: serde_json::Value = dead.decode().unwrap();
     assert_eq!(body["name"], "broken.avi");
     dead.ack().unwrap();
+    remove(&channel, media::declarations()).await;
     conn.close().await.unwrap();
 }
 
@@ -229,6 +246,7 @@ async fn a_handler_can_requeue() {
     let again = consumer.consumer().recv(WAIT).await.unwrap();
     assert!(again.redelivered());
     again.ack().unwrap();
+    remove(&channel, media::declarations()).await;
     conn.close().await.unwrap();
 }
 
@@ -285,6 +303,7 @@ async fn enum_messages_dispatch_on_their_tag() {
             "refresh all"
         ]
     );
+    remove(&channel, feed::declarations()).await;
     conn.close().await.unwrap();
 }
 
@@ -311,6 +330,7 @@ async fn an_unknown_tag_follows_the_failure_policy() {
     assert!(consumer.handler().seen.lock().unwrap().is_empty());
     let queue = feed::queues::feed().attach(&channel);
     assert_eq!(queue.status().await.unwrap().message_count, 0);
+    remove(&channel, feed::declarations()).await;
     conn.close().await.unwrap();
 }
 
@@ -390,6 +410,7 @@ async fn headers_routing_external_types_and_the_error_hook() {
         Some(kombu::DeliveryMode::Transient)
     );
     m.ack().unwrap();
+    remove(&channel, billing::declarations()).await;
     conn.close().await.unwrap();
 }
 
@@ -415,5 +436,6 @@ async fn composed_files_generate_one_module() {
         .await
         .unwrap();
     assert_eq!(consumer.handle_next(WAIT).await.unwrap(), Disposition::Ack);
+    remove(&channel, orders::declarations()).await;
     conn.close().await.unwrap();
 }

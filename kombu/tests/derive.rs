@@ -133,6 +133,9 @@ async fn the_readme_producer_and_an_enum_consumer_dispatching_on_action() {
     assert_eq!(common::str_field(&m, "action"), "delete_everything");
     m.ack().unwrap();
     assert_eq!(TasksConsumer::<Worker>::PREFETCH, 5);
+    // (Auto-delete only once a consumer has come and gone: this one never had one. Its
+    // exchange, auto-delete too, goes with its last binding.)
+    dead.delete(false, false).await.unwrap();
     conn.close().await.unwrap();
 }
 

@@ -38,9 +38,16 @@ pub(crate) const TTL: Duration = Duration::from_millis(100);
 const MARKER: &str = "x-kombu-test-marker";
 
 /// A token unique to this test process, so names never collide across runs on a shared broker.
+/// `scripts/test-suite.py` gives one in `KOMBU_TEST_RUN_ID` and, once the binary has run,
+/// deletes the queues and exchanges whose names hold it.
 pub(crate) fn run_id() -> &'static str {
     static RUN: OnceLock<String> = OnceLock::new();
     RUN.get_or_init(|| {
+        if let Ok(id) = std::env::var("KOMBU_TEST_RUN_ID") {
+            if !id.is_empty() {
+                return id;
+            }
+        }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
