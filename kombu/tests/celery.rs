@@ -567,3 +567,98 @@ async fn eta_tasks_wait_without_holding_up_the_others_and_go_back_at_shutdown() 
     cleanup(&conn, &names).await;
     conn.close().await.unwrap();
 }
+
+/// Rust to Rust on the in-memory broker: a panicking task is a FAILURE (not a lost message),
+/// and a link that is a group or a chain is sent as Celery sends them: each part of the group
+/// with the result first in its arguments, and the chain step by step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_fail_the_task_and_group_and_chain_links_are_expanded() {
+    use kombu::celery::new_task_id;
+
+    let conn = Connection::connect("memory://celery-canvas").await.unwrap();
+    let shutdown = Shutdown::new(Duration::from_secs(5));
+    let worker = Worker::new(&conn)
+        .task(
+            "add",
+            TaskOptions::default(),
+            |req: TaskRequest| async move {
+                let (x, y): (i64, i64) = req.args()?;
+                Ok(json!(x + y))
+            },
+        )
+        .task(
+            "boom",
+            TaskOptions::default(),
+            |_req: TaskRequest| async move {
+                if std::hint::black_box(true) {
+                    panic!("out of cheese");
+                }
+                Ok(json!(null))
+            },
+        );
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let celery = Celery::new(&conn).await.unwrap();
+    let reply = celery.reply_queue().to_owned();
+    let with_id = |s: Signature, id: &str| {
+        s.option("task_id", id.to_owned())
+            .option("reply_to", reply.clone())
+    };
+
+    let boom = celery.send_task("boom").apply_async().await.unwrap();
+    let err = boom.get::<Json>(WAIT).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TaskFailed);
+    assert!(
+        err.to_string()
+            .contains("RuntimeError: the task panicked: out of cheese"),
+        "{err}"
+    );
+
+    // add(1, 2) then, as a group, add(3, 10) and add(3, 20).
+    let (a, b) = (new_task_id(), new_task_id());
+    let mut group = Signature::new("celery.group");
+    group.subtask_type = Some("group".into());
+    group.kwargs.insert(
+        "tasks".into(),
+        serde_json::to_value([
+            with_id(Signature::new("add").args(vec![json!(10)]), &a),
+            with_id(Signature::new("add").args(vec![json!(20)]), &b),
+        ])
+        .unwrap(),
+    );
+    // add(5, 5) then, as a chain, add(10, 1) and add(11, 100).
+    let (c, d) = (new_task_id(), new_task_id());
+    let mut chain = Signature::new("celery.chain");
+    chain.subtask_type = Some("chain".into());
+    chain.kwargs.insert(
+        "tasks".into(),
+        serde_json::to_value([
+            with_id(Signature::new("add").args(vec![json!(1)]), &c),
+            with_id(Signature::new("add").args(vec![json!(100)]), &d),
+        ])
+        .unwrap(),
+    );
+    let first = celery
+        .send_task("add")
+        .args((1, 2))
+        .link(group)
+        .apply_async()
+        .await
+        .unwrap();
+    let second = celery
+        .send_task("add")
+        .args((5, 5))
+        .link(chain)
+        .apply_async()
+        .await
+        .unwrap();
+    assert_eq!(first.get::<i64>(WAIT).await.unwrap(), 3);
+    assert_eq!(celery.result(&a).get::<i64>(WAIT).await.unwrap(), 13);
+    assert_eq!(celery.result(&b).get::<i64>(WAIT).await.unwrap(), 23);
+    assert_eq!(second.get::<i64>(WAIT).await.unwrap(), 10);
+    assert_eq!(celery.result(&c).get::<i64>(WAIT).await.unwrap(), 11);
+    assert_eq!(celery.result(&d).get::<i64>(WAIT).await.unwrap(), 111);
+
+    shutdown.token().cancel();
+    running.await.unwrap().unwrap();
+    conn.close().await.unwrap();
+}

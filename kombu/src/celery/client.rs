@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
-use tokio::sync::{Notify, OnceCell};
+use tokio::sync::Notify;
 
 use super::protocol::{new_task_id, now, Signature, TaskMessage};
 use super::result::{TaskResult, TaskState};
@@ -37,10 +37,11 @@ struct Inner {
     producer: Producer,
     default_queue: String,
     reply_queue: String,
-    replies: OnceCell<()>,
     results: Mutex<Results>,
     arrived: Notify,
-    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The task collecting results, started by the first send or wait, and again if it ended
+    /// (its consumer was cancelled, its channel closed).
+    listener: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -62,10 +63,8 @@ impl std::fmt::Debug for Celery {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Ok(mut listener) = self.listener.lock() {
-            if let Some(handle) = listener.take() {
-                handle.abort();
-            }
+        if let Some(handle) = self.listener.get_mut().take() {
+            handle.abort();
         }
     }
 }
@@ -84,10 +83,9 @@ impl Celery {
                 producer,
                 default_queue: "celery".to_owned(),
                 reply_queue: new_task_id(),
-                replies: OnceCell::new(),
                 results: Mutex::new(Results::default()),
                 arrived: Notify::new(),
-                listener: Mutex::new(None),
+                listener: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -110,10 +108,9 @@ impl Celery {
                         producer: inner.producer.clone(),
                         default_queue: queue,
                         reply_queue: new_task_id(),
-                        replies: OnceCell::new(),
                         results: Mutex::new(Results::default()),
                         arrived: Notify::new(),
-                        listener: Mutex::new(None),
+                        listener: tokio::sync::Mutex::new(None),
                     }),
                 }
             }
@@ -131,6 +128,7 @@ impl Celery {
             celery: self,
             message: TaskMessage::new(name),
             queue: None,
+            declaration: None,
             exchange: None,
             priority: 0,
             countdown: None,
@@ -147,47 +145,42 @@ impl Celery {
         }
     }
 
-    /// Declares the reply queue and starts collecting results, once.
+    /// Declares the reply queue and starts collecting results, unless that is running.
     async fn listen(&self) -> Result<()> {
-        self.inner
-            .replies
-            .get_or_try_init(|| async {
-                let queue = Queue::new(self.inner.reply_queue.clone())
-                    .durable(false)
-                    .exclusive(true)
-                    .auto_delete(true)
-                    .expires(Duration::from_secs(86_400));
-                let mut consumer = Consumer::new(&self.inner.channel, [queue]).no_ack(true);
-                consumer.consume().await?;
-                let weak = Arc::downgrade(&self.inner);
-                let handle = tokio::spawn(async move {
-                    while let Some(delivery) = consumer.next().await {
-                        let Some(inner) = weak.upgrade() else {
-                            return;
-                        };
-                        let message = match delivery {
-                            Ok(m) => m,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "celery: result consumer failed");
-                                continue;
-                            }
-                        };
-                        match message.decode::<TaskResult>() {
-                            Ok(result) => inner.store(result),
-                            Err(e) => tracing::warn!(
-                                error = %e,
-                                correlation_id = ?message.properties().correlation_id,
-                                "celery: a reply that is not a task result was dropped"
-                            ),
-                        }
+        let mut listener = self.inner.listener.lock().await;
+        if listener.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        let queue = Queue::new(self.inner.reply_queue.clone())
+            .durable(false)
+            .exclusive(true)
+            .auto_delete(true)
+            .expires(Duration::from_secs(86_400));
+        let mut consumer = Consumer::new(&self.inner.channel, [queue]).no_ack(true);
+        consumer.consume().await?;
+        let weak = Arc::downgrade(&self.inner);
+        *listener = Some(tokio::spawn(async move {
+            while let Some(delivery) = consumer.next().await {
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let message = match delivery {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "celery: the result consumer failed");
+                        continue;
                     }
-                });
-                if let Ok(mut listener) = self.inner.listener.lock() {
-                    *listener = Some(handle);
+                };
+                match message.decode::<TaskResult>() {
+                    Ok(result) => inner.store(result),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        correlation_id = ?message.properties().correlation_id,
+                        "celery: a reply that is not a task result was dropped"
+                    ),
                 }
-                Ok::<(), Error>(())
-            })
-            .await?;
+            }
+        }));
         Ok(())
     }
 }
@@ -196,6 +189,15 @@ impl Inner {
     fn store(&self, result: TaskResult) {
         if let Ok(mut results) = self.results.lock() {
             let id = result.task_id.clone();
+            // A RETRY or STARTED that comes after the end (another worker process finished
+            // the retried task first) does not hide it.
+            if results
+                .latest
+                .get(&id)
+                .is_some_and(|r| r.status.is_ready() && !result.status.is_ready())
+            {
+                return;
+            }
             if results.latest.insert(id.clone(), result).is_none() {
                 results.order.push_back(id);
                 while results.order.len() > BUFFERED_RESULTS {
@@ -216,6 +218,7 @@ pub struct SendTask<'a> {
     celery: &'a Celery,
     message: TaskMessage,
     queue: Option<String>,
+    declaration: Option<Queue>,
     exchange: Option<(String, String)>,
     priority: u8,
     countdown: Option<Duration>,
@@ -270,6 +273,14 @@ impl SendTask<'_> {
     /// route).
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.queue = Some(queue.into());
+        self
+    }
+
+    /// Sends it to this queue, declared as given (for a queue with arguments: a priority
+    /// queue's `x-max-priority`, a quorum queue), through the default exchange.
+    pub fn queue_declaration(mut self, queue: Queue) -> Self {
+        self.queue = Some(queue.name.clone());
+        self.declaration = Some(queue);
         self
     }
 
@@ -395,10 +406,10 @@ impl SendTask<'_> {
         }
         let celery = self.celery;
         if let Some(countdown) = self.countdown {
-            self.message.eta = Some(now() + countdown_delta(countdown));
+            self.message.eta = Some(after(countdown, "countdown")?);
         }
         if let Some(expires) = self.expires_in {
-            self.message.expires = Some(now() + countdown_delta(expires));
+            self.message.expires = Some(after(expires, "expires")?);
         }
         // Celery always sends a reply queue, whether or not the worker replies.
         self.message.reply_to = Some(celery.reply_queue().to_owned());
@@ -426,12 +437,12 @@ impl SendTask<'_> {
                     .queue
                     .take()
                     .unwrap_or_else(|| celery.inner.default_queue.clone());
-                // Declared as Celery declares a queue of its own: durable, bound to a direct
-                // exchange of its name.
-                let declare = Queue::new(queue.clone()).bind_to(
-                    Exchange::new(queue.clone(), ExchangeKind::Direct),
-                    queue.clone(),
-                );
+                // Declared as given, else as Celery declares a queue of its own: durable,
+                // bound to a direct exchange of its name.
+                let declare = self
+                    .declaration
+                    .take()
+                    .unwrap_or_else(|| celery_queue(&queue));
                 let producer = &celery.inner.producer;
                 publish_task(
                     producer,
@@ -446,6 +457,12 @@ impl SendTask<'_> {
         }
         Ok((celery.result(self.message.id.clone()), rest))
     }
+}
+
+/// A queue as Celery declares one of its own: durable, bound to a direct exchange of its name
+/// with its name as the routing key.
+pub(super) fn celery_queue(name: &str) -> Queue {
+    Queue::new(name).bind_to(Exchange::new(name, ExchangeKind::Direct), name)
 }
 
 /// Publishes a task message as Celery does (persistent; the task id as `correlation_id`; the
@@ -482,8 +499,18 @@ pub(super) async fn publish_task(
     publish.await
 }
 
-fn countdown_delta(d: Duration) -> chrono::TimeDelta {
-    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+/// The time `delay` from now, or an `Encode` error naming `what` when it is past what a
+/// timestamp holds.
+pub(super) fn after(delay: Duration, what: &str) -> Result<DateTime<Utc>> {
+    chrono::TimeDelta::from_std(delay)
+        .ok()
+        .and_then(|d| now().checked_add_signed(d))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Encode,
+                format!("{what} {delay:?} is too far away"),
+            )
+        })
 }
 
 /// The result of a task, as it arrives.

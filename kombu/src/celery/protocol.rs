@@ -333,7 +333,7 @@ impl TaskMessage {
         let (time_limit, soft_time_limit) = time_limits(headers.get("timelimit"))?;
         let extra_headers = headers
             .iter()
-            .filter(|(k, _)| !CELERY_HEADERS.contains(&k.as_str()))
+            .filter(|(k, _)| kept_header(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Ok(TaskMessage {
@@ -421,12 +421,28 @@ impl TaskMessage {
             ignore_result: None,
             reply_to: reply_to(message),
             replaced_task_nesting: 0,
-            extra_headers: message.headers().cloned().unwrap_or_default(),
+            extra_headers: (message.headers().into_iter().flatten())
+                .filter(|(k, _)| kept_header(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             task,
             id,
             protocol: 1,
         })
     }
+}
+
+/// Whether a header that came with a task is sent again with it (a retry): not Celery's own
+/// (they are written from the fields), not kombu's `compression` (the body was decompressed
+/// on arrival and goes out as it is), and not the broker's dead-lettering record (`x-death`,
+/// `x-first-death-*`, `x-last-death-*`, `x-delivery-count`), which Celery drops too.
+fn kept_header(key: &str) -> bool {
+    !(CELERY_HEADERS.contains(&key)
+        || key == "compression"
+        || key == "x-death"
+        || key == "x-delivery-count"
+        || key.starts_with("x-first-death-")
+        || key.starts_with("x-last-death-"))
 }
 
 fn reply_to(message: &Message) -> Option<String> {
@@ -469,7 +485,7 @@ fn signatures(v: Option<&Json>) -> Result<Option<Vec<Signature>>> {
     }
 }
 
-fn json_to_field(v: &Json) -> FieldValue {
+pub(super) fn json_to_field(v: &Json) -> FieldValue {
     match v {
         Json::Null => FieldValue::Void,
         Json::Bool(b) => FieldValue::Bool(*b),
@@ -499,8 +515,9 @@ fn time_limits(v: Option<&FieldValue>) -> Result<(Option<Duration>, Option<Durat
                 None => return Err(invalid(format!("a time limit is a {}", other.type_name()))),
             },
         };
-        if secs > 0.0 && secs.is_finite() {
-            Ok(Some(Duration::from_secs_f64(secs)))
+        if secs > 0.0 {
+            // (Too large for a `Duration`: no limit to speak of.)
+            Ok(Duration::try_from_secs_f64(secs).ok())
         } else {
             Ok(None)
         }

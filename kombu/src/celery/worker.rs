@@ -7,21 +7,29 @@
 //! - an `eta` in the future: the message is held (unacked) until then while others run; at
 //!   shutdown it is given back (rejected with requeue);
 //! - time limits (the message's `timelimit`, else the task's): past the soft limit the task is
-//!   stopped with `SoftTimeLimitExceeded`, past the hard one with `TimeLimitExceeded`;
+//!   stopped with `SoftTimeLimitExceeded`, past the hard one with `TimeLimitExceeded` (a Rust
+//!   task cannot catch the soft limit as a Python one can: it ends there, as an uncaught
+//!   `SoftTimeLimitExceeded` ends a Python task); a panic fails the task with `RuntimeError`;
 //! - [`TaskError::retry`] re-publishes the message with `retries + 1` and an `eta`, and
 //!   reports RETRY; past `max_retries` the task fails with `MaxRetriesExceededError`;
 //! - on success the `link` callbacks (the result put first in their arguments unless
-//!   immutable) and the next step of a chain are sent before SUCCESS is reported; on failure
+//!   immutable; a chain as its first step with the rest to follow, a group as each of its
+//!   tasks) and the next step of a chain are sent before SUCCESS is reported, with their
+//!   `apply_async` options (queue or exchange and routing key, else
+//!   [`Worker::default_queue`]; countdown, eta, expires, priority, time limits); on failure
 //!   the `link_error` errbacks get the task id, and FAILURE is reported for the steps of the
-//!   chain that will not run;
+//!   chain that will not run; chords are not supported (`rpc://` refuses them too);
+//! - a retry keeps the message's own headers, but not `compression` (the body goes out
+//!   decompressed) or the broker's `x-death` record, and keeps its priority;
 //! - results go to the message's `reply_to` as Celery's `rpc://` backend sends them;
 //! - an unknown task name: rejected, and FAILURE `NotRegistered` reported;
 //! - a message that is not a task: rejected (dead-lettered if the queue says so), logged.
 //!
 //! Like Celery, the worker raises its channel-wide prefetch by one for each ETA message it
 //! holds (RabbitMQ's `basic.qos` with `global = true`), so waiting messages never use up the
-//! prefetch of the others. On a transport without a channel-wide prefetch (the in-memory
-//! broker, STOMP), held ETA messages count against the consumer's prefetch.
+//! prefetch of the others. Where there is no channel-wide prefetch (the in-memory broker,
+//! STOMP, and quorum queues and streams, which refuse one), held ETA messages count against
+//! the consumer's prefetch.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,8 +45,8 @@ use super::client::publish_task;
 use super::protocol::{now, Signature, TaskMessage};
 use super::result::{TaskException, TaskResult, TaskState};
 use crate::{
-    Connection, Consumer, DeliveryMode, Error, ErrorKind, Exchange, ExchangeKind, Message,
-    Producer, Queue, Result, Shutdown,
+    Connection, Consumer, DeliveryMode, Error, ErrorKind, Message, Producer, Queue, Result,
+    Shutdown,
 };
 
 /// How a task ended other than by returning a value.
@@ -191,7 +199,8 @@ struct Registered {
 /// A Celery worker in Rust: register task functions, then [`Worker::run`].
 pub struct Worker {
     connection: Connection,
-    queues: Vec<String>,
+    queues: Vec<Queue>,
+    default_queue: String,
     prefetch: u16,
     concurrency: usize,
     tasks: HashMap<String, Registered>,
@@ -204,6 +213,7 @@ impl Worker {
         Worker {
             connection: connection.clone(),
             queues: Vec::new(),
+            default_queue: "celery".to_owned(),
             prefetch: 16,
             concurrency: 4,
             tasks: HashMap::new(),
@@ -214,7 +224,23 @@ impl Worker {
     /// Consumes this queue (declared as Celery declares its queues); repeatable. Without one,
     /// `celery`.
     pub fn queue(mut self, queue: impl Into<String>) -> Worker {
-        self.queues.push(queue.into());
+        self.queues.push(super::client::celery_queue(&queue.into()));
+        self
+    }
+
+    /// Consumes this queue, declared as given (a priority queue's `x-max-priority`, a quorum
+    /// queue); repeatable. With a quorum queue or a stream among them, the prefetch is the
+    /// consumer's (RabbitMQ refuses a channel-wide one there), and ETA messages count against
+    /// it.
+    pub fn queue_declaration(mut self, queue: Queue) -> Worker {
+        self.queues.push(queue);
+        self
+    }
+
+    /// Where callbacks and chain steps that name no queue are sent (Celery's
+    /// `task_default_queue`; `celery` unless given).
+    pub fn default_queue(mut self, queue: impl Into<String>) -> Worker {
+        self.default_queue = queue.into();
         self
     }
 
@@ -247,20 +273,19 @@ impl Worker {
     pub async fn run(self, shutdown: Shutdown) -> Result<()> {
         let channel = self.connection.channel().await?;
         let queues: Vec<Queue> = if self.queues.is_empty() {
-            vec!["celery".to_owned()]
+            vec![super::client::celery_queue("celery")]
         } else {
             self.queues.clone()
-        }
-        .into_iter()
-        .map(|q| Queue::new(q.clone()).bind_to(Exchange::new(q.clone(), ExchangeKind::Direct), q))
-        .collect();
-        // A channel-wide prefetch, raised for each held ETA message, where the transport has
-        // one; else the consumer's own.
-        let raisable = match channel.basic_qos_channel(self.prefetch).await {
-            Ok(()) => true,
-            Err(e) if e.kind() == ErrorKind::Unsupported => false,
-            Err(e) => return Err(e),
         };
+        // A channel-wide prefetch, raised for each held ETA message, where the transport has
+        // one and the queues take one (quorum queues and streams do not); else the consumer's.
+        let classic = queues.iter().all(|q| q.kind() == crate::QueueType::Classic);
+        let raisable = classic
+            && match channel.basic_qos_channel(self.prefetch).await {
+                Ok(()) => true,
+                Err(e) if e.kind() == ErrorKind::Unsupported => false,
+                Err(e) => return Err(e),
+            };
         let per_consumer = if raisable { 0 } else { self.prefetch };
         let mut consumer = Consumer::new(&channel, queues).prefetch_count(per_consumer);
         consumer.consume().await?;
@@ -276,9 +301,11 @@ impl Worker {
             shutdown: shutdown.clone(),
             hostname: self.hostname,
             prefetch,
+            default_queue: self.default_queue,
         });
         let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let mut running = JoinSet::new();
+        let mut failed = None;
         while let Some(delivery) = shutdown.next(&mut consumer).await {
             let message = match delivery {
                 Ok(m) => m,
@@ -286,7 +313,14 @@ impl Worker {
                     tracing::warn!(error = %e, "celery worker: a delivery was refused");
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // (A cancelled consumer, a closed channel.) The tasks running finish as at
+                    // a shutdown, then the error is returned.
+                    tracing::warn!(error = %e, "celery worker: consuming failed; stopping");
+                    shutdown.token().cancel();
+                    failed = Some(e);
+                    break;
+                }
             };
             while running.try_join_next().is_some() {}
             let ctx = Arc::clone(&ctx);
@@ -305,8 +339,11 @@ impl Worker {
             );
             running.abort_all();
         }
-        shutdown.wind_down(&mut consumer).await?;
-        Ok(())
+        let wound_down = shutdown.wind_down(&mut consumer).await;
+        match failed {
+            Some(e) => Err(e),
+            None => wound_down.map(|_| ()),
+        }
     }
 }
 
@@ -329,6 +366,7 @@ struct Context {
     shutdown: Shutdown,
     hostname: String,
     prefetch: Prefetch,
+    default_queue: String,
 }
 
 /// The channel-wide prefetch: `base` plus one per ETA message held.
@@ -377,9 +415,9 @@ impl Context {
             .await;
             return;
         };
-        let wants_result = !task
-            .ignore_result
-            .unwrap_or(registered.options.ignore_result);
+        // As Celery up to 5.6.2 decides: the header can only turn results off (Python always
+        // sends it, `False` unless asked), the task's own setting too.
+        let wants_result = !(task.ignore_result == Some(true) || registered.options.ignore_result);
         if let Some(eta) = task.eta {
             if let Ok(wait) = (eta - now()).to_std() {
                 self.prefetch.hold(1).await;
@@ -442,7 +480,11 @@ impl Context {
                 countdown,
                 exception,
             }) => {
-                let from = (delivery.exchange(), delivery.routing_key());
+                let from = (
+                    delivery.exchange(),
+                    delivery.routing_key(),
+                    delivery.properties().priority.unwrap_or(0),
+                );
                 self.retry(&task, options, countdown, exception, wants_result, from)
                     .await
             }
@@ -483,6 +525,24 @@ impl Context {
         let run = (registered.run)(TaskRequest {
             message: task.clone(),
         });
+        // A panic in the task is its failure, as an exception is in Python.
+        let run = async move {
+            match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".to_owned());
+                    Err(TaskError::failure(
+                        "builtins",
+                        "RuntimeError",
+                        format!("the task panicked: {what}"),
+                    ))
+                }
+            }
+        };
         // The first limit to pass stops the task (it is dropped at its next await point).
         let limit = match (soft, hard) {
             (Some(s), Some(h)) if s < h => Some((s, "SoftTimeLimitExceeded", false)),
@@ -495,18 +555,19 @@ impl Context {
             Some((limit, exc_type, hard)) => match tokio::time::timeout(limit, run).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    let secs = limit.as_secs_f64();
-                    let message = if hard {
-                        json!(secs)
+                    // As billiard raises them: `TimeLimitExceeded(<hard seconds>)` and
+                    // `SoftTimeLimitExceeded()`.
+                    let args = if hard {
+                        vec![json!(limit.as_secs_f64())]
                     } else {
-                        Json::String(format!("SoftTimeLimitExceeded({secs})"))
+                        Vec::new()
                     };
                     Err(TaskError::Failure {
-                        exception: Box::new(TaskException::new(
-                            "billiard.exceptions",
-                            exc_type,
-                            message,
-                        )),
+                        exception: Box::new(TaskException {
+                            exc_type: exc_type.to_owned(),
+                            exc_message: Json::Array(args),
+                            exc_module: "billiard.exceptions".to_owned(),
+                        }),
                         traceback: None,
                     })
                 }
@@ -580,7 +641,7 @@ impl Context {
         countdown: Option<Duration>,
         exception: Option<Box<TaskException>>,
         wants_result: bool,
-        from: (&str, &str),
+        from: (&str, &str, u8),
     ) -> Settle {
         if options.max_retries.is_some_and(|max| task.retries >= max) {
             let exception = exception.map(|e| *e).unwrap_or_else(|| {
@@ -599,15 +660,30 @@ impl Context {
         let mut again = task.clone();
         again.retries += 1;
         let countdown = countdown.unwrap_or(options.default_retry_delay);
-        again.eta =
-            Some(now() + chrono::TimeDelta::from_std(countdown).unwrap_or(chrono::TimeDelta::MAX));
+        again.eta = match super::client::after(countdown, "the retry's countdown") {
+            Ok(eta) => Some(eta),
+            Err(e) => {
+                let exc = TaskException::new("builtins", "ValueError", e.to_string());
+                self.fail(task, &exc, None, wants_result).await;
+                return Settle::Ack;
+            }
+        };
         // Celery recomputes the reprs of the arguments it sends again.
         again.argsrepr.clear();
         again.kwargsrepr.clear();
         // Where it came from: the same exchange and routing key (for the default exchange,
         // the queue), as Celery does.
-        let (exchange, routing_key) = from;
-        if let Err(e) = publish_task(&self.producer, &again, exchange, routing_key, 0, None).await {
+        let (exchange, routing_key, priority) = from;
+        if let Err(e) = publish_task(
+            &self.producer,
+            &again,
+            exchange,
+            routing_key,
+            priority,
+            None,
+        )
+        .await
+        {
             tracing::warn!(error = %e, id = %task.id, "celery worker: a retry could not be sent; the message is rejected");
             return Settle::Reject;
         }
@@ -628,12 +704,75 @@ impl Context {
         Settle::Ack
     }
 
-    /// Sends a signature as a new task whose parent is `parent`.
+    /// Sends a signature as a new task (or, for a chain or a group, its tasks) whose parent
+    /// is `parent`; `chain` is what runs after it, last step first.
     async fn send_signature(
         &self,
         parent: &TaskMessage,
         signature: Signature,
         chain: Option<Vec<Signature>>,
+    ) -> Result<()> {
+        let parts = |signature: &Signature| -> Result<Vec<Signature>> {
+            let tasks = signature.kwargs.get("tasks").cloned().unwrap_or(Json::Null);
+            serde_json::from_value::<Vec<Signature>>(tasks).map_err(|e| {
+                Error::new(
+                    ErrorKind::Decode,
+                    format!("the tasks of a {}: {e}", signature.task),
+                )
+            })
+        };
+        // What the composite was given goes before each part's own arguments.
+        let given = |part: &mut Signature, args: &[Json]| {
+            if !part.immutable {
+                part.args.splice(0..0, args.iter().cloned());
+            }
+        };
+        match signature.subtask_type.as_deref() {
+            None => self.send_one(parent, signature, chain, None).await,
+            Some("chain") => {
+                let mut steps = parts(&signature)?.into_iter();
+                let Some(mut first) = steps.next() else {
+                    return Ok(());
+                };
+                given(&mut first, &signature.args);
+                if first.subtask_type.is_some() {
+                    return Err(unsupported(&first));
+                }
+                // The chain's later steps run before what came after the chain.
+                let mut rest = chain.unwrap_or_default();
+                rest.extend(steps.rev());
+                self.send_one(parent, first, Some(rest), None).await
+            }
+            Some("group") => {
+                if chain.as_ref().is_some_and(|c| !c.is_empty()) {
+                    // A group followed by more is a chord, which `rpc://` does not support.
+                    return Err(unsupported(&signature));
+                }
+                let group_id = signature
+                    .option_str("group_id")
+                    .map_or_else(super::protocol::new_task_id, str::to_owned);
+                for (index, mut part) in parts(&signature)?.into_iter().enumerate() {
+                    given(&mut part, &signature.args);
+                    if part.subtask_type.is_some() {
+                        return Err(unsupported(&part));
+                    }
+                    let index = i64::try_from(index).unwrap_or(i64::MAX);
+                    self.send_one(parent, part, None, Some((group_id.clone(), index)))
+                        .await?;
+                }
+                Ok(())
+            }
+            Some(_) => Err(unsupported(&signature)),
+        }
+    }
+
+    /// Sends one plain signature, with its `apply_async` options.
+    async fn send_one(
+        &self,
+        parent: &TaskMessage,
+        signature: Signature,
+        chain: Option<Vec<Signature>>,
+        group: Option<(String, i64)>,
     ) -> Result<()> {
         let mut message = TaskMessage::new(signature.task.clone());
         if let Some(id) = signature.task_id() {
@@ -644,18 +783,63 @@ impl Context {
         message.root_id = parent.root_id.clone();
         message.parent_id = Some(parent.id.clone());
         message.reply_to = signature
-            .options
-            .get("reply_to")
-            .and_then(Json::as_str)
+            .option_str("reply_to")
             .map(str::to_owned)
             .or_else(|| parent.reply_to.clone());
         message.embed.chain = chain.filter(|c| !c.is_empty());
-        if let Some(link) = signature.options.get("link") {
+        let options = &signature.options;
+        if let Some(link) = options.get("link") {
             message.embed.callbacks = serde_json::from_value(as_list(link)).ok();
         }
-        if let Some(link) = signature.options.get("link_error") {
+        if let Some(link) = options.get("link_error") {
             message.embed.errbacks = serde_json::from_value(as_list(link)).ok();
         }
+        let seconds = |key: &str| {
+            options
+                .get(key)
+                .and_then(Json::as_f64)
+                .filter(|s| *s > 0.0)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        };
+        let time = |key: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+            match options.get(key) {
+                Some(Json::String(t)) => super::protocol::parse_time(t)
+                    .map(Some)
+                    .map_err(|e| Error::new(ErrorKind::Decode, format!("`{key}`: {e}"))),
+                Some(Json::Number(_)) => match seconds(key) {
+                    Some(d) => super::client::after(d, key).map(Some),
+                    None => Ok(Some(now())),
+                },
+                _ => Ok(None),
+            }
+        };
+        message.eta = match seconds("countdown") {
+            Some(d) => Some(super::client::after(d, "countdown")?),
+            None => time("eta")?,
+        };
+        message.expires = time("expires")?;
+        message.time_limit = seconds("time_limit");
+        message.soft_time_limit = seconds("soft_time_limit");
+        message.shadow = signature.option_str("shadow").map(str::to_owned);
+        if let Some((group, index)) = group {
+            message.group = Some(group);
+            message.group_index = Some(index);
+        } else {
+            message.group = signature.option_str("group_id").map(str::to_owned);
+            message.group_index = options.get("group_index").and_then(Json::as_i64);
+        }
+        if let Some(Json::Object(headers)) = options.get("headers") {
+            for (k, v) in headers {
+                message
+                    .extra_headers
+                    .insert(k.clone(), super::protocol::json_to_field(v));
+            }
+        }
+        let priority = options
+            .get("priority")
+            .and_then(Json::as_u64)
+            .and_then(|p| u8::try_from(p).ok())
+            .unwrap_or(0);
         let (exchange, routing_key) = match (
             signature.option_str("exchange"),
             signature.option_str("routing_key"),
@@ -664,9 +848,17 @@ impl Context {
             (Some(x), Some(k), _) if !x.is_empty() => (x.to_owned(), k.to_owned()),
             (_, _, Some(q)) => (String::new(), q.to_owned()),
             (_, Some(k), None) => (String::new(), k.to_owned()),
-            _ => (String::new(), "celery".to_owned()),
+            _ => (String::new(), self.default_queue.clone()),
         };
-        publish_task(&self.producer, &message, &exchange, &routing_key, 0, None).await
+        publish_task(
+            &self.producer,
+            &message,
+            &exchange,
+            &routing_key,
+            priority,
+            None,
+        )
+        .await
     }
 
     /// Sends a result to the task's `reply_to`, as the `rpc://` backend does (nothing when the
@@ -691,6 +883,17 @@ impl Context {
             tracing::warn!(error = %e, id = task_id, state = %result.status, "celery worker: a result could not be sent");
         }
     }
+}
+
+fn unsupported(signature: &Signature) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "a {} signature (`{}`) after a task is not supported by the Rust worker (chains and groups of tasks are; chords need a result backend other than rpc://)",
+            signature.subtask_type.as_deref().unwrap_or("task"),
+            signature.task
+        ),
+    )
 }
 
 fn as_list(v: &Json) -> Json {
