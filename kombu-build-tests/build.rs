@@ -18,6 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     kombu_build::Config::new()
         .module_name("policies")
         .compile(&["../kombu/tests/fixtures/topology/valid/policies.toml"])?;
+    kombu_build::Config::new()
+        .module_name("celery_tasks")
+        .compile(&["../kombu/tests/fixtures/topology/valid/celery_tasks.toml"])?;
     kombu_build::Config::new().module_name("orders").compile(&[
         "../kombu/tests/fixtures/topology/valid/composed/exchanges.toml",
         "../kombu/tests/fixtures/topology/valid/composed/shipping.yaml",

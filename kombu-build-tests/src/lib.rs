@@ -29,6 +29,11 @@ pub mod policies {
     kombu::include_topology!("policies");
 }
 
+/// Celery tasks: a typed client and a handler trait.
+pub mod celery_tasks {
+    kombu::include_topology!("celery_tasks");
+}
+
 /// Three files in three formats, composed.
 pub mod orders {
     kombu::include_topology!("orders");

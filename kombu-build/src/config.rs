@@ -64,6 +64,21 @@ impl Config {
         self
     }
 
+    /// Whether to generate the Celery task client and handler trait of the topology's
+    /// `[tasks]` (on by default; the code needs kombu's `celery` feature).
+    pub fn celery_tasks(&mut self, on: bool) -> &mut Self {
+        self.options.tasks = on;
+        self
+    }
+
+    /// Put only these tasks (by topology name) in the handler trait, so that its worker runs
+    /// and consumes only them; the client still sends every task. For a service that serves
+    /// some tasks and calls others (that Python workers run).
+    pub fn serve_tasks<S: AsRef<str>>(&mut self, names: impl IntoIterator<Item = S>) -> &mut Self {
+        self.options.serve = Some(names.into_iter().map(|s| s.as_ref().to_owned()).collect());
+        self
+    }
+
     /// Add a derive to every generated message type (`"Eq"`, `"Hash"`, `"schemars::JsonSchema"`).
     pub fn message_derive(&mut self, path: impl Into<String>) -> &mut Self {
         self.options.extra_derives.push(path.into());
@@ -191,6 +206,7 @@ fn entity_kind(kind: &str) -> Option<EntityKind> {
         "message" => EntityKind::Message,
         "producer" => EntityKind::Producer,
         "consumer" => EntityKind::Consumer,
+        "task" => EntityKind::Task,
         _ => return None,
     })
 }
@@ -231,7 +247,8 @@ fn rust_names(topology: &Topology) -> Vec<Diagnostic> {
         )
         .chain(
             (model.consumers.iter()).map(|(n, c)| (EntityKind::Consumer, n, c.rust_name.as_ref())),
-        );
+        )
+        .chain((model.tasks.iter()).map(|(n, t)| (EntityKind::Task, n, t.rust_name.as_ref())));
     named
         .filter_map(|(kind, name, rust_name)| {
             let rust_name = rust_name?;

@@ -20,7 +20,7 @@ use kombu_codegen::ir;
 use crate::Error;
 
 /// What to lower and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Only these producers (all when `None`).
     pub producers: Option<Vec<String>>,
@@ -30,6 +30,24 @@ pub struct Options {
     pub extra_derives: Vec<String>,
     /// Message name → Rust type path, replacing the generated type.
     pub type_paths: BTreeMap<String, String>,
+    /// Generate the Celery task client and handler trait (when the topology has tasks).
+    pub tasks: bool,
+    /// Only these tasks are in the handler trait and its worker (all when `None`); the
+    /// client sends every task.
+    pub serve: Option<Vec<String>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            producers: None,
+            consumers: None,
+            extra_derives: Vec::new(),
+            type_paths: BTreeMap::new(),
+            tasks: true,
+            serve: None,
+        }
+    }
 }
 
 /// Lowers a checked topology.
@@ -45,6 +63,11 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
             "consumer",
             &options.consumers,
             model.consumers.keys().collect::<Vec<_>>(),
+        ),
+        (
+            "task",
+            &options.serve,
+            model.tasks.keys().collect::<Vec<_>>(),
         ),
     ] {
         for name in filter.iter().flatten() {
@@ -174,7 +197,76 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
             .consumers
             .push(consumer(name, c, topology, &names, &types));
     }
+    if !model.tasks.is_empty() && options.tasks {
+        module.tasks.push(tasks(topology, &names, &types, options));
+    }
     Ok(module)
+}
+
+/// The topology's Celery tasks: one set, `TaskClient` and `TaskHandler`.
+fn tasks(
+    topology: &Topology,
+    names: &Names,
+    types: &HashMap<String, String>,
+    options: &Options,
+) -> ir::TaskSet {
+    let model = topology.model();
+    let entries: Vec<(&str, Option<&str>)> = model
+        .tasks
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.rust_name.as_ref().map(|r| r.as_str())))
+        .collect();
+    let idents = derive_idents(&entries, fn_ident, "_");
+    let millis = |d: Option<std::time::Duration>| {
+        d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    };
+    let tasks = model
+        .tasks
+        .iter()
+        .zip(idents)
+        .map(|((name, t), ident)| {
+            let queue = t.queue.as_ref().map_or("celery", |q| q.as_str()).to_owned();
+            ir::TaskSpec {
+                name: name.clone(),
+                task: t
+                    .name
+                    .as_ref()
+                    .map_or(name.as_str(), |n| n.as_str())
+                    .to_owned(),
+                ident,
+                description: t.description.clone(),
+                declaration: queue_decl(topology, names, &queue),
+                queue,
+                route: t
+                    .exchange
+                    .as_ref()
+                    .zip(t.routing_key.as_ref())
+                    .map(|(x, k)| (x.get().clone(), k.get().clone())),
+                args: fields(&t.args, types),
+                kwargs: fields(&t.kwargs, types),
+                result: t.result.as_ref().map(|r| {
+                    TypeExpr::parse(r)
+                        .map(|ty| field_type(&ty, types))
+                        .unwrap_or_else(|_| ir::FieldType::Primitive("json".to_owned()))
+                }),
+                acks_late: t.acks_late,
+                max_retries: t.max_retries,
+                default_retry_delay_ms: millis(t.default_retry_delay),
+                time_limit_ms: millis(t.time_limit),
+                soft_time_limit_ms: millis(t.soft_time_limit),
+                expires_ms: millis(t.expires),
+                ignore_result: t.ignore_result,
+                priority: t.priority,
+                serve: options.serve.as_ref().is_none_or(|f| f.contains(name)),
+            }
+        })
+        .collect();
+    ir::TaskSet {
+        name: "the topology's `[tasks]`".to_owned(),
+        ident: "Task".to_owned(),
+        description: None,
+        tasks,
+    }
 }
 
 /// The Rust type each message is known by: its generated name, or a path.

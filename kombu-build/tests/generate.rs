@@ -44,6 +44,13 @@ fn headers_exchange_external_type_and_exchange_to_exchange_bindings() {
 }
 
 #[test]
+fn celery_tasks_a_typed_client_and_a_handler_trait() {
+    insta::assert_snapshot!(generated(&[
+        "kombu/tests/fixtures/topology/valid/celery_tasks.toml"
+    ]));
+}
+
+#[test]
 fn several_files_composed() {
     insta::assert_snapshot!(generated(&[
         "kombu/tests/fixtures/topology/valid/composed/billing.json",

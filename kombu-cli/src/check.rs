@@ -24,13 +24,14 @@ pub(crate) fn run(
             Ok(t) => {
                 let m = t.model();
                 let summary = format!(
-                    "ok: {} exchanges, {} queues, {} messages, {} producers, {} consumers",
-                    m.exchanges.len(),
-                    m.queues.len(),
-                    m.messages.len(),
-                    m.producers.len(),
-                    m.consumers.len()
-                );
+                "ok: {} exchanges, {} queues, {} messages, {} producers, {} consumers, {} tasks",
+                m.exchanges.len(),
+                m.queues.len(),
+                m.messages.len(),
+                m.producers.len(),
+                m.consumers.len(),
+                m.tasks.len()
+            );
                 // Identifiers are code generation's business: ask the generator itself (a
                 // dry run), so that every file check accepts generates code that compiles.
                 match kombu_build::Config::new().check(&t) {

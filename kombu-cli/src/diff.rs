@@ -17,8 +17,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use kombu::topology::{
-    BindingDef, ExchangeDef, Format as FileFormat, MessageDef, QueueDef, SourceFile, Topology,
-    TopologyModel,
+    BindingDef, ExchangeDef, Format as FileFormat, MessageDef, QueueDef, SourceFile, TaskDef,
+    Topology, TopologyModel,
 };
 
 pub(crate) use crate::change::{Change, Class};
@@ -768,7 +768,123 @@ fn changes(old: &TopologyModel, new: &TopologyModel) -> Vec<Change> {
             None,
         ));
     }
+    for (name, n) in &new.tasks {
+        match old.tasks.get(name) {
+            None => out.push(change(
+                &format!("task `{name}`"),
+                Class::Safe,
+                "added",
+                None,
+            )),
+            Some(o) if o != n => task_changes(name, o, n, &mut out),
+            Some(_) => {}
+        }
+    }
+    for (name, t) in &old.tasks {
+        if !new.tasks.contains_key(name) {
+            out.push(change(
+                &format!("task `{name}`"),
+                Class::Destructive,
+                "removed",
+                Some(format!("senders built from the old file still send `{}`, and a worker without it answers NotRegistered: stop the senders first, and keep a worker for it until its queue has no more of them", celery_name(name, t))),
+            ));
+        }
+    }
     out
+}
+
+fn celery_name<'a>(key: &'a str, t: &'a TaskDef) -> &'a str {
+    t.name.as_ref().map_or(key, |n| n.as_str())
+}
+
+/// How a Celery task changed, for senders and workers built from the old and the new file
+/// running side by side during a deploy.
+fn task_changes(name: &str, o: &TaskDef, n: &TaskDef, out: &mut Vec<Change>) {
+    let entity = format!("task `{name}`");
+    let before = out.len();
+    let (old_name, new_name) = (celery_name(name, o), celery_name(name, n));
+    if old_name != new_name {
+        out.push(change(&entity, Class::Destructive, format!("Celery name `{old_name}` → `{new_name}`"), Some("a worker answers a name it does not know with NotRegistered: deploy workers that register both names before the senders, and drop the old one once no sender uses it".to_owned())));
+    }
+    let route = |t: &TaskDef| {
+        (
+            t.queue
+                .as_ref()
+                .map_or("celery".to_owned(), |q| q.get().clone()),
+            t.exchange.as_ref().map(|x| x.get().clone()),
+            t.routing_key.as_ref().map(|k| k.get().clone()),
+        )
+    };
+    let (old_route, new_route) = (route(o), route(n));
+    if old_route.0 != new_route.0 {
+        out.push(change(
+            &entity,
+            Class::Destructive,
+            format!("queue `{}` → `{}`", old_route.0, new_route.0),
+            Some(format!(
+                "old senders keep sending to `{}`: keep a worker consuming it until it is empty",
+                old_route.0
+            )),
+        ));
+    } else if old_route != new_route {
+        out.push(change(
+            &entity,
+            Class::Safe,
+            "route changed (exchange or routing key)",
+            None,
+        ));
+    }
+    let params = |t: &TaskDef| -> Vec<(String, String, bool)> {
+        (t.args
+            .iter()
+            .map(|(k, f)| (k.get().clone(), f.ty.clone(), true)))
+        .chain(
+            t.kwargs
+                .iter()
+                .map(|(k, f)| (k.get().clone(), f.ty.clone(), false)),
+        )
+        .collect()
+    };
+    let (old_params, new_params) = (params(o), params(n));
+    for (p, ty, _) in &new_params {
+        match old_params.iter().find(|(q, _, _)| q == p) {
+            None if ty.starts_with("optional<") => out.push(change(&entity, Class::Safe, format!("optional parameter `{p}` added"), None)),
+            None => out.push(change(&entity, Class::Destructive, format!("required parameter `{p}` added"), Some("old senders do not send it, and the new worker fails their tasks with TypeError: add it as `optional<...>` first, deploy the senders, then make it required".to_owned()))),
+            Some((_, old_ty, _)) if old_ty != ty => out.push(change(&entity, Class::Destructive, format!("parameter `{p}` retyped `{old_ty}` → `{ty}`"), Some("tasks sent with the old type fail with TypeError: add a parameter with the new type instead".to_owned()))),
+            Some(_) => {}
+        }
+    }
+    for (p, _, _) in &old_params {
+        if !new_params.iter().any(|(q, _, _)| q == p) {
+            out.push(change(&entity, Class::Destructive, format!("parameter `{p}` removed"), Some("old senders still send it, and the new worker fails their tasks with TypeError (unexpected argument): stop sending it first".to_owned())));
+        }
+    }
+    let positional = |ps: &[(String, String, bool)]| -> Vec<String> {
+        ps.iter()
+            .filter(|(_, _, pos)| *pos)
+            .map(|(p, _, _)| p.clone())
+            .collect()
+    };
+    let (old_pos, new_pos) = (positional(&old_params), positional(&new_params));
+    let common_old: Vec<&String> = old_pos.iter().filter(|p| new_pos.contains(p)).collect();
+    let common_new: Vec<&String> = new_pos.iter().filter(|p| old_pos.contains(p)).collect();
+    if common_old != common_new {
+        out.push(change(&entity, Class::Destructive, format!("positional parameters reordered: ({}) → ({})", old_pos.join(", "), new_pos.join(", ")), Some("old senders pass them in the old order, which the new worker reads as other parameters".to_owned())));
+    }
+    if o.result != n.result {
+        let shown = |r: &Option<kombu::topology::At<String>>| {
+            r.as_ref().map_or("none".to_owned(), |r| r.get().clone())
+        };
+        out.push(change(&entity, Class::Destructive, format!("result `{}` → `{}`", shown(&o.result), shown(&n.result)), Some("clients built from the old file cannot decode the new result: return a new task's result instead".to_owned())));
+    }
+    if out.len() == before {
+        out.push(change(
+            &entity,
+            Class::Safe,
+            "options changed (retries, limits, expiry, acks, priority or description)",
+            None,
+        ));
+    }
 }
 
 fn load_at_revision(path: &Path, rev: &str) -> Result<Topology, crate::Failure> {

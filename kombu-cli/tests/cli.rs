@@ -842,3 +842,69 @@ fn fmt_refuses_a_file_whose_comments_it_would_lose() {
         .unwrap()
         .starts_with("# header\n"));
 }
+
+#[test]
+fn diff_classes_celery_task_changes_for_senders_and_workers_side_by_side() {
+    let dir = scratch("tasks");
+    let old = write(
+        &dir,
+        "old.toml",
+        r#"version = 1
+[tasks.add]
+name = "tasks.add"
+args = { x = "i64", y = "i64" }
+result = "i64"
+
+[tasks.resize]
+queue = "images"
+args = { path = "string", width = "u32" }
+kwargs = { quality = "u8" }
+
+[tasks.ping]
+
+[tasks.old_report]
+name = "reports.old"
+"#,
+    );
+    let new = write(
+        &dir,
+        "new.toml",
+        r#"version = 1
+[tasks.add]
+name = "math.add"
+args = { y = "i64", x = "i64" }
+result = "f64"
+time_limit = "10s"
+
+[tasks.resize]
+queue = "images-v2"
+args = { path = "string", width = "u64", height = "u32" }
+kwargs = { format = "optional<string>" }
+
+[tasks.ping]
+acks_late = true
+
+[tasks.report]
+"#,
+    );
+    let (code, out, err) = kombu(&["diff", &old, &new]);
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "task `add` [destructive]: Celery name `tasks.add` → `math.add`",
+        "task `add` [destructive]: positional parameters reordered: (x, y) → (y, x)",
+        "task `add` [destructive]: result `i64` → `f64`",
+        "task `resize` [destructive]: queue `images` → `images-v2`",
+        "task `resize` [destructive]: parameter `width` retyped `u32` → `u64`",
+        "task `resize` [destructive]: required parameter `height` added",
+        "task `resize` [safe]: optional parameter `format` added",
+        "task `resize` [destructive]: parameter `quality` removed",
+        "task `ping` [safe]: options changed",
+        "task `report` [safe]: added",
+        "task `old_report` [destructive]: removed",
+    ] {
+        assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
+    }
+    // Unchanged tasks give no line.
+    assert_eq!(kombu(&["diff", &old, &old]).1, "no changes\n");
+    let _ = std::fs::remove_dir_all(dir);
+}

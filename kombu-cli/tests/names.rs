@@ -33,7 +33,7 @@ fn check_accepts_names_that_are_not_rust_identifiers() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         out.trim(),
-        "ok: 1 exchanges, 4 queues, 0 messages, 0 producers, 0 consumers"
+        "ok: 1 exchanges, 4 queues, 0 messages, 0 producers, 0 consumers, 0 tasks"
     );
 }
 

@@ -19,6 +19,8 @@ pub struct Module {
     pub producers: Vec<ProducerSpec>,
     /// Typed consumers.
     pub consumers: Vec<ConsumerSpec>,
+    /// Celery task sets (a client and a handler trait each).
+    pub tasks: Vec<TaskSet>,
     /// Extra derives for generated message types (`Eq`, `Hash`, `schemars::JsonSchema`, ...).
     pub extra_derives: Vec<String>,
 }
@@ -400,4 +402,63 @@ pub struct ConsumerSpec {
     pub on_failure: OnFailure,
     /// Accepted serializer names (empty: the default accept list).
     pub accept: Vec<String>,
+}
+
+/// Celery tasks sent through one typed client (`{ident}Client`) and run by one handler trait
+/// (`{ident}Handler`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSet {
+    /// What it is, for docs and errors: "the topology's `[tasks]`", "`Images`".
+    pub name: String,
+    /// The Rust type stem (`Task` → `TaskClient`, `TaskHandler`).
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// The tasks.
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// One Celery task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    /// The name in the topology (or the variant's).
+    pub name: String,
+    /// The name Celery registers it under.
+    pub task: String,
+    /// The Rust method name.
+    pub ident: String,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// The queue it is sent to and a worker consumes.
+    pub queue: String,
+    /// The queue's declaration, when the topology declares it (else it is declared as
+    /// Celery declares its queues).
+    pub declaration: Option<QueueDecl>,
+    /// Sent to this exchange with this routing key instead of to the queue.
+    pub route: Option<(String, String)>,
+    /// Positional parameters, in order.
+    pub args: Vec<Field>,
+    /// Keyword-only parameters.
+    pub kwargs: Vec<Field>,
+    /// The result type (`None`: Python's `None`, the unit type).
+    pub result: Option<FieldType>,
+    /// Ack after running.
+    pub acks_late: bool,
+    /// Retries allowed (`None`: Celery's default).
+    pub max_retries: Option<u32>,
+    /// The default retry delay, in milliseconds.
+    pub default_retry_delay_ms: Option<u64>,
+    /// The hard time limit, in milliseconds.
+    pub time_limit_ms: Option<u64>,
+    /// The soft time limit, in milliseconds.
+    pub soft_time_limit_ms: Option<u64>,
+    /// Expiry after sending, in milliseconds.
+    pub expires_ms: Option<u64>,
+    /// No result is reported.
+    pub ignore_result: bool,
+    /// The message priority.
+    pub priority: Option<u8>,
+    /// Whether the handler trait has a method for it (and its worker consumes its queue):
+    /// a crate that only sends a task (to Python workers, say) does not implement it.
+    pub serve: bool,
 }

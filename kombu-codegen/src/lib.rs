@@ -13,5 +13,7 @@ mod expand;
 pub mod ir;
 mod names;
 
-pub use expand::{consumer_items, generate, generate_each, producer_items, Error, Piece};
+pub use expand::{
+    consumer_items, generate, generate_each, producer_items, task_set_items, Error, Piece,
+};
 pub use names::{ident, is_identifier};

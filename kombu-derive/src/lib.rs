@@ -1,6 +1,6 @@
 //! # kombu-derive
 //!
-//! `#[derive(Producer)]` and `#[derive(Consumer)]`, re-exported by `kombu` (feature `derive`,
+//! `#[derive(Producer)]`, `#[derive(Consumer)]` and `#[derive(Tasks)]`, re-exported by `kombu` (feature `derive`,
 //! on by default). A shim: the attribute parsing, validation and code generation live in
 //! `kombu-codegen`, which `kombu-build` shares, so a derive and a topology file that say the
 //! same thing produce the same code.
@@ -26,4 +26,17 @@ pub fn derive_producer(input: TokenStream) -> TokenStream {
 pub fn derive_consumer(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     kombu_codegen::derive::derive_consumer(&input).into()
+}
+
+/// Celery tasks: on an enum with one variant per task (its named fields the task's
+/// parameters, `#[kombu(kwarg)]` for keyword-only ones), a `{Enum}Client` with one method per
+/// task and a `{Enum}Handler` trait whose `into_worker` runs them. Configured with
+/// `#[kombu(queue = "...")]` on the enum and `#[kombu(task = "...", result = "Type", queue,
+/// exchange, routing_key, acks_late, max_retries, default_retry_delay, time_limit,
+/// soft_time_limit, expires, ignore_result, priority)]` on a variant (times in seconds). Needs
+/// kombu's `celery` feature.
+#[proc_macro_derive(Tasks, attributes(kombu))]
+pub fn derive_tasks(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    kombu_codegen::derive::derive_tasks(&input).into()
 }

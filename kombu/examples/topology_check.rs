@@ -9,12 +9,13 @@ fn main() {
                 println!("{w}");
             }
             println!(
-                "ok: {} exchanges, {} queues, {} messages, {} producers, {} consumers",
+                "ok: {} exchanges, {} queues, {} messages, {} producers, {} consumers, {} tasks",
                 t.model().exchanges.len(),
                 t.model().queues.len(),
                 t.model().messages.len(),
                 t.model().producers.len(),
-                t.model().consumers.len()
+                t.model().consumers.len(),
+                t.model().tasks.len()
             );
         }
         Err(d) => {

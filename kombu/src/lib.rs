@@ -218,6 +218,8 @@ pub use channel::{BoundExchange, BoundQueue, Channel};
 pub use connection::{BrokerConnection, Connection, ConnectionOptions};
 pub use consumer::{Consumer, Decoded, Delivered};
 pub use dispatch::{Disposition, FailurePolicy};
+#[cfg(all(feature = "derive", feature = "celery"))]
+pub use kombu_derive::Tasks;
 #[cfg(feature = "derive")]
 pub use kombu_derive::{Consumer, Producer};
 pub use message::{Message, MessageState};

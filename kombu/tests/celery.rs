@@ -16,8 +16,12 @@
 //!    value, keyword arguments, a failure raised in Python as the exception class it names, a
 //!    retry, an unknown task (`NotRegistered`), an expired task, an ETA, a link callback to a
 //!    Python task, a chain Python → Rust → Python, and the soft and hard time limits.
+//!
+//! Both directions also go through typed tasks (`#[derive(Tasks)]`): the generated client
+//! calls Python's tasks, and a generated handler trait runs a Rust task that Python calls
+//! with positional, keyword and badly typed arguments.
 
-#![cfg(all(feature = "celery", feature = "amqp"))]
+#![cfg(all(feature = "celery", feature = "amqp", feature = "derive"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kombu::celery::{Celery, Signature, TaskError, TaskOptions, TaskRequest, TaskState, Worker};
+
 use kombu::{Connection, ErrorKind, Exchange, ExchangeKind, Queue, Shutdown};
 use serde_json::{json, Value as Json};
 
@@ -163,13 +168,72 @@ impl Drop for PythonWorker {
     }
 }
 
-/// The Rust tasks the Python client calls.
+/// Typed tasks of both sides (`#[derive(Tasks)]`): the Python ones the Rust client calls
+/// through `TypedClient`, and a Rust one Python calls, run by a `TypedHandler`.
+#[derive(kombu::Tasks)]
+#[allow(dead_code)]
+enum Typed {
+    /// Python's `tasks.add`.
+    #[kombu(task = "tasks.add", result = "i64")]
+    Add { x: i64, y: i64 },
+    /// Python's `tasks.echo(*args, **kwargs)`, with a keyword argument left out when `None`.
+    #[kombu(task = "tasks.echo", result = "serde_json::Value")]
+    Echo {
+        value: String,
+        #[kombu(kwarg)]
+        shout: Option<bool>,
+    },
+    /// A Rust task: a rectangle's area, scaled.
+    #[kombu(task = "rust.area", result = "f64", max_retries = 0)]
+    Area {
+        width: f64,
+        height: f64,
+        #[kombu(kwarg)]
+        scale: Option<f64>,
+    },
+}
+
+/// The Rust side of `Typed`: only `rust.area` runs here (the others are Python's).
+struct Rectangles;
+
+impl TypedHandler for Rectangles {
+    async fn add(&self, _: i64, _: i64, _: &TaskRequest) -> Result<i64, TaskError> {
+        Err(TaskError::failure(
+            "builtins",
+            "RuntimeError",
+            "add runs in Python",
+        ))
+    }
+
+    async fn echo(&self, _: String, _: Option<bool>, _: &TaskRequest) -> Result<Json, TaskError> {
+        Err(TaskError::failure(
+            "builtins",
+            "RuntimeError",
+            "echo runs in Python",
+        ))
+    }
+
+    async fn area(
+        &self,
+        width: f64,
+        height: f64,
+        scale: Option<f64>,
+        _: &TaskRequest,
+    ) -> Result<f64, TaskError> {
+        Ok(width * height * scale.unwrap_or(1.0))
+    }
+}
+
+/// The Rust tasks the Python client calls: the typed ones of `Rectangles`, on the run's queue
+/// instead of the derive's, and untyped ones registered beside them.
 fn rust_worker(conn: &Connection, names: &Names) -> Worker {
     let quick = TaskOptions {
         default_retry_delay: Duration::from_secs(1),
         ..TaskOptions::default()
     };
-    Worker::new(conn)
+    Rectangles
+        .into_worker(conn)
+        .clear_queues()
         .queue(names.rs.clone())
         .task("rust.add", quick.clone(), |req: TaskRequest| async move {
             let (x, y): (i64, i64) = req.args()?;
@@ -381,9 +445,35 @@ async fn run_cases(conn: &Connection, python: &Path, names: &Names) {
     }
     assert_eq!(values, [7, 8, 16]);
 
+    // Typed (`#[derive(Tasks)]`): the client's methods take the Python task's parameters and
+    // `get` gives its result as the declared type; a keyword argument that is `None` is not
+    // sent, so the Python function sees none.
+    let typed = TypedClient::from_celery(celery.clone());
+    let py = || names.py.clone();
+    let sum = typed.add(20, 22).queue(py()).apply_async().await.unwrap();
+    let sum: i64 = sum.get(WAIT).await.unwrap();
+    assert_eq!(sum, 42);
+    let loud = typed.echo("hi".into(), Some(true)).queue(py());
+    let quiet = typed.echo("hi".into(), None).queue(py());
+    let (loud, quiet) = (
+        loud.apply_async().await.unwrap(),
+        quiet.apply_async().await.unwrap(),
+    );
+    assert_eq!(
+        loud.get(WAIT).await.unwrap(),
+        json!({"args": ["hi"], "kwargs": {"shout": true}})
+    );
+    assert_eq!(
+        quiet.get(WAIT).await.unwrap(),
+        json!({"args": ["hi"], "kwargs": {}})
+    );
+
     // 2. Python sends, Rust runs.
     let python = python.to_owned();
     let scenarios = [
+        "typed",
+        "typed_by_keyword",
+        "typed_bad_argument",
         "add",
         "kwargs",
         "fail",
@@ -414,6 +504,19 @@ async fn run_cases(conn: &Connection, python: &Path, names: &Names) {
             .unwrap_or_else(|| panic!("no outcome for {n}: {outcomes:?}"))
             .clone()
     };
+    // The typed Rust task binds Python's arguments as Python would.
+    assert_eq!(by_name("typed")["ok"], json!(12.0));
+    assert_eq!(by_name("typed_by_keyword")["ok"], json!(24.0));
+    assert_eq!(
+        by_name("typed_bad_argument")["error"][0],
+        json!("TypeError")
+    );
+    assert!(
+        by_name("typed_bad_argument")["error"][1]
+            .as_str()
+            .is_some_and(|m| m.contains("rust.area() argument 'width'")),
+        "{outcomes:?}"
+    );
     assert_eq!(by_name("add")["ok"], json!(5));
     assert_eq!(by_name("kwargs")["ok"], json!("Hello, Ada!"));
     assert_eq!(

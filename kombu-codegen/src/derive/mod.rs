@@ -1,4 +1,5 @@
-//! The derive front end: `#[derive(Producer)]` / `#[derive(Consumer)]` input → the IR.
+//! The derive front end: `#[derive(Producer)]` / `#[derive(Consumer)]` / `#[derive(Tasks)]`
+//! input → the IR.
 //!
 //! Parse (`attr`: the `#[kombu(...)]` language, `serde`: the serde attributes that decide the
 //! wire names) → validate (known keys, types, required keys, the shape of the item; every
@@ -12,6 +13,7 @@ mod entities;
 mod producer;
 mod serde;
 mod shape;
+mod tasks;
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Span, TokenStream};
@@ -24,6 +26,7 @@ use consumer::*;
 use entities::*;
 use producer::*;
 use shape::*;
+use tasks::*;
 /// The closest known name, if close enough to be a likely typo.
 pub(crate) fn did_you_mean<'a>(
     unknown: &str,
@@ -86,6 +89,36 @@ pub fn derive_consumer(input: &syn::DeriveInput) -> TokenStream {
             let e = e.to_compile_error();
             quote! { #e #items }
         }
+    }
+}
+
+/// `#[derive(Tasks)]`: the task client and handler trait, with the errors if any.
+pub fn derive_tasks(input: &syn::DeriveInput) -> TokenStream {
+    let (set, errors) = read_tasks(input);
+    // As far as it was understood, so that code using it reports nothing more.
+    let usable = input.generics.params.is_empty() && matches!(input.data, syn::Data::Enum(_));
+    let items = match (usable, crate::expand::task_set_items(&set)) {
+        (true, Ok(items)) => items,
+        (true, Err(e)) if errors.is_empty() => {
+            syn::Error::new(input.ident.span(), e).to_compile_error()
+        }
+        _ => TokenStream::new(),
+    };
+    match errors.into_error() {
+        None => items,
+        Some(e) => {
+            let e = e.to_compile_error();
+            quote! { #e #items }
+        }
+    }
+}
+
+/// The task set a derive describes.
+pub fn task_set(input: &syn::DeriveInput) -> syn::Result<ir::TaskSet> {
+    let (set, errors) = read_tasks(input);
+    match errors.into_error() {
+        Some(e) => Err(e),
+        None => Ok(set),
     }
 }
 

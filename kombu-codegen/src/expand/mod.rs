@@ -6,6 +6,7 @@ mod consumers;
 mod declarations;
 mod messages;
 mod producers;
+mod tasks;
 
 pub use self::consumers::consumer_items;
 use self::consumers::*;
@@ -13,6 +14,8 @@ use self::declarations::*;
 use self::messages::*;
 pub use self::producers::producer_items;
 use self::producers::*;
+pub use self::tasks::task_set_items;
+use self::tasks::*;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -200,6 +203,15 @@ pub fn generate_each<E: From<Error>>(
             path: quote! { ::kombu::__consumer },
             item: consumer(c, &cx)?,
         })?;
+    }
+    for set in &module.tasks {
+        for suffix in ["Client", "Handler"] {
+            types.claim(
+                &format!("{}{suffix}", set.ident),
+                format!("the task {} of {}", suffix.to_lowercase(), set.name),
+            )?;
+        }
+        emit(Piece::Item(task_items(set, &cx)?))?;
     }
     Ok(())
 }

@@ -259,6 +259,35 @@ impl SendTask<'_> {
         self
     }
 
+    /// Appends one positional argument.
+    pub fn arg<A: Serialize + ?Sized>(mut self, arg: &A) -> Self {
+        match serde_json::to_value(arg) {
+            Ok(value) => self.message.args.push(value),
+            Err(e) => self.error = Some(Error::new(ErrorKind::Encode, e.to_string())),
+        }
+        self
+    }
+
+    /// Sets one keyword argument.
+    pub fn kwarg<A: Serialize + ?Sized>(mut self, name: &str, value: &A) -> Self {
+        match serde_json::to_value(value) {
+            Ok(value) => {
+                self.message.kwargs.insert(name.to_owned(), value);
+            }
+            Err(e) => self.error = Some(Error::new(ErrorKind::Encode, e.to_string())),
+        }
+        self
+    }
+
+    /// Sets one keyword argument if it is `Some`; with `None` the argument is not sent, so
+    /// the task's default for it applies.
+    pub fn kwarg_opt<A: Serialize>(self, name: &str, value: &Option<A>) -> Self {
+        match value {
+            Some(v) => self.kwarg(name, v),
+            None => self,
+        }
+    }
+
     /// The task id (a new UUID unless given).
     pub fn task_id(mut self, id: impl Into<String>) -> Self {
         let id = id.into();
@@ -273,6 +302,8 @@ impl SendTask<'_> {
     /// route).
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.queue = Some(queue.into());
+        self.declaration = None;
+        self.exchange = None;
         self
     }
 
@@ -281,10 +312,13 @@ impl SendTask<'_> {
     pub fn queue_declaration(mut self, queue: Queue) -> Self {
         self.queue = Some(queue.name.clone());
         self.declaration = Some(queue);
+        self.exchange = None;
         self
     }
 
-    /// Sends it to `exchange` with `routing_key` instead of to a queue.
+    /// Sends it to `exchange` with `routing_key` instead of to a queue. A queue declaration
+    /// given before (`queue_declaration`, whose bindings lead from the exchange) is still
+    /// declared first, so that the task is not dropped before a worker has declared it.
     pub fn exchange(mut self, exchange: impl Into<String>, routing_key: impl Into<String>) -> Self {
         self.exchange = Some((exchange.into(), routing_key.into()));
         self
@@ -428,7 +462,7 @@ impl SendTask<'_> {
                     &exchange,
                     &key,
                     self.priority,
-                    None,
+                    self.declaration.take(),
                 )
                 .await?
             }

@@ -237,6 +237,13 @@ impl Worker {
         self
     }
 
+    /// Consumes none of the queues given so far (the ones a generated `into_worker` names,
+    /// say), so that others can be given instead: a deployment's own queue names.
+    pub fn clear_queues(mut self) -> Worker {
+        self.queues.clear();
+        self
+    }
+
     /// Where callbacks and chain steps that name no queue are sent (Celery's
     /// `task_default_queue`; `celery` unless given).
     pub fn default_queue(mut self, queue: impl Into<String>) -> Worker {
@@ -266,6 +273,31 @@ impl Worker {
         let run: TaskFn = Arc::new(move |request| Box::pin(run(request)) as TaskFuture);
         self.tasks.insert(name.into(), Registered { run, options });
         self
+    }
+
+    /// Registers the function that runs task `name`, whose value is serialized as the
+    /// task's result (a value that does not serialize fails the task with
+    /// `kombu.exceptions.EncodeError`, as in Celery).
+    pub fn typed_task<F, Fut, R>(
+        self,
+        name: impl Into<String>,
+        options: TaskOptions,
+        run: F,
+    ) -> Worker
+    where
+        F: Fn(TaskRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, TaskError>> + Send + 'static,
+        R: serde::Serialize,
+    {
+        self.task(name, options, move |request| {
+            let running = run(request);
+            async move {
+                let value = running.await?;
+                serde_json::to_value(value).map_err(|e| {
+                    TaskError::failure("kombu.exceptions", "EncodeError", e.to_string())
+                })
+            }
+        })
     }
 
     /// Runs until `shutdown` is requested: then stops consuming, lets running tasks finish

@@ -114,6 +114,9 @@ codes! {
     /// A stream offset RabbitMQ does not read.
     InvalidStreamOffset = "E112", Error,
         "A consumer's `offset` is where it starts reading a stream: `\"first\"`, `\"last\"`, `\"next\"`, an offset number (`1234`) or an age (a whole number above zero and one of `Y`, `M`, `D`, `h`, `m`, `s`: `\"7D\"`, `\"12h\"`). RabbitMQ answers anything else with 541 INTERNAL_ERROR and closes the connection. Write one of these.";
+    /// A Celery task definition that cannot work.
+    InvalidTask = "E113", Error,
+        "A task under `tasks` is sent under its Celery `name` (the table key when absent) to its `queue` (`celery` when absent), or to an `exchange` with a `routing_key`, and a worker consumes the queue. Two tasks may not share a Celery name (a worker could not tell them apart); a parameter is positional (`args`) or keyword-only (`kwargs`), not both; an `exchange` needs a `routing_key`, and together they must reach the task's queue, or the worker never sees the task; a soft time limit above the hard one never fires; the `result` must be a field type.";
     /// A queue that nothing binds and nothing consumes.
     OrphanQueue = "W201", Warning,
         "The queue has no bindings, no consumer and no producer publishes to it through the default exchange. Messages can only reach it by its name; if that is intended, bind it or add its consumer, else remove it.";

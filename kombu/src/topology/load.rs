@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "messages",
     "producers",
     "consumers",
+    "tasks",
     "policies",
     "operator_policies",
 ];
@@ -134,6 +135,7 @@ fn load_root(
             "messages" => EntityKind::Message,
             "producers" => EntityKind::Producer,
             "consumers" => EntityKind::Consumer,
+            "tasks" => EntityKind::Task,
             "policies" => EntityKind::Policy,
             "operator_policies" => EntityKind::OperatorPolicy,
             other => {
@@ -179,6 +181,7 @@ fn load_root(
                 EntityKind::Consumer => {
                     add(files, kind, name, node, &mut model.consumers, origins, sink)
                 }
+                EntityKind::Task => add(files, kind, name, node, &mut model.tasks, origins, sink),
                 EntityKind::Policy => {
                     add(files, kind, name, node, &mut model.policies, origins, sink)
                 }

@@ -53,7 +53,7 @@ pub use effective::{effective, Effective, EffectiveSetting, PolicyMatch, Setting
 pub use ident::{fn_ident, type_ident};
 pub use model::{
     At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, HeadersMatch,
-    MessageDef, MethodDef, Name, ProducerDef, QueueDef, TopologyModel, VariantDef,
+    MessageDef, MethodDef, Name, ProducerDef, QueueDef, TaskDef, TopologyModel, VariantDef,
 };
 pub use policy::{
     ApplyTo, DeadLetterStrategy, HaMode, HaParams, HaPromote, HaSyncMode, LeaderLocator,
@@ -81,6 +81,8 @@ pub enum EntityKind {
     Producer,
     /// A consumer.
     Consumer,
+    /// A Celery task.
+    Task,
     /// A policy.
     Policy,
     /// An operator policy.
@@ -96,6 +98,7 @@ impl EntityKind {
             EntityKind::Message => "message",
             EntityKind::Producer => "producer",
             EntityKind::Consumer => "consumer",
+            EntityKind::Task => "task",
             EntityKind::Policy => "policy",
             EntityKind::OperatorPolicy => "operator policy",
         }

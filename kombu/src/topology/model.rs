@@ -37,6 +37,11 @@ impl<T> At<T> {
         At { value, span: None }
     }
 
+    /// A value with the place it was read from.
+    pub(crate) fn located(value: T, span: Option<Span>) -> Self {
+        At { value, span }
+    }
+
     /// Where the value was read, if it was read from a file.
     pub fn span(&self) -> Option<Span> {
         self.span
@@ -210,6 +215,10 @@ pub struct TopologyModel {
     /// Consumers, by name (`media_worker` becomes `MediaWorkerConsumer`).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub consumers: IndexMap<String, ConsumerDef>,
+    /// Celery tasks, by name (`add` becomes the method `add` of the generated `TaskClient`
+    /// and of the `TaskHandler` trait).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tasks: IndexMap<String, TaskDef>,
     /// Policies, by the name the broker knows them under.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub policies: IndexMap<String, super::policy::PolicyDef>,
@@ -609,6 +618,90 @@ impl JsonSchema for FieldDef {
             "anyOf": [{"type": "string"}, table]
         })
     }
+}
+
+/// A Celery task: how it is sent (its Celery name and route), its typed arguments and
+/// result, and how a worker runs it (Celery's task options).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDef {
+    /// What the task does; becomes the doc comment of its methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The Rust identifier of its methods, instead of the one derived from its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_name: Option<At<String>>,
+    /// The name Celery registers it under (`proj.tasks.add`); the table key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<At<String>>,
+    /// The queue it is sent to and a worker consumes (Celery's default, `celery`, when
+    /// absent). A queue of `[queues]` is declared as written there; any other is declared as
+    /// Celery declares its queues (durable, bound to a direct exchange of its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<Name>,
+    /// Sends it to this exchange of `[exchanges]` with `routing_key` instead of to the queue
+    /// directly (Celery's `exchange` and `routing_key` options); the binding must lead to
+    /// `queue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<Name>,
+    /// The routing key used with `exchange`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<At<String>>,
+    /// The positional parameters, in order, with their types (`x = "i64"`). A sender may also
+    /// pass one by keyword, as in Python.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub args: IndexMap<Name, At<FieldDef>>,
+    /// The keyword-only parameters with their types; an `optional<T>` one is left out of the
+    /// message when `None`, so the task's default applies.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub kwargs: IndexMap<Name, At<FieldDef>>,
+    /// The type of its return value (`None`, Python's, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<At<String>>,
+    /// Ack the message after the task has run instead of before (Celery's `acks_late`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub acks_late: bool,
+    /// How many times a worker retries it (Celery's default, 3, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// The delay of a retry that names none (Celery's default, 180 s, when absent).
+    #[serde(
+        default,
+        with = "crate::duration::with_unit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub default_retry_delay: Option<Duration>,
+    /// The hard time limit: the task is stopped with `TimeLimitExceeded` past it.
+    #[serde(
+        default,
+        with = "crate::duration::with_unit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub time_limit: Option<Duration>,
+    /// The soft time limit: the task is stopped with `SoftTimeLimitExceeded` past it.
+    #[serde(
+        default,
+        with = "crate::duration::with_unit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub soft_time_limit: Option<Duration>,
+    /// A task not started this long after it was sent is revoked as expired.
+    #[serde(
+        default,
+        with = "crate::duration::with_unit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<DurationSchema>")]
+    pub expires: Option<Duration>,
+    /// The worker reports no result (the client's handle then never completes).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ignore_result: bool,
+    /// The message priority (for a queue with `max_priority`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
 }
 
 /// Whether a producer waits for publisher confirms.

@@ -119,6 +119,7 @@ pub(crate) fn validate(
     c.messages();
     let reached = c.producers();
     c.consumers();
+    c.tasks();
     c.orphans(&reached);
     c.dead_letter_cycles();
 }
@@ -626,6 +627,120 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// Checks Celery tasks: names, parameters, types, routes and limits.
+    fn tasks(&mut self) {
+        let model: &'a TopologyModel = self.model;
+        let files = self.files;
+        let mut celery_names: HashMap<&str, &str> = HashMap::new();
+        for (tname, t) in &model.tasks {
+            let span = self.origin(EntityKind::Task, tname);
+            let celery_name = t.name.as_ref().map_or(tname.as_str(), |n| n.as_str());
+            if celery_name.is_empty() {
+                self.sink.push(
+                    files,
+                    Code::InvalidTask,
+                    t.name.as_ref().and_then(At::span).or(span),
+                    format!("task `{tname}` has an empty Celery name"),
+                );
+            }
+            if let Some(other) = celery_names.insert(celery_name, tname) {
+                self.sink
+                    .push(
+                        files,
+                        Code::InvalidTask,
+                        t.name.as_ref().and_then(At::span).or(span),
+                        format!("tasks `{other}` and `{tname}` are both registered as `{celery_name}`: a worker could not tell them apart"),
+                    )
+                    .help("give one of them another `name`");
+            }
+            let owner = format!("task `{tname}`");
+            self.fields(&owner, &t.args, None);
+            self.fields(&owner, &t.kwargs, None);
+            for k in t.kwargs.keys() {
+                if t.args.contains_key(k.as_str()) {
+                    self.sink.push(
+                        files,
+                        Code::InvalidTask,
+                        k.span(),
+                        format!(
+                            "parameter `{k}` of task `{tname}` is both in `args` and in `kwargs`"
+                        ),
+                    );
+                }
+            }
+            if let Some(result) = &t.result {
+                let mut one = IndexMap::new();
+                let ty = FieldDef {
+                    ty: result.get().clone(),
+                    description: None,
+                };
+                one.insert(Name::from("result"), At::located(ty, result.span()));
+                self.fields(&owner, &one, None);
+            }
+            let queue = t.queue.as_ref().map_or("celery", |q| q.as_str());
+            self.broker_name(
+                EntityKind::Queue,
+                queue,
+                t.queue.as_ref().and_then(At::span).or(span),
+            );
+            if let (Some(soft), Some(hard)) = (t.soft_time_limit, t.time_limit) {
+                if soft > hard {
+                    self.sink.push(
+                        files,
+                        Code::InvalidTask,
+                        span,
+                        format!("task `{tname}` has a soft time limit ({soft:?}) above its hard one ({hard:?}): the soft one never fires"),
+                    );
+                }
+            }
+            match (&t.exchange, &t.routing_key) {
+                (None, None) => {}
+                (None, Some(key)) => {
+                    self.sink.push(
+                        files,
+                        Code::InvalidTask,
+                        key.span(),
+                        format!("task `{tname}` has a `routing_key` but no `exchange`: it is sent to its queue directly"),
+                    );
+                }
+                (Some(x), None) => {
+                    self.sink.push(
+                        files,
+                        Code::InvalidTask,
+                        x.span(),
+                        format!("task `{tname}` is sent to exchange `{x}` without a `routing_key`"),
+                    );
+                }
+                (Some(x), Some(key)) => {
+                    if !self.exchange_exists(x) {
+                        self.undeclared_exchange(x, owner.clone());
+                    } else if model.queues.contains_key(queue) {
+                        let reached = self.routes.route(x, key, None);
+                        if !reached.contains(queue) {
+                            self.sink
+                                .push(
+                                    files,
+                                    Code::InvalidTask,
+                                    key.span(),
+                                    format!("task `{tname}` is sent to exchange `{x}` with routing key `{key}`, which does not reach its queue `{queue}`: its worker would never see it"),
+                                )
+                                .help(format!("bind `{queue}` to `{x}` with a key that matches, or fix the key"));
+                        }
+                    } else {
+                        self.sink
+                            .push(
+                                files,
+                                Code::InvalidTask,
+                                x.span(),
+                                format!("task `{tname}` is sent through exchange `{x}` to queue `{queue}`, which `[queues]` does not declare, so nothing binds it to `{x}`"),
+                            )
+                            .help(format!("declare queue `{queue}` with a binding from `{x}`"));
+                    }
+                }
+            }
+        }
+    }
+
     fn messages(&mut self) {
         let model = self.model;
         for (name, m) in &model.messages {
@@ -954,6 +1069,10 @@ impl<'a> Check<'a> {
             .consumers
             .values()
             .flat_map(|c| c.queues.keys().map(|k| k.as_str()))
+            // A task's queue: its client sends to it and its worker consumes it.
+            .chain(
+                (model.tasks.values()).map(|t| t.queue.as_ref().map_or("celery", |q| q.as_str())),
+            )
             .collect();
         let dead_letter_targets: BTreeSet<String> = model
             .queues

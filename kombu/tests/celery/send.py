@@ -24,6 +24,10 @@ def rust(name, *args, **kwargs):
 
 
 SCENARIOS = {
+    # The typed Rust task (`#[derive(Tasks)]`): positional, by keyword, and a bad argument.
+    "typed": lambda: rust("rust.area", 3.0, 4.0).get(timeout=TIMEOUT),
+    "typed_by_keyword": lambda: rust("rust.area", 3.0, height=4.0, scale=2.0).get(timeout=TIMEOUT),
+    "typed_bad_argument": lambda: rust("rust.area", "wide", 4.0).get(timeout=TIMEOUT),
     "add": lambda: rust("rust.add", 2, 3).get(timeout=TIMEOUT),
     "kwargs": lambda: rust("rust.greet", "Ada", punctuation="!").get(timeout=TIMEOUT),
     "fail": lambda: rust("rust.fail", "no such image").get(timeout=TIMEOUT),
