@@ -198,7 +198,18 @@ pub fn lower(topology: &Topology, options: &Options) -> Result<ir::Module, Error
             .push(consumer(name, c, topology, &names, &types));
     }
     if !model.tasks.is_empty() && options.tasks {
-        module.tasks.push(tasks(topology, &names, &types, options));
+        let set = tasks(topology, &names, &types, options);
+        // A worker consumes whole queues: one that serves some of a queue's tasks would take
+        // the others too, and answer them NotRegistered.
+        for t in set.tasks.iter().filter(|t| !t.serve) {
+            if let Some(served) = set.tasks.iter().find(|s| s.serve && s.queue == t.queue) {
+                return Err(Error::Config(format!(
+                    "serve_tasks: task `{}` is served and task `{}` is not, but both are sent to queue `{}`; the worker would take `{}` from that queue and answer it NotRegistered. Serve both, or give them different queues",
+                    served.name, t.name, t.queue, t.name
+                )));
+            }
+        }
+        module.tasks.push(set);
     }
     Ok(module)
 }

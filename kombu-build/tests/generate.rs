@@ -291,3 +291,34 @@ fn a_collision_names_both_entities_and_suggests_rust_name() {
     assert!(code.contains("pub struct Media2Producer"), "{code}");
     assert!(code.contains("pub struct MediaProducer"), "{code}");
 }
+
+#[test]
+fn serve_tasks_keeps_the_others_out_of_the_handler_and_its_queues() {
+    let t = load(&["kombu/tests/fixtures/topology/valid/celery_tasks.toml"]).unwrap();
+    let code = Config::new().serve_tasks(["add"]).generate(&t).unwrap();
+    let handler = code.split("pub trait TaskHandler").nth(1).unwrap();
+    assert!(handler.contains("fn add("), "{handler}");
+    assert!(!handler.contains("fn resize("), "{handler}");
+    assert!(
+        !handler.contains("thumbnails"),
+        "the worker does not consume `thumbnails`: {handler}"
+    );
+    // The client still sends every task.
+    let client = code.split("pub trait TaskHandler").next().unwrap();
+    assert!(client.contains("pub fn resize("), "{client}");
+    // `resize` and `ping` share a queue: a worker serving one would take the other.
+    let err = Config::new()
+        .serve_tasks(["resize"])
+        .generate(&t)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task `ping` is not, but both are sent to queue `thumbnails`"),
+        "{err}"
+    );
+    let err = Config::new()
+        .serve_tasks(["nope"])
+        .generate(&t)
+        .unwrap_err();
+    assert!(err.to_string().contains("no task `nope`"), "{err}");
+}

@@ -16,9 +16,23 @@ pub(crate) enum Format {
 
 pub(crate) fn run(
     files: &[PathBuf],
+    against: &[PathBuf],
     format: Format,
     deny_warnings: bool,
 ) -> Result<u8, crate::Failure> {
+    // The deployed version the message types are compared with.
+    let old = if against.is_empty() {
+        None
+    } else {
+        match Topology::from_paths(against) {
+            Ok(t) => Some(t),
+            Err(d) => {
+                return Err(format!(
+                    "the topology given with --against does not load:\n{d}"
+                ))
+            }
+        }
+    };
     let (diagnostics, summary): (Vec<Diagnostic>, Option<String>) =
         match Topology::from_paths(files) {
             Ok(t) => {
@@ -34,11 +48,21 @@ pub(crate) fn run(
             );
                 // Identifiers are code generation's business: ask the generator itself (a
                 // dry run), so that every file check accepts generates code that compiles.
+                let incompatible = old
+                    .as_ref()
+                    .map(|o| kombu::topology::check_compatibility(o.model(), &t))
+                    .unwrap_or_default();
                 match kombu_build::Config::new().check(&t) {
-                    Ok(()) => (t.warnings().to_vec(), Some(summary)),
+                    Ok(()) if incompatible.is_empty() => (t.warnings().to_vec(), Some(summary)),
+                    Ok(()) => {
+                        let mut all = t.warnings().to_vec();
+                        all.extend(incompatible);
+                        (all, None)
+                    }
                     Err(kombu_build::Error::Topology(d)) => {
                         let mut all = t.warnings().to_vec();
                         all.extend(d.iter().cloned());
+                        all.extend(incompatible);
                         (all, None)
                     }
                     Err(e) => return Err(e.to_string()),

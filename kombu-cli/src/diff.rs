@@ -846,12 +846,28 @@ fn task_changes(name: &str, o: &TaskDef, n: &TaskDef, out: &mut Vec<Change>) {
         .collect()
     };
     let (old_params, new_params) = (params(o), params(n));
-    for (p, ty, _) in &new_params {
+    let position = |ps: &[(String, String, bool)], p: &str| {
+        ps.iter()
+            .filter(|(_, _, positional)| *positional)
+            .position(|(q, _, _)| q == p)
+    };
+    for (p, ty, positional) in &new_params {
         match old_params.iter().find(|(q, _, _)| q == p) {
-            None if ty.starts_with("optional<") => out.push(change(&entity, Class::Safe, format!("optional parameter `{p}` added"), None)),
+            // New senders send it (an optional keyword when set, a positional one always),
+            // and an old worker refuses an argument it does not know.
+            None if ty.starts_with("optional<") => out.push(change(&entity, Class::Destructive, format!("optional parameter `{p}` added"), Some("old workers fail tasks that carry it with TypeError: deploy the workers before the senders".to_owned()))),
             None => out.push(change(&entity, Class::Destructive, format!("required parameter `{p}` added"), Some("old senders do not send it, and the new worker fails their tasks with TypeError: add it as `optional<...>` first, deploy the senders, then make it required".to_owned()))),
-            Some((_, old_ty, _)) if old_ty != ty => out.push(change(&entity, Class::Destructive, format!("parameter `{p}` retyped `{old_ty}` → `{ty}`"), Some("tasks sent with the old type fail with TypeError: add a parameter with the new type instead".to_owned()))),
-            Some(_) => {}
+            Some((_, old_ty, was_positional)) => {
+                if old_ty != ty {
+                    out.push(change(&entity, Class::Destructive, format!("parameter `{p}` retyped `{old_ty}` → `{ty}`"), Some("tasks sent with the old type fail with TypeError: add a parameter with the new type instead".to_owned())));
+                }
+                if was_positional != positional {
+                    let (from, to) = if *positional { ("kwargs", "args") } else { ("args", "kwargs") };
+                    out.push(change(&entity, Class::Destructive, format!("parameter `{p}` moved from `{from}` to `{to}`"), Some("senders built from one file pass it where workers built from the other do not take it, and the task fails with TypeError".to_owned())));
+                } else if *positional && position(&old_params, p) != position(&new_params, p) {
+                    out.push(change(&entity, Class::Destructive, format!("positional parameter `{p}` moved from place {} to {}", position(&old_params, p).map_or(0, |i| i + 1), position(&new_params, p).map_or(0, |i| i + 1)), Some("old senders pass it at its old place, which the new worker reads as another parameter: add new positional parameters last, or make them keyword-only".to_owned())));
+                }
+            }
         }
     }
     for (p, _, _) in &old_params {
@@ -859,17 +875,16 @@ fn task_changes(name: &str, o: &TaskDef, n: &TaskDef, out: &mut Vec<Change>) {
             out.push(change(&entity, Class::Destructive, format!("parameter `{p}` removed"), Some("old senders still send it, and the new worker fails their tasks with TypeError (unexpected argument): stop sending it first".to_owned())));
         }
     }
-    let positional = |ps: &[(String, String, bool)]| -> Vec<String> {
-        ps.iter()
-            .filter(|(_, _, pos)| *pos)
-            .map(|(p, _, _)| p.clone())
-            .collect()
-    };
-    let (old_pos, new_pos) = (positional(&old_params), positional(&new_params));
-    let common_old: Vec<&String> = old_pos.iter().filter(|p| new_pos.contains(p)).collect();
-    let common_new: Vec<&String> = new_pos.iter().filter(|p| old_pos.contains(p)).collect();
-    if common_old != common_new {
-        out.push(change(&entity, Class::Destructive, format!("positional parameters reordered: ({}) → ({})", old_pos.join(", "), new_pos.join(", ")), Some("old senders pass them in the old order, which the new worker reads as other parameters".to_owned())));
+    if !o.ignore_result && n.ignore_result {
+        out.push(change(
+            &entity,
+            Class::Destructive,
+            "ignore_result turned on",
+            Some(
+                "clients built from the old file wait for results the workers no longer send"
+                    .to_owned(),
+            ),
+        ));
     }
     if o.result != n.result {
         let shown = |r: &Option<kombu::topology::At<String>>| {

@@ -59,6 +59,11 @@ enum Command {
         /// Exit 1 on warnings too.
         #[arg(long)]
         deny_warnings: bool,
+        /// The deployed version (its files): refuse message-type changes that break
+        /// consumers or producers built from it, by each type's `compatibility` mode
+        /// (backward, forward, full, none) (E114).
+        #[arg(long, value_name = "OLD")]
+        against: Vec<PathBuf>,
     },
     /// Compare two versions of a topology, classing every change.
     Diff {
@@ -240,7 +245,8 @@ fn main() -> ExitCode {
             files,
             format,
             deny_warnings,
-        } => check::run(&files, format, deny_warnings),
+            against,
+        } => check::run(&files, &against, format, deny_warnings),
         Command::Diff {
             old,
             new,

@@ -862,6 +862,8 @@ kwargs = { quality = "u8" }
 
 [tasks.ping]
 
+[tasks.pong]
+
 [tasks.old_report]
 name = "reports.old"
 "#,
@@ -878,11 +880,15 @@ time_limit = "10s"
 
 [tasks.resize]
 queue = "images-v2"
-args = { path = "string", width = "u64", height = "u32" }
-kwargs = { format = "optional<string>" }
+args = { width = "u64", height = "u32" }
+kwargs = { format = "optional<string>", path = "string" }
 
 [tasks.ping]
 acks_late = true
+ignore_result = true
+
+[tasks.pong]
+time_limit = "5s"
 
 [tasks.report]
 "#,
@@ -891,14 +897,17 @@ acks_late = true
     assert_eq!(code, 0, "{err}");
     for expected in [
         "task `add` [destructive]: Celery name `tasks.add` → `math.add`",
-        "task `add` [destructive]: positional parameters reordered: (x, y) → (y, x)",
+        "task `add` [destructive]: positional parameter `y` moved from place 2 to 1",
+        "task `add` [destructive]: positional parameter `x` moved from place 1 to 2",
         "task `add` [destructive]: result `i64` → `f64`",
         "task `resize` [destructive]: queue `images` → `images-v2`",
         "task `resize` [destructive]: parameter `width` retyped `u32` → `u64`",
         "task `resize` [destructive]: required parameter `height` added",
-        "task `resize` [safe]: optional parameter `format` added",
+        "task `resize` [destructive]: optional parameter `format` added",
+        "task `resize` [destructive]: parameter `path` moved from `args` to `kwargs`",
+        "task `ping` [destructive]: ignore_result turned on",
         "task `resize` [destructive]: parameter `quality` removed",
-        "task `ping` [safe]: options changed",
+        "task `pong` [safe]: options changed",
         "task `report` [safe]: added",
         "task `old_report` [destructive]: removed",
     ] {
@@ -906,5 +915,56 @@ acks_late = true
     }
     // Unchanged tasks give no line.
     assert_eq!(kombu(&["diff", &old, &old]).1, "no changes\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_against_the_deployed_version_refuses_breaking_message_changes() {
+    let dir = scratch("against");
+    let old = write(
+        &dir,
+        "old.toml",
+        r#"version = 1
+[messages.video]
+fields = { url = "string", codec = "string" }
+
+[messages.order]
+compatibility = "forward"
+fields = { id = "u64" }
+"#,
+    );
+    let new = write(
+        &dir,
+        "new.toml",
+        r#"version = 1
+[messages.video]
+fields = { url = "string", codec = "string", width = "u32" }
+
+[messages.order]
+compatibility = "forward"
+fields = { id = "u64", note = "string" }
+"#,
+    );
+    let (code, out, err) = kombu(&["check", &new, "--against", &old]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("error[E114]: message `video` (backward compatibility): required field `width` added breaks backward compatibility"),
+        "{out}"
+    );
+    assert!(out.contains("new.toml:3:"), "placed at the field: {out}");
+    assert!(
+        !out.contains("message `order`"),
+        "forward allows a field added: {out}"
+    );
+    // The same files without --against, or against themselves, pass.
+    assert_eq!(kombu(&["check", &new]).0, 0);
+    assert_eq!(kombu(&["check", &new, "--against", &new]).0, 0);
+    // A broken old version is an error of its own.
+    let (code, _, err) = kombu(&["check", &new, "--against", "no/such.toml"]);
+    assert_eq!(
+        code, 2,
+        "a version that cannot be compared is not a finding"
+    );
+    assert!(err.contains("--against"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

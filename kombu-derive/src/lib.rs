@@ -32,9 +32,9 @@ pub fn derive_consumer(input: TokenStream) -> TokenStream {
 /// parameters, `#[kombu(kwarg)]` for keyword-only ones), a `{Enum}Client` with one method per
 /// task and a `{Enum}Handler` trait whose `into_worker` runs them. Configured with
 /// `#[kombu(queue = "...")]` on the enum and `#[kombu(task = "...", result = "Type", queue,
-/// exchange, routing_key, acks_late, max_retries, default_retry_delay, time_limit,
-/// soft_time_limit, expires, ignore_result, priority)]` on a variant (times in seconds). Needs
-/// kombu's `celery` feature.
+/// acks_late, max_retries, default_retry_delay, time_limit, soft_time_limit, expires,
+/// ignore_result, priority, client_only)]` on a variant (times in seconds; `client_only`: sent,
+/// not in the handler trait). Needs kombu's `celery` feature.
 #[proc_macro_derive(Tasks, attributes(kombu))]
 pub fn derive_tasks(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

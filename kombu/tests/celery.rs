@@ -173,18 +173,18 @@ impl Drop for PythonWorker {
 #[derive(kombu::Tasks)]
 #[allow(dead_code)]
 enum Typed {
-    /// Python's `tasks.add`.
-    #[kombu(task = "tasks.add", result = "i64")]
+    /// Python's `tasks.add` (sent, not served here).
+    #[kombu(task = "tasks.add", result = "i64", client_only)]
     Add { x: i64, y: i64 },
     /// Python's `tasks.echo(*args, **kwargs)`, with a keyword argument left out when `None`.
-    #[kombu(task = "tasks.echo", result = "serde_json::Value")]
+    #[kombu(task = "tasks.echo", result = "serde_json::Value", client_only)]
     Echo {
         value: String,
         #[kombu(kwarg)]
         shout: Option<bool>,
     },
     /// A Rust task: a rectangle's area, scaled.
-    #[kombu(task = "rust.area", result = "f64", max_retries = 0)]
+    #[kombu(task = "rust.area", queue = "rust", result = "f64", max_retries = 0)]
     Area {
         width: f64,
         height: f64,
@@ -193,26 +193,10 @@ enum Typed {
     },
 }
 
-/// The Rust side of `Typed`: only `rust.area` runs here (the others are Python's).
+/// The Rust side of `Typed`: `rust.area` (the `client_only` tasks are Python's).
 struct Rectangles;
 
 impl TypedHandler for Rectangles {
-    async fn add(&self, _: i64, _: i64, _: &TaskRequest) -> Result<i64, TaskError> {
-        Err(TaskError::failure(
-            "builtins",
-            "RuntimeError",
-            "add runs in Python",
-        ))
-    }
-
-    async fn echo(&self, _: String, _: Option<bool>, _: &TaskRequest) -> Result<Json, TaskError> {
-        Err(TaskError::failure(
-            "builtins",
-            "RuntimeError",
-            "echo runs in Python",
-        ))
-    }
-
     async fn area(
         &self,
         width: f64,

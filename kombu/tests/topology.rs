@@ -269,6 +269,8 @@ fn every_code_has_a_fixture_and_an_explanation() {
                               // A `rust_name` that is not an identifier is found by code generation's check (kombu-build,
                               // run by `kombu check`): kombu-build-tests/corpus/refused/rust_name_not_an_identifier.toml.
     covered.insert(Code::NotAnIdentifier);
+    // An incompatible message change needs two versions: compatibility_modes_on_each_kind_of_change.
+    covered.insert(Code::IncompatibleMessageChange);
     let docs = std::fs::read_to_string(root().join("../docs/topology.md")).unwrap();
     for code in Code::ALL {
         assert!(covered.contains(code), "no fixture for {code}");
@@ -489,4 +491,176 @@ fn valid_fixtures_and_examples_load_without_warnings() {
             t.warnings()
         );
     }
+}
+
+/// `check_compatibility` (`kombu check --against`): each kind of message-type change under
+/// each mode, refused exactly when it breaks the direction the mode protects.
+#[test]
+fn compatibility_modes_on_each_kind_of_change() {
+    use kombu::topology::check_compatibility;
+
+    // (what, old message body, new message body, breaks backward, breaks forward)
+    let cases: &[(&str, &str, &str, bool, bool)] = &[
+        (
+            "optional field added",
+            r#"fields = { a = "string" }"#,
+            r#"fields = { a = "string", b = "optional<u32>" }"#,
+            false,
+            false,
+        ),
+        (
+            "required field added",
+            r#"fields = { a = "string" }"#,
+            r#"fields = { a = "string", b = "u32" }"#,
+            true,
+            false,
+        ),
+        (
+            "optional field removed",
+            r#"fields = { a = "string", b = "optional<u32>" }"#,
+            r#"fields = { a = "string" }"#,
+            false,
+            false,
+        ),
+        (
+            "required field removed",
+            r#"fields = { a = "string", b = "u32" }"#,
+            r#"fields = { a = "string" }"#,
+            false,
+            true,
+        ),
+        (
+            "retyped",
+            r#"fields = { a = "string" }"#,
+            r#"fields = { a = "bool" }"#,
+            true,
+            true,
+        ),
+        (
+            "widened",
+            r#"fields = { a = "u32" }"#,
+            r#"fields = { a = "u64" }"#,
+            false,
+            true,
+        ),
+        (
+            "narrowed",
+            r#"fields = { a = "i64" }"#,
+            r#"fields = { a = "i32" }"#,
+            true,
+            false,
+        ),
+        (
+            "made optional",
+            r#"fields = { a = "string" }"#,
+            r#"fields = { a = "optional<string>" }"#,
+            false,
+            true,
+        ),
+        (
+            "made required",
+            r#"fields = { a = "optional<string>" }"#,
+            r#"fields = { a = "string" }"#,
+            true,
+            false,
+        ),
+        (
+            "list element widened",
+            r#"fields = { a = "list<i32>" }"#,
+            r#"fields = { a = "list<i64>" }"#,
+            false,
+            true,
+        ),
+        (
+            "variant added",
+            "tag = \"kind\"\nvariants = { a = {} }",
+            "tag = \"kind\"\nvariants = { a = {}, b = {} }",
+            false,
+            true,
+        ),
+        (
+            "variant removed",
+            "tag = \"kind\"\nvariants = { a = {}, b = {} }",
+            "tag = \"kind\"\nvariants = { a = {} }",
+            true,
+            false,
+        ),
+        (
+            "variant field added",
+            "tag = \"kind\"\nvariants = { a = { fields = { x = \"u8\" } } }",
+            "tag = \"kind\"\nvariants = { a = { fields = { x = \"u8\", y = \"u8\" } } }",
+            true,
+            false,
+        ),
+        (
+            "tag renamed",
+            "tag = \"kind\"\nvariants = { a = {} }",
+            "tag = \"type\"\nvariants = { a = {} }",
+            true,
+            true,
+        ),
+        (
+            "struct became an enum",
+            r#"fields = { a = "string" }"#,
+            "tag = \"kind\"\nvariants = { a = {} }",
+            true,
+            true,
+        ),
+        (
+            "rust path changed",
+            r#"rust = "crate::A""#,
+            r#"rust = "crate::B""#,
+            true,
+            true,
+        ),
+        (
+            "description only",
+            r#"fields = { a = "string" }"#,
+            "description = \"now documented\"\nfields = { a = \"string\" }",
+            false,
+            false,
+        ),
+    ];
+    let file = |body: &str, mode: &str| {
+        let mode = if mode.is_empty() {
+            String::new()
+        } else {
+            format!("compatibility = \"{mode}\"\n")
+        };
+        format!("version = 1\n[messages.m]\n{mode}{body}\n")
+    };
+    for (what, old, new, backward, forward) in cases {
+        let old = Topology::from_toml_str(&file(old, "")).unwrap_or_else(|d| panic!("{what}: {d}"));
+        for (mode, refused) in [
+            ("", *backward),
+            ("backward", *backward),
+            ("forward", *forward),
+            ("full", *backward || *forward),
+            ("none", false),
+        ] {
+            let new =
+                Topology::from_toml_str(&file(new, mode)).unwrap_or_else(|d| panic!("{what}: {d}"));
+            let found = check_compatibility(old.model(), &new);
+            assert_eq!(
+                !found.is_empty(),
+                refused,
+                "{what}, mode `{mode}`: {found:?}"
+            );
+            for d in &found {
+                assert_eq!(d.code, Code::IncompatibleMessageChange);
+                assert!(d.location.is_some(), "{d}");
+                let rule = if mode.is_empty() { "backward" } else { mode };
+                assert!(
+                    d.message.contains(&format!("({rule} compatibility)")),
+                    "{d}"
+                );
+            }
+        }
+    }
+    // A type only in one version is not compared; an unchanged one gives nothing.
+    let old = Topology::from_toml_str(&file(r#"fields = { a = "string" }"#, "")).unwrap();
+    let other =
+        Topology::from_toml_str("version = 1\n[messages.n]\nfields = { a = \"u8\" }\n").unwrap();
+    assert!(check_compatibility(old.model(), &other).is_empty());
+    assert!(check_compatibility(old.model(), &old).is_empty());
 }

@@ -8,6 +8,8 @@
 //! enum Images {
 //!     #[kombu(task = "images.resize", result = "Size", acks_late, time_limit = 30)]
 //!     Resize { path: String, #[kombu(kwarg)] quality: Option<u8> },
+//!     #[kombu(task = "tasks.add", queue = "celery", result = "i64", client_only)]
+//!     Add { x: i64, y: i64 },                // sent to Python; not in the handler trait
 //! }
 //! ```
 
@@ -29,6 +31,7 @@ const TASK_KEYS: &[attr::Key] = &[
     key("expires", Kind::Int),
     key("ignore_result", Kind::Bool),
     key("priority", Kind::Int),
+    key("client_only", Kind::Bool),
 ];
 
 const FIELD_KEYS: &[attr::Key] = &[key("kwarg", Kind::Bool)];
@@ -87,6 +90,15 @@ pub(super) fn read_tasks(input: &syn::DeriveInput) -> (ir::TaskSet, Errors) {
             input.ident.span(),
             "`#[derive(Tasks)]` goes on an enum with one variant per Celery task",
         ),
+    }
+    // A worker consumes whole queues (see kombu-build's `serve_tasks`).
+    for t in tasks.iter().filter(|t| !t.serve) {
+        if let Some(served) = tasks.iter().find(|s| s.serve && s.queue == t.queue) {
+            errors.push(
+                input.ident.span(),
+                format!("`{}` is `client_only` but shares queue `{}` with `{}`, which this enum's worker serves: the worker would take `{}`'s tasks and answer them NotRegistered; give it another `queue`", t.name, t.queue, served.name, t.name),
+            );
+        }
     }
     let set = ir::TaskSet {
         name: format!("`{ident}`"),
@@ -152,21 +164,17 @@ fn read_task(v: &syn::Variant, default_queue: &str, errors: &mut Errors) -> Opti
             }
         },
     };
-    let route = match (
-        str_of(&entries, "exchange"),
-        str_of(&entries, "routing_key"),
-    ) {
-        (Some((x, _)), Some((k, _))) => Some((x, k)),
-        (None, None) => None,
-        (Some((_, span)), None) => {
-            errors.push(span, "a task sent to an `exchange` needs a `routing_key`");
-            None
+    // The queue's binding from the exchange would have to be declared too: a topology file
+    // declares it (`[queues]` with `bindings`, `[tasks]` with `exchange`), a derive cannot.
+    for key in ["exchange", "routing_key"] {
+        if let Some((_, span)) = str_of(&entries, key) {
+            errors.push(
+                span,
+                format!("`{key}`: a derived task is sent to its queue; routing through an exchange needs the queue's binding declared, which a topology file's `[tasks]` and `[queues]` do"),
+            );
         }
-        (None, Some((_, span))) => {
-            errors.push(span, "a `routing_key` goes with an `exchange` (without one, the task is sent to its queue)");
-            None
-        }
-    };
+    }
+    let route = None;
     let max_retries = int_of(&entries, "max_retries").map(|(n, span)| {
         u32::try_from(n).unwrap_or_else(|_| {
             errors.push(span, "`max_retries` is at most 4294967295");
@@ -210,6 +218,6 @@ fn read_task(v: &syn::Variant, default_queue: &str, errors: &mut Errors) -> Opti
         expires_ms: seconds(&entries, "expires", errors),
         ignore_result: bool_of(&entries, "ignore_result").unwrap_or(false),
         priority,
-        serve: true,
+        serve: !bool_of(&entries, "client_only").unwrap_or(false),
     })
 }

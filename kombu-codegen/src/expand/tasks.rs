@@ -135,7 +135,11 @@ fn handler_method(t: &TaskSpec, id: &proc_macro2::Ident, cx: &Context) -> R<Toke
 
 /// `worker.typed_task(...)`: the task's options, and a closure binding the message's
 /// arguments to the handler method's parameters.
-fn registration(t: &TaskSpec, id: &proc_macro2::Ident) -> TokenStream {
+fn registration(
+    t: &TaskSpec,
+    id: &proc_macro2::Ident,
+    handler: &proc_macro2::Ident,
+) -> TokenStream {
     let name = &t.task;
     let mut options = Vec::new();
     if t.acks_late {
@@ -162,6 +166,16 @@ fn registration(t: &TaskSpec, id: &proc_macro2::Ident) -> TokenStream {
     let positional: Vec<&str> = t.args.iter().map(|f| f.name.as_str()).collect();
     let keyword: Vec<&str> = t.kwargs.iter().map(|f| f.name.as_str()).collect();
     let indexes = 0..positional.len();
+    let optional = |f: &Field| matches!(f.ty, FieldType::Optional(_));
+    let call = |text: &str| proc_macro2::Ident::new(text, proc_macro2::Span::call_site());
+    let arg_fns = t
+        .args
+        .iter()
+        .map(|f| call(if optional(f) { "arg_opt" } else { "arg" }));
+    let kwarg_fns = t
+        .kwargs
+        .iter()
+        .map(|f| call(if optional(f) { "kwarg_opt" } else { "kwarg" }));
     quote! {
         let h = ::std::sync::Arc::clone(&handler);
         let worker = worker.typed_task(
@@ -174,9 +188,12 @@ fn registration(t: &TaskSpec, id: &proc_macro2::Ident) -> TokenStream {
                 let h = ::std::sync::Arc::clone(&h);
                 async move {
                     request.check_arguments(&[#(#positional),*], &[#(#keyword),*])?;
-                    h.#id(
-                        #(request.arg(#indexes, #positional)?,)*
-                        #(request.kwarg(#keyword)?,)*
+                    // By its full path: a task named `clone` or `into` would otherwise be
+                    // `Arc`'s method.
+                    <Self as #handler>::#id(
+                        &*h,
+                        #(request.#arg_fns(#indexes, #positional)?,)*
+                        #(request.#kwarg_fns(#keyword)?,)*
                         &request,
                     )
                     .await
@@ -217,7 +234,7 @@ pub(super) fn task_items(set: &TaskSet, cx: &Context) -> R<TokenStream> {
         }
         let hid = handler_scope.claim(&t.ident, format_args!("task `{}`", t.name))?;
         handler_methods.push(handler_method(t, &hid, cx)?);
-        registrations.push(registration(t, &hid));
+        registrations.push(registration(t, &hid, &handler));
         if seen.insert(&t.queue) {
             queues.push(queue_call(t, cx)?);
         }

@@ -299,10 +299,15 @@ impl SendTask<'_> {
     }
 
     /// Sends it to this queue (through the default exchange, as Celery does for a direct
-    /// route).
+    /// route; an `exchange` given wins, as in Celery).
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.queue = Some(queue.into());
         self.declaration = None;
+        self
+    }
+
+    /// Forgets an exchange given before, so that the task goes to its queue.
+    pub(super) fn without_exchange(mut self) -> Self {
         self.exchange = None;
         self
     }
@@ -312,7 +317,6 @@ impl SendTask<'_> {
     pub fn queue_declaration(mut self, queue: Queue) -> Self {
         self.queue = Some(queue.name.clone());
         self.declaration = Some(queue);
-        self.exchange = None;
         self
     }
 
@@ -327,24 +331,28 @@ impl SendTask<'_> {
     /// Runs it no sooner than `countdown` from now.
     pub fn countdown(mut self, countdown: Duration) -> Self {
         self.countdown = Some(countdown);
+        self.message.eta = None;
         self
     }
 
     /// Runs it no sooner than `eta`.
     pub fn eta(mut self, eta: DateTime<Utc>) -> Self {
         self.message.eta = Some(eta);
+        self.countdown = None;
         self
     }
 
     /// Revokes it as expired if it has not started `expires` from now.
     pub fn expires_in(mut self, expires: Duration) -> Self {
         self.expires_in = Some(expires);
+        self.message.expires = None;
         self
     }
 
     /// Revokes it as expired if it has not started by `expires`.
     pub fn expires_at(mut self, expires: DateTime<Utc>) -> Self {
         self.message.expires = Some(expires);
+        self.expires_in = None;
         self
     }
 

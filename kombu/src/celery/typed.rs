@@ -4,10 +4,10 @@
 //! [`get`](TypedResult::get) decodes the result as that type.
 //!
 //! On the worker side, [`TaskRequest::arg`], [`TaskRequest::kwarg`] and
-//! [`TaskRequest::check_arguments`] bind a message's arguments to typed parameters the way
-//! Python binds a call's arguments to a function's: a positional parameter may also come by
-//! keyword, an optional one may be missing, and extra or duplicated arguments are a
-//! `TypeError`.
+//! [`TaskRequest::check_arguments`] (and `arg_opt`/`kwarg_opt` for optional parameters) bind
+//! a message's arguments to typed parameters the way Python binds a call's arguments to a
+//! function's: a positional parameter may also come by keyword, an optional one may be
+//! missing, and a missing required one or an extra or duplicated argument is a `TypeError`.
 
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -49,9 +49,9 @@ impl<'a, R: DeserializeOwned> TypedSend<'a, R> {
         self.with(|s| s.task_id(id))
     }
 
-    /// Sends it to this queue instead of the task's (a deployment's own queue name).
+    /// Sends it to this queue instead of the task's route (a deployment's own queue name).
     pub fn queue(self, queue: impl Into<String>) -> Self {
-        self.with(|s| s.queue(queue))
+        self.with(|s| s.without_exchange().queue(queue))
     }
 
     /// Sends it to `exchange` with `routing_key` instead of the task's route.
@@ -178,24 +178,53 @@ impl<R: DeserializeOwned> TypedResult<R> {
 
 impl TaskRequest {
     /// Positional parameter `index`, named `name`: the message's positional argument there,
-    /// else its keyword argument `name`; when it has neither, `T` is read from `None` (so an
-    /// `Option` is `None`), and any other `T` is Python's "missing required argument"
+    /// else its keyword argument `name`; neither is Python's "missing required argument"
     /// `TypeError`.
     pub fn arg<T: DeserializeOwned>(
         &self,
         index: usize,
         name: &str,
     ) -> std::result::Result<T, TaskError> {
-        let message = self.message();
-        let value = message.args.get(index).or_else(|| message.kwargs.get(name));
-        self.bind(value, name)
+        self.bind(self.positional(index, name), name)
     }
 
-    /// Keyword parameter `name`: the message's keyword argument of that name; when it is
-    /// missing, `T` is read from `None` (so an `Option` is `None`), and any other `T` is
-    /// Python's "missing required argument" `TypeError`.
+    /// An optional positional parameter: as [`arg`](Self::arg), but `None` when the message
+    /// has neither (or `null`).
+    pub fn arg_opt<T: DeserializeOwned>(
+        &self,
+        index: usize,
+        name: &str,
+    ) -> std::result::Result<Option<T>, TaskError> {
+        self.bind_opt(self.positional(index, name), name)
+    }
+
+    /// Keyword parameter `name`; missing is Python's "missing required argument" `TypeError`.
     pub fn kwarg<T: DeserializeOwned>(&self, name: &str) -> std::result::Result<T, TaskError> {
         self.bind(self.message().kwargs.get(name), name)
+    }
+
+    /// An optional keyword parameter: `None` when the message does not have it (or `null`).
+    pub fn kwarg_opt<T: DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> std::result::Result<Option<T>, TaskError> {
+        self.bind_opt(self.message().kwargs.get(name), name)
+    }
+
+    fn positional(&self, index: usize, name: &str) -> Option<&Json> {
+        let message = self.message();
+        message.args.get(index).or_else(|| message.kwargs.get(name))
+    }
+
+    fn bind_opt<T: DeserializeOwned>(
+        &self,
+        value: Option<&Json>,
+        name: &str,
+    ) -> std::result::Result<Option<T>, TaskError> {
+        match value {
+            None | Some(Json::Null) => Ok(None),
+            Some(v) => self.bind(Some(v), name).map(Some),
+        }
     }
 
     fn bind<T: DeserializeOwned>(
@@ -212,13 +241,11 @@ impl TaskRequest {
                     format!("{task}() argument '{name}': {e}"),
                 )
             }),
-            None => T::deserialize(&Json::Null).map_err(|_| {
-                TaskError::failure(
-                    "builtins",
-                    "TypeError",
-                    format!("{task}() missing required argument: '{name}'"),
-                )
-            }),
+            None => Err(TaskError::failure(
+                "builtins",
+                "TypeError",
+                format!("{task}() missing required argument: '{name}'"),
+            )),
         }
     }
 

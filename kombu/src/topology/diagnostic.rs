@@ -117,6 +117,9 @@ codes! {
     /// A Celery task definition that cannot work.
     InvalidTask = "E113", Error,
         "A task under `tasks` is sent under its Celery `name` (the table key when absent) to its `queue` (`celery` when absent), or to an `exchange` with a `routing_key`, and a worker consumes the queue. Two tasks may not share a Celery name (a worker could not tell them apart); a parameter is positional (`args`) or keyword-only (`kwargs`), not both; an `exchange` needs a `routing_key`, and together they must reach the task's queue, or the worker never sees the task; a soft time limit above the hard one never fires; the `result` must be a field type.";
+    /// A message type changed in a way its compatibility mode refuses.
+    IncompatibleMessageChange = "E114", Error,
+        "`kombu check --against OLD` compares each message type with the one the deployed (old) topology has, by the type's `compatibility` mode, as schema registries do. `backward` (the default): consumers built from the new file must read what old producers send, so a field added must be `optional<...>`, a variant may not be removed and a type may only widen (`u32` to `u64`, `T` to `optional<T>`). `forward`: old consumers must read what new producers send, so a field removed must have been optional, a variant may not be added and a type may only narrow. `full`: both. `none`: no check. A changed tag field, a change of shape (struct, enum, Rust type) or of a `rust` path breaks both. Make the change in two deploys, or choose the mode that matches the order you deploy in.";
     /// A queue that nothing binds and nothing consumes.
     OrphanQueue = "W201", Warning,
         "The queue has no bindings, no consumer and no producer publishes to it through the default exchange. Messages can only reach it by its name; if that is intended, bind it or add its consumer, else remove it.";

@@ -29,9 +29,12 @@
 //!
 //! The pipeline is parse (`node`: any format into spanned nodes) → decode (`de`, `load`:
 //! nodes into `model` types, composing several files) → validate (`validate`: semantic
-//! errors and lint). Every diagnostic has a stable [`Code`] and a place. This module owns the
+//! errors and lint); `compat` compares the message types with an older version's
+//! ([`check_compatibility`], `kombu check --against`). Every diagnostic has a stable [`Code`]
+//! and a place. This module owns the
 //! file model and its checks; code generation from it lives in `kombu-build`.
 
+mod compat;
 mod de;
 mod diagnostic;
 mod effective;
@@ -48,12 +51,14 @@ mod validate;
 
 use std::path::Path;
 
+pub use compat::check_compatibility;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use effective::{effective, Effective, EffectiveSetting, PolicyMatch, SettingSource};
 pub use ident::{fn_ident, type_ident};
 pub use model::{
-    At, BindingDef, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, HeadersMatch,
-    MessageDef, MethodDef, Name, ProducerDef, QueueDef, TaskDef, TopologyModel, VariantDef,
+    At, BindingDef, Compatibility, ConfirmPolicy, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef,
+    HeadersMatch, MessageDef, MethodDef, Name, ProducerDef, QueueDef, TaskDef, TopologyModel,
+    VariantDef,
 };
 pub use policy::{
     ApplyTo, DeadLetterStrategy, HaMode, HaParams, HaPromote, HaSyncMode, LeaderLocator,

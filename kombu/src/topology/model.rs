@@ -532,6 +532,40 @@ pub struct MessageDef {
     /// The variants of an enum message, by tag value (`import_feed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variants: Option<IndexMap<Name, VariantDef>>,
+    /// Which changes `kombu check --against OLD` lets through (`backward` when absent): see
+    /// [`Compatibility`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<Compatibility>,
+}
+
+/// How a message type may change between deployed versions of a topology, as schema
+/// registries say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compatibility {
+    /// New consumers read old messages: add optional fields, remove fields, add variants,
+    /// widen types. Deploy consumers first.
+    #[default]
+    Backward,
+    /// Old consumers read new messages: add fields, remove optional fields, remove variants,
+    /// narrow types. Deploy producers first.
+    Forward,
+    /// Both: add or remove optional fields only.
+    Full,
+    /// Any change.
+    None,
+}
+
+impl Compatibility {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compatibility::Backward => "backward",
+            Compatibility::Forward => "forward",
+            Compatibility::Full => "full",
+            Compatibility::None => "none",
+        }
+    }
 }
 
 /// One variant of an enum message.

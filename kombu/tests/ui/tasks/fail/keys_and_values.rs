@@ -8,7 +8,7 @@ enum Images {
     Resize { path: String },
     #[kombu(time_limit = 10, soft_time_limit = 20, exchange = "media")]
     Crop { path: String },
-    #[kombu(routing_key = "image.rotate", max_retries = "3")]
+    #[kombu(max_retries = "3", client_only)]
     Rotate { path: String },
 }
 

@@ -31,12 +31,19 @@ enum Images {
         #[kombu(kwarg)]
         quality: Option<u8>,
     },
-    /// Sent through an exchange, reporting no result.
-    #[kombu(exchange = "media", routing_key = "image.ping", ignore_result)]
+    /// Reporting no result.
+    #[kombu(ignore_result)]
     Ping,
-    /// A Python task with a keyword-named parameter.
-    #[kombu(task = "tasks.add", queue = "celery", result = "i64")]
+    /// A Python task with a keyword-named parameter: sent from here, run by Python.
+    #[kombu(task = "tasks.add", queue = "celery", result = "i64", client_only)]
     Add { x: i64, r#type: i64 },
+    /// Named like a method every type has.
+    #[kombu(task = "images.clone")]
+    Clone {
+        path: String,
+        #[kombu(kwarg)]
+        into: Option<String>,
+    },
 }
 
 struct Handler;
@@ -56,8 +63,14 @@ impl ImagesHandler for Handler {
         Ok(())
     }
 
-    async fn add(&self, x: i64, r#type: i64, _request: &TaskRequest) -> Result<i64, TaskError> {
-        Ok(x + r#type)
+    async fn clone(
+        &self,
+        path: String,
+        into: Option<String>,
+        _request: &TaskRequest,
+    ) -> Result<(), TaskError> {
+        let _ = (path, into);
+        Ok(())
     }
 }
 
