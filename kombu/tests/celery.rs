@@ -749,3 +749,46 @@ async fn panics_fail_the_task_and_group_and_chain_links_are_expanded() {
     running.await.unwrap().unwrap();
     conn.close().await.unwrap();
 }
+
+/// What Python kombu's JSON encoder sends for `datetime`, `UUID` and `bytes` arguments (its
+/// `{"__type__", "__value__"}` wrappers) reaches a task as the plain values typed parameters
+/// read: the ISO text, the hyphenated UUID, the bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_type_wrappers_in_arguments_read_as_plain_values() {
+    let conn = Connection::connect("memory://celery-python-types")
+        .await
+        .unwrap();
+    let shutdown = Shutdown::new(Duration::from_secs(5));
+    let worker = Worker::new(&conn).typed_task(
+        "tasks.stamp",
+        TaskOptions::default(),
+        |req: TaskRequest| async move {
+            let when: String = req.arg(0, "when")?;
+            let id: String = req.arg(1, "id")?;
+            let blob: Vec<u8> = req.arg(2, "blob")?;
+            let note: Option<String> = req.kwarg_opt("note")?;
+            Ok((when, id, blob, note))
+        },
+    );
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let celery = Celery::new(&conn).await.unwrap();
+    let result = celery
+        .send_task("tasks.stamp")
+        .args(json!([
+            {"__type__": "datetime", "__value__": "2026-12-07T10:00:00+00:00"},
+            {"__type__": "uuid", "__value__": {"hex": "12345678123456781234567812345678"}},
+            {"__type__": "bytes", "__value__": "abc"}
+        ]))
+        .apply_async()
+        .await
+        .unwrap();
+    let (when, id, blob, note): (String, String, Vec<u8>, Option<String>) =
+        result.get(WAIT).await.unwrap();
+    assert_eq!(when, "2026-12-07T10:00:00+00:00");
+    assert_eq!(id, "12345678-1234-5678-1234-567812345678");
+    assert_eq!(blob, b"abc");
+    assert_eq!(note, None);
+    shutdown.token().cancel();
+    running.await.unwrap().unwrap();
+    conn.close().await.unwrap();
+}

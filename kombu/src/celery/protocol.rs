@@ -274,7 +274,7 @@ impl TaskMessage {
     /// task in a body object). Anything else is a `Decode` error that says why.
     pub fn from_message(message: &Message) -> Result<TaskMessage> {
         let headers = message.headers();
-        let body: Json = message.decode()?;
+        let body = json_of(message.decode::<crate::Value>()?);
         match headers.and_then(|h| h.get("task")) {
             Some(task) => {
                 let headers = headers.cloned().unwrap_or_default();
@@ -718,5 +718,34 @@ mod tests {
             python_repr_args(&[json!("x".repeat(2000))]).chars().count(),
             1027
         );
+    }
+}
+
+/// A decoded body as JSON. Bytes (Python `bytes` arguments, which kombu's JSON sends wrapped
+/// and msgpack and pickle carry as such) become a list of numbers, as a `Vec<u8>` reads them;
+/// a map key that is not text becomes its JSON text; a float that JSON cannot hold, `null`.
+fn json_of(value: crate::Value) -> Json {
+    use crate::Value as V;
+    match value {
+        V::Null => Json::Null,
+        V::Bool(b) => Json::Bool(b),
+        V::Int(i) => Json::from(i),
+        V::UInt(u) => Json::from(u),
+        V::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        V::String(s) => Json::String(s),
+        V::Bytes(b) => Json::Array(b.into_iter().map(Json::from).collect()),
+        V::List(items) => Json::Array(items.into_iter().map(json_of).collect()),
+        V::Map(entries) => Json::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        V::String(s) => s,
+                        other => json_of(other).to_string(),
+                    };
+                    (key, json_of(v))
+                })
+                .collect(),
+        ),
     }
 }
