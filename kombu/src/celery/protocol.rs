@@ -656,6 +656,35 @@ fn truncate_repr(text: String) -> String {
     }
 }
 
+/// A decoded body as JSON. Bytes (Python `bytes` arguments, which kombu's JSON sends wrapped
+/// and msgpack and pickle carry as such) become a list of numbers, as a `Vec<u8>` reads them;
+/// a map key that is not text becomes its JSON text; a float that JSON cannot hold, `null`.
+fn json_of(value: crate::Value) -> Json {
+    use crate::Value as V;
+    match value {
+        V::Null => Json::Null,
+        V::Bool(b) => Json::Bool(b),
+        V::Int(i) => Json::from(i),
+        V::UInt(u) => Json::from(u),
+        V::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        V::String(s) => Json::String(s),
+        V::Bytes(b) => Json::Array(b.into_iter().map(Json::from).collect()),
+        V::List(items) => Json::Array(items.into_iter().map(json_of).collect()),
+        V::Map(entries) => Json::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        V::String(s) => s,
+                        other => json_of(other).to_string(),
+                    };
+                    (key, json_of(v))
+                })
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,34 +747,5 @@ mod tests {
             python_repr_args(&[json!("x".repeat(2000))]).chars().count(),
             1027
         );
-    }
-}
-
-/// A decoded body as JSON. Bytes (Python `bytes` arguments, which kombu's JSON sends wrapped
-/// and msgpack and pickle carry as such) become a list of numbers, as a `Vec<u8>` reads them;
-/// a map key that is not text becomes its JSON text; a float that JSON cannot hold, `null`.
-fn json_of(value: crate::Value) -> Json {
-    use crate::Value as V;
-    match value {
-        V::Null => Json::Null,
-        V::Bool(b) => Json::Bool(b),
-        V::Int(i) => Json::from(i),
-        V::UInt(u) => Json::from(u),
-        V::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
-        V::String(s) => Json::String(s),
-        V::Bytes(b) => Json::Array(b.into_iter().map(Json::from).collect()),
-        V::List(items) => Json::Array(items.into_iter().map(json_of).collect()),
-        V::Map(entries) => Json::Object(
-            entries
-                .into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        V::String(s) => s,
-                        other => json_of(other).to_string(),
-                    };
-                    (key, json_of(v))
-                })
-                .collect(),
-        ),
     }
 }
