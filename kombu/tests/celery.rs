@@ -792,3 +792,37 @@ async fn python_type_wrappers_in_arguments_read_as_plain_values() {
     running.await.unwrap().unwrap();
     conn.close().await.unwrap();
 }
+
+/// Bytes arguments become one JSON number per byte for the task: a body holding more than a
+/// MiB of them is refused as a task message, not expanded into gigabytes.
+#[tokio::test]
+async fn a_task_with_huge_bytes_arguments_is_refused_not_expanded() {
+    use kombu::celery::TaskMessage;
+    use kombu::{Consumer, Producer};
+
+    let conn = Connection::connect("memory://celery-huge-bytes")
+        .await
+        .unwrap();
+    let channel = conn.channel().await.unwrap();
+    let mut consumer = Consumer::new(&channel, [Queue::new("celery")]);
+    consumer.consume().await.unwrap();
+    let producer = Producer::new(&channel).routing_key("celery");
+    for (size, accepted) in [(1000, true), ((1 << 20) + 1, false)] {
+        producer
+            .publish(&json!({
+                "task": "tasks.store", "id": "b5f1d5d6-0000-4000-8000-000000000002",
+                "args": [{"__type__": "bytes", "__value__": "a".repeat(size)}], "kwargs": {}
+            }))
+            .await
+            .unwrap();
+        let delivery = consumer.recv(WAIT).await.unwrap();
+        let task = TaskMessage::from_message(&delivery);
+        match (task, accepted) {
+            (Ok(task), true) => assert_eq!(task.args[0].as_array().map(Vec::len), Some(size)),
+            (Err(e), false) => assert!(e.to_string().contains("bytes of binary data"), "{e}"),
+            (other, _) => panic!("{size} bytes: {other:?}"),
+        }
+        delivery.ack().unwrap();
+    }
+    conn.close().await.unwrap();
+}

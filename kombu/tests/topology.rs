@@ -614,6 +614,20 @@ fn compatibility_modes_on_each_kind_of_change() {
             true,
         ),
         (
+            "optional became json (a required field)",
+            r#"fields = { a = "optional<string>" }"#,
+            r#"fields = { a = "json" }"#,
+            true,
+            true,
+        ),
+        (
+            "json became optional json",
+            r#"fields = { a = "json" }"#,
+            r#"fields = { a = "optional<json>" }"#,
+            false,
+            true,
+        ),
+        (
             "description only",
             r#"fields = { a = "string" }"#,
             "description = \"now documented\"\nfields = { a = \"string\" }",
@@ -663,4 +677,42 @@ fn compatibility_modes_on_each_kind_of_change() {
         Topology::from_toml_str("version = 1\n[messages.n]\nfields = { a = \"u8\" }\n").unwrap();
     assert!(check_compatibility(old.model(), &other).is_empty());
     assert!(check_compatibility(old.model(), &old).is_empty());
+}
+
+/// A message held in another's field is checked with the holder's mode too: dropping a
+/// required field of a `line_item` breaks the `full` `order` that lists them, whatever
+/// `line_item`'s own mode.
+#[test]
+fn a_held_message_is_checked_with_its_holders_mode() {
+    use kombu::topology::check_compatibility;
+
+    let old = Topology::from_toml_str(
+        r#"version = 1
+[messages.order]
+compatibility = "full"
+fields = { id = "u64", items = "list<line_item>" }
+[messages.line_item]
+fields = { sku = "string", qty = "u32" }
+"#,
+    )
+    .unwrap();
+    let new = Topology::from_toml_str(
+        r#"version = 1
+[messages.order]
+compatibility = "full"
+fields = { id = "u64", items = "list<line_item>" }
+[messages.line_item]
+fields = { sku = "string" }
+"#,
+    )
+    .unwrap();
+    let found = check_compatibility(old.model(), &new);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].message.contains(
+            "message `line_item` (full compatibility, from message `order`, which holds it): required field `qty` removed breaks forward compatibility"
+        ),
+        "{}",
+        found[0]
+    );
 }

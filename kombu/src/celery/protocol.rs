@@ -274,7 +274,7 @@ impl TaskMessage {
     /// task in a body object). Anything else is a `Decode` error that says why.
     pub fn from_message(message: &Message) -> Result<TaskMessage> {
         let headers = message.headers();
-        let body = json_of(message.decode::<crate::Value>()?);
+        let body = body_json(message)?;
         match headers.and_then(|h| h.get("task")) {
             Some(task) => {
                 let headers = headers.cloned().unwrap_or_default();
@@ -653,6 +653,41 @@ fn truncate_repr(text: String) -> String {
     match text.char_indices().nth(MAX) {
         Some((at, _)) => format!("{}...", &text[..at]),
         None => text,
+    }
+}
+
+/// The most bytes a task message's arguments may hold (Python `bytes` values): each becomes a
+/// JSON number, tens of bytes of memory.
+const MAX_ARGUMENT_BYTES: usize = 1 << 20;
+
+/// The body as JSON: parsed directly, or, when it holds what JSON values cannot (Python
+/// `bytes` arguments, which kombu's JSON sends wrapped), read as a `Value` and converted, if
+/// it is a list or a map whose bytes stay within [`MAX_ARGUMENT_BYTES`].
+fn body_json(message: &Message) -> Result<Json> {
+    let direct = match message.decode::<Json>() {
+        Ok(body) => return Ok(body),
+        Err(e) if e.is_decode() => e,
+        Err(e) => return Err(e),
+    };
+    let value = message.decode::<crate::Value>()?;
+    if !matches!(value, crate::Value::List(_) | crate::Value::Map(_)) {
+        return Err(direct);
+    }
+    if bytes_in(&value) > MAX_ARGUMENT_BYTES {
+        return Err(invalid(format!(
+            "its arguments hold more than {MAX_ARGUMENT_BYTES} bytes of binary data"
+        )));
+    }
+    Ok(json_of(value))
+}
+
+/// How many bytes the `Bytes` values in `value` hold.
+fn bytes_in(value: &crate::Value) -> usize {
+    match value {
+        crate::Value::Bytes(b) => b.len(),
+        crate::Value::List(items) => items.iter().map(bytes_in).sum(),
+        crate::Value::Map(entries) => entries.iter().map(|(k, v)| bytes_in(k) + bytes_in(v)).sum(),
+        _ => 0,
     }
 }
 

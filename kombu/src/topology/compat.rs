@@ -16,6 +16,8 @@
 //! reads is decided by [`reads`]: the same type, an optional of what it reads, an integer
 //! whose range holds the writer's, a float from any number, `json` from anything.
 
+use std::collections::BTreeMap;
+
 use indexmap::IndexMap;
 
 use super::diagnostic::{Code, Diagnostic};
@@ -27,12 +29,16 @@ use super::{EntityKind, Topology};
 /// E114 errors placed in `new`'s files. A message type only in one of them is not compared
 /// (`kombu diff` reports it).
 pub fn check_compatibility(old: &TopologyModel, new: &Topology) -> Vec<Diagnostic> {
+    let modes = effective_modes(new.model());
     let mut out = Vec::new();
     for (name, n) in &new.model().messages {
         let Some(o) = old.messages.get(name) else {
             continue;
         };
-        let mode = n.compatibility.unwrap_or_default();
+        let (mode, via) = modes
+            .get(name.as_str())
+            .cloned()
+            .unwrap_or((n.compatibility.unwrap_or_default(), None));
         if mode == Compatibility::None || o == n {
             continue;
         }
@@ -40,11 +46,65 @@ pub fn check_compatibility(old: &TopologyModel, new: &Topology) -> Vec<Diagnosti
             topology: new,
             message: name,
             mode,
+            via,
             out: &mut out,
         };
         c.message(o, n);
     }
     out
+}
+
+/// Each message's mode joined with the modes of the messages that hold it in a field
+/// (directly or through others): a change to a part breaks whoever reads the whole. With the
+/// message whose mode made it stricter than its own, if one did.
+fn effective_modes(model: &TopologyModel) -> BTreeMap<&str, (Compatibility, Option<String>)> {
+    let own = |m: &MessageDef| m.compatibility.unwrap_or_default();
+    let mut modes: BTreeMap<&str, (Compatibility, Option<String>)> = model
+        .messages
+        .iter()
+        .map(|(name, m)| (name.as_str(), (own(m), None)))
+        .collect();
+    // Who holds whom: (holder, held).
+    let mut edges: Vec<(&str, String)> = Vec::new();
+    for (name, m) in &model.messages {
+        let fields = m
+            .fields
+            .iter()
+            .flatten()
+            .chain(m.variants.iter().flatten().flat_map(|(_, v)| &v.fields));
+        for (_, f) in fields {
+            if let Ok(t) = TypeExpr::parse(&f.ty) {
+                edges.extend(
+                    t.messages()
+                        .into_iter()
+                        .map(|held| (name.as_str(), held.to_owned())),
+                );
+            }
+        }
+    }
+    // Joins only go up (none < backward, forward < full): a fixed point within as many rounds
+    // as there are messages, usually one or two.
+    for _ in 0..=model.messages.len() {
+        let mut changed = false;
+        for (holder, held) in &edges {
+            let Some((holder_mode, _)) = modes.get(holder).cloned() else {
+                continue;
+            };
+            let Some((held_mode, held_via)) = modes.get_mut(held.as_str()) else {
+                continue;
+            };
+            let joined = held_mode.join(holder_mode);
+            if joined != *held_mode {
+                *held_mode = joined;
+                *held_via = Some((*holder).to_owned());
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    modes
 }
 
 /// Which direction a change breaks.
@@ -60,6 +120,8 @@ struct Compare<'a> {
     topology: &'a Topology,
     message: &'a str,
     mode: Compatibility,
+    /// The message holding this one whose mode is stricter than this one's own.
+    via: Option<String>,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -87,12 +149,18 @@ impl Compare<'_> {
         let location = span
             .and_then(|s| self.topology.locate(s))
             .or_else(|| self.topology.origin(EntityKind::Message, self.message));
-        let mode = self.mode.as_str();
+        let mode = match &self.via {
+            Some(holder) => format!(
+                "{} compatibility, from message `{holder}`, which holds it",
+                self.mode.as_str()
+            ),
+            None => format!("{} compatibility", self.mode.as_str()),
+        };
         self.out.push(
             Diagnostic::new(
                 Code::IncompatibleMessageChange,
                 format!(
-                    "message `{}` ({mode} compatibility): {what} breaks {rule} compatibility: {why}",
+                    "message `{}` ({mode}): {what} breaks {rule} compatibility: {why}",
                     self.message
                 ),
                 location,
@@ -182,10 +250,13 @@ impl Compare<'_> {
                         "field `{f}`{of} changed from `{}` to `{}`",
                         old_def.ty, def.ty
                     );
-                    if !reads(&n, &o) {
+                    // An optional writer leaves the key out, which only an optional reader
+                    // takes (a `json` field is required too).
+                    let present = |r: &TypeExpr, w: &TypeExpr| optional(r) || !optional(w);
+                    if !(present(&n, &o) && reads(&n, &o)) {
                         self.report(Breaks::Backward, def.span(), what.clone());
                     }
-                    if !reads(&o, &n) {
+                    if !(present(&o, &n) && reads(&o, &n)) {
                         self.report(Breaks::Forward, def.span(), what);
                     }
                 }

@@ -557,6 +557,16 @@ pub enum Compatibility {
 }
 
 impl Compatibility {
+    /// What both modes protect: `full` if they protect different directions.
+    pub fn join(self, other: Compatibility) -> Compatibility {
+        use Compatibility::*;
+        match (self, other) {
+            (None, m) | (m, None) => m,
+            (a, b) if a == b => a,
+            _ => Full,
+        }
+    }
+
     /// The name used in files.
     pub fn as_str(self) -> &'static str {
         match self {
