@@ -252,17 +252,20 @@ pub(super) fn task_items(set: &TaskSet, cx: &Context) -> R<TokenStream> {
          `into_worker` makes the worker that consumes their queues and calls it.",
         set.name
     )));
-    let handler_trait = (!handler_methods.is_empty()).then(|| {
-        quote! {
-            #handler_doc
-            // The task's parameters are the method's, and the topology names the methods.
-            #[allow(
+    // The task's parameters are the methods', and the topology names them.
+    let allow = quote! {
+        #[allow(
             dead_code,
             unreachable_pub,
             clippy::too_many_arguments,
             clippy::wrong_self_convention,
             clippy::new_ret_no_self
         )]
+    };
+    let handler_trait = (!handler_methods.is_empty()).then(|| {
+        quote! {
+            #handler_doc
+            #allow
             pub trait #handler: ::core::marker::Send + ::core::marker::Sync + 'static {
                 #(#handler_methods)*
 
@@ -289,13 +292,7 @@ pub(super) fn task_items(set: &TaskSet, cx: &Context) -> R<TokenStream> {
             celery: ::kombu::celery::Celery,
         }
 
-        #[allow(
-            dead_code,
-            unreachable_pub,
-            clippy::too_many_arguments,
-            clippy::wrong_self_convention,
-            clippy::new_ret_no_self
-        )]
+        #allow
         impl #client {
             /// A client on a new channel of `connection`, with its own reply queue.
             pub async fn new(connection: &::kombu::Connection) -> ::kombu::Result<Self> {
