@@ -172,6 +172,23 @@ impl Config {
             .map_err(|e| Error::Topology([diagnostic(topology, &e)].into_iter().collect()))
     }
 
+    /// The JSON Schema of each message type (by topology name, in order), expanded from the
+    /// same description as the Rust types [`Config::generate`] writes, so the two cannot
+    /// disagree: what a type writes as JSON validates, and what validates the type reads. A
+    /// field holding another message refers to it as `{ref_prefix}{name}`. `kombu asyncapi`
+    /// puts these in its documents.
+    pub fn message_schemas(
+        &self,
+        topology: &Topology,
+        ref_prefix: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, Error> {
+        let module = lower(topology, &self.options)?;
+        Ok(kombu_codegen::json_schema::message_schemas(
+            &module.messages,
+            ref_prefix,
+        ))
+    }
+
     /// The generated module for a loaded topology, formatted, with its `@generated` header.
     pub fn generate(&self, topology: &Topology) -> Result<String, Error> {
         let found = rust_names(topology);

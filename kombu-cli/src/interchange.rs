@@ -62,16 +62,21 @@ pub(crate) fn import(
     for note in crate::policies::import_into(&mut model, &defs, vhost) {
         eprintln!("note: {note}");
     }
-    let out = match format {
-        ImportFormat::Toml => format!(
-            "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",
-            model.to_toml_string().map_err(|e| e.to_string())?
-        ),
-        ImportFormat::Yaml => format!(
-            "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",
-            model.to_yaml_string().map_err(|e| e.to_string())?
-        ),
-    };
-    print!("{out}");
+    print!(
+        "# Imported from {source} (virtual host {vhost}) by `kombu import`.\n{}",
+        model_text(&model, format)?
+    );
     Ok(0)
+}
+
+/// A model as a topology file of `format`.
+pub(crate) fn model_text(
+    model: &kombu::topology::TopologyModel,
+    format: ImportFormat,
+) -> Result<String, crate::Failure> {
+    match format {
+        ImportFormat::Toml => model.to_toml_string(),
+        ImportFormat::Yaml => model.to_yaml_string(),
+    }
+    .map_err(|e| e.to_string())
 }

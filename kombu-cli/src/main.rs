@@ -4,7 +4,7 @@
 //! `check` (schema and lint), `diff` (each change classed safe / policy / recreate /
 //! destructive), `graph` (Mermaid, DOT), `route` (where a message goes, and why), `plan` and
 //! `apply` (against a live broker's management API), `export`/`import` (RabbitMQ
-//! definitions.json) and `fmt`.
+//! definitions.json), `asyncapi` and `import --asyncapi` (AsyncAPI documents) and `fmt`.
 //!
 //! Exit codes: 0 success, 1 findings (errors, or warnings with `--deny-warnings`; a change of
 //! a class `diff --deny` names; changes that `apply` refused), 2 the command could not run
@@ -12,6 +12,7 @@
 
 mod api;
 mod apply;
+mod asyncapi;
 mod change;
 mod check;
 mod comments;
@@ -176,6 +177,29 @@ enum Command {
         #[arg(long, hide = true, value_name = "STATE")]
         stop_after: Option<String>,
     },
+    /// Write an AsyncAPI 3.0 document: a channel per exchange and queue, an operation per
+    /// producer method and consumed queue, message payloads as JSON Schema.
+    Asyncapi {
+        /// Topology files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = asyncapi::Format::Yaml)]
+        format: asyncapi::Format,
+        /// The document's title (default: the first file's name without its extension).
+        #[arg(long)]
+        title: Option<String>,
+        /// The version of the API the document describes (`info.version`).
+        #[arg(long = "api-version", default_value = "1.0.0")]
+        api_version: String,
+        /// The virtual host the channels' AMQP bindings name.
+        #[arg(long, default_value = "/")]
+        vhost: String,
+        /// The broker, as an AMQP URL (`amqp://host:5672/vhost`; credentials are left out),
+        /// written as the document's server.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
     /// Rewrite files in the canonical order and layout (`--check` only reports).
     Fmt {
         /// Topology files, each formatted on its own.
@@ -201,6 +225,10 @@ enum Command {
     Import {
         /// A definitions.json (from `rabbitmqctl export_definitions` or the management UI).
         file: Option<PathBuf>,
+        /// Read an AsyncAPI 2.6 or 3.0 document (JSON or YAML) with AMQP bindings instead;
+        /// what a topology cannot hold is listed on stderr.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "broker"])]
+        asyncapi: Option<PathBuf>,
         /// Read from a live broker's management API instead (internal exchanges included,
         /// which definitions exports leave out): http://user:pass@host:15672, or several,
         /// comma-separated (the first that answers is used).
@@ -291,6 +319,21 @@ fn main() -> ExitCode {
             format,
             stop_after: stop_after.as_deref(),
         }),
+        Command::Asyncapi {
+            files,
+            format,
+            title,
+            api_version,
+            vhost,
+            server,
+        } => asyncapi::export(&asyncapi::Options {
+            files: &files,
+            title: title.as_deref(),
+            version: &api_version,
+            vhost: &vhost,
+            server: server.as_deref(),
+            format,
+        }),
         Command::Fmt { files, check } => fmt::run(&files, check),
         Command::Export {
             files,
@@ -298,7 +341,13 @@ fn main() -> ExitCode {
             vhost,
         } => interchange::export(&files, format, &vhost),
         Command::Import {
+            asyncapi: Some(file),
+            format,
+            ..
+        } => asyncapi::import(&file, format),
+        Command::Import {
             file,
+            asyncapi: None,
             broker,
             format,
             vhost,

@@ -2,7 +2,7 @@
 //!
 //! The one generator of kombu's typed layer. It takes an [`ir::Module`] — a description of
 //! exchanges, queues, message types, producers and consumers, already validated — and emits
-//! Rust tokens that use only `::kombu`. Two front ends feed it: `kombu-build` (topology files)
+//! Rust tokens that use only `::kombu` ([`json_schema`] writes the JSON Schema of the same message types). Two front ends feed it: `kombu-build` (topology files)
 //! and `kombu-derive` (`#[derive(Producer)]`, `#[derive(Consumer)]`). It knows no file format
 //! and does no validation of its own beyond what it needs to emit valid Rust.
 //!
@@ -11,6 +11,7 @@
 pub mod derive;
 mod expand;
 pub mod ir;
+pub mod json_schema;
 mod names;
 
 pub use expand::{
