@@ -43,7 +43,7 @@ fn change(entity: &str, class: Class, text: impl Into<String>, hint: Option<Stri
 }
 
 /// Arguments as a topology file writes them: `{ x-a = 1, x-b = "text" }`.
-fn table(t: &kombu::FieldTable) -> String {
+pub(crate) fn table(t: &kombu::FieldTable) -> String {
     if t.is_empty() {
         return "none".to_owned();
     }
@@ -377,8 +377,18 @@ fn message(name: &str, old: &MessageDef, new: &MessageDef, out: &mut Vec<Change>
             Some(_) => {}
         }
     }
-    for f in of.keys().filter(|f| !nf.contains_key(f.as_str())) {
-        out.push(change(&entity, Class::Destructive, format!("field `{f}` removed"), Some("consumers built from the old file reject messages without it: make it optional first, deploy, then remove it".to_owned())));
+    for (f, def) in of.iter().filter(|(f, _)| !nf.contains_key(f.as_str())) {
+        // An optional field's absence is what its readers already take.
+        if def.ty.starts_with("optional<") {
+            out.push(change(
+                &entity,
+                Class::Safe,
+                format!("optional field `{f}` removed"),
+                None,
+            ));
+        } else {
+            out.push(change(&entity, Class::Destructive, format!("field `{f}` removed"), Some("consumers built from the old file reject messages without it: make it optional first, deploy, then remove it".to_owned())));
+        }
     }
     let empty_v = indexmap::IndexMap::new();
     let (ov, nv) = (
@@ -902,7 +912,8 @@ fn task_changes(name: &str, o: &TaskDef, n: &TaskDef, out: &mut Vec<Change>) {
     }
 }
 
-fn load_at_revision(path: &Path, rev: &str) -> Result<Topology, crate::Failure> {
+/// FILE as git has it at REV.
+pub(crate) fn source_at_revision(path: &Path, rev: &str) -> Result<SourceFile, crate::Failure> {
     // `REV:./name` is resolved against the directory git runs in.
     let dir = path
         .parent()
@@ -927,12 +938,52 @@ fn load_at_revision(path: &Path, rev: &str) -> Result<Topology, crate::Failure> 
     let format = FileFormat::from_path(path)
         .ok_or_else(|| format!("{}: unknown topology file format", path.display()))?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    Topology::from_sources([SourceFile::new(
+    Ok(SourceFile::new(
         format!("{}@{rev}", path.display()),
         format,
         text,
-    )])
-    .map_err(|d| d.render(crate::output::stderr_colour()))
+    ))
+}
+
+fn load_at_revision(path: &Path, rev: &str) -> Result<Topology, crate::Failure> {
+    Topology::from_sources([source_at_revision(path, rev)?])
+        .map_err(|d| d.render(crate::output::stderr_colour()))
+}
+
+/// The changes as a Markdown table, then the migration hints of those that need one.
+pub(crate) fn markdown_table(changes: &[Change]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("| class | entity | change |\n|---|---|---|\n");
+    for c in changes {
+        let _ = writeln!(
+            out,
+            "| **{}** | {} | {} |",
+            c.class,
+            c.entity.replace('|', "\\|"),
+            c.change.replace('|', "\\|")
+        );
+    }
+    let hints: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.hint.is_some() && c.class >= Class::Policy)
+        .collect();
+    if !hints.is_empty() {
+        out.push_str("\n#### Migration\n\n");
+        for c in hints {
+            // A hint's text, then what it asks to write (a policy) as a code block.
+            let hint = c.hint.as_deref().unwrap_or_default();
+            let (text, code) = hint.split_once('\n').unwrap_or((hint, ""));
+            let _ = writeln!(out, "- {} ({}): {text}", c.entity, c.change);
+            if !code.trim().is_empty() {
+                let _ = writeln!(out, "\n  ```toml");
+                for line in code.trim_end().lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+                let _ = writeln!(out, "  ```");
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn run(
@@ -977,30 +1028,7 @@ pub(crate) fn run(
             if changes.is_empty() {
                 crate::output::outln!("No changes.");
             } else {
-                crate::output::outln!("| class | entity | change |\n|---|---|---|");
-                for c in &changes {
-                    crate::output::outln!(
-                        "| **{}** | {} | {} |",
-                        c.class,
-                        c.entity,
-                        c.change.replace('|', "\\|")
-                    );
-                }
-                let hints: Vec<&Change> = changes
-                    .iter()
-                    .filter(|c| c.hint.is_some() && c.class >= Class::Policy)
-                    .collect();
-                if !hints.is_empty() {
-                    crate::output::outln!("\n#### Migration\n");
-                    for c in hints {
-                        crate::output::outln!(
-                            "- {} ({}): {}",
-                            c.entity,
-                            c.change,
-                            c.hint.as_deref().unwrap_or_default()
-                        );
-                    }
-                }
+                crate::output::out!("{}", markdown_table(&changes));
                 if let Some(w) = worst {
                     crate::output::outln!("\nMost serious change: **{w}**.");
                 }
@@ -1021,7 +1049,7 @@ pub(crate) fn run(
 }
 
 /// 1 if a change is of a class in `deny` (and says which on stderr), else 0.
-fn deny_verdict(changes: &[Change], deny: &[Class]) -> u8 {
+pub(crate) fn deny_verdict(changes: &[Change], deny: &[Class]) -> u8 {
     let denied: Vec<&Change> = changes.iter().filter(|c| deny.contains(&c.class)).collect();
     if denied.is_empty() {
         return 0;

@@ -17,13 +17,18 @@ pub(crate) enum Format {
 }
 
 /// A diagram in neutral form, drawn by either writer.
-struct Diagram {
-    nodes: Vec<(String, String, Shape)>,
-    edges: Vec<Edge>,
+pub(crate) struct Diagram {
+    /// (id, label, shape), in the order first met.
+    pub(crate) nodes: Vec<(String, String, Shape)>,
+    /// (from id, to id, label, dashed).
+    pub(crate) edges: Vec<Edge>,
+    /// Each node's id → what it stands for: its kind (`x` exchange, `q` queue, `p` producer,
+    /// `c` consumer, `y` policy, `o` operator policy) and name, the same in any diagram.
+    pub(crate) keys: BTreeMap<String, (char, String)>,
 }
 
-#[derive(Clone, Copy)]
-enum Shape {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
     Exchange,
     Queue,
     Producer,
@@ -66,7 +71,7 @@ impl Nodes {
     }
 }
 
-type Edge = (String, String, String, bool);
+pub(crate) type Edge = (String, String, String, bool);
 
 /// An edge from each binding's source exchange to `to`, labelled with its key or headers.
 fn bind(n: &mut Nodes, edges: &mut Vec<Edge>, bindings: &[BindingDef], to: &str) {
@@ -82,7 +87,10 @@ fn bind(n: &mut Nodes, edges: &mut Vec<Edge>, bindings: &[BindingDef], to: &str)
 }
 
 /// `applied`: (policy, operator?, kind, entity) for each policy that applies to an entity.
-fn diagram(m: &TopologyModel, applied: &[(String, bool, EntityKind, String)]) -> Diagram {
+pub(crate) fn diagram(
+    m: &TopologyModel,
+    applied: &[(String, bool, EntityKind, String)],
+) -> Diagram {
     let mut n = Nodes::default();
     let mut edges = Vec::new();
     for (name, x) in &m.exchanges {
@@ -146,6 +154,7 @@ fn diagram(m: &TopologyModel, applied: &[(String, bool, EntityKind, String)]) ->
     Diagram {
         nodes: n.nodes,
         edges,
+        keys: n.ids.into_iter().map(|(key, id)| (id, key)).collect(),
     }
 }
 
@@ -166,7 +175,18 @@ fn binding_label(key: &str, headers: &kombu::FieldTable) -> String {
     }
 }
 
-fn quote(s: &str) -> String {
+/// A node in Mermaid's flowchart syntax, its shape telling what it is.
+pub(crate) fn mermaid_node(id: &str, label: &str, shape: Shape) -> String {
+    let label = quote(label);
+    match shape {
+        Shape::Exchange => format!("{id}{{{{\"{label}\"}}}}"),
+        Shape::Queue => format!("{id}[(\"{label}\")]"),
+        Shape::Producer | Shape::Consumer => format!("{id}([\"{label}\"])"),
+        Shape::Policy => format!("{id}>\"{label}\"]"),
+    }
+}
+
+pub(crate) fn quote(s: &str) -> String {
     s.replace('"', "'")
 }
 
@@ -178,13 +198,7 @@ pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failur
         Format::Mermaid => {
             out.push_str("flowchart LR\n");
             for (id, label, shape) in &d.nodes {
-                let label = quote(label);
-                let _ = match shape {
-                    Shape::Exchange => writeln!(out, "  {id}{{{{\"{label}\"}}}}"),
-                    Shape::Queue => writeln!(out, "  {id}[(\"{label}\")]"),
-                    Shape::Producer | Shape::Consumer => writeln!(out, "  {id}([\"{label}\"])"),
-                    Shape::Policy => writeln!(out, "  {id}>\"{label}\"]"),
-                };
+                let _ = writeln!(out, "  {}", mermaid_node(id, label, *shape));
             }
             for (from, to, label, dashed) in &d.edges {
                 let arrow = if *dashed { "-.->" } else { "-->" };

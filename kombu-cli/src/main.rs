@@ -2,7 +2,7 @@
 //!
 //! Review tools for topology files: what a change does, before it reaches a broker.
 //! `check` (schema and lint), `diff` (each change classed safe / policy / recreate /
-//! destructive), `graph` (Mermaid, DOT), `route` (where a message goes, and why), `plan` and
+//! destructive), `review` (all of it as one pull-request comment), `graph` (Mermaid, DOT), `route` (where a message goes, and why), `plan` and
 //! `apply` (against a live broker's management API), `export`/`import` (RabbitMQ
 //! definitions.json), `asyncapi` and `import --asyncapi` (AsyncAPI documents) and `fmt`.
 //!
@@ -28,6 +28,7 @@ mod migrate;
 mod output;
 mod policies;
 mod policy_hint;
+mod review;
 mod route;
 
 use std::path::PathBuf;
@@ -81,6 +82,27 @@ enum Command {
         format: diff::Format,
         /// Exit 1 if the change holds a change of one of these classes (comma-separated:
         /// safe, policy, recreate, destructive), e.g. `--deny destructive,recreate` in CI.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "CLASSES")]
+        deny: Vec<diff::Class>,
+    },
+    /// One pull-request comment about a change: the classified changes, a Mermaid graph of
+    /// the changed part, the routes that change, the message-type changes that break a
+    /// consumer, and new lint findings.
+    Review {
+        /// The old file (or, with --git, the file to compare with its version at REV).
+        old: PathBuf,
+        /// The new file.
+        new: Option<PathBuf>,
+        /// Compare FILE at git revision REV with FILE in the work tree, or at two revisions
+        /// (`REV1..REV2`).
+        #[arg(long, value_name = "REV")]
+        git: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = review::Format::Markdown)]
+        format: review::Format,
+        /// Exit 1 if the change holds a change of one of these classes (comma-separated:
+        /// safe, policy, recreate, destructive), as `diff --deny` does; the comment is written
+        /// either way.
         #[arg(long, value_enum, value_delimiter = ',', value_name = "CLASSES")]
         deny: Vec<diff::Class>,
     },
@@ -282,6 +304,13 @@ fn main() -> ExitCode {
             format,
             deny,
         } => diff::run(&old, new.as_deref(), git.as_deref(), format, &deny),
+        Command::Review {
+            old,
+            new,
+            git,
+            format,
+            deny,
+        } => review::run(&old, new.as_deref(), git.as_deref(), format, &deny),
         Command::Graph { files, format } => graph::run(&files, format),
         Command::Route {
             files,

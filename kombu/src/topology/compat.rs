@@ -29,19 +29,70 @@ use super::{EntityKind, Topology};
 /// E114 errors placed in `new`'s files. A message type only in one of them is not compared
 /// (`kombu diff` reports it).
 pub fn check_compatibility(old: &TopologyModel, new: &Topology) -> Vec<Diagnostic> {
+    compare(old, new)
+        .into_iter()
+        .filter(|b| b.refused)
+        .map(|b| b.diagnostic)
+        .collect()
+}
+
+/// Which side of a deploy a message-type change breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BreakDirection {
+    /// Consumers built from the new file cannot read what old producers still send.
+    Backward,
+    /// Consumers built from the old file cannot read what new producers send.
+    Forward,
+}
+
+impl BreakDirection {
+    /// `backward` or `forward`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakDirection::Backward => "backward",
+            BreakDirection::Forward => "forward",
+        }
+    }
+}
+
+/// One change to a message type that breaks its readers on one side of a deploy, whatever
+/// its mode allows ([`check_compatibility`] keeps the ones the mode refuses).
+#[derive(Debug, Clone)]
+pub struct MessageBreak {
+    /// The message type.
+    pub message: String,
+    /// The change (`required field `size` removed`).
+    pub change: String,
+    /// Which readers it breaks.
+    pub direction: BreakDirection,
+    /// The message type's effective mode (joined with the modes of the messages that hold it).
+    pub mode: Compatibility,
+    /// Whether the mode refuses it (`kombu check --against` reports it as E114).
+    pub refused: bool,
+    /// The E114 diagnostic it is, placed in `new`'s files.
+    pub diagnostic: Diagnostic,
+}
+
+/// Every change from `old` to `new`'s message types that breaks readers on one side of a
+/// deploy, in both directions, each with whether its mode refuses it.
+pub fn message_breaks(old: &TopologyModel, new: &Topology) -> Vec<MessageBreak> {
+    compare(old, new)
+}
+
+fn compare(old: &TopologyModel, new: &Topology) -> Vec<MessageBreak> {
     let modes = effective_modes(new.model());
     let mut out = Vec::new();
     for (name, n) in &new.model().messages {
         let Some(o) = old.messages.get(name) else {
             continue;
         };
+        if o == n {
+            continue;
+        }
         let (mode, via) = modes
             .get(name.as_str())
             .cloned()
             .unwrap_or((n.compatibility.unwrap_or_default(), None));
-        if mode == Compatibility::None || o == n {
-            continue;
-        }
         let mut c = Compare {
             topology: new,
             message: name,
@@ -107,14 +158,7 @@ fn effective_modes(model: &TopologyModel) -> BTreeMap<&str, (Compatibility, Opti
     modes
 }
 
-/// Which direction a change breaks.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Breaks {
-    /// New consumers cannot read old messages.
-    Backward,
-    /// Old consumers cannot read new messages.
-    Forward,
-}
+use BreakDirection as Breaks;
 
 struct Compare<'a> {
     topology: &'a Topology,
@@ -122,18 +166,15 @@ struct Compare<'a> {
     mode: Compatibility,
     /// The message holding this one whose mode is stricter than this one's own.
     via: Option<String>,
-    out: &'a mut Vec<Diagnostic>,
+    out: &'a mut Vec<MessageBreak>,
 }
 
 impl Compare<'_> {
     fn report(&mut self, breaks: Breaks, span: Option<super::Span>, what: String) {
-        let checked = match breaks {
+        let refused = match breaks {
             Breaks::Backward => matches!(self.mode, Compatibility::Backward | Compatibility::Full),
             Breaks::Forward => matches!(self.mode, Compatibility::Forward | Compatibility::Full),
         };
-        if !checked {
-            return;
-        }
         let (rule, why, help) = match breaks {
             Breaks::Backward => (
                 "backward",
@@ -156,17 +197,23 @@ impl Compare<'_> {
             ),
             None => format!("{} compatibility", self.mode.as_str()),
         };
-        self.out.push(
-            Diagnostic::new(
-                Code::IncompatibleMessageChange,
-                format!(
-                    "message `{}` ({mode}): {what} breaks {rule} compatibility: {why}",
-                    self.message
-                ),
-                location,
-            )
-            .with_help(help),
-        );
+        let diagnostic = Diagnostic::new(
+            Code::IncompatibleMessageChange,
+            format!(
+                "message `{}` ({mode}): {what} breaks {rule} compatibility: {why}",
+                self.message
+            ),
+            location,
+        )
+        .with_help(help);
+        self.out.push(MessageBreak {
+            message: self.message.to_owned(),
+            change: what,
+            direction: breaks,
+            mode: self.mode,
+            refused,
+            diagnostic,
+        });
     }
 
     fn message(&mut self, o: &MessageDef, n: &MessageDef) {

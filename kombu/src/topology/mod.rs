@@ -51,7 +51,7 @@ mod validate;
 
 use std::path::Path;
 
-pub use compat::check_compatibility;
+pub use compat::{check_compatibility, message_breaks, BreakDirection, MessageBreak};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
 pub use effective::{effective, Effective, EffectiveSetting, PolicyMatch, SettingSource};
 pub use ident::{fn_ident, type_ident};
