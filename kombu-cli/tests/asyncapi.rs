@@ -303,3 +303,25 @@ fn bad_input_gets_a_clear_error() {
     }
     std::fs::remove_dir_all(out).unwrap();
 }
+
+#[test]
+fn every_example_document_imports_into_a_topology_that_checks() {
+    let Some(dir) = validator() else { return };
+    let out = scratch("every");
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(dir.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    docs.sort();
+    assert!(docs.len() >= 20, "{docs:?}");
+    for doc in docs {
+        let (code, topology, notes) = kombu(&["import", "--asyncapi", doc.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {notes}", doc.display());
+        let path = out.join("imported.toml");
+        std::fs::write(&path, &topology).unwrap();
+        let (code, report, _) = kombu(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {report}\n{topology}", doc.display());
+    }
+    std::fs::remove_dir_all(out).unwrap();
+}
