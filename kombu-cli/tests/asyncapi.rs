@@ -325,3 +325,182 @@ fn every_example_document_imports_into_a_topology_that_checks() {
     }
     std::fs::remove_dir_all(out).unwrap();
 }
+
+/// A 3.0 document with these component schemas and one message whose payload is `payload`.
+fn document(schemas: serde_json::Value, payload: serde_json::Value) -> String {
+    serde_json::json!({
+        "asyncapi": "3.0.0",
+        "info": {"title": "t", "version": "1"},
+        "channels": {"q": {"address": "q", "messages": {"m": {"$ref": "#/components/messages/m"}},
+            "bindings": {"amqp": {"is": "queue", "queue": {"name": "q"}}}}},
+        "operations": {"c.q": {"action": "receive", "channel": {"$ref": "#/channels/q"},
+            "messages": [{"$ref": "#/channels/q/messages/m"}]}},
+        "components": {"messages": {"m": {"payload": payload}}, "schemas": schemas}
+    })
+    .to_string()
+}
+
+fn import_text(name: &str, text: &str) -> (i32, String, String) {
+    let dir = scratch(name);
+    let path = dir.join("doc.json");
+    std::fs::write(&path, text).unwrap();
+    let out = kombu(&["import", "--asyncapi", path.to_str().unwrap()]);
+    if out.0 == 0 {
+        // What the import prints checks.
+        let file = dir.join("imported.toml");
+        std::fs::write(&file, &out.1).unwrap();
+        let (code, report, _) = kombu(&["check", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {report}\n{}", out.1);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+    out
+}
+
+#[test]
+fn hostile_documents_are_read_or_refused_without_crashing() {
+    use serde_json::json;
+    // Cycles through arrays, maps and nullable wrappers: any JSON value, noted.
+    for (name, schema) in [
+        (
+            "array",
+            json!({"type": "array", "items": {"$ref": "#/components/schemas/a"}}),
+        ),
+        (
+            "map",
+            json!({"type": "object", "additionalProperties": {"$ref": "#/components/schemas/a"}}),
+        ),
+        (
+            "nullable",
+            json!({"anyOf": [{"$ref": "#/components/schemas/a"}, {"type": "null"}]}),
+        ),
+    ] {
+        let doc = document(
+            json!({ "a": schema }),
+            json!({"type": "object", "properties": {"x": {"$ref": "#/components/schemas/a"}}}),
+        );
+        let (code, _, err) = import_text(name, &doc);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(err.contains("too deeply"), "{name}: {err}");
+    }
+    // A chain of 3,000 referenced messages (kombu's own output for a long chain looks so):
+    // read one after the other, not by recursion.
+    let mut schemas = serde_json::Map::new();
+    for i in 0..3000 {
+        let next = if i + 1 < 3000 {
+            json!({"$ref": format!("#/components/schemas/s{}", i + 1)})
+        } else {
+            json!({"type": "string"})
+        };
+        schemas.insert(
+            format!("s{i}"),
+            json!({"type": "object", "properties": {"next": next}, "required": ["next"]}),
+        );
+    }
+    let doc = document(
+        serde_json::Value::Object(schemas),
+        json!({"$ref": "#/components/schemas/s0"}),
+    );
+    let (code, topology, err) = import_text("chain", &doc);
+    assert_eq!(code, 0, "{err}");
+    assert!(topology.contains("[messages.s2999.fields]"), "{err}");
+    // An operation without messages takes every message of its channel: 300 operations on a
+    // channel of 300 messages would be 90,000 methods, which is refused.
+    let mut messages = serde_json::Map::new();
+    let mut operations = serde_json::Map::new();
+    for i in 0..300 {
+        messages.insert(
+            format!("m{i}"),
+            json!({"payload": {"type": "object", "properties": {}}}),
+        );
+        operations.insert(
+            format!("p.o{i}"),
+            json!({"action": "send", "channel": {"$ref": "#/channels/x"}}),
+        );
+    }
+    let doc = json!({
+        "asyncapi": "3.0.0", "info": {"title": "t", "version": "1"},
+        "channels": {"x": {"address": "x", "messages": messages,
+            "bindings": {"amqp": {"is": "routingKey", "exchange": {"name": "x", "type": "topic"}}}}},
+        "operations": operations
+    });
+    let (code, _, err) = import_text("amplified", &doc.to_string());
+    assert_eq!(code, 2);
+    assert!(err.contains("more than 50000"), "{err}");
+    // 5,000 messages of one name get 5,000 names.
+    let mut messages = serde_json::Map::new();
+    for i in 0..5000 {
+        messages.insert(
+            format!("m{i}"),
+            json!({"name": "same", "payload": {"type": "object", "properties": {}}}),
+        );
+    }
+    let doc = json!({"asyncapi": "3.0.0", "info": {"title": "t", "version": "1"}, "components": {"messages": messages}});
+    let (code, topology, err) = import_text("same", &doc.to_string());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        topology.contains("[messages.same_5000.fields]"),
+        "{}",
+        &topology[topology.len() - 300..]
+    );
+}
+
+#[test]
+fn names_references_and_predeclared_exchanges_from_real_world_documents() {
+    use serde_json::json;
+    // Schema titles and keys that are not names, and one that is a type's name.
+    let doc = document(
+        json!({
+            "com.example.Line": {"title": "Order Line", "type": "object", "properties": {"sku": {"type": "string"}}},
+            "s": {"title": "string", "type": "object", "properties": {"n": {"type": "integer"}}},
+            "base": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+        }),
+        json!({"type": "object",
+        "allOf": [{"$ref": "#/components/schemas/base"}, {"properties": {"extra": {"description": "anything"}}}],
+        "properties": {
+            "line": {"$ref": "#/components/schemas/com.example.Line"},
+            "s": {"$ref": "#/components/schemas/s"},
+            "any": {"type": "object", "additionalProperties": {}}
+        }}),
+    );
+    let (code, topology, err) = import_text("names", &doc);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "line = \"optional<Order_Line>\"",
+        "s = \"optional<string_message>\"",
+        // allOf's parts are merged: `id` required from `base`, `extra` optional any value.
+        "id = \"string\"",
+        "[messages.m.fields.extra]\ntype = \"optional<json>\"",
+        "any = \"optional<map<json>>\"",
+    ] {
+        assert!(topology.contains(want), "no `{want}` in\n{topology}");
+    }
+    // Receiving from `amq.topic` binds with `#`; from the default exchange by a queue's name
+    // reads that queue.
+    let doc = json!({
+        "asyncapi": "3.0.0", "info": {"title": "t", "version": "1"},
+        "channels": {
+            "events": {"address": "amq.topic", "messages": {"e": {"payload": {"type": "object", "properties": {}}}},
+                "bindings": {"amqp": {"is": "routingKey", "exchange": {"name": "amq.topic", "type": "topic"}}}},
+            "tasks": {"address": "tasks", "messages": {"t": {"payload": {"type": "object", "properties": {}}}},
+                "bindings": {"amqp": {"is": "routingKey", "exchange": {"type": "default"}}}},
+            "order placed": {"address": "order placed", "messages": {"o": {"payload": {"type": "object", "properties": {}}}},
+                "bindings": {"amqp": {"is": "queue", "queue": {"name": "order placed"}}}}
+        },
+        "operations": {
+            "listen": {"action": "receive", "channel": {"$ref": "#/channels/events"}},
+            "work": {"action": "receive", "channel": {"$ref": "#/channels/tasks"}},
+            "ship": {"action": "receive", "channel": {"$ref": "#/channels/order%20placed"},
+                "messages": [{"$ref": "#/channels/order%20placed/messages/o"}]}
+        }
+    });
+    let (code, topology, err) = import_text("predeclared", &doc.to_string());
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "[[queues.listen.bindings]]\nexchange = \"amq.topic\"\nrouting_key = \"#\"",
+        "[consumers.work.queues]\ntasks = \"t\"",
+        "[consumers.ship.queues]\n\"order placed\" = \"o\"",
+    ] {
+        assert!(topology.contains(want), "no `{want}` in\n{topology}");
+    }
+    assert!(!topology.contains("[exchanges"), "{topology}");
+}

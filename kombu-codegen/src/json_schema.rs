@@ -176,9 +176,12 @@ fn primitive(p: &str) -> Value {
         "f32" => json!({ "type": "number", "format": "float" }),
         "f64" => json!({ "type": "number", "format": "double" }),
         // `Vec<u8>`: serde writes a byte string as a list of numbers.
-        "bytes" => {
-            json!({ "type": "array", "items": { "type": "integer", "minimum": 0, "maximum": 255 } })
-        }
+        // (`list<u8>` is the same JSON: the mark tells them apart.)
+        "bytes" => json!({
+            "type": "array",
+            "items": { "type": "integer", "minimum": 0, "maximum": 255 },
+            "x-kombu-type": "bytes"
+        }),
         // `json` holds any value; an unknown primitive is refused before here.
         _ => json!({}),
     }

@@ -125,7 +125,16 @@ pub(crate) fn import(
     // What the import wrote must load: a document that reads into a topology kombu refuses
     // is reported here, not at the user's next `kombu check`.
     let model_text = crate::interchange::model_text(&model, format)?;
-    let topology = kombu::topology::Topology::from_model(model.clone()).map_err(|d| {
+    // The text as printed is what must load (TOML, say, nests tables no deeper than 80).
+    let loaded = match format {
+        crate::interchange::ImportFormat::Toml => {
+            kombu::topology::Topology::from_toml_str(&model_text)
+        }
+        crate::interchange::ImportFormat::Yaml => {
+            kombu::topology::Topology::from_yaml_str(&model_text)
+        }
+    };
+    let topology = loaded.map_err(|d| {
         format!(
             "{}: the topology read from it does not check:\n{}",
             file.display(),

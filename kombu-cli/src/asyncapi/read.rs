@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
+use kombu::topology::TypeExpr;
 use kombu::topology::{
     At, BindingDef, ConsumeDef, ConsumerDef, ExchangeDef, FieldDef, MessageDef, MethodDef,
     ProducerDef, QueueDef, TopologyModel, VariantDef,
@@ -44,6 +45,20 @@ struct Reader<'a> {
     schemas: HashMap<String, String>,
     /// String schemas that list their allowed values (read as plain strings).
     enums: Vec<String>,
+    /// Message type names given out, and the last suffix used for each base name.
+    taken: HashSet<String>,
+    bases: HashMap<String, usize>,
+    /// Referenced object schemas whose message types are named but not read yet (read one
+    /// after the other, not by recursion: a chain of references is as long as a document
+    /// makes it).
+    deferred: Vec<(String, String)>,
+    /// Schemas being read (a cycle that is not through a message type is any JSON value),
+    /// and how deep.
+    reading: HashSet<String>,
+    depth: usize,
+    /// Producer methods and message types made so far (a document that multiplies them is
+    /// refused past [`MAX_ITEMS`]).
+    items: usize,
 }
 
 pub(crate) fn topology(doc: &Value) -> Result<(TopologyModel, Vec<String>), String> {
@@ -73,6 +88,12 @@ pub(crate) fn topology(doc: &Value) -> Result<(TopologyModel, Vec<String>), Stri
         messages: HashMap::new(),
         schemas: HashMap::new(),
         enums: Vec::new(),
+        taken: HashSet::new(),
+        bases: HashMap::new(),
+        deferred: Vec::new(),
+        reading: HashSet::new(),
+        depth: 0,
+        items: 0,
     };
     r.model.description = doc
         .pointer("/info/description")
@@ -83,8 +104,16 @@ pub(crate) fn topology(doc: &Value) -> Result<(TopologyModel, Vec<String>), Stri
     r.operations()?;
     r.extensions()?;
     r.general_notes();
+    r.order_messages();
     Ok((r.model, r.notes))
 }
+
+/// The most producer methods plus message types an import makes: past it, a document is
+/// refused rather than written out (an operation without messages takes every message of
+/// its channel, so a small document can ask for millions).
+const MAX_ITEMS: usize = 50_000;
+/// How deep schemas that are not message types may nest (arrays of arrays, ...).
+const MAX_DEPTH: usize = 64;
 
 impl Reader<'_> {
     /// Every message object of the document (components' and channels' inline ones) gets a
@@ -139,7 +168,7 @@ impl Reader<'_> {
         let name = match self.schemas.get(&payload_ptr) {
             Some(existing) => existing.clone(),
             None => {
-                let name = self.free_message_name(&wanted);
+                let name = self.free_message_name(&wanted)?;
                 self.messages.insert(target.clone(), name.clone());
                 let def = match schema {
                     Some(schema) => {
@@ -152,6 +181,7 @@ impl Reader<'_> {
                     None => any_value(),
                 };
                 self.model.messages.insert(name.clone(), def);
+                self.read_deferred()?;
                 name
             }
         };
@@ -200,7 +230,10 @@ impl Reader<'_> {
             return Ok((ptr.to_owned(), None));
         };
         if let Some(format) = p.get("schemaFormat").and_then(Value::as_str) {
-            let json_schema = format.contains("json") || format.contains("asyncapi");
+            // AsyncAPI's own schemas, JSON Schema and OpenAPI's are read; Avro, RAML, ... not.
+            let json_schema = ["aai.asyncapi", "schema+json", "schema+yaml", "oai.openapi"]
+                .iter()
+                .any(|f| format.contains(f));
             if !json_schema {
                 self.notes.push(format!(
                     "message `{name}`: its payload is a `{format}` schema, which is not read: it is taken as any JSON value"
@@ -216,21 +249,92 @@ impl Reader<'_> {
         Ok((target, Some(p.clone())))
     }
 
-    fn free_message_name(&self, name: &str) -> String {
-        let mut candidate = name.to_owned();
-        let mut n = 1;
-        while self.model.messages.contains_key(&candidate)
-            || self.messages.values().any(|m| *m == candidate)
-        {
-            n += 1;
-            candidate = format!("{name}_{n}");
+    /// A name for a new message type: `wanted` with what a name cannot hold replaced by `_`,
+    /// never a type of its own (`string`), unique.
+    fn free_message_name(&mut self, wanted: &str) -> Result<String, String> {
+        self.free_name(wanted, false)
+    }
+
+    /// A name for a message type a field refers to: never a type's own name (a field of a
+    /// message named `string` would be a string).
+    fn free_field_message_name(&mut self, wanted: &str) -> Result<String, String> {
+        self.free_name(wanted, true)
+    }
+
+    fn free_name(&mut self, wanted: &str, for_field: bool) -> Result<String, String> {
+        self.count()?;
+        let mut base: String = wanted
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if base.is_empty() {
+            base = "message".to_owned();
         }
-        candidate
+        if for_field && TypeExpr::parse(&base).is_ok_and(|t| !matches!(t, TypeExpr::Message(_))) {
+            base.push_str("_message");
+        }
+        let mut candidate = base.clone();
+        let n = self.bases.entry(base.clone()).or_insert(1);
+        while self.taken.contains(&candidate) {
+            *n += 1;
+            candidate = format!("{base}_{n}");
+        }
+        self.taken.insert(candidate.clone());
+        Ok(candidate)
+    }
+
+    /// One more method or message type, within [`MAX_ITEMS`].
+    fn count(&mut self) -> Result<(), String> {
+        self.items += 1;
+        if self.items > MAX_ITEMS {
+            return Err(format!(
+                "the document asks for more than {MAX_ITEMS} producer methods and message types: refused"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the referenced schemas named so far.
+    fn read_deferred(&mut self) -> Result<(), String> {
+        while let Some((name, target)) = self.deferred.pop() {
+            let Some((schema, _)) = follow(self.doc, &target, &mut self.notes) else {
+                continue;
+            };
+            let schema = schema.clone();
+            let def = self.message_def(&name, &schema, &target)?;
+            self.model.messages.insert(name, def);
+        }
+        Ok(())
+    }
+
+    /// The message types in the order of the document's `components.messages` (the order a
+    /// topology kombu wrote had), those only referenced after.
+    fn order_messages(&mut self) {
+        let mut rank: HashMap<&str, usize> = HashMap::new();
+        if let Some(Value::Object(ms)) = self.doc.pointer("/components/messages") {
+            for (i, id) in ms.keys().enumerate() {
+                let ptr = format!("/components/messages/{}", escape(id));
+                if let Some(name) = self.messages.get(&ptr) {
+                    rank.entry(name.as_str()).or_insert(i);
+                }
+            }
+        }
+        let mut all: Vec<(String, MessageDef)> = self.model.messages.drain(..).collect();
+        all.sort_by_key(|(name, _)| rank.get(name.as_str()).copied().unwrap_or(usize::MAX));
+        self.model.messages = all.into_iter().collect();
     }
 
     /// A message type from an object schema (or an enum from a `oneOf` of objects told apart
     /// by one constant property); anything else is any JSON value, noted.
     fn message_def(&mut self, name: &str, s: &Value, ptr: &str) -> Result<MessageDef, String> {
+        let merged_schema = merged(self.doc, s);
+        let s = &merged_schema;
         let description = s
             .get("description")
             .and_then(Value::as_str)
@@ -270,8 +374,7 @@ impl Reader<'_> {
                 ..MessageDef::default()
             });
         }
-        if s.get("properties").is_some() || s.get("type").and_then(Value::as_str) == Some("object")
-        {
+        if is_struct(s) {
             let fields = self.fields(name, s, ptr, None)?;
             return Ok(MessageDef {
                 description,
@@ -280,7 +383,7 @@ impl Reader<'_> {
             });
         }
         self.notes.push(format!(
-            "message `{name}` ({ptr}): its payload is not an object, which a message type needs: it is taken as any JSON value"
+            "message `{name}` ({ptr}): its payload is not an object with properties, which a message type needs: it is taken as any JSON value"
         ));
         Ok(MessageDef {
             description: description
@@ -349,9 +452,10 @@ impl Reader<'_> {
             if Some(prop.as_str()) == skip {
                 continue;
             }
-            let pptr = format!("{ptr}/properties/{}", escape(prop));
+            let pptr = property_pointer(self.doc, ptr, prop, 0)
+                .unwrap_or_else(|| format!("{ptr}/properties/{}", escape(prop)));
             let mut ty = self.field_type(&format!("{owner}_{prop}"), &pptr)?;
-            if !required.contains(prop.as_str()) && !ty.starts_with("optional<") && ty != "json" {
+            if !required.contains(prop.as_str()) && !ty.starts_with("optional<") {
                 ty = format!("optional<{ty}>");
             }
             let description = p
@@ -372,10 +476,45 @@ impl Reader<'_> {
         let Some((s, target)) = follow(self.doc, ptr, &mut self.notes) else {
             return Ok("json".to_owned());
         };
-        let s = s.clone();
+        let s = merged(self.doc, s);
         if let Some(existing) = self.schemas.get(&target) {
+            if TypeExpr::parse(existing).is_ok_and(|t| !matches!(t, TypeExpr::Message(_))) {
+                self.notes.push(format!(
+                    "{target}: a field holds message `{existing}`, whose name is a type's: the field is any JSON value"
+                ));
+                return Ok("json".to_owned());
+            }
             return Ok(existing.clone());
         }
+        // A referenced object is a message type of its own, named now and read later.
+        if target != ptr
+            && (is_struct(&s) || (s.get("type").is_none() && self.tagged(&s, &target).is_some()))
+        {
+            let base = schema_name(&s, &target).unwrap_or_else(|| name.to_owned());
+            let message = self.free_field_message_name(&base)?;
+            self.schemas.insert(target.clone(), message.clone());
+            self.model
+                .messages
+                .insert(message.clone(), MessageDef::default());
+            self.deferred.push((message.clone(), target));
+            return Ok(message);
+        }
+        if self.depth >= MAX_DEPTH || !self.reading.insert(target.clone()) {
+            self.notes.push(format!(
+                "{target}: nested or referring to itself too deeply to be a field type: any JSON value"
+            ));
+            return Ok("json".to_owned());
+        }
+        self.depth += 1;
+        let ty = self.field_type_of(name, &s, &target);
+        self.depth -= 1;
+        self.reading.remove(&target);
+        ty
+    }
+
+    fn field_type_of(&mut self, name: &str, s: &Value, target: &str) -> Result<String, String> {
+        let target = target.to_owned();
+        let s = s.clone();
         if let Some(path) = s.get("x-kombu-rust-type").and_then(Value::as_str) {
             if target.starts_with("/components/schemas/") {
                 return self.schema_message(name, &s, &target);
@@ -447,26 +586,22 @@ impl Reader<'_> {
                     return Ok("list<json>".to_owned());
                 }
                 let items = self.field_type(&format!("{name}_item"), &format!("{target}/items"))?;
-                if items == "u8" {
+                // `bytes` and `list<u8>` are the same JSON; kombu marks its bytes.
+                if items == "u8" && s.get("x-kombu-type").and_then(Value::as_str) == Some("bytes") {
                     "bytes".to_owned()
                 } else {
                     format!("list<{items}>")
                 }
             }
             _ if is_object => {
-                let has_props = s
-                    .get("properties")
-                    .and_then(Value::as_object)
-                    .is_some_and(|p| !p.is_empty());
+                // Properties (even none) make a struct; values of one schema a map.
                 match s.get("additionalProperties") {
-                    Some(extra @ Value::Object(_))
-                        if !has_props && extra != &Value::Object(Map::new()) =>
-                    {
+                    _ if s.get("properties").is_some() => self.schema_message(name, s, target)?,
+                    Some(Value::Object(_)) => {
                         let inner =
                             self.field_type(name, &format!("{target}/additionalProperties"))?;
                         format!("map<{inner}>")
                     }
-                    _ if has_props => self.schema_message(name, s, target)?,
                     _ => "json".to_owned(),
                 }
             }
@@ -481,7 +616,28 @@ impl Reader<'_> {
                     }
                 }
             }
-            Some("null") | None => "json".to_owned(),
+            Some("null") => "json".to_owned(),
+            None => {
+                let said = s.as_object().is_some_and(|o| {
+                    o.keys().any(|k| {
+                        !matches!(
+                            k.as_str(),
+                            "description"
+                                | "title"
+                                | "examples"
+                                | "example"
+                                | "default"
+                                | "$comment"
+                        ) && !k.starts_with("x-")
+                    })
+                });
+                if said {
+                    self.notes.push(format!(
+                        "{target}: a schema without a type kombu reads: any JSON value"
+                    ));
+                }
+                "json".to_owned()
+            }
             Some(other) => {
                 self.notes
                     .push(format!("{target}: type `{other}` is any JSON value"));
@@ -496,15 +652,8 @@ impl Reader<'_> {
         if let Some(existing) = self.schemas.get(target) {
             return Ok(existing.clone());
         }
-        let base = match target.strip_prefix("/components/schemas/") {
-            Some(key) if !key.contains('/') => s
-                .get("title")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| unescape(key)),
-            _ => name.to_owned(),
-        };
-        let message = self.free_message_name(&base);
+        let base = schema_name(s, target).unwrap_or_else(|| name.to_owned());
+        let message = self.free_field_message_name(&base)?;
         self.schemas.insert(target.to_owned(), message.clone());
         // Reserve the name while the fields are read (a cycle refers back to it).
         self.model
@@ -535,11 +684,9 @@ impl Reader<'_> {
                 self.channels.insert(id.clone(), Channel::Skipped);
                 continue;
             };
-            let address = match c.get("address") {
-                Some(Value::String(a)) => Some(a.clone()),
-                Some(Value::Null) => None,
-                _ => Some(id.clone()),
-            };
+            // 3.0: an absent or null address is unknown. (A 2.x channel's key is its address,
+            // which `upgrade` writes.)
+            let address = c.get("address").and_then(Value::as_str).map(str::to_owned);
             let amqp = c
                 .pointer("/bindings/amqp")
                 .map(|b| follow_value(doc, b).clone());
@@ -630,9 +777,10 @@ impl Reader<'_> {
         let key = address
             .filter(|a| *a != name && !a.contains('{'))
             .map(str::to_owned);
+        let marked = ext.get("predeclared").and_then(Value::as_bool);
         let predeclared = name.is_empty()
-            || name.starts_with("amq.")
-            || ext.get("predeclared").and_then(Value::as_bool) == Some(true);
+            || marked == Some(true)
+            || (name.starts_with("amq.") && marked != Some(false));
         if !predeclared {
             let mut def = Map::new();
             // A channel whose address is a routing key describes that key, not the exchange.
@@ -913,6 +1061,12 @@ impl Reader<'_> {
             .and_then(Value::as_str)
             .map(str::to_owned);
         for message in messages {
+            self.items += 1;
+            if self.items > MAX_ITEMS {
+                return Err(format!(
+                    "the document asks for more than {MAX_ITEMS} producer methods and message types: refused"
+                ));
+            }
             let name = if messages.len() == 1 {
                 method.clone()
             } else {
@@ -960,16 +1114,24 @@ impl Reader<'_> {
     ) -> Result<(), String> {
         let queue = match channel {
             Channel::Queue(q) => q.clone(),
+            // From the default exchange by a queue's name: that queue.
+            Channel::Exchange {
+                name,
+                key: Some(queue),
+            } if name.is_empty() => {
+                self.model.queues.entry(queue.clone()).or_default();
+                queue.clone()
+            }
             Channel::Exchange { name, key } => {
                 // Received from an exchange: through a queue of its own, bound by the
                 // operation's key.
                 let queue = super::ids::sanitize(id);
-                let kind = self
-                    .model
-                    .exchanges
-                    .get(name)
-                    .map(|x| x.kind.as_str().to_owned())
-                    .unwrap_or_default();
+                let kind = match self.model.exchanges.get(name) {
+                    Some(x) => x.kind.as_str().to_owned(),
+                    None => kombu::topology::predeclared(name)
+                        .map(|k| k.as_str().to_owned())
+                        .unwrap_or_default(),
+                };
                 let key = amqp
                     .pointer("/cc/0")
                     .and_then(Value::as_str)
@@ -1092,30 +1254,178 @@ impl Reader<'_> {
     }
 }
 
-/// The value at `ptr` after following local `$ref`s, with its pointer; `None` (noted) for
-/// a reference to another document or to nothing.
+/// The value at `ptr` after following local `$ref`s (met at the end or on the way), with
+/// its pointer; `None` (noted) for a reference to another document, to nothing, or a cycle.
+/// Pointers are in URI fragment form (`%20` decoded, then `~1` and `~0`).
 fn follow<'v>(doc: &'v Value, ptr: &str, notes: &mut Vec<String>) -> Option<(&'v Value, String)> {
     let mut at = ptr.to_owned();
-    for _ in 0..64 {
-        let Some(v) = doc.pointer(&at) else {
-            notes.push(format!("{at}: refers to nothing"));
-            return None;
-        };
-        match v.get("$ref").and_then(Value::as_str) {
-            Some(r) => match r.strip_prefix('#') {
-                Some(local) => at = local.to_owned(),
-                None => {
-                    notes.push(format!(
-                        "{at}: refers to another document ({r}), which is not read"
-                    ));
+    let mut hops = 0;
+    'walk: loop {
+        let tokens: Vec<String> = at.split('/').skip(1).map(unescape).collect();
+        let mut node = doc;
+        let mut path = String::new();
+        for (i, token) in tokens.iter().enumerate() {
+            if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+                // A reference on the way: go on from where it points.
+                let rest: Vec<String> = tokens[i..].iter().map(|t| escape(t)).collect();
+                at = format!("{}/{}", local_ref(r, &at, notes)?, rest.join("/"));
+                hops += 1;
+                if hops > 64 {
+                    notes.push(format!("{ptr}: a cycle of references"));
                     return None;
                 }
-            },
-            None => return Some((v, at)),
+                continue 'walk;
+            }
+            let next = match node {
+                Value::Object(m) => m.get(token.as_str()),
+                Value::Array(a) => token.parse::<usize>().ok().and_then(|i| a.get(i)),
+                _ => None,
+            };
+            let Some(next) = next else {
+                notes.push(format!("{at}: refers to nothing"));
+                return None;
+            };
+            node = next;
+            path.push('/');
+            path.push_str(&escape(token));
+        }
+        match node.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                at = local_ref(r, &at, notes)?;
+                hops += 1;
+                if hops > 64 {
+                    notes.push(format!("{ptr}: a cycle of references"));
+                    return None;
+                }
+            }
+            None => return Some((node, path)),
         }
     }
-    notes.push(format!("{ptr}: a cycle of references"));
-    None
+}
+
+/// The pointer of a local reference (`#/components/...`), or a note that it is not one.
+fn local_ref(r: &str, at: &str, notes: &mut Vec<String>) -> Option<String> {
+    match r.strip_prefix('#') {
+        Some(local) => Some(local.to_owned()),
+        None => {
+            notes.push(format!(
+                "{at}: refers to another document ({r}), which is not read"
+            ));
+            None
+        }
+    }
+}
+
+/// A schema with its `allOf` parts merged in (their properties and required names, a type
+/// if it has none).
+fn merged(doc: &Value, s: &Value) -> Value {
+    merged_to(doc, s, 0)
+}
+
+fn merged_to(doc: &Value, s: &Value, depth: usize) -> Value {
+    let Some(parts) = s.get("allOf").and_then(Value::as_array) else {
+        return s.clone();
+    };
+    let mut out = s.clone();
+    if depth > 8 {
+        return out;
+    }
+    let Some(o) = out.as_object_mut() else {
+        return out;
+    };
+    o.remove("allOf");
+    for part in parts {
+        let part = merged_to(doc, resolve(doc, part), depth + 1);
+        if let Some(props) = part.get("properties").and_then(Value::as_object) {
+            let entry = o
+                .entry("properties")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(into) = entry.as_object_mut() {
+                for (k, v) in props {
+                    into.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        if let Some(req) = part.get("required").and_then(Value::as_array) {
+            let entry = o
+                .entry("required")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(into) = entry.as_array_mut() {
+                for r in req {
+                    if !into.contains(r) {
+                        into.push(r.clone());
+                    }
+                }
+            }
+        }
+        for key in ["type", "description"] {
+            if let Some(v) = part.get(key) {
+                o.entry(key).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A value after its local references (a few hops; a cycle stays where it is).
+fn resolve<'v>(doc: &'v Value, mut v: &'v Value) -> &'v Value {
+    for _ in 0..16 {
+        let Some(next) = v
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|p| doc.pointer(&fragment_to_pointer(p)))
+        else {
+            break;
+        };
+        v = next;
+    }
+    v
+}
+
+/// Where property `prop` of the schema at `ptr` is: its own `properties`, or an `allOf`
+/// part's.
+fn property_pointer(doc: &Value, ptr: &str, prop: &str, depth: usize) -> Option<String> {
+    let mut ignored = Vec::new();
+    let (s, target) = follow(doc, ptr, &mut ignored)?;
+    if s.pointer(&format!(
+        "/properties/{}",
+        prop.replace('~', "~0").replace('/', "~1")
+    ))
+    .is_some()
+    {
+        return Some(format!("{target}/properties/{}", escape(prop)));
+    }
+    if depth > 8 {
+        return None;
+    }
+    let parts = s.get("allOf").and_then(Value::as_array)?;
+    (0..parts.len())
+        .find_map(|i| property_pointer(doc, &format!("{target}/allOf/{i}"), prop, depth + 1))
+}
+
+/// A URI fragment (`/a%20b/c~1d`) as a plain JSON pointer for `Value::pointer`.
+fn fragment_to_pointer(fragment: &str) -> String {
+    percent_decode(fragment)
+}
+
+/// Whether a schema describes a struct: it lists properties (even none).
+fn is_struct(s: &Value) -> bool {
+    s.get("properties").is_some()
+}
+
+/// The name a component schema gives its message type: its title, else its key.
+fn schema_name(s: &Value, target: &str) -> Option<String> {
+    let key = target.strip_prefix("/components/schemas/")?;
+    if key.contains('/') {
+        return None;
+    }
+    Some(
+        s.get("title")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| unescape(key)),
+    )
 }
 
 /// A binding object after one local reference (bindings are rarely deeper).
@@ -1130,9 +1440,11 @@ fn follow_value<'v>(doc: &'v Value, v: &'v Value) -> &'v Value {
     }
 }
 
-/// A JSON pointer token.
+/// A JSON pointer token in URI fragment form (`%` encoded, so that decoding gives it back).
 fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+    key.replace('~', "~0")
+        .replace('/', "~1")
+        .replace('%', "%25")
 }
 
 fn unescape(token: &str) -> String {
@@ -1253,6 +1565,15 @@ fn upgrade(doc: &Value) -> Value {
                             .map(str::to_owned)
                             .unwrap_or_else(|| format!("{op_id}.message{}", i + 1)),
                     };
+                    // One id per message of the channel (`subscribe` and `publish` may both
+                    // name theirs `reply`).
+                    let mut unique = mid.clone();
+                    let mut n = 1;
+                    while messages.get(&unique).is_some_and(|known| known != m) {
+                        n += 1;
+                        unique = format!("{mid}_{n}");
+                    }
+                    let mid = unique;
                     messages.insert(mid.clone(), m.clone());
                     refs.push(serde_json::json!({
                         "$ref": format!("#/channels/{}/messages/{}", escape(&id), escape(&mid))

@@ -136,7 +136,28 @@ fn standard_only(model: &TopologyModel) -> TopologyModel {
             ..Default::default()
         };
     }
+    // `bytes` is the JSON of `list<u8>`; only kombu's mark tells them apart.
+    let unmark = |f: &mut kombu::topology::At<kombu::topology::FieldDef>| {
+        let mut def = f.get().clone();
+        def.ty = def
+            .ty
+            .split_inclusive(['<', '>'])
+            .map(|part| match part {
+                "bytes" => "list<u8>".to_owned(),
+                "bytes>" => "list<u8>>".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect();
+        *f = def.into();
+    };
     for msg in m.messages.values_mut() {
+        msg.fields
+            .iter_mut()
+            .flat_map(|f| f.values_mut())
+            .for_each(unmark);
+        for v in msg.variants.iter_mut().flat_map(|v| v.values_mut()) {
+            v.fields.values_mut().for_each(unmark);
+        }
         msg.rust_name = None;
         msg.compatibility = None;
         // An existing Rust type's schema says nothing of its fields: any JSON value.
@@ -255,4 +276,41 @@ bindings = [{ exchange = "orders:v1", routing_key = "x" }]
     assert_eq!(doc["channels"]["orders_v1-2"]["address"], "orders v1");
     let (model, _) = read_back(&doc);
     assert_eq!(&model, topology.model());
+}
+
+#[test]
+fn edge_types_and_names_read_back() {
+    let topology = Topology::from_toml_str(
+        r##"
+version = 1
+[exchanges."amq.topic"]
+type = "topic"
+[queues.q]
+bindings = [{ exchange = "amq.topic", routing_key = "#" }]
+[messages.holder]
+fields.any = "map<json>"
+fields.small = "list<u8>"
+fields.raw = "bytes"
+fields.maybe = "optional<optional<u8>>"
+fields.empty = "empty"
+fields.later = "optional<list<empty>>"
+[messages.empty]
+fields = {}
+[producers.p]
+exchange = "amq.topic"
+routing_key = "k"
+methods.send = { message = "holder" }
+methods.other = { message = "holder", routing_key = "k" }
+[consumers.c]
+queues.q = "holder"
+"##,
+    )
+    .unwrap();
+    let (model, notes) = read_back(&document_of(&topology));
+    assert!(
+        model == *topology.model(),
+        "{}",
+        differences(&model, topology.model())
+    );
+    assert!(notes.iter().all(|n| n.starts_with("servers")), "{notes:?}");
 }

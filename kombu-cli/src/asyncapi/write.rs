@@ -374,6 +374,9 @@ fn exchange_channel(
     }
     if !declared {
         rest.insert("predeclared".to_owned(), json!(true));
+    } else if name.starts_with("amq.") {
+        // Declared by the file although its name is a predeclared one's.
+        rest.insert("predeclared".to_owned(), json!(false));
     }
     if !rest.is_empty() {
         amqp.insert(X_EXCHANGE.to_owned(), Value::Object(rest));
