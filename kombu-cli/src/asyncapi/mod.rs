@@ -118,8 +118,12 @@ pub(crate) fn import(
             file.display(),
             left.len()
         );
-        for l in &left {
+        const SHOWN: usize = 100;
+        for l in left.iter().take(SHOWN) {
             eprintln!("  - {l}");
+        }
+        if left.len() > SHOWN {
+            eprintln!("  ... and {} more", left.len() - SHOWN);
         }
     }
     // What the import wrote must load: a document that reads into a topology kombu refuses

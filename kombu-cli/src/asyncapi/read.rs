@@ -113,7 +113,7 @@ pub(crate) fn topology(doc: &Value) -> Result<(TopologyModel, Vec<String>), Stri
 /// its channel, so a small document can ask for millions).
 const MAX_ITEMS: usize = 50_000;
 /// How deep schemas that are not message types may nest (arrays of arrays, ...).
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 16;
 
 impl Reader<'_> {
     /// Every message object of the document (components' and channels' inline ones) gets a
@@ -501,7 +501,7 @@ impl Reader<'_> {
         }
         if self.depth >= MAX_DEPTH || !self.reading.insert(target.clone()) {
             self.notes.push(format!(
-                "{target}: nested or referring to itself too deeply to be a field type: any JSON value"
+                "{target}: nested (16 deep) or referring to itself too deeply to be a field type: any JSON value"
             ));
             return Ok("json".to_owned());
         }
