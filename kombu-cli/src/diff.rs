@@ -945,22 +945,52 @@ pub(crate) fn source_at_revision(path: &Path, rev: &str) -> Result<SourceFile, c
     ))
 }
 
+/// The commit where B left A (`git merge-base A B`), for `A...B`.
+pub(crate) fn merge_base(path: &Path, a: &str, b: &str) -> Result<String, crate::Failure> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let b = if b.is_empty() { "HEAD" } else { b };
+    let output = std::process::Command::new("git")
+        .args(["merge-base", a, b])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("git: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "git merge-base {a} {b}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 fn load_at_revision(path: &Path, rev: &str) -> Result<Topology, crate::Failure> {
     Topology::from_sources([source_at_revision(path, rev)?])
         .map_err(|d| d.render(crate::output::stderr_colour()))
 }
 
-/// The changes as a Markdown table, then the migration hints of those that need one.
-pub(crate) fn markdown_table(changes: &[Change]) -> String {
+/// The changes as a Markdown table, then the migration hints of those that need one; at most
+/// `limit` of each (a pull-request comment has a size limit), saying how many are left out.
+pub(crate) fn markdown_table(changes: &[Change], limit: usize) -> String {
     use std::fmt::Write as _;
+    let cell = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
     let mut out = String::from("| class | entity | change |\n|---|---|---|\n");
-    for c in changes {
+    for c in changes.iter().take(limit) {
         let _ = writeln!(
             out,
             "| **{}** | {} | {} |",
             c.class,
-            c.entity.replace('|', "\\|"),
-            c.change.replace('|', "\\|")
+            cell(&c.entity),
+            cell(&c.change)
+        );
+    }
+    if changes.len() > limit {
+        let _ = writeln!(
+            out,
+            "\n{} more changes are left out here; `kombu diff` lists them all.",
+            changes.len() - limit
         );
     }
     let hints: Vec<&Change> = changes
@@ -969,11 +999,18 @@ pub(crate) fn markdown_table(changes: &[Change]) -> String {
         .collect();
     if !hints.is_empty() {
         out.push_str("\n#### Migration\n\n");
-        for c in hints {
+        if hints.len() > limit {
+            let _ = writeln!(
+                out,
+                "The first {limit} of {}; `kombu diff` gives every one.\n",
+                hints.len()
+            );
+        }
+        for c in hints.into_iter().take(limit) {
             // A hint's text, then what it asks to write (a policy) as a code block.
             let hint = c.hint.as_deref().unwrap_or_default();
             let (text, code) = hint.split_once('\n').unwrap_or((hint, ""));
-            let _ = writeln!(out, "- {} ({}): {text}", c.entity, c.change);
+            let _ = writeln!(out, "- {} ({}): {text}", cell(&c.entity), cell(&c.change));
             if !code.trim().is_empty() {
                 let _ = writeln!(out, "\n  ```toml");
                 for line in code.trim_end().lines() {
@@ -1028,7 +1065,7 @@ pub(crate) fn run(
             if changes.is_empty() {
                 crate::output::outln!("No changes.");
             } else {
-                crate::output::out!("{}", markdown_table(&changes));
+                crate::output::out!("{}", markdown_table(&changes, usize::MAX));
                 if let Some(w) = worst {
                     crate::output::outln!("\nMost serious change: **{w}**.");
                 }

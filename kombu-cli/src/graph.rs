@@ -186,8 +186,28 @@ pub(crate) fn mermaid_node(id: &str, label: &str, shape: Shape) -> String {
     }
 }
 
+/// A label's text inside DOT's double quotes.
+fn dot_quote(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace(['\n', '\r'], " ")
+}
+
+/// A label's text for Mermaid: its entity codes for what Mermaid would read as syntax or
+/// markup (`#`, `"`, `<`, `>`), a space for a line break.
 pub(crate) fn quote(s: &str) -> String {
-    s.replace('"', "'")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failure> {
@@ -218,11 +238,19 @@ pub(crate) fn run(files: &[PathBuf], format: Format) -> Result<u8, crate::Failur
                     Shape::Producer | Shape::Consumer => "box, style=rounded",
                     Shape::Policy => "note",
                 };
-                let _ = writeln!(out, "  {id} [label=\"{}\", shape={shape}];", quote(label));
+                let _ = writeln!(
+                    out,
+                    "  {id} [label=\"{}\", shape={shape}];",
+                    dot_quote(label)
+                );
             }
             for (from, to, label, dashed) in &d.edges {
                 let style = if *dashed { ", style=dashed" } else { "" };
-                let _ = writeln!(out, "  {from} -> {to} [label=\"{}\"{style}];", quote(label));
+                let _ = writeln!(
+                    out,
+                    "  {from} -> {to} [label=\"{}\"{style}];",
+                    dot_quote(label)
+                );
             }
             out.push_str("}\n");
         }

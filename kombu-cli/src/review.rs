@@ -34,12 +34,27 @@ pub(crate) fn run(
     _format: Format,
     deny: &[Class],
 ) -> Result<u8, crate::Failure> {
+    for file in [Some(old), new].into_iter().flatten() {
+        if git.is_none() && !file.exists() {
+            return Err(format!("{}: no such file", file.display()));
+        }
+    }
     let (old_v, new_v, title) = match (new, git) {
         (Some(new), None) => (
             load(&[old.to_path_buf()]),
             load(&[new.to_path_buf()]),
             new.display().to_string(),
         ),
+        // `A...B` (GitHub's form): B against where it left A.
+        (None, Some(rev)) if rev.contains("...") => {
+            let (a, b) = rev.split_once("...").unwrap_or((rev, "HEAD"));
+            let base = crate::diff::merge_base(old, a, b)?;
+            (
+                at_revision(old, &base)?,
+                at_revision(old, b)?,
+                format!("{} ({a}...{b})", old.display()),
+            )
+        }
         (None, Some(rev)) => match rev.split_once("..") {
             Some((a, b)) => (
                 at_revision(old, a)?,
@@ -86,7 +101,7 @@ fn at_revision(path: &Path, rev: &str) -> Result<Version, crate::Failure> {
 
 /// The comment when the new version does not load: its errors.
 fn refused(title: &str, d: &Diagnostics) -> String {
-    let mut out = format!("## Topology review: `{title}`\n\n");
+    let mut out = format!("## Topology review: {}\n\n", code(title));
     let _ = writeln!(
         out,
         "**The new version does not load**: {} error(s). Nothing else is compared until it does.\n",
@@ -110,7 +125,150 @@ fn finding(d: &Diagnostic) -> String {
 
 /// Text for a Markdown table cell or list item.
 fn escape(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// A name as inline code in a table cell: `(empty)` for the empty string, a longer fence when
+/// it holds backticks.
+fn code(s: &str) -> String {
+    if s.is_empty() {
+        return "(empty)".to_owned();
+    }
+    let s = escape(s);
+    if s.contains('`') {
+        format!("`` {s} ``")
+    } else {
+        format!("`{s}`")
+    }
+}
+
+/// The most rows of each table a comment holds.
+const ROWS: usize = 100;
+/// The longest comment written: GitHub refuses comments over 65,536 characters.
+const MAX_COMMENT: usize = 60_000;
+/// The most nodes, edges and characters of the graph (Mermaid refuses more than 500 edges
+/// and 50,000 characters).
+const MAX_NODES: usize = 80;
+const MAX_EDGES: usize = 300;
+const MAX_GRAPH_TEXT: usize = 30_000;
+/// The longest label drawn.
+const MAX_LABEL: usize = 60;
+
+/// Where each queue's dead letters go, in both versions (its dead-letter exchange, with its
+/// dead-letter routing key, else the keys its bindings brought them with); the queues whose
+/// dead letters go elsewhere.
+fn dead_letter_routes(
+    old: &TopologyModel,
+    new: &TopologyModel,
+    old_routes: &Routes,
+    new_routes: &Routes,
+) -> Vec<RouteChange> {
+    let targets =
+        |m: &TopologyModel, routes: &Routes, q: &str| -> (String, String, BTreeSet<String>) {
+            let Some(def) = m.queues.get(q) else {
+                return (String::new(), String::new(), BTreeSet::new());
+            };
+            let Some(dlx) = &def.dead_letter_exchange else {
+                return (String::new(), String::new(), BTreeSet::new());
+            };
+            let keys: Vec<String> = match &def.dead_letter_routing_key {
+                Some(k) => vec![k.clone()],
+                None => def
+                    .bindings
+                    .iter()
+                    .map(|b| b.routing_key.to_string())
+                    .collect(),
+            };
+            let reached = keys
+                .iter()
+                .flat_map(|k| routes.route(dlx, k, None))
+                .collect();
+            (dlx.to_string(), keys.join(", "), reached)
+        };
+    let names: BTreeSet<&String> = old.queues.keys().chain(new.queues.keys()).collect();
+    let mut out = Vec::new();
+    for q in names {
+        if !(old.queues.contains_key(q) && new.queues.contains_key(q)) {
+            continue;
+        }
+        let (_, _, before) = targets(old, old_routes, q);
+        let (dlx, key, after) = targets(new, new_routes, q);
+        if before != after {
+            out.push(RouteChange {
+                lost: before.difference(&after).cloned().collect(),
+                gained: after.difference(&before).cloned().collect(),
+                exchange: dlx,
+                key,
+                headers: None,
+                senders: vec![format!("dead letters of {q}")],
+            });
+        }
+    }
+    out
+}
+
+/// A binding key and keys its topic wildcards match.
+fn instances(key: &str) -> Vec<String> {
+    if !key.split('.').any(|w| w == "*" || w == "#") {
+        return vec![key.to_owned()];
+    }
+    let mut out = vec![key.to_owned()];
+    for hash in [None, Some("x"), Some("x.x")] {
+        let words: Vec<&str> = key
+            .split('.')
+            .filter_map(|w| match w {
+                "*" => Some("x"),
+                "#" => hash,
+                w => Some(w),
+            })
+            .collect();
+        let k = words.join(".");
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// A label cut at [`MAX_LABEL`] characters.
+fn short(label: &str) -> String {
+    if label.chars().count() <= MAX_LABEL {
+        return label.to_owned();
+    }
+    let mut s: String = label.chars().take(MAX_LABEL - 1).collect();
+    s.push('…');
+    s
+}
+
+/// "N more ... are left out" after a table cut at [`ROWS`].
+fn left_out(out: &mut String, total: usize, what: &str) {
+    if total > ROWS {
+        let _ = writeln!(
+            out,
+            "\n{} more {what} are left out here; `kombu diff` and `kombu route` tell the rest.",
+            total - ROWS
+        );
+    }
+}
+
+/// The comment cut at [`MAX_COMMENT`] characters, at a line, an open code block closed.
+fn bounded(mut out: String) -> String {
+    if out.len() <= MAX_COMMENT {
+        return out;
+    }
+    let mut cut = MAX_COMMENT;
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = out[..cut].rfind('\n').unwrap_or(cut);
+    out.truncate(cut);
+    if out.matches("```").count() % 2 == 1 {
+        out.push_str("\n```");
+    }
+    out.push_str(
+        "\n\n*The comment is cut here, at 60,000 characters (GitHub takes at most 65,536): `kombu diff` lists every change.*\n",
+    );
+    out
 }
 
 struct Review<'a> {
@@ -146,14 +304,14 @@ impl<'a> Review<'a> {
         let routes = self.routes();
         let breaks = message_breaks(self.old.model(), self.new);
         let findings = self.new_findings();
-        let mut out = format!("## Topology review: `{title}`\n\n");
+        let mut out = format!("## Topology review: {}\n\n", code(title));
         out.push_str(&self.summary(&routes, breaks.len(), findings.len()));
         out.push_str("\n\n");
         if self.changes.is_empty() {
             out.push_str("No topology changes.\n");
         } else {
             out.push_str("### Changes\n\n");
-            out.push_str(&crate::diff::markdown_table(&self.changes));
+            out.push_str(&crate::diff::markdown_table(&self.changes, ROWS));
             if let Some(graph) = self.graph() {
                 out.push_str("\n### The changed part\n\n");
                 out.push_str(&graph);
@@ -161,19 +319,22 @@ impl<'a> Review<'a> {
         }
         if !routes.is_empty() {
             out.push_str("\n### Routes that change\n\n");
-            out.push_str(&route_table(&routes));
+            out.push_str(&route_table(&routes[..routes.len().min(ROWS)]));
+            left_out(&mut out, routes.len(), "routes");
         }
         if !breaks.is_empty() {
             out.push_str("\n### Message types that break a consumer\n\n");
-            out.push_str(&self.breaks_text(&breaks));
+            out.push_str(&self.breaks_text(&breaks[..breaks.len().min(ROWS)]));
+            left_out(&mut out, breaks.len(), "breaks");
         }
         if !findings.is_empty() {
             out.push_str("\n### New lint findings\n\n");
-            for d in &findings {
+            for d in findings.iter().take(ROWS) {
                 let _ = writeln!(out, "- {}", finding(d));
             }
+            left_out(&mut out, findings.len(), "findings");
         }
-        out
+        bounded(out)
     }
 
     fn summary(&self, routes: &[RouteChange], breaks: usize, findings: usize) -> String {
@@ -236,7 +397,19 @@ impl<'a> Review<'a> {
                 .chain(m.exchanges.values().map(|x| &x.bindings))
             {
                 for b in bindings {
-                    probe(&b.exchange, &b.routing_key, Some(&b.headers), None);
+                    // The key itself, and keys its wildcards match (`order.*` is tried as
+                    // `order.x`; `order.#` as `order`, `order.x` and `order.x.x`).
+                    for key in instances(&b.routing_key) {
+                        probe(&b.exchange, &key, Some(&b.headers), None);
+                    }
+                    // A headers binding's headers one by one too (`x-match` any or all).
+                    if b.headers.len() > 1 {
+                        for (k, v) in b.headers.iter() {
+                            let mut one = FieldTable::new();
+                            one.insert(k.clone(), v.clone());
+                            probe(&b.exchange, "", Some(&one), None);
+                        }
+                    }
                 }
             }
             for (pname, p) in &m.producers {
@@ -256,7 +429,7 @@ impl<'a> Review<'a> {
             }
         }
         let (old_routes, new_routes) = (Routes::new(old), Routes::new(new));
-        let mut out = Vec::new();
+        let mut out = dead_letter_routes(old, new, &old_routes, &new_routes);
         for ((exchange, key, _), (headers, senders)) in probes {
             let before = old_routes.route(&exchange, &key, headers.as_ref());
             let after = new_routes.route(&exchange, &key, headers.as_ref());
@@ -286,10 +459,18 @@ impl<'a> Review<'a> {
             // producers send; a backward break the new consumers, reading what old producers
             // still send.
             let (readers, writers) = match b.direction {
-                BreakDirection::Forward => (self.old.model(), self.new),
-                BreakDirection::Backward => (self.new.model(), self.old),
+                BreakDirection::Forward => (self.old.model(), self.new.model()),
+                BreakDirection::Backward => (self.new.model(), self.old.model()),
             };
-            let (hit, missed) = readers_of(&b.message, readers, writers);
+            // Through either version's bindings: while the deploy runs, the broker has the
+            // new ones and the old producers still publish.
+            let (hit, missed) = readers_of(
+                &b.message,
+                b.variant.as_deref(),
+                readers,
+                writers,
+                [self.old, self.new],
+            );
             let verdict = if b.refused {
                 format!("{}: refused by `kombu check --against`", b.mode.as_str())
             } else {
@@ -297,8 +478,8 @@ impl<'a> Review<'a> {
             };
             let _ = writeln!(
                 out,
-                "| `{}` | {} | **{}** | {} | {} |",
-                escape(&b.message),
+                "| {} | {} | **{}** | {} | {} |",
+                code(&b.message),
                 escape(&b.change),
                 b.direction.as_str(),
                 verdict,
@@ -314,13 +495,10 @@ impl<'a> Review<'a> {
     /// Lint findings of the new version (its warnings and the generator's naming checks) that
     /// the old one does not have.
     fn new_findings(&self) -> Vec<Diagnostic> {
-        let old: BTreeSet<(String, String)> = findings(self.old)
-            .iter()
-            .map(|d| (d.code.as_str().to_owned(), d.message.clone()))
-            .collect();
+        let old: BTreeSet<(String, String)> = findings(self.old).iter().map(finding_key).collect();
         findings(self.new)
             .into_iter()
-            .filter(|d| !old.contains(&(d.code.as_str().to_owned(), d.message.clone())))
+            .filter(|d| !old.contains(&finding_key(d)))
             .collect()
     }
 
@@ -404,16 +582,15 @@ impl<'a> Review<'a> {
                 shown.insert(&e.1);
             }
         }
-        const MAX: usize = 80;
         let mut out = String::from("```mermaid\nflowchart LR\n");
         let mut ids: BTreeMap<&Key, String> = BTreeMap::new();
         let mut classes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (key, label, shape, state) in &nodes {
-            if !shown.contains(key) || ids.len() >= MAX {
+            if !shown.contains(key) || ids.len() >= MAX_NODES {
                 continue;
             }
             let id = format!("n{}", ids.len());
-            let _ = writeln!(out, "  {}", graph::mermaid_node(&id, label, *shape));
+            let _ = writeln!(out, "  {}", graph::mermaid_node(&id, &short(label), *shape));
             if !state.is_empty() {
                 classes.entry(state).or_default().push(id.clone());
             }
@@ -421,10 +598,16 @@ impl<'a> Review<'a> {
         }
         let mut styles = Vec::new();
         let mut n = 0usize;
+        let mut hidden_edges = 0usize;
         for ((from, to, label, dashed), state) in &edges {
             let (Some(a), Some(b)) = (ids.get(from), ids.get(to)) else {
                 continue;
             };
+            if n >= MAX_EDGES {
+                hidden_edges += 1;
+                continue;
+            }
+            let label = short(label);
             let label = match (*state, label.is_empty()) {
                 ("", _) => label.clone(),
                 (s, true) => s.to_owned(),
@@ -466,10 +649,19 @@ impl<'a> Review<'a> {
         out.push_str(
             "\nGreen: added; red, dotted: removed; yellow: changed (or carrying a changed message); the rest is shown for context.",
         );
-        if hidden > 0 {
-            let _ = write!(out, " {hidden} more entities are left out of the graph.");
+        if hidden > 0 || hidden_edges > 0 {
+            let _ = write!(
+                out,
+                " {hidden} more entities and {hidden_edges} more edges are left out of the graph (`kombu graph` draws all of it)."
+            );
         }
         out.push('\n');
+        if out.len() > MAX_GRAPH_TEXT {
+            return Some(format!(
+                "The graph of the changed part is too large for a comment ({} entities); `kombu graph` draws it.\n",
+                ids.len()
+            ));
+        }
         Some(out)
     }
 
@@ -496,6 +688,12 @@ impl<'a> Review<'a> {
                 }
                 "consumer" => {
                     out.insert(('c', name.to_owned()));
+                }
+                "policy" => {
+                    out.insert(('y', name.to_owned()));
+                }
+                "operator" if rest.starts_with("policy ") => {
+                    out.insert(('o', name.to_owned()));
                 }
                 "message" => {
                     for m in [self.old.model(), self.new.model()] {
@@ -536,8 +734,10 @@ fn affected(hit: &[String], missed: &[String]) -> String {
 /// read it on a queue no such producer reaches.
 fn readers_of(
     message: &str,
+    variant: Option<&str>,
     readers: &TopologyModel,
-    writers: &Topology,
+    writers: &TopologyModel,
+    routes: [&Topology; 2],
 ) -> (Vec<String>, Vec<String>) {
     let holders = holders(message, readers);
     let mut out = Vec::new();
@@ -548,10 +748,16 @@ fn readers_of(
                 continue;
             }
             let mut senders = Vec::new();
-            for (pname, p) in &writers.model().producers {
+            for (pname, p) in &writers.producers {
                 for (mname, m) in &p.methods {
                     if !holders.contains(m.message.as_str()) {
                         continue;
+                    }
+                    // A method that sends one variant only carries a break in that one.
+                    if let (Some(v), Some(sent)) = (variant, &m.variant) {
+                        if m.message.as_str() == message && sent.as_str() != v {
+                            continue;
+                        }
                     }
                     let key = m
                         .routing_key
@@ -559,21 +765,21 @@ fn readers_of(
                         .or(p.routing_key.as_ref())
                         .map_or("", |k| k.as_str());
                     let headers = (!m.headers.is_empty()).then_some(&m.headers);
-                    if writers
-                        .route(&p.exchange, key, headers)
-                        .contains(queue.as_str())
+                    if routes
+                        .iter()
+                        .any(|t| t.route(&p.exchange, key, headers).contains(queue.as_str()))
                     {
-                        senders.push(format!("`{pname}.{}`", mname.as_str()));
+                        senders.push(code(&format!("{pname}.{}", mname.as_str())));
                     }
                 }
             }
             if senders.is_empty() {
-                missed.push(format!("`{}` on `{}`", escape(cname), escape(queue)));
+                missed.push(format!("{} on {}", code(cname), code(queue)));
             } else {
                 out.push(format!(
-                    "`{}` on `{}` (sent by {})",
-                    escape(cname),
-                    escape(queue),
+                    "{} on {} (sent by {})",
+                    code(cname),
+                    code(queue),
                     senders.join(", ")
                 ));
             }
@@ -608,6 +814,22 @@ fn holders<'m>(message: &'m str, m: &'m TopologyModel) -> BTreeSet<&'m str> {
     }
 }
 
+/// What makes a finding the same in both versions: its code and its text without counts and
+/// asides (`(... and 2 more)` grows when an unrelated entity is added).
+fn finding_key(d: &Diagnostic) -> (String, String) {
+    let mut text = String::new();
+    let mut depth = 0usize;
+    for c in d.message.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 && !c.is_ascii_digit() => text.push(c),
+            _ => {}
+        }
+    }
+    (d.code.as_str().to_owned(), text)
+}
+
 /// A version's lint findings: its warnings and the generator's naming checks.
 fn findings(t: &Topology) -> Vec<Diagnostic> {
     let mut all = t.warnings().to_vec();
@@ -625,19 +847,16 @@ fn route_table(routes: &[RouteChange]) -> String {
         if s.is_empty() {
             "—".to_owned()
         } else {
-            s.iter()
-                .map(|q| format!("`{}`", escape(q)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            s.iter().map(|q| code(q)).collect::<Vec<_>>().join(", ")
         }
     };
     for r in routes {
         let exchange = if r.exchange.is_empty() {
             "(default)".to_owned()
         } else {
-            format!("`{}`", escape(&r.exchange))
+            code(&r.exchange)
         };
-        let mut key = format!("`{}`", escape(&r.key));
+        let mut key = code(&r.key);
         if let Some(h) = &r.headers {
             let _ = write!(key, " headers {}", escape(&crate::diff::table(h)));
         }
@@ -646,7 +865,10 @@ fn route_table(routes: &[RouteChange]) -> String {
         } else {
             r.senders
                 .iter()
-                .map(|s| format!("`{}`", escape(s)))
+                .map(|s| match s.strip_prefix("dead letters of ") {
+                    Some(q) => format!("dead letters of {}", code(q)),
+                    None => code(s),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };

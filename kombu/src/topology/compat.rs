@@ -69,6 +69,8 @@ pub struct MessageBreak {
     pub mode: Compatibility,
     /// Whether the mode refuses it (`kombu check --against` reports it as E114).
     pub refused: bool,
+    /// The enum variant it is in (`None`: the whole type, or a struct's field).
+    pub variant: Option<String>,
     /// The E114 diagnostic it is, placed in `new`'s files.
     pub diagnostic: Diagnostic,
 }
@@ -98,6 +100,7 @@ fn compare(old: &TopologyModel, new: &Topology) -> Vec<MessageBreak> {
             message: name,
             mode,
             via,
+            variant: None,
             out: &mut out,
         };
         c.message(o, n);
@@ -166,6 +169,8 @@ struct Compare<'a> {
     mode: Compatibility,
     /// The message holding this one whose mode is stricter than this one's own.
     via: Option<String>,
+    /// The variant being compared, if any.
+    variant: Option<String>,
     out: &'a mut Vec<MessageBreak>,
 }
 
@@ -212,6 +217,7 @@ impl Compare<'_> {
             direction: breaks,
             mode: self.mode,
             refused,
+            variant: self.variant.clone(),
             diagnostic,
         });
     }
@@ -257,11 +263,18 @@ impl Compare<'_> {
         };
         for (v, def) in nv {
             match ov.get(v.as_str()) {
-                None => self.report(Breaks::Forward, v.span(), format!("variant `{v}` added")),
-                Some(old) => self.fields(&format!(" of variant `{v}`"), &old.fields, &def.fields),
+                None => {
+                    self.variant = Some(v.to_string());
+                    self.report(Breaks::Forward, v.span(), format!("variant `{v}` added"));
+                }
+                Some(old) => {
+                    self.variant = Some(v.to_string());
+                    self.fields(&format!(" of variant `{v}`"), &old.fields, &def.fields);
+                }
             }
         }
         for v in ov.keys().filter(|v| !nv.contains_key(v.as_str())) {
+            self.variant = Some(v.to_string());
             let span = n.tag.as_ref().and_then(At::span);
             self.report(Breaks::Backward, span, format!("variant `{v}` removed"));
         }
