@@ -912,13 +912,17 @@ fn task_changes(name: &str, o: &TaskDef, n: &TaskDef, out: &mut Vec<Change>) {
     }
 }
 
+/// The directory git runs in for FILE: the file's own.
+fn git_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// FILE as git has it at REV.
 pub(crate) fn source_at_revision(path: &Path, rev: &str) -> Result<SourceFile, crate::Failure> {
     // `REV:./name` is resolved against the directory git runs in.
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = git_dir(path);
     let name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -947,10 +951,7 @@ pub(crate) fn source_at_revision(path: &Path, rev: &str) -> Result<SourceFile, c
 
 /// The commit where B left A (`git merge-base A B`), for `A...B`.
 pub(crate) fn merge_base(path: &Path, a: &str, b: &str) -> Result<String, crate::Failure> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = git_dir(path);
     let b = if b.is_empty() { "HEAD" } else { b };
     let output = std::process::Command::new("git")
         .args(["merge-base", a, b])

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use kombu::topology::{
-    message_breaks, BreakDirection, Diagnostic, Diagnostics, Routes, Topology, TopologyModel,
+    message_breaks, BreakDirection, Diagnostic, Diagnostics, MessageBreak, Routes, Topology,
+    TopologyModel,
 };
 use kombu::FieldTable;
 
@@ -302,7 +303,12 @@ impl<'a> Review<'a> {
 
     fn markdown(&self, title: &str) -> String {
         let routes = self.routes();
-        let breaks = message_breaks(self.old.model(), self.new);
+        let mut breaks: Vec<(MessageBreak, Option<String>)> =
+            message_breaks(self.old.model(), self.new)
+                .into_iter()
+                .map(|b| (b, None))
+                .collect();
+        breaks.extend(self.moved_breaks());
         let findings = self.new_findings();
         let mut out = format!("## Topology review: {}\n\n", code(title));
         out.push_str(&self.summary(&routes, breaks.len(), findings.len()));
@@ -450,22 +456,64 @@ impl<'a> Review<'a> {
 
     /// The breaking message-type changes, each with the consumers it breaks and the producers
     /// that route the message to them.
-    fn breaks_text(&self, breaks: &[kombu::topology::MessageBreak]) -> String {
+    /// The breaks of queues whose consumer moved to a message type of another name: the old
+    /// type against the new one, by the same rules (old producers still send the old one).
+    /// Each with the old type's name.
+    fn moved_breaks(&self) -> Vec<(MessageBreak, Option<String>)> {
+        let (old, new) = (self.old.model(), self.new.model());
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (cname, c) in &new.consumers {
+            let Some(before) = old.consumers.get(cname) else {
+                continue;
+            };
+            for (queue, consume) in &c.queues {
+                let Some(was) = before.queues.get(queue.as_str()) else {
+                    continue;
+                };
+                let (from, to) = (was.message.as_str(), consume.message.as_str());
+                if from == to || !seen.insert((from, to)) {
+                    continue;
+                }
+                let (Some(def), true) = (old.messages.get(from), new.messages.contains_key(to))
+                else {
+                    continue;
+                };
+                // The old file as if its type had had the new name.
+                let mut as_if = old.clone();
+                as_if.messages.insert(to.to_owned(), def.clone());
+                for mut b in message_breaks(&as_if, self.new) {
+                    if b.message == to {
+                        b.change = format!("{} (in place of `{from}`)", b.change);
+                        out.push((b, Some(from.to_owned())));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn breaks_text(&self, breaks: &[(MessageBreak, Option<String>)]) -> String {
         let mut out = String::from(
             "| message | change | breaks | mode | consumers it breaks |\n|---|---|---|---|---|\n",
         );
-        for b in breaks {
+        for (b, moved_from) in breaks {
             // A forward break hurts the consumers still running the old file, reading what new
             // producers send; a backward break the new consumers, reading what old producers
-            // still send.
-            let (readers, writers) = match b.direction {
-                BreakDirection::Forward => (self.old.model(), self.new.model()),
-                BreakDirection::Backward => (self.new.model(), self.old.model()),
+            // still send. (A type that replaced another is read and sent under the old
+            // version's name on the old side.)
+            let new_name = b.message.as_str();
+            let old_name = moved_from.as_deref().unwrap_or(new_name);
+            let (readers, writers, read, sent) = match b.direction {
+                BreakDirection::Forward => (self.old.model(), self.new.model(), old_name, new_name),
+                BreakDirection::Backward => {
+                    (self.new.model(), self.old.model(), new_name, old_name)
+                }
             };
             // Through either version's bindings: while the deploy runs, the broker has the
             // new ones and the old producers still publish.
             let (hit, missed) = readers_of(
-                &b.message,
+                (read, sent),
                 b.variant.as_deref(),
                 readers,
                 writers,
@@ -733,12 +781,13 @@ fn affected(hit: &[String], missed: &[String]) -> String {
 /// producers of `writers` route it to, each with those producers; then the consumers that
 /// read it on a queue no such producer reaches.
 fn readers_of(
-    message: &str,
+    (message, sent_as): (&str, &str),
     variant: Option<&str>,
     readers: &TopologyModel,
     writers: &TopologyModel,
     routes: [&Topology; 2],
 ) -> (Vec<String>, Vec<String>) {
+    let sent_types = holders(sent_as, writers);
     let holders = holders(message, readers);
     let mut out = Vec::new();
     let mut missed = Vec::new();
@@ -750,12 +799,12 @@ fn readers_of(
             let mut senders = Vec::new();
             for (pname, p) in &writers.producers {
                 for (mname, m) in &p.methods {
-                    if !holders.contains(m.message.as_str()) {
+                    if !sent_types.contains(m.message.as_str()) {
                         continue;
                     }
                     // A method that sends one variant only carries a break in that one.
                     if let (Some(v), Some(sent)) = (variant, &m.variant) {
-                        if m.message.as_str() == message && sent.as_str() != v {
+                        if m.message.as_str() == sent_as && sent.as_str() != v {
                             continue;
                         }
                     }

@@ -216,3 +216,28 @@ bindings = [{ exchange = "a|b#c", routing_key = "" }]
     assert!(!graph.contains("k<b>"), "{graph}");
     assert!(graph.contains("a|b#35;c (topic)"), "{graph}");
 }
+
+#[test]
+fn a_consumer_moved_to_a_new_message_type_is_checked_against_the_old_one() {
+    let old = std::fs::read_to_string(workspace().join(V1)).unwrap();
+    // `order_v2` replaces `order` for the consumers and the producer, with a required field
+    // more: old producers still send `order` without it.
+    let new = old.replace(
+        "[messages.refund]",
+        "[messages.order_v2]\nfields.id = \"uuid\"\nfields.currency = \"string\"\n\n[messages.refund]",
+    )
+    .replace("methods.place = { message = \"order\"", "methods.place = { message = \"order_v2\"")
+    .replace("queues.order-placed = \"order\"", "queues.order-placed = \"order_v2\"")
+    .replace("queues.payments = \"order\"", "queues.payments = \"order_v2\"");
+    let comment = review_of("moved", &old, &new);
+    assert!(
+        comment.contains(
+            "| `order_v2` | required field `currency` added (in place of `order`) | **backward** |"
+        ),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("`warehouse` on `order-placed` (sent by `shop.place`)"),
+        "{comment}"
+    );
+}
